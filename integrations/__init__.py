@@ -1,0 +1,1 @@
+"""Helpdesk integrations; each folder has settings, client, webhook and adapter modules."""

@@ -1,0 +1,17 @@
+"""Settings of the fake helpdesk, read from TRIAGE_FAKE_* variables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FakeSettings:
+    url: str = ""
+    timeout_s: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> FakeSettings:
+        return cls(url=environ.get("TRIAGE_FAKE_HELPDESK_URL", "").rstrip("/"),
+                   timeout_s=float(environ.get("TRIAGE_HTTP_TIMEOUT_S", "10")))

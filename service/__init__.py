@@ -1,0 +1,35 @@
+"""Triage: the deployable web app and worker. create_app() is the composition root."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from flask import Flask
+
+from service.config import Settings
+
+
+def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] | None = None) -> Flask:
+    """Build the app: settings -> database -> celery -> blueprints. Nothing happens at import time."""
+    from service import tasks  # noqa: F401  (registers the Celery tasks)
+    from service.celery_app import make_celery
+    from service.db import Database
+    from service.runtime import Runtime
+    from service.web import api, errors, metrics, ops, webhooks
+
+    environ = os.environ if environ is None else environ
+    settings = settings or Settings.from_env(environ)
+    logging.getLogger("service").setLevel(settings.log_level.upper())
+
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
+    db = Database(settings.database_url)
+    app.extensions["triage"] = Runtime(settings=settings, db=db, environ=environ)
+    app.extensions["triage.metrics"] = metrics.database_registry(db)
+    make_celery(app, settings)
+    errors.register(app)
+    for blueprint in (webhooks.bp, api.bp, ops.bp):
+        app.register_blueprint(blueprint)
+    return app

@@ -1,0 +1,250 @@
+"""The `triage` command: a Flask CLI group with Triage's own commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from service import create_app
+from service.config import ConfigError, Secret, Settings, describe
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _app():  # type: ignore[no-untyped-def]
+    return create_app(_settings())
+
+
+@click.group(cls=FlaskGroup, create_app=_app, add_version_option=False, load_dotenv=False)
+def main() -> None:
+    """Triage: classify and route helpdesk tickets on your own machines."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("werkzeug", "alembic", "kombu", "celery"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@main.command()
+def config() -> None:
+    """Print every setting: variable, default and meaning."""
+    for name, default, doc in describe():
+        click.echo(f"{name:34} {default:28} {doc}")
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands (Alembic)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database to REVISION (default: head)."""
+    from service.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION (e.g. base)."""
+    from service.migrate import downgrade
+
+    downgrade(_settings().database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@main.command()
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=Path("data/banking77/train.csv"), show_default=True, help="Labelled CSV.")
+@click.option("--test", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Held-out CSV to report metrics on.")
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--label-column", default="category", show_default=True)
+@click.option("--promote/--no-promote", default=None, help="Make the new model current (default: if none).")
+def train(data: Path, test: Path | None, text_column: str, label_column: str, promote: bool | None) -> None:
+    """Train the baseline and write a versioned model directory."""
+    settings = _settings()
+    argv = [sys.executable, "-m", "training.baseline", "--data", str(data), "--out", str(settings.models_dir),
+            "--name", settings.model_name, "--text-column", text_column, "--label-column", label_column]
+    if test:
+        argv += ["--test", str(test)]
+    if promote is not None:
+        argv.append("--promote" if promote else "--no-promote")
+    # A subprocess keeps the service package free of training imports (the model directory is the contract).
+    raise SystemExit(subprocess.call(argv))
+
+
+@main.command()
+@click.argument("text")
+@click.option("--subject", default="")
+@with_appcontext
+def classify(text: str, subject: str) -> None:
+    """Classify and route one text, and print the decision with its reason as JSON."""
+    from service.flows import decide
+    from service.models import Ticket
+
+    rt = current_app.extensions["triage"]
+    decision = decide(rt, Ticket(subject=subject, body=text, meta={}, tags=[]))
+    click.echo(json.dumps(decision.explanation(), indent=2))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve the web app (and, in embedded mode, a worker thread) until interrupted."""
+    from service.demo import Server
+    from service.embedded import EmbeddedWorker
+    from service.migrate import upgrade
+
+    settings = _settings()
+    if settings.database_url.startswith("sqlite"):
+        upgrade(settings.database_url)
+    app = create_app(settings)
+    worker = _start_embedded(app, settings) if settings.embedded else None
+    server = Server(app, host, port).start()
+    click.echo(f"Triage serving on {server.url}" + (" (embedded worker)" if worker else ""))
+    _block(server, worker)
+
+
+def _start_embedded(app, settings: Settings):  # type: ignore[no-untyped-def]
+    from service.embedded import EmbeddedWorker
+
+    worker = EmbeddedWorker(app.extensions["celery"], concurrency=settings.worker_concurrency,
+                            sweep_interval_s=settings.sweep_interval_s)
+    worker.start()
+    return worker
+
+
+def _block(server, worker) -> None:  # type: ignore[no-untyped-def]
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        server.stop()
+        if worker:
+            worker.stop()
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run a Celery worker (extra arguments go to `celery worker`, e.g. --concurrency 4)."""
+    settings = _settings()
+    if settings.embedded:
+        raise click.ClickException("TRIAGE_BROKER_URL is memory://, which lives inside one process: "
+                                   "`triage serve` runs the worker itself. Set a redis:// broker for "
+                                   "separate workers.")
+    app = create_app(settings)
+    celery = app.extensions["celery"]
+    celery.worker_main(["worker", "--loglevel=INFO", "-Q", "triage", *ctx.args])
+
+
+@main.group()
+def writebacks() -> None:
+    """Inspect and retry write-backs to helpdesks."""
+
+
+@writebacks.command("list")
+@click.option("--status", default="failed", show_default=True)
+@with_appcontext
+def writebacks_list(status: str) -> None:
+    """List write-backs in a status, with their last error."""
+    from sqlalchemy import select
+
+    from service.models import WritebackRow
+
+    rt = current_app.extensions["triage"]
+    with rt.db.session() as session:
+        rows = session.scalars(select(WritebackRow).where(WritebackRow.status == status)).all()
+        for wb in rows:
+            click.echo(f"{wb.id}\tdecision {wb.decision_id}\t{wb.target}\tattempts {wb.attempts}\t"
+                       f"{wb.last_error or ''}")
+        click.echo(f"{len(rows)} write-back(s) {status}")
+
+
+@writebacks.command("retry")
+@with_appcontext
+def writebacks_retry() -> None:
+    """Queue every failed write-back again."""
+    from service import flows
+    from service.tasks import deliver_writeback, enqueue
+
+    rt = current_app.extensions["triage"]
+    with rt.db.session() as session:
+        ids = flows.retry_failed_writebacks(session)
+    queued = sum(enqueue(deliver_writeback, i) for i in ids)
+    click.echo(f"{len(ids)} failed write-back(s) reset; {queued} queued now, the rest by the next sweep")
+
+
+@main.command()
+@click.option("--limit", type=int, default=None, help="Send only the first N test tickets (default: all).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+@click.option("--serve/--no-serve", default=True, show_default=True, help="Keep serving after the summary.")
+@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the summary here.")
+def demo(limit: int | None, host: str, port: int, serve: bool, json_out: Path | None) -> None:
+    """The main job: set up, train if needed, serve, stream Banking77 tickets, print a summary."""
+    from service import demo as d
+    from service.migrate import upgrade
+
+    settings = _settings()
+    if not settings.webhook_secret:
+        settings = settings.replace(webhook_secret=Secret(secrets.token_urlsafe(32)))
+        click.echo("TRIAGE_WEBHOOK_SECRET is unset: using a random secret for this run.")
+    if not settings.api_tokens:
+        token = secrets.token_urlsafe(24)
+        settings = settings.replace(api_tokens=Secret(token))
+        token_file = Path("var/demo-api-token")
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        token_file.touch(mode=0o600)
+        token_file.write_text(token + "\n")
+        click.echo(f"TRIAGE_API_TOKENS is unset: this run's API token is in {token_file}")
+    click.echo(f"database {settings.database_url}; broker {settings.broker_url}")
+    upgrade(settings.database_url)
+    d.ensure_model(settings)
+    app = create_app(settings)
+    worker = _start_embedded(app, settings) if settings.embedded else None
+    server = d.Server(app, host, port).start()
+    rows = d.load_rows(limit)
+    run_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    started = time.perf_counter()
+    truth, intake_ms = d.stream_tickets(server.url, settings.webhook_secret.reveal(), rows, run_id)
+    rt = app.extensions["triage"]
+    d.wait_for_decisions(rt.db, run_id, len(rows))
+    summary = d.summarise(rt.db, run_id, truth, intake_ms, time.perf_counter() - started)
+    d.print_summary(summary)
+    if json_out:
+        json_out.write_text(json.dumps(summary.as_dict(), indent=2))
+    if not serve:
+        server.stop()
+        if worker:
+            worker.stop()
+        return
+    click.echo(f"\nServing on {server.url}  (try {server.url}/api/v1/tickets/1 with the token, "
+               f"{server.url}/metrics); Ctrl-C to stop.")
+    _block(server, worker)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Typed, frozen settings: defaults, then TRIAGE_* environment variables, then *_FILE secrets."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting has a value Triage cannot use."""
+
+
+class Secret:
+    """A string that never shows itself in repr, str or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+PREFIX = "TRIAGE_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the service; the README's configuration table is generated from these docs."""
+
+    database_url: str = field(
+        default="sqlite:///var/triage.db",
+        metadata={"doc": "SQLAlchemy URL; SQLite embedded by default, postgresql+psycopg:// in production."},
+    )
+    broker_url: str = field(
+        default="memory://",
+        metadata={"doc": "Celery broker. memory:// runs an in-process worker thread (embedded mode); "
+                  "redis://host:6379/0 in production."},
+    )
+    models_dir: Path = field(
+        default=Path("var/models"),
+        metadata={"doc": "Directory of versioned model directories (<name>/<version>/model_card.json)."},
+    )
+    model_name: str = field(default="baseline", metadata={"doc": "Which model family serves predictions."})
+    routing_file: Path = field(
+        default=Path("data/routing/banking77.yaml"),
+        metadata={"doc": "Routing rules (YAML): label to queue and priority, overrides, thresholds."},
+    )
+    webhook_secret: Secret = field(
+        default=Secret(""),
+        metadata={"doc": "HMAC-SHA256 key for POST /webhooks/generic (or TRIAGE_WEBHOOK_SECRET_FILE).",
+                  "secret": True},
+    )
+    api_tokens: Secret = field(
+        default=Secret(""),
+        metadata={"doc": "Comma-separated bearer tokens for /api/v1 (or TRIAGE_API_TOKENS_FILE).",
+                  "secret": True},
+    )
+    signature_tolerance_s: int = field(
+        default=300, metadata={"doc": "Largest age in seconds of a signed webhook timestamp (replay window)."}
+    )
+    max_body_bytes: int = field(default=256 * 1024, metadata={"doc": "Largest accepted request body."})
+    helpdesk: str = field(
+        default="fake",
+        metadata={"doc": "Helpdesk that receives write-backs for generic/API tickets (fake)."},
+    )
+    http_timeout_s: float = field(default=10.0, metadata={"doc": "Timeout of every outbound HTTP call."})
+    writeback_max_attempts: int = field(
+        default=8, metadata={"doc": "Attempts before a write-back is marked failed (then `triage writebacks "
+                             "retry`)."}
+    )
+    writeback_backoff_s: float = field(
+        default=2.0, metadata={"doc": "First retry delay of a write-back; doubles each attempt (capped 10 min)."}
+    )
+    claim_lease_s: int = field(
+        default=300,
+        metadata={"doc": "After this many seconds a claimed but unfinished ticket or write-back is taken "
+                  "up again by the sweep."},
+    )
+    sweep_interval_s: int = field(
+        default=60, metadata={"doc": "How often celery beat (or the embedded worker) re-enqueues stragglers."}
+    )
+    worker_concurrency: int = field(default=2, metadata={"doc": "Threads of the embedded worker."})
+    log_level: str = field(default="INFO", metadata={"doc": "Python log level."})
+
+    def __post_init__(self) -> None:
+        for name in ("signature_tolerance_s", "max_body_bytes", "writeback_max_attempts", "claim_lease_s",
+                     "sweep_interval_s", "worker_concurrency"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
+
+    @property
+    def embedded(self) -> bool:
+        """True when the broker lives in this process and a worker thread must run beside the web app."""
+        return self.broker_url.startswith("memory://")
+
+    @property
+    def api_token_list(self) -> list[str]:
+        return [t.strip() for t in self.api_tokens.reveal().split(",") if t.strip()]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from TRIAGE_* variables (and *_FILE for secrets), then explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            key = PREFIX + f.name.upper()
+            raw = env.get(key)
+            file_key = key + "_FILE"
+            if f.metadata.get("secret") and env.get(file_key):
+                if raw is not None:
+                    raise ConfigError(f"set either {key} or {file_key}, not both")
+                try:
+                    raw = Path(env[file_key]).read_text().strip()
+                except OSError as exc:
+                    raise ConfigError(f"{file_key}: cannot read {env[file_key]!r}: {exc.strerror}") from exc
+            if raw is not None:
+                values[f.name] = _parse(key, raw, f.type)
+        for name, value in overrides.items():
+            f = next((f for f in fields(cls) if f.name == name), None)
+            if f is None:
+                raise ConfigError(f"unknown setting {name!r}")
+            values[name] = _parse(PREFIX + name.upper(), value, f.type) if isinstance(value, str) else value
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(key: str, raw: str, type_name: Any) -> Any:
+    """Turn one raw string into the field's type, refusing anything ambiguous."""
+    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", str(type_name))
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if raw not in ("true", "false"):
+                raise ValueError("use true or false")
+            return raw == "true"
+        if kind == "Path":
+            return Path(raw)
+        if kind == "Secret":
+            return Secret(raw)
+        return raw
+    except ValueError as exc:
+        raise ConfigError(f"{key}={raw if kind != 'Secret' else '***'!s} is not a valid {kind}: {exc}") from exc
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """Return (variable, default, meaning) for every setting, for the README and `triage config`."""
+    rows = []
+    for f in fields(Settings):
+        default = f.default
+        shown = "(empty)" if isinstance(default, Secret) or default == "" else str(default)
+        rows.append((PREFIX + f.name.upper(), shown, f.metadata.get("doc", "")))
+    return rows

@@ -1,0 +1,103 @@
+"""Plain values that cross boundaries between web, flows, pipeline and integrations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class TicketStatus(StrEnum):
+    RECEIVED = "received"
+    PROCESSING = "processing"
+    DECIDED = "decided"
+    FAILED = "failed"
+
+
+class DecisionStatus(StrEnum):
+    AUTO_ROUTED = "auto_routed"
+    NEEDS_REVIEW = "needs_review"
+    ESCALATED = "escalated"
+
+
+class WritebackStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    RETRYING = "retrying"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class InboundTicket:
+    """A ticket as a helpdesk or API client hands it to us, before storage."""
+
+    source: str
+    external_id: str
+    subject: str
+    body: str
+    requester: str = ""
+    created_at: datetime | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A classifier's answer for one text: best label, its probability and the runners-up."""
+
+    label: str
+    confidence: float
+    top_k: tuple[tuple[str, float], ...]
+    model_name: str
+    model_version: str
+    latency_ms: float = 0.0
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a ticket goes and how urgently, with the rule that decided it."""
+
+    queue: str
+    priority: str
+    rule: str
+    threshold: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The routing decision and its explanation, as stored and written back."""
+
+    status: DecisionStatus
+    route: Route
+    prediction: Prediction
+    reason: str
+
+    def explanation(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "queue": self.route.queue,
+            "priority": self.route.priority,
+            "rule": self.route.rule,
+            "threshold": self.route.threshold,
+            "label": self.prediction.label,
+            "confidence": round(self.prediction.confidence, 4),
+            "top_k": [{"label": lab, "score": round(s, 4)} for lab, s in self.prediction.top_k],
+            "model": f"{self.prediction.model_name}@{self.prediction.model_version}",
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class WritebackRequest:
+    """What a helpdesk adapter is asked to apply to one of its tickets."""
+
+    writeback_id: int
+    ticket_external_id: str
+    queue: str
+    priority: str
+    label: str
+    status: DecisionStatus
+    note: str
+    tags: tuple[str, ...] = ()

@@ -1,0 +1,105 @@
+"""The contract between training and serving: a model directory and its card."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+CARD_FILE = "model_card.json"
+CURRENT_FILE = "CURRENT"
+CARD_FORMAT = "triage-model-card/1"
+# Bump when normalize() changes in a way that makes older artefacts see different text.
+FEATURE_VERSION = "normalize-v1"
+SUPPORTED_KINDS = ("sklearn-tfidf-logreg",)
+
+
+class ModelCardError(ValueError):
+    """A model directory that this service cannot or must not load."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    version: str
+    kind: str
+    labels: list[str]
+    artefact: str
+    artefact_sha256: str
+    data_sha256: str
+    created_at: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    feature_version: str = FEATURE_VERSION
+    format: str = CARD_FORMAT
+
+    def write(self, directory: Path) -> None:
+        (directory / CARD_FILE).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def read(cls, directory: Path) -> ModelCard:
+        """Read and validate a card; raise ModelCardError saying what is wrong and what to do."""
+        path = directory / CARD_FILE
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise ModelCardError(f"{path} is missing: train a model with `triage train`") from exc
+        except json.JSONDecodeError as exc:
+            raise ModelCardError(f"{path} is not valid JSON ({exc})") from exc
+        if raw.get("format") != CARD_FORMAT:
+            raise ModelCardError(f"{path}: format {raw.get('format')!r} is not {CARD_FORMAT!r}; retrain")
+        if raw.get("kind") not in SUPPORTED_KINDS:
+            raise ModelCardError(f"{path}: kind {raw.get('kind')!r} is not one of {SUPPORTED_KINDS}")
+        if raw.get("feature_version") != FEATURE_VERSION:
+            raise ModelCardError(
+                f"{path}: feature version {raw.get('feature_version')!r} differs from this service's "
+                f"{FEATURE_VERSION!r}; retrain the model with this version of Triage"
+            )
+        known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
+        try:
+            card = cls(**known)
+        except TypeError as exc:
+            raise ModelCardError(f"{path}: {exc}") from exc
+        if not card.labels or len(set(card.labels)) != len(card.labels):
+            raise ModelCardError(f"{path}: labels must be a non-empty list without repeats")
+        artefact = directory / card.artefact
+        if not artefact.is_file():
+            raise ModelCardError(f"{path}: artefact {card.artefact} is missing")
+        if file_sha256(artefact) != card.artefact_sha256:
+            raise ModelCardError(f"{artefact}: SHA-256 does not match the card; the file was altered")
+        return card
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def current_version_dir(models_dir: Path, name: str) -> Path:
+    """Return the directory of the promoted version of model `name`."""
+    family = models_dir / name
+    pointer = family / CURRENT_FILE
+    if not pointer.is_file():
+        raise ModelCardError(
+            f"no promoted {name!r} model in {models_dir}: run `triage train` (or `triage demo`) first"
+        )
+    version = pointer.read_text().strip()
+    directory = family / version
+    if not directory.is_dir():
+        raise ModelCardError(f"{pointer} names version {version!r}, but {directory} does not exist")
+    return directory
+
+
+def promote(models_dir: Path, name: str, version: str) -> None:
+    """Point CURRENT at `version` atomically so running workers switch cleanly."""
+    family = models_dir / name
+    if not (family / version / CARD_FILE).is_file():
+        raise ModelCardError(f"{family / version} is not a model directory")
+    tmp = family / (CURRENT_FILE + ".tmp")
+    tmp.write_text(version + "\n")
+    tmp.replace(family / CURRENT_FILE)

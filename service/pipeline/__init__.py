@@ -1,0 +1,1 @@
+"""Small stages over plain values: normalize, classify, route."""

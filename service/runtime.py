@@ -1,0 +1,36 @@
+"""What flows need at run time, built once per process by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+from service.config import Settings
+from service.db import Database
+from service.pipeline.classify import ModelCache
+from service.pipeline.route import RoutingRules, load_rules
+from service.registry import HelpdeskRegistry
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    environ: Mapping[str, str]
+
+    @cached_property
+    def models(self) -> ModelCache:
+        return ModelCache(self.settings.models_dir, self.settings.model_name)
+
+    @cached_property
+    def rules(self) -> RoutingRules:
+        return load_rules(self.settings.routing_file)
+
+    @cached_property
+    def helpdesks(self) -> HelpdeskRegistry:
+        return HelpdeskRegistry(self.environ)
+
+    def helpdesk_for(self, source: str) -> str:
+        """Which helpdesk receives the write-back for tickets from `source`."""
+        return self.settings.helpdesk if source in ("generic", "api") else source

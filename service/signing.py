@@ -1,0 +1,37 @@
+"""HMAC signatures over raw request bytes, compared in constant time, with a replay window."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+
+class SignatureError(Exception):
+    """The request is not signed by someone who holds the secret (or is too old to trust)."""
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """Signature header value for a generic webhook: sha256=hex(HMAC(secret, timestamp + '.' + body))."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify(secret: str, *, timestamp: str | None, signature: str | None, body: bytes,
+           tolerance_s: int, now: float | None = None) -> None:
+    """Raise SignatureError unless `signature` is the HMAC of this timestamp and body, and fresh."""
+    if not signature:
+        raise SignatureError("missing X-Triage-Signature header")
+    if not timestamp:
+        raise SignatureError("missing X-Triage-Timestamp header")
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        raise SignatureError("X-Triage-Timestamp must be Unix seconds") from None
+    # Check the MAC first, so the answer for a forged request does not depend on its timestamp.
+    expected = sign(secret, timestamp, body)
+    if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+        raise SignatureError("signature does not match the body; check the shared secret")
+    age = (time.time() if now is None else now) - ts
+    if abs(age) > tolerance_s:
+        raise SignatureError(f"timestamp is {int(age)} s off; the window is {tolerance_s} s (replay?)")

@@ -1,0 +1,59 @@
+"""Celery tasks: thin, named, take ids, safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from flask import current_app
+
+from service import flows
+from service.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["triage"]  # type: ignore[no-any-return]
+
+
+@shared_task(name="triage.process_ticket", acks_late=True)
+def process_ticket(ticket_id: int) -> None:
+    rt = runtime()
+    with rt.db.session() as session:
+        writeback_id = flows.process_ticket(rt, session, ticket_id)
+    if writeback_id is not None:
+        enqueue(deliver_writeback, writeback_id)
+
+
+@shared_task(name="triage.deliver_writeback", acks_late=True)
+def deliver_writeback(writeback_id: int) -> None:
+    rt = runtime()
+    with rt.db.session() as session:
+        delivery = flows.deliver_writeback(rt, session, writeback_id)
+    if delivery.retry_in is not None:
+        enqueue(deliver_writeback, writeback_id, countdown=delivery.retry_in)
+
+
+@shared_task(name="triage.sweep", acks_late=True)
+def sweep() -> None:
+    rt = runtime()
+    with rt.db.session() as session:
+        tickets, writebacks = flows.stragglers(rt, session)
+    for ticket_id in tickets:
+        enqueue(process_ticket, ticket_id)
+    for writeback_id in writebacks:
+        enqueue(deliver_writeback, writeback_id)
+    if tickets or writebacks:
+        log.info("sweep re-enqueued %d ticket(s) and %d write-back(s)", len(tickets), len(writebacks))
+
+
+def enqueue(task, item_id: int, *, countdown: float | None = None) -> bool:  # type: ignore[no-untyped-def]
+    """Publish a task; on a broker failure log it and leave the row for the sweep (nothing is lost)."""
+    try:
+        task.apply_async((item_id,), countdown=countdown)
+        return True
+    except Exception as exc:  # kombu raises many types for an unreachable broker
+        log.warning("could not enqueue %s(%s): %s; the sweep will pick it up", task.name, item_id,
+                    type(exc).__name__)
+        return False

@@ -1,0 +1,1 @@
+"""HTTP blueprints: webhooks, the JSON API, and operations endpoints."""

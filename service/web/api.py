@@ -1,0 +1,93 @@
+"""JSON API: submit a ticket, read a ticket's decision with its reason."""
+
+from __future__ import annotations
+
+import hmac
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from service import store
+from service.models import Ticket
+from service.runtime import Runtime
+from service.web.errors import ApiError
+from service.web.webhooks import accept
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def require_token(view):  # type: ignore[no-untyped-def]
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        rt: Runtime = current_app.extensions["triage"]
+        tokens = rt.settings.api_token_list
+        if not tokens:
+            raise ApiError(503, "API tokens are not configured: set TRIAGE_API_TOKENS or TRIAGE_API_TOKENS_FILE")
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "send Authorization: Bearer <token>")
+        # Compare against every token so timing does not reveal which one nearly matched.
+        matched = False
+        for candidate in tokens:
+            matched |= hmac.compare_digest(candidate.encode(), token.strip().encode())
+        if not matched:
+            raise ApiError(401, "API token is not valid")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.post("/tickets")
+@require_token
+def create_ticket() -> Response:
+    key = request.headers.get("Idempotency-Key", "").strip()[:128] or None
+    return accept("api", key)
+
+
+@bp.get("/tickets/<int:ticket_id>")
+@require_token
+def get_ticket(ticket_id: int) -> Response:
+    rt: Runtime = current_app.extensions["triage"]
+    with rt.db.session() as session:
+        ticket = store.get_ticket(session=session, ticket_id=ticket_id)
+        if ticket is None:
+            raise ApiError(404, f"no ticket {ticket_id}")
+        return jsonify(ticket_view(ticket))
+
+
+def ticket_view(ticket: Ticket) -> dict[str, Any]:
+    decision = ticket.decision
+    return {
+        "id": ticket.id,
+        "source": ticket.source,
+        "external_id": ticket.external_id,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "received_at": _iso(ticket.received_at),
+        "processed_at": _iso(ticket.processed_at),
+        "last_error": ticket.last_error,
+        "decision": None if decision is None else {
+            "status": decision.status,
+            "queue": decision.queue,
+            "priority": decision.priority,
+            "rule": decision.rule,
+            "threshold": decision.threshold,
+            "label": decision.prediction.label,
+            "confidence": decision.prediction.confidence,
+            "top_k": [{"label": lab, "score": score} for lab, score in decision.prediction.top_k],
+            "model": {"name": decision.prediction.model_name, "version": decision.prediction.model_version},
+            "reason": decision.reason.get("reason"),
+            "decided_at": _iso(decision.created_at),
+            "writebacks": [
+                {"target": wb.target, "status": wb.status, "attempts": wb.attempts, "last_error": wb.last_error,
+                 "next_attempt_at": _iso(wb.next_attempt_at), "done_at": _iso(wb.done_at)}
+                for wb in decision.writebacks
+            ],
+        },
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

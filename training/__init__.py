@@ -1,0 +1,1 @@
+"""Model training: produces model directories with cards; never imported by the service."""
