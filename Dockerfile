@@ -1,0 +1,14 @@
+# The serving image: web, worker and beat. Training (torch) is not needed to serve and is not installed.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+WORKDIR /app
+COPY pyproject.toml README.md LICENSE alembic.ini ./
+COPY service ./service
+COPY integrations ./integrations
+COPY training ./training
+COPY migrations ./migrations
+COPY data ./data
+RUN pip install --no-cache-dir -e . && useradd --create-home triage && mkdir -p /app/var && chown triage /app/var
+USER triage
+EXPOSE 8000
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "service.wsgi:app"]

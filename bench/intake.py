@@ -1,0 +1,221 @@
+"""Intake and end-to-end throughput: embedded (SQLite + in-process worker) vs production (gunicorn +
+Postgres + Redis + a Celery worker), side by side in one run, alternating rounds; prints JSON.
+
+    .venv/bin/python bench/intake.py [--tickets 2000] [--rounds 3] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import redis
+import requests
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from integrations.fake.webhook import signed_delivery  # noqa: E402
+from service.migrate import upgrade  # noqa: E402
+
+SECRET = "bench-secret"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/12"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_model(models_dir: Path) -> None:
+    if not (models_dir / "baseline" / "CURRENT").is_file():
+        subprocess.run([sys.executable, "-m", "training.baseline", "--data", str(ROOT / "data/banking77/train.csv"),
+                        "--out", str(models_dir)], check=True, cwd=ROOT)
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        try:
+            if requests.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} not ready")
+
+
+def load(url: str, texts: list[str], run: str, concurrency: int) -> dict:
+    """Send every text as a signed webhook; return answer times and status counts."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    local = threading.local()
+
+    def send(item: tuple[int, str]) -> None:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        i, body_text = item
+        body, headers = signed_delivery(SECRET, {"id": f"{run}-{i}", "body": body_text})
+        started = time.perf_counter()
+        status = local.session.post(url + "/webhooks/generic", data=body, headers=headers, timeout=30).status_code
+        elapsed = (time.perf_counter() - started) * 1000
+        with lock:
+            latencies.append(elapsed)
+            statuses[status] = statuses.get(status, 0) + 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(send, enumerate(texts)))
+    return {"seconds": time.perf_counter() - started, "latencies": latencies, "statuses": statuses,
+            "started": started}
+
+
+def wait_processed(database_url: str, run: str, expected: int, timeout: float = 600) -> float:
+    engine = create_engine(database_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                done = conn.execute(text("SELECT count(*) FROM tickets WHERE external_id LIKE :p AND "
+                                         "status = 'decided'"), {"p": f"{run}-%"}).scalar()
+            if done >= expected:
+                return time.perf_counter()
+            time.sleep(0.1)
+        raise RuntimeError(f"{run}: only {done}/{expected} processed")
+    finally:
+        engine.dispose()
+
+
+def pct(values: list[float], q: int) -> float:
+    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 2)
+
+
+class Stack:
+    """One configuration of Triage running as separate processes on loopback."""
+
+    def __init__(self, name: str, models_dir: Path, workdir: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.procs: list[subprocess.Popen] = []
+        self.logs: list = []
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
+        env.update(TRIAGE_WEBHOOK_SECRET=SECRET, TRIAGE_API_TOKENS="bench", TRIAGE_MODELS_DIR=str(models_dir),
+                   TRIAGE_ROUTING_FILE=str(ROOT / "data/routing/banking77.yaml"), TRIAGE_LOG_LEVEL="WARNING")
+        if name == "embedded":
+            self.database_url = f"sqlite:///{workdir / 'bench.db'}"
+            env.update(TRIAGE_DATABASE_URL=self.database_url)
+            self.start([sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)], env, workdir)
+        else:
+            self.db_name = f"triage_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{self.db_name}"')
+            self.database_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.db_name}"
+            upgrade(self.database_url)
+            redis.Redis.from_url(REDIS_URL).flushdb()
+            env.update(TRIAGE_DATABASE_URL=self.database_url, TRIAGE_BROKER_URL=REDIS_URL)
+            self.start([sys.executable, "-m", "celery", "-A", "service.worker:celery", "worker", "-Q", "triage",
+                        "-c", "2", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"], env, workdir)
+            self.start([sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "8", "-b",
+                        f"127.0.0.1:{self.port}", "--log-level", "warning", "service.wsgi:app"], env, workdir)
+        wait_ready(self.url, self.procs[-1])
+
+    def start(self, argv: list[str], env: dict, workdir: Path) -> None:
+        log = (workdir / f"{self.name}-{len(self.procs)}.log").open("w")
+        self.logs.append(log)
+        self.procs.append(subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for log in self.logs:
+            log.close()
+        if self.name == "production":
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tickets", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/intake.json")
+    args = parser.parse_args()
+
+    with (ROOT / "data/banking77/test.csv").open(newline="") as fh:
+        texts = [r["text"] for r in csv.DictReader(fh)]
+    texts = (texts * (args.tickets // len(texts) + 1))[: args.tickets]
+    results: dict[str, list[dict]] = {"embedded": [], "production": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        models_dir = ROOT / "var/models"
+        ensure_model(models_dir)
+        for round_no in range(args.rounds):
+            for name in ("embedded", "production"):  # alternate so drift on a noisy machine hits both
+                workdir = Path(tmp) / f"{name}-{round_no}"
+                workdir.mkdir()
+                stack = Stack(name, models_dir, workdir)
+                try:
+                    run = f"bench-{name}-{round_no}-{uuid.uuid4().hex[:6]}"
+                    sent = load(stack.url, texts, run, args.concurrency)
+                    accepted = sent["statuses"].get(202, 0)
+                    finished = wait_processed(stack.database_url, run, accepted)
+                    results[name].append({
+                        "accepted": accepted, "statuses": sent["statuses"],
+                        "accepted_per_s": round(accepted / sent["seconds"], 1),
+                        "processed_per_s": round(accepted / (finished - sent["started"]), 1),
+                        "p50_ms": pct(sent["latencies"], 50), "p95_ms": pct(sent["latencies"], 95),
+                        "p99_ms": pct(sent["latencies"], 99), "lost": args.tickets - accepted,
+                    })
+                    print(f"round {round_no} {name}: {results[name][-1]}", file=sys.stderr)
+                finally:
+                    stack.stop()
+
+    def median(name: str, key: str) -> float:
+        return statistics.median(r[key] for r in results[name])
+
+    keys = ("accepted_per_s", "processed_per_s", "p50_ms", "p95_ms", "p99_ms")
+    summary = {
+        "benchmark": "intake",
+        "command": "python bench/intake.py " + " ".join(sys.argv[1:]),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "tickets_per_round": args.tickets, "rounds": args.rounds, "client_concurrency": args.concurrency,
+        "median": {name: {k: median(name, k) for k in keys} for name in results},
+        "ratio_production_over_embedded": {
+            k: round(median("production", k) / median("embedded", k), 2) for k in keys},
+        "lost": {name: sum(r["lost"] for r in results[name]) for name in results},
+        "rounds_detail": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
