@@ -34,8 +34,9 @@ def _app():  # type: ignore[no-untyped-def]
 def main() -> None:
     """Triage: classify and route helpdesk tickets on your own machines."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("werkzeug", "alembic", "kombu", "celery"):
+    for noisy in ("werkzeug", "alembic", "celery"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("kombu").setLevel(logging.ERROR)  # "No hostname was supplied" for memory://
 
 
 @main.command()
@@ -99,10 +100,14 @@ def train(data: Path, test: Path | None, text_column: str, label_column: str, pr
 def classify(text: str, subject: str) -> None:
     """Classify and route one text, and print the decision with its reason as JSON."""
     from service.flows import decide
+    from service.modelcard import ModelCardError
     from service.models import Ticket
 
     rt = current_app.extensions["triage"]
-    decision = decide(rt, Ticket(subject=subject, body=text, meta={}, tags=[]))
+    try:
+        decision = decide(rt, Ticket(subject=subject, body=text, meta={}, tags=[]))
+    except ModelCardError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(decision.explanation(), indent=2))
 
 
@@ -112,7 +117,6 @@ def classify(text: str, subject: str) -> None:
 def serve(host: str, port: int) -> None:
     """Serve the web app (and, in embedded mode, a worker thread) until interrupted."""
     from service.demo import Server
-    from service.embedded import EmbeddedWorker
     from service.migrate import upgrade
 
     settings = _settings()

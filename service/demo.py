@@ -35,6 +35,7 @@ class Summary:
     processed: int
     accuracy: float
     auto_routed_share: float
+    auto_routed_accuracy: float
     status_counts: dict[str, int]
     queue_counts: dict[str, int]
     intake_ms: dict[str, float]
@@ -138,11 +139,14 @@ def summarise(db: Any, run_id: str, truth: dict[str, str], intake_ms: list[float
         ).all()
     correct = sum(1 for r in rows if truth.get(r.external_id) == r.label)
     statuses = Counter(r.status for r in rows)
+    auto = [r for r in rows if r.status == "auto_routed"]
+    auto_correct = sum(1 for r in auto if truth.get(r.external_id) == r.label)
     e2e = [(_utc(r[2]) - _utc(r[1])).total_seconds() * 1000 for r in rows]
     return Summary(
         sent=len(truth), accepted=len(intake_ms), processed=len(rows),
         accuracy=correct / len(rows) if rows else 0.0,
-        auto_routed_share=statuses.get("auto_routed", 0) / len(rows) if rows else 0.0,
+        auto_routed_share=len(auto) / len(rows) if rows else 0.0,
+        auto_routed_accuracy=auto_correct / len(auto) if auto else 0.0,
         status_counts=dict(statuses), queue_counts=dict(Counter(r.queue for r in rows).most_common()),
         intake_ms=percentiles(intake_ms), end_to_end_ms=percentiles(e2e),
         model=f"{rows[0].model_name}@{rows[0].model_version}" if rows else "-", seconds=round(seconds, 1),
@@ -160,11 +164,12 @@ def print_summary(s: Summary) -> None:
     click.echo(f"  tickets             {s.sent} sent, {s.accepted} accepted (202), {s.processed} processed "
                f"in {s.seconds} s")
     click.echo(f"  accuracy            {s.accuracy:.1%} (label vs. the held-out Banking77 test label)")
-    click.echo(f"  auto-routed         {s.auto_routed_share:.1%}  "
-               + ", ".join(f"{k} {v}" for k, v in sorted(s.status_counts.items())))
+    click.echo(f"  auto-routed         {s.auto_routed_share:.1%} of tickets, {s.auto_routed_accuracy:.1%} of them "
+               "correctly; the rest wait for review (" + ", ".join(
+                   f"{k} {v}" for k, v in sorted(s.status_counts.items())) + ")")
     click.echo(f"  intake latency      p50 {s.intake_ms['p50']} ms, p95 {s.intake_ms['p95']} ms")
     click.echo(f"  end-to-end latency  p50 {s.end_to_end_ms['p50']} ms, p95 {s.end_to_end_ms['p95']} ms "
-               "(received -> decided)")
+               f"(received -> decided, including the wait behind {s.sent} tickets sent at once)")
     click.echo("  per queue           " + ", ".join(f"{q} {n}" for q, n in s.queue_counts.items()))
 
 

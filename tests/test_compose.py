@@ -55,3 +55,14 @@ def test_the_dockerfile_builds_the_files_compose_runs():
     copied = {path for line in copies for path in line}
     assert {"service", "integrations", "migrations", "alembic.ini", "data", "pyproject.toml"} <= copied
     assert all((ROOT / path).exists() for path in copied)
+
+
+def test_the_readme_documents_every_setting_and_both_commands():
+    from service.config import describe
+
+    readme = (ROOT / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name, _, _ in describe())
+    assert "make demo" in readme and "make test" in readme
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\ndemo:" in makefile and "\ntest:" in makefile
+    assert "make test" in (ROOT / ".ci" / "run").read_text()

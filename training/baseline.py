@@ -11,11 +11,11 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.feature_extraction.text import TfidfVectorizer
 from tqdm import tqdm
 
 from service.modelcard import ModelCard, current_version_dir, file_sha256, promote
