@@ -8,9 +8,9 @@ from typing import Any
 
 import yaml
 
+from service.ports import IntegrationConfigError
 
-class IntegrationConfigError(ValueError):
-    """An integration is enabled but its configuration is incomplete or wrong."""
+__all__ = ["IntegrationConfigError", "mapping_file", "missing", "required", "secret"]
 
 
 def secret(environ: Mapping[str, str], name: str, *, required: bool = True) -> str:

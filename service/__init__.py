@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from flask import Flask
 
-from service.config import Settings
+from service.config import ConfigError, Settings
 
 
 def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] | None = None) -> Flask:
@@ -16,6 +16,7 @@ def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] |
     from service import tasks  # noqa: F401  (registers the Celery tasks)
     from service.celery_app import make_celery
     from service.db import Database
+    from service.ports import IntegrationConfigError
     from service.runtime import Runtime
     from service.web import api, errors, metrics, ops, webhooks
 
@@ -26,7 +27,12 @@ def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] |
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
     db = Database(settings.database_url)
-    app.extensions["triage"] = Runtime(settings=settings, db=db, environ=environ)
+    runtime = Runtime(settings=settings, db=db, environ=environ)
+    try:
+        runtime.integrations.start()
+    except (IntegrationConfigError, LookupError) as exc:
+        raise ConfigError(str(exc)) from None
+    app.extensions["triage"] = runtime
     app.extensions["triage.metrics"] = metrics.database_registry(db)
     make_celery(app, settings)
     errors.register(app)

@@ -40,10 +40,14 @@ def main() -> None:
 
 
 @main.command()
-def config() -> None:
+@click.option("--markdown", is_flag=True, help="As the table rows of the README.")
+def config(markdown: bool) -> None:
     """Print every setting: variable, default and meaning."""
     for name, default, doc in describe():
-        click.echo(f"{name:34} {default:28} {doc}")
+        if markdown:
+            click.echo(f"| `{name}` | " + ("(empty)" if default == "(empty)" else f"`{default}`") + f" | {doc} |")
+        else:
+            click.echo(f"{name:34} {default:28} {doc}")
 
 
 @main.group()

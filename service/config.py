@@ -81,7 +81,16 @@ class Settings:
     max_body_bytes: int = field(default=256 * 1024, metadata={"doc": "Largest accepted request body."})
     helpdesk: str = field(
         default="fake",
-        metadata={"doc": "Helpdesk that receives write-backs for generic/API tickets (fake)."},
+        metadata={"doc": "Helpdesk that receives write-backs for generic/API tickets (fake, zendesk or jira)."},
+    )
+    integrations: str = field(
+        default="",
+        metadata={"doc": "Comma-separated helpdesk integrations to enable (zendesk, jira): their webhooks "
+                  "and write-backs. Each reads its own TRIAGE_<NAME>_* settings, checked at start."},
+    )
+    reroute_on_update: bool = field(
+        default=False,
+        metadata={"doc": "Re-classify and re-route a known ticket when an update changes its text (true/false)."},
     )
     http_timeout_s: float = field(default=10.0, metadata={"doc": "Timeout of every outbound HTTP call."})
     writeback_max_attempts: int = field(
@@ -112,6 +121,10 @@ class Settings:
     def embedded(self) -> bool:
         """True when the broker lives in this process and a worker thread must run beside the web app."""
         return self.broker_url.startswith("memory://")
+
+    @property
+    def integration_names(self) -> list[str]:
+        return [n.strip() for n in self.integrations.split(",") if n.strip()]
 
     @property
     def api_token_list(self) -> list[str]:

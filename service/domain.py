@@ -41,6 +41,31 @@ class InboundTicket:
     created_at: datetime | None = None
     tags: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
+    # True when the sender gave only an id (e.g. a Zendesk trigger): the worker fetches the text.
+    needs_fetch: bool = False
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """What a helpdesk webhook means: a ticket to take in, or a reason to ignore the delivery."""
+
+    ticket: InboundTicket | None
+    reason: str
+    delivery_id: str | None = None
+    is_update: bool = False
+
+    @classmethod
+    def ignore(cls, reason: str) -> InboundEvent:
+        return cls(ticket=None, reason=reason)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `limit` calls per `window_s` seconds for everything that shares `key`."""
+
+    key: str
+    limit: int
+    window_s: float
 
 
 @dataclass(frozen=True)

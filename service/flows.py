@@ -39,32 +39,43 @@ def body_digest(body: bytes) -> str:
 
 @dataclass(frozen=True)
 class Intake:
-    """The outcome of receiving one delivery."""
+    """The outcome of receiving one delivery; queued means a worker must now (re)process the ticket."""
 
     ticket_id: int | None
-    created: bool
+    queued: bool
     outcome: str
     status: str
 
 
-def receive_ticket(session: Session, ticket: InboundTicket, *, delivery_id: str, body_sha256: str) -> Intake:
-    """Store a delivery and its ticket once; a repeated delivery or known ticket changes nothing."""
+def receive_ticket(session: Session, ticket: InboundTicket, *, delivery_id: str, body_sha256: str,
+                   is_update: bool = False, reroute_on_update: bool = False) -> Intake:
+    """Store a delivery and its ticket once; repeats change nothing, updates re-route only if configured."""
     seen = store.find_event(session=session, source=ticket.source, delivery_id=delivery_id)
     if seen is not None:
         return _known(session, seen.ticket_id, "duplicate_delivery")
     existing = store.find_ticket(session=session, source=ticket.source, external_id=ticket.external_id)
     if existing is not None:
+        outcome = "known_ticket"
+        if is_update and reroute_on_update and _text_changed(existing, ticket):
+            existing.subject, existing.body = ticket.subject, ticket.body
+            existing.needs_fetch = ticket.needs_fetch
+            existing.revision += 1
+            existing.status, existing.claimed_at, existing.attempts = TicketStatus.RECEIVED, None, 0
+            outcome = "rerouted"
         session.add(WebhookEvent(source=ticket.source, delivery_id=delivery_id, body_sha256=body_sha256,
-                                 ticket_id=existing.id, outcome="known_ticket"))
+                                 ticket_id=existing.id, outcome=outcome))
         try:
             session.commit()
         except IntegrityError:
             session.rollback()
-        return _known(session, existing.id, "known_ticket")
+            return _known(session, existing.id, "duplicate_delivery")
+        if outcome == "rerouted":
+            return Intake(ticket_id=existing.id, queued=True, outcome=outcome, status=existing.status)
+        return _known(session, existing.id, outcome)
     row = Ticket(source=ticket.source, external_id=ticket.external_id, subject=ticket.subject,
                  body=ticket.body, requester=ticket.requester, tags=list(ticket.tags),
                  meta=dict(ticket.metadata), created_at=ticket.created_at, received_at=now_utc(),
-                 status=TicketStatus.RECEIVED)
+                 status=TicketStatus.RECEIVED, needs_fetch=ticket.needs_fetch)
     session.add(row)
     session.flush()
     session.add(WebhookEvent(source=ticket.source, delivery_id=delivery_id, body_sha256=body_sha256,
@@ -80,12 +91,16 @@ def receive_ticket(session: Session, ticket: InboundTicket, *, delivery_id: str,
             found = store.find_ticket(session=session, source=ticket.source, external_id=ticket.external_id)
             other = found.id if found else None
         return _known(session, other, "duplicate_delivery")
-    return Intake(ticket_id=row.id, created=True, outcome="created", status=row.status)
+    return Intake(ticket_id=row.id, queued=True, outcome="created", status=row.status)
+
+
+def _text_changed(row: Ticket, ticket: InboundTicket) -> bool:
+    return ticket.needs_fetch or (row.subject, row.body) != (ticket.subject, ticket.body)
 
 
 def _known(session: Session, ticket_id: int | None, outcome: str) -> Intake:
     ticket = store.get_ticket(session=session, ticket_id=ticket_id) if ticket_id is not None else None
-    return Intake(ticket_id=ticket_id, created=False, outcome=outcome,
+    return Intake(ticket_id=ticket_id, queued=False, outcome=outcome,
                   status=ticket.status if ticket else "unknown")
 
 
@@ -100,11 +115,15 @@ def process_ticket(runtime: Runtime, session: Session, ticket_id: int) -> int | 
     ticket = store.get_ticket(session=session, ticket_id=ticket_id)
     assert ticket is not None
     try:
+        if ticket.needs_fetch:
+            _hydrate(runtime, ticket)
         decision = decide(runtime, ticket)
     except Exception as exc:
         session.rollback()
         ticket.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-        ticket.status = TicketStatus.FAILED if ticket.attempts >= MAX_PROCESS_ATTEMPTS else TicketStatus.RECEIVED
+        permanent = isinstance(exc, IntegrationError) and exc.permanent
+        give_up = permanent or ticket.attempts >= MAX_PROCESS_ATTEMPTS
+        ticket.status = TicketStatus.FAILED if give_up else TicketStatus.RECEIVED
         session.commit()
         raise
     prediction = PredictionRow(
@@ -115,7 +134,8 @@ def process_ticket(runtime: Runtime, session: Session, ticket_id: int) -> int | 
     )
     session.add(prediction)
     session.flush()
-    row = DecisionRow(ticket_id=ticket.id, prediction_id=prediction.id, queue=decision.route.queue,
+    row = DecisionRow(ticket_id=ticket.id, revision=ticket.revision, prediction_id=prediction.id,
+                      queue=decision.route.queue,
                       priority=decision.route.priority, status=decision.status, rule=decision.route.rule,
                       threshold=decision.route.threshold, reason=decision.explanation())
     session.add(row)
@@ -133,6 +153,17 @@ def process_ticket(runtime: Runtime, session: Session, ticket_id: int) -> int | 
         session.rollback()
         return None
     return writeback.id
+
+
+def _hydrate(runtime: Runtime, ticket: Ticket) -> None:
+    """Fill in a ticket whose webhook carried only its id, from the helpdesk's API."""
+    fetched = runtime.integrations.get(ticket.source).fetch_ticket(ticket.external_id)
+    ticket.subject, ticket.body = fetched.subject, fetched.body
+    ticket.requester = fetched.requester or ticket.requester
+    ticket.tags = list(fetched.tags) or ticket.tags
+    ticket.meta = {**ticket.meta, **fetched.metadata}
+    ticket.created_at = ticket.created_at or fetched.created_at
+    ticket.needs_fetch = False
 
 
 def decide(runtime: Runtime, ticket: Ticket) -> Decision:
@@ -168,8 +199,17 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
         priority=decision.priority, label=decision.prediction.label, status=decision.status,
         note=render_note(decision.reason), tags=(f"triage_{decision.queue}", f"triage_{decision.status}"),
     )
+    helpdesk = runtime.integrations.get(wb.target)
+    wait = max((runtime.limiter.acquire(limit) for limit in helpdesk.rate_limits(request)), default=0.0)
+    if wait > 0:
+        # Our own throttle, not a failure: the attempt is given back and the call waits for a free slot.
+        wb.attempts -= 1
+        wb.status = WritebackStatus.RETRYING
+        wb.next_attempt_at = now_utc() + timedelta(seconds=wait)
+        session.commit()
+        return Delivery("throttled", retry_in=wait)
     try:
-        runtime.helpdesks.get(wb.target).write_back(request)
+        helpdesk.write_back(request)
     except IntegrationError as exc:
         wb.last_error = str(exc)[:2000]
         if exc.permanent or wb.attempts >= runtime.settings.writeback_max_attempts:

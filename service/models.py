@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -59,10 +61,18 @@ class Ticket(Base):
     processed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Bumped when an update is re-routed; each revision gets at most one decision.
+    revision: Mapped[int] = mapped_column(default=1, server_default="1")
+    needs_fetch: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     events: Mapped[list[WebhookEvent]] = relationship(back_populates="ticket")
     predictions: Mapped[list[PredictionRow]] = relationship(back_populates="ticket")
-    decision: Mapped[DecisionRow | None] = relationship(back_populates="ticket")
+    decisions: Mapped[list[DecisionRow]] = relationship(back_populates="ticket", order_by="DecisionRow.revision")
+
+    @property
+    def decision(self) -> DecisionRow | None:
+        """The decision for the latest revision that has one."""
+        return self.decisions[-1] if self.decisions else None
 
 
 class WebhookEvent(Base):
@@ -99,10 +109,12 @@ class PredictionRow(Base):
 
 class DecisionRow(Base):
     __tablename__ = "decisions"
+    # One decision per ticket revision: a redelivered task cannot decide twice.
+    __table_args__ = (UniqueConstraint("ticket_id", "revision"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # One decision per ticket: a redelivered task cannot decide twice.
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), unique=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    revision: Mapped[int] = mapped_column(default=1, server_default="1")
     prediction_id: Mapped[int] = mapped_column(ForeignKey("predictions.id", ondelete="CASCADE"), index=True)
     queue: Mapped[str] = mapped_column(String(64))
     priority: Mapped[str] = mapped_column(String(16))
@@ -112,7 +124,7 @@ class DecisionRow(Base):
     reason: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    ticket: Mapped[Ticket] = relationship(back_populates="decision")
+    ticket: Mapped[Ticket] = relationship(back_populates="decisions")
     prediction: Mapped[PredictionRow] = relationship()
     writebacks: Mapped[list[WritebackRow]] = relationship(back_populates="decision")
 

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
-from service.domain import Prediction, WritebackRequest
+from service.domain import InboundEvent, InboundTicket, Prediction, RateLimit, WritebackRequest
+
+
+class SignatureError(Exception):
+    """The request is not signed by someone who holds the secret (or is too old to trust)."""
+
+
+class IntegrationConfigError(ValueError):
+    """An enabled integration's settings or id mappings are incomplete; the message names what is missing."""
+
+
+class PayloadError(ValueError):
+    """The body is well-formed JSON but not a payload this source can send."""
 
 
 class IntegrationError(Exception):
@@ -25,6 +37,25 @@ class Helpdesk(Protocol):
 
     def write_back(self, request: WritebackRequest) -> None:
         """Apply the decision to the helpdesk ticket; raise IntegrationError on failure."""
+
+    def fetch_ticket(self, external_id: str) -> InboundTicket:
+        """Read a ticket whose webhook carried only its id; raise IntegrationError on failure."""
+
+    def rate_limits(self, request: WritebackRequest) -> Sequence[RateLimit]:
+        """The platform's limits that this write-back counts against."""
+
+
+@runtime_checkable
+class WebhookSource(Protocol):
+    """A platform that sends us tickets by webhook."""
+
+    name: str
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise SignatureError unless the raw body was signed with our secret (and is fresh)."""
+
+    def parse(self, payload: Any, headers: Mapping[str, str]) -> InboundEvent:
+        """Turn a verified JSON payload into an event; raise PayloadError if it cannot be one."""
 
 
 @runtime_checkable

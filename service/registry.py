@@ -1,33 +1,49 @@
-"""Lazy lookup of helpdesk adapters by name: the one place that names vendors."""
+"""Lazy lookup of helpdesk integrations by name: the one place that names vendors."""
 
 from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from typing import Any
 
-from service.ports import Helpdesk
-
-# name -> "module:factory"; each factory takes the environment mapping and returns a Helpdesk.
-HELPDESKS: dict[str, str] = {
+# name -> "module:factory"; a factory takes (environ, queues=, priorities=) and returns an adapter that is
+# a Helpdesk and, for platforms that send webhooks, a WebhookSource.
+INTEGRATIONS: dict[str, str] = {
     "fake": "integrations.fake.adapter:from_env",
+    "zendesk": "integrations.zendesk.adapter:from_env",
+    "jira": "integrations.jira.adapter:from_env",
 }
 
 
-class HelpdeskRegistry:
-    """Builds each adapter on first use and keeps it for the life of the process."""
+class IntegrationRegistry:
+    """Builds each adapter once per process; enabled ones are built (and validated) at start."""
 
-    def __init__(self, environ: Mapping[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str], *, queues: Collection[str], priorities: Collection[str],
+                 enabled: Collection[str]) -> None:
+        unknown = sorted(set(enabled) - set(INTEGRATIONS))
+        if unknown:
+            raise LookupError(f"unknown integration(s) {unknown} in TRIAGE_INTEGRATIONS; known: "
+                              f"{sorted(set(INTEGRATIONS) - {'fake'})}")
         self._environ = environ
-        self._built: dict[str, Helpdesk] = {}
+        self._queues = queues
+        self._priorities = priorities
+        self.enabled = tuple(enabled)
+        self._built: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def get(self, name: str) -> Helpdesk:
+    def get(self, name: str) -> Any:
         with self._lock:
             if name not in self._built:
-                if name not in HELPDESKS:
-                    raise LookupError(f"unknown helpdesk {name!r}; known: {sorted(HELPDESKS)}")
-                module_name, factory = HELPDESKS[name].split(":")
+                if name not in INTEGRATIONS:
+                    raise LookupError(f"unknown helpdesk {name!r}; known: {sorted(INTEGRATIONS)}")
+                module_name, factory = INTEGRATIONS[name].split(":")
                 module = importlib.import_module(module_name)
-                self._built[name] = getattr(module, factory)(self._environ)
+                self._built[name] = getattr(module, factory)(self._environ, queues=self._queues,
+                                                             priorities=self._priorities)
             return self._built[name]
+
+    def start(self) -> None:
+        """Build every enabled integration now, so a missing setting or mapping stops the process at once."""
+        for name in self.enabled:
+            self.get(name)

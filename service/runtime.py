@@ -10,7 +10,11 @@ from service.config import Settings
 from service.db import Database
 from service.pipeline.classify import ModelCache
 from service.pipeline.route import RoutingRules, load_rules
-from service.registry import HelpdeskRegistry
+from service.ratelimit import RateLimiter, for_broker
+from service.registry import IntegrationRegistry
+
+# Sources whose tickets are written back to the configured TRIAGE_HELPDESK rather than to themselves.
+OWN_SOURCES = ("generic", "api")
 
 
 @dataclass
@@ -28,9 +32,14 @@ class Runtime:
         return load_rules(self.settings.routing_file)
 
     @cached_property
-    def helpdesks(self) -> HelpdeskRegistry:
-        return HelpdeskRegistry(self.environ)
+    def integrations(self) -> IntegrationRegistry:
+        return IntegrationRegistry(self.environ, queues=set(self.rules.queues), priorities=self.rules.priorities,
+                                   enabled=self.settings.integration_names)
+
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        return for_broker(self.settings.broker_url)
 
     def helpdesk_for(self, source: str) -> str:
         """Which helpdesk receives the write-back for tickets from `source`."""
-        return self.settings.helpdesk if source in ("generic", "api") else source
+        return self.settings.helpdesk if source in OWN_SOURCES else source

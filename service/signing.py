@@ -6,9 +6,9 @@ import hashlib
 import hmac
 import time
 
+from service.ports import SignatureError
 
-class SignatureError(Exception):
-    """The request is not signed by someone who holds the secret (or is too old to trust)."""
+__all__ = ["SignatureError", "sign", "verify"]
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

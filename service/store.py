@@ -14,8 +14,8 @@ from service.models import DecisionRow, Ticket, WebhookEvent, WritebackRow
 
 def get_ticket(*, session: Session, ticket_id: int) -> Ticket | None:
     return session.get(Ticket, ticket_id, options=[
-        selectinload(Ticket.decision).selectinload(DecisionRow.writebacks),
-        selectinload(Ticket.decision).selectinload(DecisionRow.prediction),
+        selectinload(Ticket.decisions).selectinload(DecisionRow.writebacks),
+        selectinload(Ticket.decisions).selectinload(DecisionRow.prediction),
     ])
 
 

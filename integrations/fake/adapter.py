@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from integrations.fake.client import FakeClient
 from integrations.fake.settings import FakeSettings
-from service.domain import WritebackRequest
+from service.domain import InboundTicket, RateLimit, WritebackRequest
+from service.ports import IntegrationError
 
 
 class FakeHelpdesk:
     name = "fake"
 
     def __init__(self, settings: FakeSettings) -> None:
+        self.settings = settings
         self.client = FakeClient(settings.url, settings.timeout_s)
 
     def write_back(self, request: WritebackRequest) -> None:
         self.client.update_ticket(
             request.ticket_external_id,
             {"group": request.queue, "priority": request.priority, "label": request.label,
-             "status": str(request.status), "tags": list(request.tags),
-             "internal_note": request.note},
+             "status": str(request.status), "tags": list(request.tags), "internal_note": request.note},
             idempotency_key=f"triage-writeback-{request.writeback_id}",
         )
 
+    def fetch_ticket(self, external_id: str) -> InboundTicket:
+        raise IntegrationError("the fake helpdesk sends whole tickets; it has none to fetch", permanent=True)
 
-def from_env(environ: Mapping[str, str]) -> FakeHelpdesk:
+    def rate_limits(self, request: WritebackRequest) -> Sequence[RateLimit]:
+        if not self.settings.limit_per_minute:
+            return ()
+        return (RateLimit("fake:account", self.settings.limit_per_minute, 60.0),)
+
+
+def from_env(environ: Mapping[str, str], *, queues: Collection[str] = (), priorities: Collection[str] = ()
+             ) -> FakeHelpdesk:
     return FakeHelpdesk(FakeSettings.from_env(environ))

@@ -8,6 +8,8 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from service import flows
 from service.runtime import Runtime
+from service.domain import InboundEvent
+from service.ports import PayloadError, WebhookSource
 from service.signing import SignatureError, verify
 from service.tasks import enqueue, process_ticket
 from service.web import metrics
@@ -18,16 +20,23 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
 
 def accept(source: str, delivery_id: str | None) -> Response:
-    """Shared tail of every intake endpoint: parse, store, enqueue, answer."""
+    """The tail of our own intake endpoints: validate the generic ticket, then store and enqueue it."""
+    event = InboundEvent(ticket=parse_ticket(read_json(request), source=source), reason="created",
+                         delivery_id=delivery_id)
+    return store_and_enqueue(source, event)
+
+
+def store_and_enqueue(source: str, event: InboundEvent) -> Response:
+    """Store the delivery and ticket once, enqueue after commit, answer 202 (queued) or 200 (known)."""
     started = time.perf_counter()
     rt: Runtime = current_app.extensions["triage"]
-    ticket = parse_ticket(read_json(request), source=source)
-    body = request.get_data(cache=True)
-    digest = flows.body_digest(body)
+    assert event.ticket is not None
+    digest = flows.body_digest(request.get_data(cache=True))
     with rt.db.session() as session:
-        result = flows.receive_ticket(session, ticket, delivery_id=delivery_id or f"sha256:{digest}",
-                                      body_sha256=digest)
-    if result.created:
+        result = flows.receive_ticket(session, event.ticket, delivery_id=event.delivery_id or f"sha256:{digest}",
+                                      body_sha256=digest, is_update=event.is_update,
+                                      reroute_on_update=rt.settings.reroute_on_update)
+    if result.queued:
         assert result.ticket_id is not None
         enqueue(process_ticket, result.ticket_id)
     metrics.INTAKE.labels(source=source, outcome=result.outcome).inc()
@@ -35,13 +44,13 @@ def accept(source: str, delivery_id: str | None) -> Response:
     payload = {
         "ticket_id": result.ticket_id,
         "status": result.status,
-        "duplicate": not result.created,
+        "duplicate": result.outcome == "duplicate_delivery",
         "outcome": result.outcome,
         "status_url": url_for("api.get_ticket", ticket_id=result.ticket_id) if result.ticket_id else None,
     }
     response = jsonify(payload)
-    response.status_code = 202 if result.created else 200
-    if result.created:
+    response.status_code = 202 if result.queued else 200
+    if result.queued:
         response.headers["Location"] = payload["status_url"]
     return response
 
@@ -62,3 +71,27 @@ def generic() -> Response:
         raise ApiError(401, str(exc)) from None
     delivery = request.headers.get("X-Triage-Delivery", "").strip()[:128] or None
     return accept("generic", delivery)
+
+
+@bp.post("/<source>")
+def platform(source: str) -> Response:
+    """A helpdesk's own webhook (Zendesk, Jira): its signature scheme, its payloads."""
+    rt: Runtime = current_app.extensions["triage"]
+    if source not in rt.integrations.enabled:
+        raise ApiError(404, f"no integration {source!r} is enabled here; enable it with TRIAGE_INTEGRATIONS")
+    adapter = rt.integrations.get(source)
+    if not isinstance(adapter, WebhookSource):
+        raise ApiError(404, f"{source!r} does not send webhooks")
+    try:
+        adapter.verify(request.headers, request.get_data(cache=True))
+    except SignatureError as exc:
+        metrics.INTAKE.labels(source=source, outcome="bad_signature").inc()
+        raise ApiError(401, str(exc)) from None
+    try:
+        event = adapter.parse(read_json(request), request.headers)
+    except PayloadError as exc:
+        raise ApiError(400, f"not a {source} ticket payload: {exc}") from None
+    if event.ticket is None:
+        metrics.INTAKE.labels(source=source, outcome="ignored").inc()
+        return jsonify({"ignored": True, "reason": event.reason})
+    return store_and_enqueue(source, event)
