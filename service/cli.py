@@ -81,14 +81,22 @@ def db_downgrade(revision: str) -> None:
               default=Path("data/banking77/train.csv"), show_default=True, help="Labelled CSV.")
 @click.option("--test", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Held-out CSV to report metrics on.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "zendesk", "jira"]), default="csv", show_default=True,
+              help="Generic CSV, a Zendesk ticket export (JSON), or a Jira export (CSV or search JSON).")
+@click.option("--label-field", help="For zendesk/jira: group_id, priority, custom_field:<id>, ...; "
+              "component, priority, project, issuetype, ...")
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="category", show_default=True)
 @click.option("--promote/--no-promote", default=None, help="Make the new model current (default: if none).")
-def train(data: Path, test: Path | None, text_column: str, label_column: str, promote: bool | None) -> None:
+def train(data: Path, test: Path | None, fmt: str, label_field: str | None, text_column: str, label_column: str,
+          promote: bool | None) -> None:
     """Train the baseline and write a versioned model directory."""
     settings = _settings()
     argv = [sys.executable, "-m", "training.baseline", "--data", str(data), "--out", str(settings.models_dir),
-            "--name", settings.model_name, "--text-column", text_column, "--label-column", label_column]
+            "--name", settings.model_name, "--format", fmt, "--text-column", text_column,
+            "--label-column", label_column]
+    if label_field:
+        argv += ["--label-field", label_field]
     if test:
         argv += ["--test", str(test)]
     if promote is not None:

@@ -46,6 +46,16 @@ class InboundTicket:
 
 
 @dataclass(frozen=True)
+class LabelledExample:
+    """One ticket from a helpdesk export with the label a team gave it, for training."""
+
+    text: str
+    label: str
+    source_id: str
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class InboundEvent:
     """What a helpdesk webhook means: a ticket to take in, or a reason to ignore the delivery."""
 

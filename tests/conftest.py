@@ -187,3 +187,67 @@ def wait_until(predicate, timeout: float = 60, interval: float = 0.2, message: s
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+FIXTURES = ROOT / "tests" / "fixtures"
+ZENDESK_SECRET, JIRA_SECRET = "zd-webhook-secret", "jira-webhook-secret"
+ZENDESK_GROUPS = {q: 360000000000 + i for i, q in enumerate(
+    ["general", "fraud_security", "cards", "card_payments", "transfers", "top_ups", "cash_atm", "fx_fees",
+     "identity_verification", "account", "complaints"], start=1)}
+
+
+@pytest.fixture
+def zendesk_server():  # type: ignore[no-untyped-def]
+    from tests.fakes.vendors import ZendeskServer
+
+    server = ZendeskServer(groups=set(ZENDESK_GROUPS.values())).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def jira_server():  # type: ignore[no-untyped-def]
+    from tests.fakes.vendors import JiraServer
+
+    server = JiraServer(priorities={"1", "2", "3", "4"}, components={str(10100 + i) for i in range(11)}).start()
+    yield server
+    server.stop()
+
+
+def zendesk_env(server_url: str) -> dict[str, str]:
+    from tests.fakes.vendors import ZENDESK_EMAIL, ZENDESK_TOKEN
+
+    return {"TRIAGE_ZENDESK_URL": server_url, "TRIAGE_ZENDESK_EMAIL": ZENDESK_EMAIL,
+            "TRIAGE_ZENDESK_API_TOKEN": ZENDESK_TOKEN, "TRIAGE_ZENDESK_WEBHOOK_SECRET": ZENDESK_SECRET,
+            "TRIAGE_ZENDESK_MAPPING_FILE": str(ROOT / "docs" / "examples" / "zendesk-mapping.yaml")}
+
+
+def jira_env(server_url: str) -> dict[str, str]:
+    from tests.fakes.vendors import JIRA_EMAIL, JIRA_TOKEN
+
+    return {"TRIAGE_JIRA_URL": server_url, "TRIAGE_JIRA_EMAIL": JIRA_EMAIL, "TRIAGE_JIRA_API_TOKEN": JIRA_TOKEN,
+            "TRIAGE_JIRA_WEBHOOK_SECRET": JIRA_SECRET,
+            "TRIAGE_JIRA_MAPPING_FILE": str(ROOT / "docs" / "examples" / "jira-mapping.yaml")}
+
+
+def zendesk_headers(body: bytes, secret: str = ZENDESK_SECRET, timestamp: str | None = None,
+                    invocation: str = "8350205582") -> dict[str, str]:
+    import base64
+    import hashlib
+    import hmac
+    from datetime import UTC, datetime
+
+    ts = timestamp or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    signature = base64.b64encode(hmac.new(secret.encode(), ts.encode() + body, hashlib.sha256).digest()).decode()
+    return {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": signature,
+            "X-Zendesk-Webhook-Signature-Timestamp": ts, "X-Zendesk-Webhook-Id": "01F1KRFQ6BG29CNWFR60NK5FNY",
+            "X-Zendesk-Webhook-Invocation-Id": invocation}
+
+
+def jira_headers(body: bytes, secret: str = JIRA_SECRET, identifier: str = "jira-delivery-1") -> dict[str, str]:
+    import hashlib
+    import hmac
+
+    return {"Content-Type": "application/json",
+            "X-Hub-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+            "X-Atlassian-Webhook-Identifier": identifier}

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from service.modelcard import ModelCard, current_version_dir, file_sha256, promote
 from service.pipeline.normalize import normalize_batch
-from training.data import Examples, read_csv, split
+from training.data import FORMATS, Examples, drop_rare, read_csv, read_examples, split
 
 KIND = "sklearn-tfidf-logreg"
 ARTEFACT = "model.joblib"
@@ -57,12 +57,17 @@ def evaluate(pipeline: Pipeline, data: Examples) -> dict[str, float]:
 
 def train(*, data: Path, out: Path, name: str = "baseline", text_column: str = "text",
           label_column: str = "category", test: Path | None = None, holdout: float = 0.1, seed: int = 0,
-          c: float = 20.0, make_current: bool | None = None, progress: bool = True) -> Path:
+          c: float = 20.0, make_current: bool | None = None, progress: bool = True, fmt: str = "csv",
+          label_field: str | None = None, min_count: int = 2) -> Path:
     """Train, evaluate on held-out data, write the model directory and (optionally) promote it."""
     bar = tqdm(total=6, desc="baseline", unit="step", disable=not progress, file=sys.stderr,
                bar_format="{desc}: {n}/{total} {postfix} [{elapsed}]")
     bar.set_postfix_str("reading data")
-    examples = read_csv(data, text_column=text_column, label_column=label_column)
+    examples, skipped = read_examples(data, fmt=fmt, text_column=text_column, label_column=label_column,
+                                      label_field=label_field)
+    examples, rare = drop_rare(examples, min_count)
+    if rare:
+        skipped[f"labels with fewer than {min_count} examples ({len(rare)} labels)"] = sum(rare.values())
     bar.update()
     bar.set_postfix_str(f"splitting {len(examples.texts)} examples")
     fit_part, valid_part = split(examples, holdout=holdout, seed=seed)
@@ -74,7 +79,8 @@ def train(*, data: Path, out: Path, name: str = "baseline", text_column: str = "
     fit_s = time.perf_counter() - started
     bar.update(2)
     bar.set_postfix_str("evaluating on held-out data")
-    metrics: dict[str, object] = {"validation": evaluate(pipeline, valid_part), "fit_seconds": round(fit_s, 1)}
+    metrics: dict[str, object] = {"validation": evaluate(pipeline, valid_part), "fit_seconds": round(fit_s, 1),
+                                  "examples": len(examples.texts), "skipped": skipped}
     if test is not None:
         metrics["test"] = evaluate(pipeline, read_csv(test, text_column=text_column,
                                                       label_column=label_column))
@@ -91,8 +97,8 @@ def train(*, data: Path, out: Path, name: str = "baseline", text_column: str = "
         name=name, version=version, kind=KIND, labels=[str(c_) for c_ in pipeline.classes_],
         artefact=ARTEFACT, artefact_sha256=file_sha256(tmp / ARTEFACT), data_sha256=examples.sha256,
         created_at=created.isoformat(), metrics=metrics,
-        params={"C": c, "seed": seed, "holdout": holdout, "data": str(data), "text_column": text_column,
-                "label_column": label_column},
+        params={"C": c, "seed": seed, "holdout": holdout, "data": str(data), "format": fmt,
+                "text_column": text_column, "label_column": label_column, "label_field": label_field},
     ).write(tmp)
     tmp.rename(target)
     if make_current is None:
@@ -114,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="labelled CSV")
     parser.add_argument("--out", type=Path, required=True, help="models directory")
     parser.add_argument("--name", default="baseline")
+    parser.add_argument("--format", dest="fmt", choices=FORMATS, default="csv",
+                        help="csv (generic), zendesk (ticket export JSON), jira (CSV export or search JSON)")
+    parser.add_argument("--label-field", help="with zendesk/jira: e.g. group_id, priority, custom_field:<id>; "
+                        "component, priority, project, issuetype")
+    parser.add_argument("--min-count", type=int, default=2, help="leave out labels with fewer examples")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="category")
     parser.add_argument("--test", type=Path, help="optional held-out CSV to report metrics on")
@@ -125,11 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     target = train(data=args.data, out=args.out, name=args.name, text_column=args.text_column,
                    label_column=args.label_column, test=args.test, holdout=args.holdout, seed=args.seed,
-                   c=args.c, make_current=args.promote)
+                   c=args.c, make_current=args.promote, fmt=args.fmt, label_field=args.label_field,
+                   min_count=args.min_count)
     card = ModelCard.read(target)
     print(f"model {card.name}@{card.version} written to {target}")
-    for split_name, m in card.metrics.items():
-        if isinstance(m, dict):
+    print(f"  read {card.metrics['examples']} labelled examples; skipped: {card.metrics['skipped'] or 'none'}")
+    for split_name, m in sorted(card.metrics.items()):
+        if isinstance(m, dict) and "accuracy" in m:
             print(f"  {split_name}: accuracy {m['accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  (n={m['n']})")
     return 0
 

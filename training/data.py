@@ -9,6 +9,8 @@ from pathlib import Path
 
 from sklearn.model_selection import train_test_split
 
+FORMATS = ("csv", "zendesk", "jira")
+
 
 @dataclass(frozen=True)
 class Examples:
@@ -38,6 +40,45 @@ def read_csv(path: Path, *, text_column: str = "text", label_column: str = "cate
     if not texts:
         raise ValueError(f"{path}: no labelled rows")
     return Examples(texts, labels, digest)
+
+
+def read_examples(path: Path, *, fmt: str = "csv", text_column: str = "text", label_column: str = "category",
+                  label_field: str | None = None) -> tuple[Examples, dict[str, int]]:
+    """Read labelled examples from a generic CSV or a helpdesk export; also say what was skipped and why."""
+    if fmt == "csv":
+        return read_csv(path, text_column=text_column, label_column=label_column), {}
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; use one of {FORMATS}")
+    if not label_field:
+        raise ValueError(f"--label-field is required with --format {fmt}")
+    if fmt == "zendesk":
+        from integrations.zendesk.export import read_export
+    else:
+        from integrations.jira.export import read_export  # type: ignore[no-redef]
+    rows, skipped = read_export(path, label_field=label_field)
+    texts: list[str] = []
+    labels: list[str] = []
+    seen: set[str] = set()
+    for row in rows:
+        if row.text in seen:
+            skipped["duplicate text"] += 1
+            continue
+        seen.add(row.text)
+        texts.append(row.text)
+        labels.append(row.label)
+    if not texts:
+        raise ValueError(f"{path}: no labelled {fmt} tickets (skipped: {dict(skipped)})")
+    return Examples(texts, labels, hashlib.sha256(path.read_bytes()).hexdigest()), dict(skipped)
+
+
+def drop_rare(examples: Examples, min_count: int) -> tuple[Examples, dict[str, int]]:
+    """Leave out labels with fewer than `min_count` examples (too few to learn or to measure)."""
+    counts: dict[str, int] = {}
+    for label in examples.labels:
+        counts[label] = counts.get(label, 0) + 1
+    rare = {label: n for label, n in counts.items() if n < min_count}
+    keep = [i for i, label in enumerate(examples.labels) if label not in rare]
+    return Examples([examples.texts[i] for i in keep], [examples.labels[i] for i in keep], examples.sha256), rare
 
 
 def split(examples: Examples, *, holdout: float, seed: int) -> tuple[Examples, Examples]:

@@ -51,6 +51,13 @@ def parse(payload: Any, headers: Mapping[str, str]) -> InboundEvent:
                         is_update=ISSUE_EVENTS[event])
 
 
+def ticket_from_issue(issue: dict[str, Any]) -> InboundTicket:
+    """An issue from GET /rest/api/2/issue/{key} or a search result."""
+    if not isinstance(issue, dict) or not isinstance(issue.get("fields"), dict):
+        raise PayloadError("an issue needs 'key' and 'fields'")
+    return _ticket(issue)
+
+
 def _ticket(issue: dict[str, Any]) -> InboundTicket:
     key = issue.get("key")
     if not isinstance(key, str) or "-" not in key:

@@ -78,14 +78,19 @@ def _event_subscription(payload: dict[str, Any], event_type: str, headers: Mappi
                         delivery_id=str(payload.get("id") or "")[:128] or delivery_id(headers))
 
 
-def _ticket(t: dict[str, Any], requester: Any = None) -> InboundTicket:
+def ticket_from_api(ticket: dict[str, Any], requester: dict[str, Any] | None) -> InboundTicket:
+    """A ticket object from GET /api/v2/tickets/{id} (with its requester side-loaded)."""
+    return _ticket(ticket, requester=requester, allow_fetch=False)
+
+
+def _ticket(t: dict[str, Any], requester: Any = None, *, allow_fetch: bool = True) -> InboundTicket:
     ticket_id = t.get("id")
     if ticket_id in (None, "") or not str(ticket_id).strip().isdigit():
         raise PayloadError(f"ticket.id must be a Zendesk ticket number, got {ticket_id!r}")
     subject = _text(t.get("subject") or t.get("raw_subject") or t.get("title"))
     comment = t.get("comment")
     body = _text(t.get("description")) or (_text(comment.get("body")) if isinstance(comment, dict) else "")
-    if not subject and not body:
+    if not subject and not body and not allow_fetch:
         raise PayloadError(f"Zendesk ticket {ticket_id} has neither subject nor description")
     tags = t.get("tags") or []
     if isinstance(tags, str):  # {{ticket.tags}} renders as a space-separated string
@@ -94,8 +99,8 @@ def _ticket(t: dict[str, Any], requester: Any = None) -> InboundTicket:
     channel = via.get("channel") if isinstance(via, dict) else via
     who = requester if isinstance(requester, dict) else t.get("requester")
     email = who.get("email") if isinstance(who, dict) else None
-    metadata: dict[str, Any] = {"channel": channel, "zendesk_priority": t.get("priority"),
-                                "zendesk_type": t.get("type"), "group_id": t.get("group_id"),
+    metadata: dict[str, Any] = {"channel": channel, "zendesk_priority": _lower(t.get("priority")),
+                                "zendesk_type": _lower(t.get("type")), "group_id": t.get("group_id"),
                                 "requester_id": t.get("requester_id"), "brand_id": t.get("brand_id")}
     for field in t.get("custom_fields") or []:
         if isinstance(field, dict) and field.get("value") not in (None, "", []):
@@ -105,7 +110,13 @@ def _ticket(t: dict[str, Any], requester: Any = None) -> InboundTicket:
         requester=str(email or t.get("requester_id") or "")[:320], created_at=_time(t.get("created_at")),
         tags=tuple(str(x) for x in tags if str(x).strip())[:50],
         metadata={k: v for k, v in metadata.items() if v not in (None, "")},
+        # A trigger body that carries only the id (the safe template in docs/zendesk.md): fetch the text.
+        needs_fetch=not subject and not body,
     )
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _text(value: Any) -> str:

@@ -1,0 +1,1 @@
+"""Jira (Cloud, Data Center, Service Management): admin webhooks in, field edits and internal comments out."""

@@ -1,0 +1,59 @@
+"""Jira behind the Helpdesk and WebhookSource ports."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from integrations.jira import webhook
+from integrations.jira.client import JiraClient
+from integrations.jira.settings import JiraSettings
+from service.domain import InboundEvent, InboundTicket, RateLimit, WritebackRequest
+from service.ports import IntegrationError, PayloadError
+
+
+class JiraHelpdesk:
+    name = "jira"
+
+    def __init__(self, settings: JiraSettings) -> None:
+        self.settings = settings
+        self.client = JiraClient(settings)
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        webhook.verify(self.settings.webhook_secret, headers, body)
+
+    def parse(self, payload: Any, headers: Mapping[str, str]) -> InboundEvent:
+        return webhook.parse(payload, headers)
+
+    def fetch_ticket(self, external_id: str) -> InboundTicket:
+        try:
+            return webhook.ticket_from_issue(self.client.get_issue(external_id))
+        except PayloadError as exc:
+            raise IntegrationError(f"Jira issue {external_id}: {exc}", permanent=True) from None
+
+    def write_back(self, request: WritebackRequest) -> None:
+        """Component, priority and labels in one edit, then the internal comment."""
+        s = self.settings
+        fields: dict[str, Any] = {"components": [s.components[request.queue]],
+                                  "priority": s.priorities[request.priority]}
+        if s.request_type_field and s.request_types:
+            fields[s.request_type_field] = s.request_types[request.queue]
+        labels = [{"add": _label(s.label_prefix + t.removeprefix("triage_"))} for t in request.tags]
+        self.client.edit_issue(request.ticket_external_id, {"fields": fields, "update": {"labels": labels}})
+        # Editing is idempotent, so a retry after a failed comment repeats the edit harmlessly.
+        self.client.add_internal_comment(request.ticket_external_id, request.note)
+
+    def rate_limits(self, request: WritebackRequest) -> Sequence[RateLimit]:
+        # Reference: https://developer.atlassian.com/cloud/jira/platform/rate-limiting/
+        # Cloud publishes no fixed number for API-token writes (burst and per-issue limits answer 429);
+        # a steady cap keeps a backlog from tripping them.
+        return (RateLimit("jira:writes", self.settings.writes_per_minute, 60.0),)
+
+
+def _label(value: str) -> str:
+    """Jira labels cannot contain spaces."""
+    return "".join(c if not c.isspace() else "_" for c in value)
+
+
+def from_env(environ: Mapping[str, str], *, queues: Collection[str], priorities: Collection[str]) -> JiraHelpdesk:
+    return JiraHelpdesk(JiraSettings.from_env(environ, queues=queues, priorities=priorities))

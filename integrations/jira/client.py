@@ -1,0 +1,45 @@
+"""The Jira REST calls Triage makes (v2 everywhere: Data Center has no v3, and v2 takes plain text)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from integrations.http import call
+from integrations.jira.settings import JiraSettings
+
+
+class JiraClient:
+    def __init__(self, settings: JiraSettings) -> None:
+        self.settings = settings
+        self.http = requests.Session()
+        self.http.headers.update({"Authorization": settings.auth_header, "Accept": "application/json",
+                                  "User-Agent": "triage/0.1"})
+
+    def _url(self, path: str, key: str) -> str:
+        return f"{self.settings.base_url}{path.format(key=quote(key, safe=''))}"
+
+    def get_issue(self, key: str) -> dict[str, Any]:
+        # Reference: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issues/#api-rest-api-2-issue-issueidorkey-get
+        response = call(self.http, "GET", self._url("/rest/api/2/issue/{key}", key), timeout=self.settings.timeout_s,
+                        params={"fields": "summary,description,reporter,creator,labels,components,project,"
+                                          "issuetype,status,priority,created"})
+        return response.json()  # type: ignore[no-any-return]
+
+    def edit_issue(self, key: str, body: dict[str, Any]) -> None:
+        # Reference: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issues/#api-rest-api-2-issue-issueidorkey-put
+        call(self.http, "PUT", self._url("/rest/api/2/issue/{key}", key), timeout=self.settings.timeout_s,
+             json=body, params={"notifyUsers": "false"})
+
+    def add_internal_comment(self, key: str, text: str) -> None:
+        if self.settings.comment_mode == "servicedesk":
+            # Reference: https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-request/#api-rest-servicedeskapi-request-issueidorkey-comment-post
+            call(self.http, "POST", self._url("/rest/servicedeskapi/request/{key}/comment", key),
+                 timeout=self.settings.timeout_s, json={"body": text, "public": False})
+        else:
+            # Reference: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-comments/#api-rest-api-2-issue-issueidorkey-comment-post
+            call(self.http, "POST", self._url("/rest/api/2/issue/{key}/comment", key),
+                 timeout=self.settings.timeout_s,
+                 json={"body": text, "visibility": dict(self.settings.comment_visibility or {})})

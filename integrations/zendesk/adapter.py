@@ -1,0 +1,65 @@
+"""Zendesk behind the Helpdesk and WebhookSource ports."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from integrations.zendesk import webhook
+from integrations.zendesk.client import ZendeskClient
+from integrations.zendesk.settings import ZendeskSettings
+from service.domain import InboundEvent, InboundTicket, RateLimit, WritebackRequest
+from service.ports import IntegrationError, PayloadError
+
+
+class ZendeskHelpdesk:
+    name = "zendesk"
+
+    def __init__(self, settings: ZendeskSettings) -> None:
+        self.settings = settings
+        self.client = ZendeskClient(settings)
+
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        webhook.verify(self.settings.webhook_secret, headers, body, tolerance_s=self.settings.signature_tolerance_s)
+
+    def parse(self, payload: Any, headers: Mapping[str, str]) -> InboundEvent:
+        return webhook.parse(payload, headers)
+
+    def fetch_ticket(self, external_id: str) -> InboundTicket:
+        data = self.client.show_ticket(external_id)
+        users = {u.get("id"): u for u in data.get("users") or [] if isinstance(u, dict)}
+        ticket = data.get("ticket")
+        if not isinstance(ticket, dict):
+            raise IntegrationError(f"Zendesk ticket {external_id}: answer has no 'ticket'", permanent=True)
+        try:
+            return webhook.ticket_from_api(ticket, users.get(ticket.get("requester_id")))
+        except PayloadError as exc:
+            raise IntegrationError(f"Zendesk ticket {external_id}: {exc}", permanent=True) from None
+
+    def write_back(self, request: WritebackRequest) -> None:
+        """Group, priority, tags, label field and an internal note, in one ticket update."""
+        s = self.settings
+        update: dict[str, Any] = {
+            "group_id": s.groups[request.queue],
+            "priority": s.priorities[request.priority],
+            # additional_tags adds without replacing the agent's own tags.
+            "additional_tags": [_tag(s.tag_prefix + t.removeprefix("triage_")) for t in request.tags],
+            "comment": {"body": request.note, "public": False},
+        }
+        if s.label_field_id:
+            update["custom_fields"] = [{"id": s.label_field_id, "value": request.label}]
+        self.client.update_ticket(request.ticket_external_id, update)
+
+    def rate_limits(self, request: WritebackRequest) -> Sequence[RateLimit]:
+        # Reference: https://developer.zendesk.com/api-reference/introduction/rate-limits/
+        return (RateLimit("zendesk:update-ticket", 100, 60.0),
+                RateLimit(f"zendesk:ticket:{request.ticket_external_id}", 30, 600.0))
+
+
+def _tag(value: str) -> str:
+    """Zendesk tags are lower-case words: spaces and commas would split them."""
+    return "".join(c if c.isalnum() or c in "_-:/" else "_" for c in value.lower())
+
+
+def from_env(environ: Mapping[str, str], *, queues: Collection[str], priorities: Collection[str]) -> ZendeskHelpdesk:
+    return ZendeskHelpdesk(ZendeskSettings.from_env(environ, queues=queues, priorities=priorities))
