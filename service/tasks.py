@@ -8,6 +8,7 @@ from celery import shared_task
 from flask import current_app
 
 from service import flows
+from service.ports import IntegrationError
 from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -17,13 +18,27 @@ def runtime() -> Runtime:
     return current_app.extensions["triage"]  # type: ignore[no-any-return]
 
 
-@shared_task(name="triage.process_ticket", acks_late=True)
-def process_ticket(ticket_id: int) -> None:
+@shared_task(name="triage.process_ticket", acks_late=True, bind=True)
+def process_ticket(self, ticket_id: int) -> None:  # type: ignore[no-untyped-def]
     rt = runtime()
-    with rt.db.session() as session:
-        writeback_id = flows.process_ticket(rt, session, ticket_id)
+    try:
+        with rt.db.session() as session:
+            writeback_id = flows.process_ticket(rt, session, ticket_id)
+    except IntegrationError as exc:
+        if exc.permanent:
+            return  # recorded on the ticket as failed; retrying cannot help
+        raise self.retry(countdown=exc.retry_after or backoff(rt, self.request.retries),
+                         max_retries=flows.MAX_PROCESS_ATTEMPTS) from None
+    except Exception as exc:
+        # The flow left the ticket claimable with its error recorded; the sweep is the last resort.
+        raise self.retry(exc=exc, countdown=backoff(rt, self.request.retries),
+                         max_retries=flows.MAX_PROCESS_ATTEMPTS) from None
     if writeback_id is not None:
         enqueue(deliver_writeback, writeback_id)
+
+
+def backoff(rt: Runtime, retries: int) -> float:
+    return min(rt.settings.writeback_backoff_s * 2**retries, flows.MAX_BACKOFF_S)
 
 
 @shared_task(name="triage.deliver_writeback", acks_late=True)
