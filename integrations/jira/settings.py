@@ -63,7 +63,8 @@ class JiraSettings:
         if request_types:
             missing("request_types", set(queues), request_types, where)
             if not mapping.get("request_type_field"):
-                raise IntegrationConfigError(f"{where}: request_types needs request_type_field (e.g. customfield_10010)")
+                raise IntegrationConfigError(
+                    f"{where}: request_types needs request_type_field (e.g. customfield_10010)")
         return cls(
             base_url=base, auth_header=auth, webhook_secret=secret(environ, "TRIAGE_JIRA_WEBHOOK_SECRET"),
             components={q: ref(v) for q, v in components.items()},

@@ -65,7 +65,8 @@ def read_export(path: Path, *, label_field: str) -> tuple[list[LabelledExample],
             continue
         subject = (ticket.get("subject") or "").strip()
         description = (ticket.get("description") or "").strip()
-        text = f"{subject}. {description}" if subject and description and subject != description else subject or description
+        both = subject and description and subject != description
+        text = f"{subject}. {description}" if both else subject or description
         if not text:
             skipped["no subject or description"] += 1
             continue

@@ -7,9 +7,9 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from service import flows
-from service.runtime import Runtime
 from service.domain import InboundEvent
 from service.ports import PayloadError, WebhookSource
+from service.runtime import Runtime
 from service.signing import SignatureError, verify
 from service.tasks import enqueue, process_ticket
 from service.web import metrics

@@ -41,8 +41,8 @@ TICKETS = {
                                                      "Prueba de creación", "5b912f5c8a96e82b9549361c", True,
                                                      "10177", "10258", "INDEV"),
 }
-IGNORED = {"jira-to-matrix__comment_created": "comment_created", "jira-to-matrix__comment_updated": "comment_updated",
-           "jira-to-matrix__issuelink_created": "issuelink_created", "jira-to-matrix__project_created": "project_created"}
+IGNORED = {f"jira-to-matrix__{event}": event
+           for event in ("comment_created", "comment_updated", "issuelink_created", "project_created")}
 
 
 def load(name):
@@ -206,7 +206,8 @@ def test_a_jira_csv_export_with_repeated_headers_is_read(tmp_path):
     path = tmp_path / "jira.csv"
     write_jira_csv(path)
     examples, skipped = read_export(path, label_field="component")
-    assert [(e.source_id, e.label, e.text) for e in examples] == [("SUP-1", "Cards", "Card never came. Ordered last month")]
+    assert [(e.source_id, e.label, e.text) for e in examples] == [
+        ("SUP-1", "Cards", "Card never came. Ordered last month")]
     assert skipped == {"several component values": 1, "no component": 1, "duplicate issue": 1}
     first, _ = read_export(path, label_field="component", multi="first")
     assert [(e.source_id, e.label) for e in first] == [("SUP-1", "Cards"), ("SUP-2", "Payments")]
