@@ -60,7 +60,9 @@ class Settings:
         default=Path("var/models"),
         metadata={"doc": "Directory of versioned model directories (<name>/<version>/model_card.json)."},
     )
-    model_name: str = field(default="baseline", metadata={"doc": "Which model family serves predictions."})
+    model_name: str = field(default="baseline", metadata={"doc": "Which model family serves predictions "
+                                                           "(baseline, or encoder once trained)."})
+    model_threads: int = field(default=2, metadata={"doc": "onnxruntime intra-op threads per worker process."})
     routing_file: Path = field(
         default=Path("data/routing/banking77.yaml"),
         metadata={"doc": "Routing rules (YAML): label to queue and priority, overrides, thresholds."},
@@ -112,7 +114,8 @@ class Settings:
     log_level: str = field(default="INFO", metadata={"doc": "Python log level."})
 
     def __post_init__(self) -> None:
-        for name in ("signature_tolerance_s", "max_body_bytes", "writeback_max_attempts", "claim_lease_s",
+        for name in ("model_threads", "signature_tolerance_s", "max_body_bytes", "writeback_max_attempts",
+                     "claim_lease_s",
                      "sweep_interval_s", "worker_concurrency"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")

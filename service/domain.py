@@ -88,6 +88,8 @@ class Prediction:
     model_name: str
     model_version: str
     latency_ms: float = 0.0
+    # The model's own calibrated threshold for this label, when it ships one.
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ CURRENT_FILE = "CURRENT"
 CARD_FORMAT = "triage-model-card/1"
 # Bump when normalize() changes in a way that makes older artefacts see different text.
 FEATURE_VERSION = "normalize-v1"
-SUPPORTED_KINDS = ("sklearn-tfidf-logreg",)
+SUPPORTED_KINDS = ("sklearn-tfidf-logreg", "onnx-encoder")
 
 
 class ModelCardError(ValueError):
@@ -32,6 +32,10 @@ class ModelCard:
     created_at: str
     metrics: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    # Other files the artefact needs (tokenizer, ensemble members): name -> SHA-256.
+    files: dict[str, str] = field(default_factory=dict)
+    # How to serve it: temperature, per-class thresholds, max_length, input names, ensemble weights.
+    serving: dict[str, Any] = field(default_factory=dict)
     feature_version: str = FEATURE_VERSION
     format: str = CARD_FORMAT
 
@@ -64,11 +68,15 @@ class ModelCard:
             raise ModelCardError(f"{path}: {exc}") from exc
         if not card.labels or len(set(card.labels)) != len(card.labels):
             raise ModelCardError(f"{path}: labels must be a non-empty list without repeats")
-        artefact = directory / card.artefact
-        if not artefact.is_file():
-            raise ModelCardError(f"{path}: artefact {card.artefact} is missing")
-        if file_sha256(artefact) != card.artefact_sha256:
-            raise ModelCardError(f"{artefact}: SHA-256 does not match the card; the file was altered")
+        for name, digest in {card.artefact: card.artefact_sha256, **card.files}.items():
+            file = directory / name
+            if not file.is_file():
+                raise ModelCardError(f"{path}: {name} is missing")
+            if file_sha256(file) != digest:
+                raise ModelCardError(f"{file}: SHA-256 does not match the card; the file was altered")
+        thresholds = card.serving.get("thresholds", {})
+        if set(thresholds) - set(card.labels):
+            raise ModelCardError(f"{path}: thresholds name labels the model does not have")
         return card
 
 
@@ -95,11 +103,43 @@ def current_version_dir(models_dir: Path, name: str) -> Path:
     return directory
 
 
+HISTORY_FILE = "HISTORY"
+
+
 def promote(models_dir: Path, name: str, version: str) -> None:
-    """Point CURRENT at `version` atomically so running workers switch cleanly."""
+    """Point CURRENT at `version` atomically so running workers switch cleanly; remember the order."""
     family = models_dir / name
-    if not (family / version / CARD_FILE).is_file():
-        raise ModelCardError(f"{family / version} is not a model directory")
+    ModelCard.read(family / version)  # never promote what the service would refuse to load
     tmp = family / (CURRENT_FILE + ".tmp")
     tmp.write_text(version + "\n")
     tmp.replace(family / CURRENT_FILE)
+    with (family / HISTORY_FILE).open("a") as fh:
+        fh.write(version + "\n")
+
+
+def rollback(models_dir: Path, name: str) -> str:
+    """Promote the version that was current before this one; return it."""
+    family = models_dir / name
+    history = [v for v in (family / HISTORY_FILE).read_text().split() if v] if (family / HISTORY_FILE).is_file() else []
+    current = current_version_dir(models_dir, name).name
+    while history and history[-1] == current:
+        history.pop()
+    if not history:
+        raise ModelCardError(f"no earlier promoted {name!r} version to roll back to")
+    previous = history[-1]
+    (family / HISTORY_FILE).write_text("".join(v + "\n" for v in history[:-1]))
+    promote(models_dir, name, previous)
+    return previous
+
+
+def versions(models_dir: Path, name: str) -> list[ModelCard | ModelCardError]:
+    """Every version directory of a family, newest first, with its card or why it cannot be served."""
+    family = models_dir / name
+    out: list[ModelCard | ModelCardError] = []
+    for directory in sorted((d for d in family.iterdir() if d.is_dir() and not d.name.endswith(".tmp")),
+                            reverse=True) if family.is_dir() else []:
+        try:
+            out.append(ModelCard.read(directory))
+        except ModelCardError as exc:
+            out.append(exc)
+    return out

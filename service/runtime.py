@@ -25,7 +25,7 @@ class Runtime:
 
     @cached_property
     def models(self) -> ModelCache:
-        return ModelCache(self.settings.models_dir, self.settings.model_name)
+        return ModelCache(self.settings.models_dir, self.settings.model_name, threads=self.settings.model_threads)
 
     @cached_property
     def rules(self) -> RoutingRules:

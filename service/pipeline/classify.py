@@ -12,7 +12,10 @@ import numpy as np
 
 from service.domain import Prediction
 from service.modelcard import ModelCard, ModelCardError, current_version_dir
+from service.pipeline.normalize import normalize
 from service.ports import Classifier
+
+BATCH_SIZE = 32
 
 
 class SklearnClassifier:
@@ -44,20 +47,104 @@ class SklearnClassifier:
         return out
 
 
-def load_model(directory: Path) -> Classifier:
+class OnnxClassifier:
+    """A fine-tuned encoder exported to ONNX, served with onnxruntime and tokenizers (never torch).
+
+    Optional ensemble members (e.g. the TF-IDF baseline) are mixed in probability space, then the mixture
+    is calibrated with the card's temperature; per-class thresholds come with each prediction.
+    """
+
+    def __init__(self, directory: Path, card: ModelCard, *, threads: int = 2) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.directory, self.card = directory, card
+        self.name, self.version, self.labels = card.name, card.version, list(card.labels)
+        serving = card.serving
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(directory / card.artefact), options,
+                                            providers=["CPUExecutionProvider"])
+        # DistilBERT takes no token_type_ids: feed exactly what the exported graph asks for.
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.tokenizer = Tokenizer.from_file(str(directory / serving.get("tokenizer", "tokenizer.json")))
+        self.tokenizer.enable_truncation(int(serving.get("max_length", 128)))
+        self.tokenizer.no_padding()
+        self.pad_id = int(serving.get("pad_id", 0))
+        self.temperature = float(serving.get("temperature", 1.0))
+        self.thresholds = {k: float(v) for k, v in serving.get("thresholds", {}).items()}
+        self.encoder_weight = float(serving.get("encoder_weight", 1.0))
+        self.members = []
+        for member, weight in serving.get("members", {}).items():
+            pipeline = joblib.load(directory / member)  # hash checked with the card's files
+            order = [list(map(str, pipeline.classes_)).index(label) for label in self.labels]
+            self.members.append((pipeline, float(weight), order))
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw encoder logits, batched by similar length so padding stays short."""
+        encodings = self.tokenizer.encode_batch([normalize(t) for t in texts])
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        for start in range(0, len(order), BATCH_SIZE):
+            chunk = order[start:start + BATCH_SIZE]
+            width = max(len(encodings[i].ids) for i in chunk)
+            feeds = {name: np.full((len(chunk), width), self.pad_id if name == "input_ids" else 0, dtype=np.int64)
+                     for name in self.input_names}
+            for row, i in enumerate(chunk):
+                e = encodings[i]
+                n = len(e.ids)
+                feeds["input_ids"][row, :n] = e.ids
+                if "attention_mask" in feeds:
+                    feeds["attention_mask"][row, :n] = e.attention_mask
+                if "token_type_ids" in feeds:
+                    feeds["token_type_ids"][row, :n] = e.type_ids
+            out[chunk] = self.session.run(None, feeds)[0]
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        probs = self.encoder_weight * _softmax(self.logits(texts))
+        for pipeline, weight, order in self.members:
+            probs += weight * np.asarray(pipeline.predict_proba(list(texts)))[:, order]
+        return _softmax(np.log(np.clip(probs, 1e-12, None)) / self.temperature)
+
+    def predict(self, texts: Sequence[str], *, top_k: int = 3) -> list[Prediction]:
+        started = time.perf_counter()
+        proba = self.predict_proba(texts)
+        per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
+        out = []
+        for row in proba:
+            best = np.argsort(row)[::-1][:top_k]
+            top = tuple((self.labels[i], float(row[i])) for i in best)
+            out.append(Prediction(label=top[0][0], confidence=top[0][1], top_k=top, model_name=self.name,
+                                  model_version=self.version, latency_ms=per_item_ms,
+                                  threshold=self.thresholds.get(top[0][0])))
+        return out
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+
+def load_model(directory: Path, *, threads: int = 2) -> Classifier:
     """Read the card, refuse what this service cannot serve, and load the artefact."""
     card = ModelCard.read(directory)
     if card.kind == "sklearn-tfidf-logreg":
         return SklearnClassifier(directory, card)
+    if card.kind == "onnx-encoder":
+        return OnnxClassifier(directory, card, threads=threads)
     raise ModelCardError(f"{directory}: no loader for kind {card.kind!r}")
 
 
 class ModelCache:
     """One loaded model per process; follows the CURRENT pointer so promotions need no restart."""
 
-    def __init__(self, models_dir: Path, name: str, check_every_s: float = 5.0) -> None:
+    def __init__(self, models_dir: Path, name: str, check_every_s: float = 5.0, threads: int = 2) -> None:
         self.models_dir = models_dir
         self.name = name
+        self.threads = threads
         self.check_every_s = check_every_s
         self._lock = threading.Lock()
         self._model: Classifier | None = None
@@ -72,7 +159,7 @@ class ModelCache:
             if self._model is None or now - self._checked >= self.check_every_s:
                 directory = current_version_dir(self.models_dir, self.name)
                 if directory != self._dir:
-                    self._model = load_model(directory)
+                    self._model = load_model(directory, threads=self.threads)
                     self._dir = directory
                 self._checked = now
             assert self._model is not None

@@ -72,6 +72,10 @@ class RoutingRules:
                 priority = override.priority
                 fired.append(f"override {override.name!r} -> priority {priority!r}")
         threshold = rule.threshold
+        if prediction.threshold is not None and prediction.threshold > threshold:
+            # The model's per-class threshold (chosen for a target precision) is stricter than the queue's.
+            threshold = prediction.threshold
+            fired.append(f"class threshold {threshold:.2f} for {prediction.label!r}")
         if prediction.confidence >= threshold:
             status = DecisionStatus.AUTO_ROUTED
             why = f"confidence {prediction.confidence:.2f} >= threshold {threshold:.2f}"
