@@ -1,0 +1,149 @@
+"""Encoder training on tiny data: MiniLM and a random tiny DistilBERT, export, parity gate, serving without torch."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from service.modelcard import ModelCard, current_version_dir
+from service.pipeline.classify import OnnxClassifier, load_model
+from tests.conftest import BANKING77, ROOT, TINY_LABELS, write_subset
+from training.calibration import fit_temperature, per_class_thresholds, softmax
+from training.encoder import EncoderClassifier, EncoderConfig, ParityError, default_base_model, train
+
+# Tiny models are undertrained, and int8 agrees with fp32 less often on them (DESIGN.md: 92-95 %); the
+# production gate stays at 99.5 % and test_a_model_that_fails_parity_is_not_published shows it refusing.
+TINY_GATE = 0.85
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    base = tmp_path_factory.mktemp("encoder-data")
+    return (write_subset(base / "train.csv", BANKING77 / "train.csv", TINY_LABELS, 30),
+            write_subset(base / "test.csv", BANKING77 / "test.csv", TINY_LABELS, 8))
+
+
+@pytest.fixture(scope="module")
+def tiny_distilbert(tmp_path_factory):
+    """A randomly initialised 2-layer DistilBERT with a BERT uncased vocabulary: no token_type_ids."""
+    from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
+
+    directory = tmp_path_factory.mktemp("tiny-distilbert")
+    vocab = {line.rstrip("\n"): i for i, line in enumerate((default_base_model() / "vocab.txt").open())}
+    DistilBertTokenizerFast(vocab=vocab).save_pretrained(directory)
+    config = DistilBertConfig(vocab_size=len(vocab), dim=32, hidden_dim=64, n_layers=2, n_heads=2,
+                              max_position_embeddings=128)
+    DistilBertModel(config).save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def minilm_model(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("encoder-models")
+    train(data=data[0], test=data[1], out=out, config=EncoderConfig(epochs=2, seed=1), progress=False,
+          min_int8_agreement=TINY_GATE)
+    return current_version_dir(out, "encoder")
+
+
+def test_minilm_fine_tune_publishes_a_card_with_parity_calibration_and_held_out_metrics(minilm_model):
+    card = ModelCard.read(minilm_model)
+    assert card.kind == "onnx-encoder" and card.artefact == "model.int8.onnx"
+    assert sorted(card.labels) == sorted(TINY_LABELS)
+    parity = card.metrics["parity"]
+    assert parity["fp32_vs_torch_max_abs_logit_diff"] < 1e-3 and parity["int8_vs_fp32_argmax_agreement"] >= TINY_GATE
+    assert card.serving["input_names"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert card.serving["temperature"] > 0 and set(card.serving["thresholds"]) == set(card.labels)
+    assert len(card.metrics["history"]) == 2 and card.metrics["test"]["n"] == 8 * len(TINY_LABELS)
+    assert card.metrics["test"]["accuracy"] > 0.7  # 30 examples a label, 2 epochs, held-out test rows
+    assert (minilm_model / "model.onnx").is_file() and "tokenizer.json" in card.files
+
+
+def test_the_served_model_needs_only_onnxruntime_and_tokenizers(minilm_model):
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from service.pipeline.classify import load_model\n"
+        f"m = load_model(Path({str(minilm_model)!r}))\n"
+        "p = m.predict(['I lost my card, someone stole it', 'what exchange rate do you use?'] * 20)\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'serving imported torch'\n"
+        "print(p[0].label, p[1].label, round(p[0].confidence, 3), p[0].threshold is not None)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lost, rate, confidence, has_threshold = result.stdout.split()
+    assert (lost, rate, has_threshold) == ("lost_or_stolen_card", "exchange_rate", "True")
+    assert 0 < float(confidence) <= 1
+
+
+def test_serving_batches_of_mixed_lengths_match_one_at_a_time(minilm_model):
+    model = load_model(minilm_model)
+    assert isinstance(model, OnnxClassifier)
+    texts = ["card?", "My card has not arrived and it has been more than two weeks since I ordered it", "pin blocked"]
+    batched = model.predict_proba(texts)
+    single = np.vstack([model.predict_proba([t]) for t in texts])
+    assert np.allclose(batched, single, atol=1e-5)
+
+
+def test_a_tiny_random_distilbert_trains_exports_and_serves_without_token_type_ids(data, tiny_distilbert, tmp_path):
+    target = train(data=data[0], out=tmp_path, config=EncoderConfig(base_model=tiny_distilbert, epochs=1,
+                                                                      head_init=False, ensemble=False),
+                   progress=False, min_int8_agreement=0.0)
+    card = ModelCard.read(target)
+    assert card.serving["input_names"] == ["input_ids", "attention_mask"]
+    model = load_model(target)
+    assert model.input_names == ["input_ids", "attention_mask"]
+    assert len(model.predict(["where is my card"])[0].top_k) == 3
+
+
+def test_a_model_that_fails_parity_is_not_published(data, tiny_distilbert, tmp_path):
+    with pytest.raises(ParityError, match="not published"):
+        train(data=data[0], out=tmp_path, config=EncoderConfig(base_model=tiny_distilbert, epochs=1, head_init=False,
+                                                               ensemble=False),
+              progress=False, min_int8_agreement=1.01)
+    family = tmp_path / "encoder"
+    assert not (family / "CURRENT").exists()
+    assert [p.name.endswith(".tmp") for p in family.iterdir() if p.is_dir()] == [True]
+
+
+def test_training_resumes_from_its_checkpoint(data, tiny_distilbert, tmp_path, capfd):
+    from training.data import read_csv
+
+    examples = read_csv(data[0])
+    checkpoint = tmp_path / "checkpoint.pt"
+    cfg = EncoderConfig(base_model=tiny_distilbert, epochs=1, head_init=False, patience=5)
+    EncoderClassifier(cfg).fit(examples.texts, examples.labels, checkpoint=checkpoint, progress=False)
+    cfg.epochs = 2
+    resumed = EncoderClassifier(cfg).fit(examples.texts, examples.labels, checkpoint=checkpoint, progress=False)
+    assert "resuming from" in capfd.readouterr().err
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0, 3, size=(4000, 5))
+    y = np.array([rng.choice(5, p=p) for p in softmax(true_logits)])
+    assert abs(fit_temperature(true_logits * 2.5, y) - 2.5) < 0.25
+
+
+def test_per_class_thresholds_reach_the_target_precision_on_their_data():
+    rng = np.random.default_rng(1)
+    n, k = 3000, 3
+    confidence = rng.uniform(0.34, 1.0, n)
+    y_pred = rng.integers(0, k, n)
+    correct = rng.uniform(0, 1, n) < confidence  # calibrated: right with probability = confidence
+    y = np.where(correct, y_pred, (y_pred + 1) % k)
+    probs = np.full((n, k), 0.0)
+    probs[np.arange(n), y_pred] = confidence
+    probs[np.arange(n), (y_pred + 1) % k] = 1 - confidence
+    thresholds = per_class_thresholds(probs, y, ["a", "b", "c"], target_precision=0.95)
+    for i, label in enumerate("abc"):
+        chosen = (y_pred == i) & (confidence >= thresholds[label])
+        assert chosen.sum() > 50 and (y[chosen] == i).mean() >= 0.93
+        assert 0.8 < thresholds[label] < 1.0
+
+
+def test_card_json_round_trips_serving_details(minilm_model):
+    raw = json.loads((minilm_model / "model_card.json").read_text())
+    assert raw["serving"]["max_length"] == 128 and raw["format"] == "triage-model-card/1"
