@@ -177,6 +177,97 @@ def worker(ctx: click.Context) -> None:
 
 
 @main.group()
+def models() -> None:
+    """List, promote and roll back versioned models (workers follow within seconds, no restart)."""
+
+
+@models.command("list")
+@click.option("--name", help="Model family (default: TRIAGE_MODEL_NAME).")
+def models_list(name: str | None) -> None:
+    """Every version with its kind, creation time and held-out accuracy; * marks the one in service."""
+    from service.modelcard import ModelCardError, current_version_dir, versions
+
+    settings = _settings()
+    name = name or settings.model_name
+    try:
+        current = current_version_dir(settings.models_dir, name).name
+    except ModelCardError:
+        current = None
+    found = versions(settings.models_dir, name)
+    for entry in found:
+        if isinstance(entry, ModelCardError):
+            click.echo(f"  (unusable) {entry}")
+            continue
+        held_out = entry.metrics.get("test") or entry.metrics.get("validation") or {}
+        accuracy = f"{held_out['accuracy']:.1%}" if "accuracy" in held_out else "-"
+        mark = "*" if entry.version == current else " "
+        click.echo(f"{mark} {entry.version}  {entry.kind:22} {entry.created_at[:19]}  held-out accuracy {accuracy}")
+    if not found:
+        click.echo(f"no {name!r} models in {settings.models_dir}; train one with `triage train`")
+
+
+@models.command("promote")
+@click.argument("version")
+@click.option("--name", help="Model family (default: TRIAGE_MODEL_NAME).")
+def models_promote(version: str, name: str | None) -> None:
+    """Put VERSION in service."""
+    from service.modelcard import ModelCardError, promote
+
+    settings = _settings()
+    try:
+        promote(settings.models_dir, name or settings.model_name, version)
+    except (ModelCardError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{name or settings.model_name}@{version} is in service")
+
+
+@models.command("rollback")
+@click.option("--name", help="Model family (default: TRIAGE_MODEL_NAME).")
+def models_rollback(name: str | None) -> None:
+    """Put the previously promoted version back in service."""
+    from service.modelcard import ModelCardError, rollback
+
+    settings = _settings()
+    try:
+        version = rollback(settings.models_dir, name or settings.model_name)
+    except ModelCardError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"rolled back: {name or settings.model_name}@{version} is in service")
+
+
+@main.command("eval")
+@click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=Path("data/banking77/test.csv"), show_default=True, help="Held-out labelled CSV.")
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--label-column", default="category", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("var/reports"),
+              show_default=True)
+def evaluate_command(data: Path, text_column: str, label_column: str, out: Path) -> None:
+    """Evaluate the model in service; write eval.json and eval.html (with plots)."""
+    import csv
+
+    from service.evaluation import evaluate, write_report
+    from service.modelcard import ModelCardError
+    from service.pipeline.classify import ModelCache
+
+    settings = _settings()
+    with data.open(newline="", encoding="utf-8") as fh:
+        rows = [(r[text_column], r[label_column]) for r in csv.DictReader(fh)]
+    try:
+        model = ModelCache(settings.models_dir, settings.model_name, threads=settings.model_threads).get()
+    except ModelCardError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"evaluating {model.name}@{model.version} on {len(rows)} tickets from {data} ...")
+    result = evaluate(model, [t for t, _ in rows], [label for _, label in rows])
+    json_path, html_path = write_report(result, out)
+    click.echo(f"accuracy {result['accuracy']:.2%}, macro-F1 {result['macro_f1']:.3f}, ECE {result['ece']:.3f}")
+    if result["model_thresholds"]:
+        t = result["model_thresholds"]
+        click.echo(f"per-class thresholds: {t['auto_routed_share']:.1%} auto-routed at {t['auto_routed_accuracy']:.2%}")
+    click.echo(f"wrote {json_path} and {html_path}")
+
+
+@main.group()
 def writebacks() -> None:
     """Inspect and retry write-backs to helpdesks."""
 

@@ -239,6 +239,25 @@ class EncoderClassifier:
             self.model.head.weight.copy_(torch.from_numpy(weight))
             self.model.head.bias.copy_(torch.from_numpy(bias))
 
+    def save_torch(self, directory: Path) -> None:
+        """The fine-tuned weights in torch form, for benchmarks and further training; never served."""
+        assert self.model is not None
+        self.model.encoder.save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+        torch.save({"head": self.model.head.state_dict(), "classes": self.classes_}, directory / "head.pt")
+
+    @classmethod
+    def load_torch(cls, directory: Path, config: EncoderConfig | None = None) -> EncoderClassifier:
+        cfg = config or EncoderConfig()
+        cfg.base_model = directory
+        enc = cls(cfg)
+        saved = torch.load(directory / "head.pt", weights_only=False)
+        enc.classes_ = saved["classes"]
+        enc.model = MeanPoolClassifier(AutoModel.from_pretrained(str(directory)), len(enc.classes_))
+        enc.model.head.load_state_dict(saved["head"])
+        enc.model.eval()
+        return enc
+
     def export_onnx(self, path: Path) -> list[str]:
         """torch.onnx.export (TorchScript path: optimum would downgrade transformers), dynamic batch and length."""
         assert self.model is not None
@@ -283,7 +302,9 @@ def train(*, data: Path, out: Path, name: str = "encoder", test: Path | None = N
     examples, rare = drop_rare(examples, min_count)
     fit_part, valid_part = split(examples, holdout=holdout, seed=cfg.seed)
     if shots:
+        # Few-shot: train on `shots` per label; calibrate and check parity on half as many others, no more.
         fit_part = sample_shots(fit_part, shots, cfg.seed)
+        valid_part = sample_shots(valid_part, max(2, shots // 2), cfg.seed)
     created = datetime.now(UTC)
     version = created.strftime("%Y%m%dT%H%M%S") + "-" + examples.sha256[:8]
     work = out / name / (version + ".tmp")
@@ -316,6 +337,7 @@ def train(*, data: Path, out: Path, name: str = "encoder", test: Path | None = N
                           f"{max_logit_diff}, int8 agreement >= {min_int8_agreement}); kept in {work}")
 
     enc.tokenizer.backend_tokenizer.save(str(work / "tokenizer.json"))
+    enc.save_torch(work / "torch")
     encoder_probs = softmax(int8_logits)
     members: dict[str, float] = {}
     combined = encoder_probs

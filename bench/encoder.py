@@ -1,0 +1,175 @@
+"""Serving latency and throughput of one fine-tuned encoder: transformers pipeline, torch eager, ORT fp32,
+ORT int8 (and the TF-IDF baseline, and the served int8 + baseline ensemble). Interleaved, one run, same
+tickets; prints JSON with medians and ratios.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/encoder.py [--model-dir var/models/encoder/<version>] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+from transformers import pipeline  # noqa: E402
+
+from service.modelcard import ModelCard, current_version_dir  # noqa: E402
+from service.pipeline.classify import OnnxClassifier, load_model  # noqa: E402
+from service.pipeline.normalize import normalize  # noqa: E402
+from training.encoder import EncoderClassifier, EncoderConfig  # noqa: E402
+
+
+def tickets(n_short: int, n_long: int, seed: int) -> tuple[list[str], list[str]]:
+    with (ROOT / "data/banking77/test.csv").open(newline="") as fh:
+        texts = [r["text"] for r in csv.DictReader(fh)]
+    rng = random.Random(seed)
+    short = rng.sample(texts, n_short)
+    # Long tickets: several customer messages run together, about 200-250 word pieces, as e-mails are.
+    long = [" ".join(rng.sample(texts, 14)) for _ in range(n_long)]
+    return short, long
+
+
+class Backends:
+    """Each backend maps a list of texts to probabilities over the same labels."""
+
+    def __init__(self, model_dir: Path, threads: int) -> None:
+        torch.set_num_threads(threads)
+        card = ModelCard.read(model_dir)
+        self.labels = card.labels
+        self.enc = EncoderClassifier.load_torch(model_dir / "torch", EncoderConfig(threads=threads))
+        head = self.enc.model.head
+        self.head_w = head.weight.detach().numpy().T
+        self.head_b = head.bias.detach().numpy()
+        self.pipe = pipeline("feature-extraction", model=self.enc.model.encoder, tokenizer=self.enc.tokenizer,
+                             device=-1, truncation=True, max_length=card.serving["max_length"])
+        self.int8 = load_model(model_dir, threads=threads)
+        self.fp32 = encoder_alone(model_dir, card, "model.onnx", threads)
+        self.int8_alone = encoder_alone(model_dir, card, "model.int8.onnx", threads)
+        self.baseline = None
+        members = card.serving.get("members", {})
+        if members:
+            import joblib
+
+            self.baseline = joblib.load(model_dir / next(iter(members)))
+
+    def transformers_pipeline(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for features in self.pipe([normalize(t) for t in texts], batch_size=min(32, len(texts))):
+            pooled = np.asarray(features[0]).mean(0)  # one text per call: no padding, plain mean is masked mean
+            pooled /= np.linalg.norm(pooled)
+            out.append(pooled @ self.head_w + self.head_b)
+        return np.stack(out)
+
+    def torch_eager(self, texts: list[str]) -> np.ndarray:
+        return self.enc.logits(texts)
+
+    def ort_fp32(self, texts: list[str]) -> np.ndarray:
+        return self.fp32.logits(texts)
+
+    def ort_int8(self, texts: list[str]) -> np.ndarray:
+        return self.int8_alone.logits(texts)
+
+    def served_int8_ensemble(self, texts: list[str]) -> np.ndarray:
+        return self.int8.predict_proba(texts)
+
+    def tfidf_baseline(self, texts: list[str]) -> np.ndarray:
+        assert self.baseline is not None
+        return np.asarray(self.baseline.predict_proba(texts))
+
+
+def encoder_alone(model_dir: Path, card: ModelCard, graph: str, threads: int) -> OnnxClassifier:
+    """The served classifier on one ONNX graph, without ensemble members or calibration."""
+    import onnxruntime as ort
+
+    clf = OnnxClassifier(model_dir, card, threads=threads)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    clf.session = ort.InferenceSession(str(model_dir / graph), options, providers=["CPUExecutionProvider"])
+    clf.members, clf.encoder_weight, clf.temperature = [], 1.0, 1.0
+    return clf
+
+
+def time_per_ticket(fn, texts: list[str]) -> list[float]:
+    times = []
+    for text in texts:
+        started = time.perf_counter()
+        fn([text])
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", type=Path)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--short", type=int, default=60)
+    parser.add_argument("--long", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/encoder.json")
+    args = parser.parse_args()
+    model_dir = args.model_dir or current_version_dir(ROOT / "var/models", "encoder")
+    b = Backends(model_dir, args.threads)
+    names = ["transformers_pipeline", "torch_eager", "ort_fp32", "ort_int8", "served_int8_ensemble"]
+    if b.baseline is not None:
+        names.append("tfidf_baseline")
+    short, long = tickets(args.short, args.long, seed=0)
+    batch, _ = tickets(args.batch, 0, seed=1)
+    for name in names:  # warm-up: first calls allocate
+        getattr(b, name)(short[:4])
+    agreement = {n: float((getattr(b, n)(short).argmax(1) == b.ort_fp32(short).argmax(1)).mean()) for n in names}
+    rows: dict[str, dict[str, list[float]]] = {n: {"short_ms": [], "long_ms": [], "batch_tickets_per_s": []}
+                                               for n in names}
+    for round_no in range(args.rounds):
+        order = names[round_no % len(names):] + names[:round_no % len(names)]  # rotate who goes first
+        for name in order:
+            fn = getattr(b, name)
+            rows[name]["short_ms"].append(statistics.median(time_per_ticket(fn, short)))
+            rows[name]["long_ms"].append(statistics.median(time_per_ticket(fn, long)))
+            started = time.perf_counter()
+            fn(batch)
+            rows[name]["batch_tickets_per_s"].append(len(batch) / (time.perf_counter() - started))
+        print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr)
+    median = {n: {k: round(statistics.median(v), 2) for k, v in r.items()} for n, r in rows.items()}
+    ref = median["transformers_pipeline"]
+    ratios = {n: {"short_speedup": round(ref["short_ms"] / m["short_ms"], 2),
+                  "long_speedup": round(ref["long_ms"] / m["long_ms"], 2),
+                  "batch_throughput_ratio": round(m["batch_tickets_per_s"] / ref["batch_tickets_per_s"], 2)}
+              for n, m in median.items()}
+    lengths = [len(b.enc.tokenizer(normalize(t))["input_ids"]) for t in short + long]
+    result = {
+        "benchmark": "encoder",
+        "command": "python bench/encoder.py " + " ".join(sys.argv[1:]),
+        "model": f"{b.int8.name}@{b.int8.version}",
+        "machine": {"cpus": os.cpu_count(), "threads": args.threads, "python": platform.python_version(),
+                    "torch": torch.__version__, "platform": platform.platform()},
+        "tickets": {"short": args.short, "long": args.long, "batch": args.batch,
+                    "short_tokens_median": statistics.median(lengths[: args.short]),
+                    "long_tokens_median": statistics.median(lengths[args.short:])},
+        "rounds": args.rounds,
+        "median": median,
+        "vs_transformers_pipeline": ratios,
+        "argmax_agreement_with_ort_fp32": agreement,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
