@@ -79,6 +79,20 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
+class LLMAnswer:
+    """What a large model said about one ticket; label is None when it was unsure or answered badly."""
+
+    label: str | None
+    confidence: float | None
+    reason: str
+    model: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: float = 0.0
+    cost: float = 0.0
+
+
+@dataclass(frozen=True)
 class Prediction:
     """A classifier's answer for one text: best label, its probability and the runners-up."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from service.domain import InboundEvent, InboundTicket, Prediction, RateLimit, WritebackRequest
+from service.domain import InboundEvent, InboundTicket, LLMAnswer, Prediction, RateLimit, WritebackRequest
 
 
 class SignatureError(Exception):
@@ -68,3 +68,13 @@ class Classifier(Protocol):
 
     def predict(self, texts: Sequence[str], *, top_k: int = 3) -> list[Prediction]:
         """Return one prediction per text, in order."""
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A large language model asked to pick one label for a ticket the small models were unsure about."""
+
+    name: str
+
+    def classify(self, *, text: str, labels: Sequence[str]) -> LLMAnswer:
+        """Choose one of `labels` for the (already redacted) text; never raise for a bad answer: say unsure."""
