@@ -39,6 +39,8 @@ class QueueRule:
     name: str
     priority: str
     threshold: float
+    auto_route: bool = True  # false: every ticket of this queue waits for a person (e.g. fraud)
+    escalate: bool = True  # false: never send this queue's tickets to the external LLM
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,10 @@ class RoutingRules:
                 priority = override.priority
                 fired.append(f"override {override.name!r} -> priority {priority!r}")
         threshold = rule.threshold
+        final = self.queues.get(queue, rule)
+        if not final.auto_route:
+            return DecisionStatus.NEEDS_REVIEW, Route(queue=queue, priority=priority, rule="; ".join(fired),
+                                                      threshold=threshold), f"queue {queue!r} is never auto-routed"
         if prediction.threshold is not None and prediction.threshold > threshold:
             # The model's per-class threshold (chosen for a target precision) is stricter than the queue's.
             threshold = prediction.threshold
@@ -131,8 +137,12 @@ def parse_rules(raw: Any, *, source: str = "<rules>") -> RoutingRules:
         where = f"queues.{name}"
         if not isinstance(q, dict):
             raise fail(f"{where}: expected a mapping")
+        for flag in ("auto_route", "escalate"):
+            if flag in q and not isinstance(q[flag], bool):
+                raise fail(f"{where}: {flag} must be true or false")
         queues[name] = QueueRule(name=name, priority=priority(q.get("priority", default.priority), where),
-                                 threshold=threshold(q.get("threshold", default.threshold), where))
+                                 threshold=threshold(q.get("threshold", default.threshold), where),
+                                 auto_route=q.get("auto_route", True), escalate=q.get("escalate", True))
         for label in q.get("labels") or []:
             label = str(label)
             if label in label_queue:

@@ -76,3 +76,19 @@ def test_invalid_rules_are_refused_naming_the_entry(change, words):
 def test_missing_routing_file_says_which_setting_to_fix(tmp_path):
     with pytest.raises(RoutingError, match="TRIAGE_ROUTING_FILE"):
         load_rules(tmp_path / "nope.yaml")
+
+
+def test_a_queue_that_never_auto_routes_sends_even_confident_tickets_to_review():
+    rules = parse_rules({**BASE, "queues": {"fraud": {"labels": ["stolen"], "auto_route": False}}})
+    status, route, why = rules.route(prediction("stolen", 0.99), text="x")
+    assert status == DecisionStatus.NEEDS_REVIEW and route.queue == "fraud" and "never auto-routed" in why
+    assert rules.queues["fraud"].escalate is True
+
+
+def test_a_model_threshold_stricter_than_the_queue_wins():
+    from service.domain import Prediction
+
+    p = Prediction(label="card_arrival", confidence=0.7, top_k=(("card_arrival", 0.7),), model_name="m",
+                   model_version="1", threshold=0.8)
+    status, route, why = RULES.route(p, text="where is my card")
+    assert status == DecisionStatus.NEEDS_REVIEW and route.threshold == 0.8 and "class threshold" in route.rule
