@@ -18,7 +18,7 @@ def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] |
     from service.db import Database
     from service.ports import IntegrationConfigError
     from service.runtime import Runtime
-    from service.web import api, errors, metrics, ops, webhooks
+    from service.web import api, errors, metrics, ops, review, webhooks
 
     environ = os.environ if environ is None else environ
     settings = settings or Settings.from_env(environ)
@@ -38,4 +38,5 @@ def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] |
     errors.register(app)
     for blueprint in (webhooks.bp, api.bp, ops.bp):
         app.register_blueprint(blueprint)
+    review.register(app, settings, token_authenticated=(webhooks.bp, api.bp))
     return app

@@ -304,6 +304,64 @@ def writebacks_retry() -> None:
     click.echo(f"{len(ids)} failed write-back(s) reset; {queued} queued now, the rest by the next sweep")
 
 
+@main.group()
+def users() -> None:
+    """Accounts for the review page."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["agent", "admin"]), required=True,
+              help="agent reviews tickets; admin also manages users.")
+@click.option("--password-file", type=click.File("r"),
+              help="Read the password from this file (first line) instead of prompting; - for stdin.")
+@with_appcontext
+def users_create(username: str, role: str, password_file: click.utils.LazyFile | None) -> None:
+    """Create a user who can sign in to the review page."""
+    from service import flows
+
+    if password_file is not None:
+        password = password_file.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    rt = current_app.extensions["triage"]
+    with rt.db.session() as session:
+        try:
+            user = flows.create_user(session, username=username, password=password, role=role)
+        except flows.ReviewError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"created {user.role} {user.username!r}; they can sign in at /login")
+
+
+@main.group()
+def feedback() -> None:
+    """Agents' corrections from the review page, as training data."""
+
+
+@feedback.command("export")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="CSV file to write.")
+@click.option("--corrections-only", is_flag=True, help="Leave out tickets the agent accepted unchanged.")
+@with_appcontext
+def feedback_export(out: Path, corrections_only: bool) -> None:
+    """Write reviewed tickets as a labelled CSV (text, category, ...) that `triage train --data` reads."""
+    import csv
+
+    from service import flows
+
+    rt = current_app.extensions["triage"]
+    with rt.db.session() as session:
+        examples, stale = flows.feedback_examples(session, corrections_only=corrections_only)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "category", "kind", "source_id", "ticket_id", "revision", "text_sha256",
+                         "reviewed_at"])
+        for e in examples:
+            writer.writerow([e.text, e.label, e.kind, e.source_id, e.ticket_id, e.revision, e.text_sha256,
+                             e.reviewed_at.isoformat()])
+    click.echo(f"{len(examples)} labelled example(s) written to {out}"
+               + (f"; {stale} skipped because the ticket's text changed after review" if stale else ""))
+
 @main.command()
 @click.option("--limit", type=int, default=None, help="Send only the first N test tickets (default: all).")
 @click.option("--host", default="127.0.0.1", show_default=True)

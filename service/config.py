@@ -77,6 +77,17 @@ class Settings:
         metadata={"doc": "Comma-separated bearer tokens for /api/v1 (or TRIAGE_API_TOKENS_FILE).",
                   "secret": True},
     )
+    secret_key: Secret = field(
+        default=Secret(""),
+        metadata={"doc": "Signs review-page session cookies and CSRF tokens (or TRIAGE_SECRET_KEY_FILE). Empty: a "
+                  "random key per process, so sign-ins end on restart; set it when running several web processes.",
+                  "secret": True},
+    )
+    session_cookie_secure: bool = field(
+        default=False,
+        metadata={"doc": "Send the review-page session cookie over HTTPS only (true/false); set true in production."},
+    )
+    session_lifetime_s: int = field(default=12 * 3600, metadata={"doc": "Seconds a review-page sign-in lasts."})
     signature_tolerance_s: int = field(
         default=300, metadata={"doc": "Largest age in seconds of a signed webhook timestamp (replay window)."}
     )
@@ -114,9 +125,8 @@ class Settings:
     log_level: str = field(default="INFO", metadata={"doc": "Python log level."})
 
     def __post_init__(self) -> None:
-        for name in ("model_threads", "signature_tolerance_s", "max_body_bytes", "writeback_max_attempts",
-                     "claim_lease_s",
-                     "sweep_interval_s", "worker_concurrency"):
+        for name in ("model_threads", "session_lifetime_s", "signature_tolerance_s", "max_body_bytes",
+                     "writeback_max_attempts", "claim_lease_s", "sweep_interval_s", "worker_concurrency"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
 

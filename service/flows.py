@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from service import store
 from service.domain import (
@@ -18,7 +21,17 @@ from service.domain import (
     WritebackRequest,
     WritebackStatus,
 )
-from service.models import DecisionRow, PredictionRow, Ticket, WebhookEvent, WritebackRow
+from service.modelcard import ModelCardError, current_version_dir
+from service.models import (
+    DecisionRow,
+    DraftRow,
+    Feedback,
+    PredictionRow,
+    Ticket,
+    User,
+    WebhookEvent,
+    WritebackRow,
+)
 from service.pipeline.normalize import ticket_text
 from service.ports import IntegrationError
 from service.runtime import Runtime
@@ -192,13 +205,8 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
     session.commit()
     wb = session.get(WritebackRow, writeback_id)
     assert wb is not None
-    decision = wb.decision
-    ticket = decision.ticket
-    request = WritebackRequest(
-        writeback_id=wb.id, ticket_external_id=ticket.external_id, queue=decision.queue,
-        priority=decision.priority, label=decision.prediction.label, status=decision.status,
-        note=render_note(decision.reason), tags=(f"triage_{decision.queue}", f"triage_{decision.status}"),
-    )
+    ticket = wb.decision.ticket
+    request = writeback_request(session, wb)
     helpdesk = runtime.integrations.get(wb.target)
     wait = max((runtime.limiter.acquire(limit) for limit in helpdesk.rate_limits(request)), default=0.0)
     if wait > 0:
@@ -229,6 +237,25 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
     wb.last_error = None
     session.commit()
     return Delivery("done")
+
+
+def writeback_request(session: Session, wb: WritebackRow) -> WritebackRequest:
+    """What one write-back applies: always the ticket's current routing, with the note of its own kind."""
+    decision = wb.decision
+    # The newest review wins even when an older write-back is delivered after it (retries reorder them).
+    latest = store.latest_feedback(session=session, decision_ids=[decision.id]).get(decision.id)
+    routing = current_routing(decision, latest)
+    if wb.kind == "review" and latest is not None:
+        note, tag = render_review_note(latest), "triage_reviewed"
+    elif wb.kind == "reply" and wb.draft is not None:
+        note, tag = render_reply_note(wb.draft), "triage_reply_approved"
+    else:
+        note, tag = render_note(decision.reason), f"triage_{decision.status}"
+    return WritebackRequest(
+        writeback_id=wb.id, ticket_external_id=decision.ticket.external_id, queue=routing.queue,
+        priority=routing.priority, label=routing.label, status=decision.status,  # type: ignore[arg-type]
+        note=note, tags=(f"triage_{routing.queue}", tag),
+    )
 
 
 def render_note(reason: dict) -> str:  # type: ignore[type-arg]
@@ -264,3 +291,379 @@ def stragglers(runtime: Runtime, session: Session) -> tuple[list[int], list[int]
     tickets = store.stalled_ticket_ids(session=session, received_before=grace, stale_before=stale)
     writebacks = store.due_writeback_ids(session=session, now=now, created_before=grace, stale_before=stale)
     return tickets, writebacks
+
+
+# The review page: users, agents' verdicts on decisions, reply drafts, feedback export and the dashboard.
+
+ROLES = ("agent", "admin")
+MIN_PASSWORD_CHARS = 12
+MAX_FAILED_LOGINS = 10
+LOCKOUT = timedelta(minutes=15)
+MAX_REPLY_CHARS = 20_000
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+
+
+class ReviewError(Exception):
+    """An action from the review page cannot be applied; the message says what to do instead."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without their zone; they were stored as UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def create_user(session: Session, *, username: str, password: str, role: str) -> User:
+    """Add a user who can sign in to the review page."""
+    username = username.strip().lower()
+    if not _USERNAME.match(username):
+        raise ReviewError("a username is 1 to 64 lower-case letters, digits and . _ @ -, starting with a letter "
+                          "or digit")
+    if role not in ROLES:
+        raise ReviewError(f"role must be one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise ReviewError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+    if store.find_user(session=session, username=username) is not None:
+        raise ReviewError(f"user {username!r} already exists", status=409)
+    user = User(username=username, password_hash=generate_password_hash(password), role=role, active=True,
+                session_token=secrets.token_urlsafe(32), failed_logins=0, created_at=now_utc())
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise ReviewError(f"user {username!r} already exists", status=409) from None
+    return user
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User | None:
+    """The user if the password is right and the account may sign in; failures count towards a lockout."""
+    now = now_utc()
+    user = store.find_user(session=session, username=username.strip().lower())
+    if user is None:
+        # Hash anyway, so the answer takes as long as for a real user and does not reveal who exists.
+        if not _DUMMY_HASH:
+            _DUMMY_HASH.append(generate_password_hash(secrets.token_urlsafe(16)))
+        check_password_hash(_DUMMY_HASH[0], password)
+        return None
+    locked_until = _aware(user.locked_until)
+    if locked_until is not None and locked_until > now:
+        return None
+    if not check_password_hash(user.password_hash, password):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until, user.failed_logins = now + LOCKOUT, 0
+            log.warning("user %s locked for %s after repeated failed sign-ins", user.id, LOCKOUT)
+        session.commit()
+        return None
+    if not user.active:
+        return None
+    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    session.commit()
+    return user
+
+
+def set_user_active(session: Session, *, user_id: int, active: bool, by_user_id: int) -> User:
+    """Let a user sign in again, or stop them; stopping also ends their open sessions."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise ReviewError(f"no user {user_id}", status=404)
+    if user.id == by_user_id and not active:
+        raise ReviewError("you cannot deactivate yourself; ask another admin")
+    user.active = active
+    if not active:
+        user.session_token = secrets.token_urlsafe(32)
+    session.commit()
+    return user
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Label, queue and priority of a ticket as it stands: the decision's, or the latest review's."""
+
+    label: str
+    queue: str
+    priority: str
+
+
+def current_routing(decision: DecisionRow, latest: Feedback | None) -> Routing:
+    if latest is not None:
+        return Routing(latest.to_label, latest.to_queue, latest.to_priority)
+    return Routing(decision.prediction.label, decision.queue, decision.priority)
+
+
+def text_sha256(ticket: Ticket) -> str:
+    """Fingerprint of the text a model and an agent see, to tie feedback to one version of it."""
+    return hashlib.sha256(ticket_text(ticket.subject, ticket.body).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What an agent may choose when correcting: labels (with the queue each routes to), queues, priorities."""
+
+    labels: dict[str, str]
+    queues: list[str]
+    priorities: list[str]
+
+
+def review_choices(runtime: Runtime, session: Session) -> Choices:
+    rules = runtime.rules
+    labels = dict.fromkeys(store.distinct_values(session=session, column=PredictionRow.label), rules.default.name)
+    labels.update(rules.label_queue)
+    return Choices(labels=dict(sorted(labels.items(), key=lambda kv: kv[0].lower())),
+                   queues=sorted(rules.queues), priorities=list(rules.priorities))
+
+
+def _decision_under_review(session: Session, ticket_id: int, decision_id: int) -> tuple[Ticket, DecisionRow]:
+    """The ticket and its latest decision, if that is still the one the agent's page showed."""
+    ticket = store.get_ticket(session=session, ticket_id=ticket_id)
+    if ticket is None:
+        raise ReviewError(f"no ticket {ticket_id}", status=404)
+    decision = ticket.decision
+    if decision is None or decision.id != decision_id or decision.revision != ticket.revision:
+        raise ReviewError("this ticket changed and was routed again since the page was loaded; reload it and "
+                          "review the new decision", status=409)
+    return ticket, decision
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An agent's review as stored: the feedback row, whether it changed anything, and its write-back."""
+
+    feedback_id: int
+    kind: str
+    writeback_id: int
+
+
+def review_ticket(runtime: Runtime, session: Session, *, ticket_id: int, decision_id: int, user_id: int,
+                  label: str | None = None, queue: str | None = None, priority: str | None = None) -> Verdict:
+    """Accept (nothing given) or correct a decision: store feedback, queue a write-back of the result."""
+    ticket, decision = _decision_under_review(session, ticket_id, decision_id)
+    before = current_routing(decision, store.latest_feedback(session=session, decision_ids=[decision.id])
+                             .get(decision.id))
+    after = Routing(label or before.label, queue or before.queue, priority or before.priority)
+    choices = review_choices(runtime, session)
+    if after.label != before.label and after.label not in choices.labels:
+        raise ReviewError(f"{after.label!r} is not a label Triage knows; pick one from the list")
+    if after.queue != before.queue and after.queue not in choices.queues:
+        raise ReviewError(f"{after.queue!r} is not a queue in the routing rules")
+    if after.priority != before.priority and after.priority not in choices.priorities:
+        raise ReviewError(f"priority must be one of {', '.join(choices.priorities)}")
+    now = now_utc()
+    feedback = Feedback(
+        ticket_id=ticket.id, decision_id=decision.id, user_id=user_id,
+        kind="accepted" if after == before else "corrected",
+        from_label=before.label, to_label=after.label, from_queue=before.queue, to_queue=after.queue,
+        from_priority=before.priority, to_priority=after.priority,
+        ticket_revision=ticket.revision, text_sha256=text_sha256(ticket), created_at=now,
+    )
+    session.add(feedback)
+    session.flush()
+    writeback = WritebackRow(decision_id=decision.id, target=runtime.helpdesk_for(ticket.source), kind="review",
+                             feedback_id=feedback.id, status=WritebackStatus.PENDING, created_at=now)
+    session.add(writeback)
+    session.commit()
+    return Verdict(feedback_id=feedback.id, kind=feedback.kind, writeback_id=writeback.id)
+
+
+def render_review_note(feedback: Feedback) -> str:
+    """The internal note that tells helpdesk agents what a Triage reviewer decided."""
+    if feedback.kind == "accepted":
+        change = f"accepted label {feedback.to_label}, queue {feedback.to_queue}, priority {feedback.to_priority}"
+    else:
+        parts = [f"{name} {old} -> {new}" for name, old, new in (
+            ("label", feedback.from_label, feedback.to_label), ("queue", feedback.from_queue, feedback.to_queue),
+            ("priority", feedback.from_priority, feedback.to_priority)) if old != new]
+        change = "corrected " + "; ".join(parts)
+    return f"Triage review by {feedback.user.username}: {change}."
+
+
+def render_reply_note(draft: DraftRow) -> str:
+    # The Helpdesk port has no public-reply call yet, so the approved reply travels as the internal note.
+    who = draft.reviewed_by.username if draft.reviewed_by else "an agent"
+    return f"Triage: reply approved by {who}; send it to the requester:\n\n{draft.text}"
+
+
+def _reply_text(text: str) -> str:
+    text = "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")).strip()
+    if len(text) > MAX_REPLY_CHARS:
+        raise ReviewError(f"a reply may have at most {MAX_REPLY_CHARS:,} characters; this one has {len(text):,}")
+    return text
+
+
+def propose_draft(session: Session, *, decision_id: int, text: str, source: str) -> DraftRow:
+    """Store the reply a drafter proposes for a decision; a decision keeps its first proposal."""
+    existing = store.draft_for(session=session, decision_id=decision_id)
+    if existing is not None:
+        return existing
+    decision = session.get(DecisionRow, decision_id)
+    if decision is None:
+        raise ReviewError(f"no decision {decision_id}", status=404)
+    text = _reply_text(text)
+    draft = DraftRow(ticket_id=decision.ticket_id, decision_id=decision_id, text=text, original_text=text,
+                     source=source, status="proposed", version=1, created_at=now_utc())
+    session.add(draft)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        found = store.draft_for(session=session, decision_id=decision_id)
+        assert found is not None
+        return found
+    return draft
+
+
+def _write_draft(session: Session, decision: DecisionRow, *, user_id: int, text: str, version: int,
+                 status: str) -> DraftRow:
+    """Create or change the draft of a decision if nobody changed it since `version` was read."""
+    now = now_utc()
+    draft = store.draft_for(session=session, decision_id=decision.id)
+    reviewed = {"reviewed_by_id": user_id, "reviewed_at": now} if status != "proposed" else {}
+    if draft is None:
+        if version != 0:
+            raise ReviewError("this draft is gone; reload the ticket", status=409)
+        draft = DraftRow(ticket_id=decision.ticket_id, decision_id=decision.id, text=text, original_text=text,
+                         source="agent", status=status, version=1, edited_by_id=user_id, edited_at=now,
+                         created_at=now, **reviewed)
+        session.add(draft)
+        try:
+            session.flush()
+        except IntegrityError:
+            session.rollback()
+            raise ReviewError("someone else started a draft for this ticket meanwhile; reload to see it",
+                              status=409) from None
+        return draft
+    values = {"status": status, **reviewed}
+    if text != draft.text:
+        values.update(text=text, edited_by_id=user_id, edited_at=now)
+    if not store.update_draft(session=session, draft_id=draft.id, version=version, values=values):
+        session.rollback()
+        raise ReviewError("someone else changed or sent this draft since you opened it; reload to see their "
+                          "version", status=409)
+    session.refresh(draft)
+    return draft
+
+
+def save_draft(session: Session, *, ticket_id: int, decision_id: int, user_id: int, text: str,
+               version: int) -> DraftRow:
+    """Keep an agent's edit of the reply (re-opening a rejected draft)."""
+    _, decision = _decision_under_review(session, ticket_id, decision_id)
+    text = _reply_text(text)
+    if not text:
+        raise ReviewError("the reply is empty; write something before saving, or reject the draft")
+    draft = _write_draft(session, decision, user_id=user_id, text=text, version=version, status="proposed")
+    session.commit()
+    return draft
+
+
+def approve_draft(runtime: Runtime, session: Session, *, ticket_id: int, decision_id: int, user_id: int, text: str,
+                  version: int) -> int:
+    """Approve the reply as the agent left it and queue its write-back; return the write-back id."""
+    ticket, decision = _decision_under_review(session, ticket_id, decision_id)
+    text = _reply_text(text)
+    if not text:
+        raise ReviewError("the reply is empty; write it before approving")
+    draft = _write_draft(session, decision, user_id=user_id, text=text, version=version, status="approved")
+    writeback = WritebackRow(decision_id=decision.id, target=runtime.helpdesk_for(ticket.source), kind="reply",
+                             draft_id=draft.id, status=WritebackStatus.PENDING, created_at=now_utc())
+    session.add(writeback)
+    session.commit()
+    return writeback.id
+
+
+def reject_draft(session: Session, *, ticket_id: int, decision_id: int, user_id: int, version: int) -> DraftRow:
+    """Mark the proposed reply as not fit to send; an agent may still write their own."""
+    _, decision = _decision_under_review(session, ticket_id, decision_id)
+    draft = store.draft_for(session=session, decision_id=decision.id)
+    if draft is None:
+        raise ReviewError("there is no draft to reject", status=409)
+    draft = _write_draft(session, decision, user_id=user_id, text=draft.text, version=version, status="rejected")
+    session.commit()
+    return draft
+
+
+@dataclass(frozen=True)
+class FeedbackExample:
+    """One reviewed ticket as a labelled training example, with where it came from."""
+
+    text: str
+    label: str
+    kind: str
+    source_id: str
+    ticket_id: int
+    revision: int
+    text_sha256: str
+    reviewed_at: datetime
+
+
+def feedback_examples(session: Session, *, corrections_only: bool = False) -> tuple[list[FeedbackExample], int]:
+    """Agents' latest verdicts as (text, label) examples, and how many were skipped because the text changed."""
+    examples: dict[tuple[int, str], FeedbackExample] = {}
+    stale = 0
+    for fb in store.feedback_for_export(session=session, corrections_only=corrections_only):
+        text = ticket_text(fb.ticket.subject, fb.ticket.body)
+        if hashlib.sha256(text.encode()).hexdigest() != fb.text_sha256:
+            stale += 1  # the agent judged an earlier text, which is no longer stored
+            continue
+        # Rows come oldest first: a later verdict on the same text replaces an earlier one.
+        examples[(fb.ticket_id, fb.text_sha256)] = FeedbackExample(
+            text=text, label=fb.to_label, kind=fb.kind, source_id=f"{fb.ticket.source}:{fb.ticket.external_id}",
+            ticket_id=fb.ticket_id, revision=fb.ticket_revision, text_sha256=fb.text_sha256,
+            reviewed_at=_aware(fb.created_at) or fb.created_at)
+    return list(examples.values()), stale
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """The numbers and series the dashboard shows for the last `days` days."""
+
+    days: int
+    decided: int
+    by_status: dict[str, int]
+    reviewed: int
+    label_kept: int
+    routing_kept: int
+    volume: list[tuple[str, str, int]]
+    histogram: list[tuple[int, str, int]]
+    models_used: list[tuple[str, str, int]]
+    writebacks: dict[str, int]
+    model_in_service: str | None
+    model_problem: str | None
+    # Stays None until LLM escalation records what each call cost.
+    llm_cost_per_1000: float | None = None
+
+    def share(self, status: str) -> float | None:
+        return self.by_status.get(status, 0) / self.decided if self.decided else None
+
+    @property
+    def label_accuracy(self) -> float | None:
+        return self.label_kept / self.reviewed if self.reviewed else None
+
+    @property
+    def routing_accuracy(self) -> float | None:
+        return self.routing_kept / self.reviewed if self.reviewed else None
+
+
+def dashboard(runtime: Runtime, session: Session, *, days: int) -> Dashboard:
+    since = now_utc() - timedelta(days=days)
+    by_status = store.decision_counts(session=session, since=since)
+    reviewed, label_kept, routing_kept = store.reviewed_outcomes(session=session, since=since)
+    try:
+        directory = current_version_dir(runtime.settings.models_dir, runtime.settings.model_name)
+        model, problem = f"{runtime.settings.model_name}@{directory.name}", None
+    except ModelCardError as exc:
+        model, problem = None, str(exc)
+    return Dashboard(
+        days=days, decided=sum(by_status.values()), by_status=by_status, reviewed=reviewed, label_kept=label_kept,
+        routing_kept=routing_kept, volume=store.daily_queue_volume(session=session, since=since),
+        histogram=store.confidence_histogram(session=session, since=since),
+        models_used=store.model_versions_used(session=session, since=since),
+        writebacks=store.count_by(session=session, column=WritebackRow.status),
+        model_in_service=model, model_problem=problem,
+    )

@@ -1,4 +1,5 @@
-"""Tables: tickets, webhook events, predictions, decisions and write-backs."""
+"""Tables: tickets, webhook events, predictions, decisions, write-backs, and the review page's users,
+feedback and reply drafts."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -17,8 +19,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy import false as sa_false
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING_CONVENTION = {
@@ -129,16 +133,34 @@ class DecisionRow(Base):
     writebacks: Mapped[list[WritebackRow]] = relationship(back_populates="decision")
 
 
+# A write-back applies one thing to the helpdesk ticket: the decision itself, an agent's review of it
+# (accept or correct), or an approved reply. Each kind is unique on its own source row and target.
+WRITEBACK_KIND_REF = (
+    "(kind = 'decision' AND feedback_id IS NULL AND draft_id IS NULL)"
+    " OR (kind = 'review' AND feedback_id IS NOT NULL AND draft_id IS NULL)"
+    " OR (kind = 'reply' AND draft_id IS NOT NULL AND feedback_id IS NULL)"
+)
+_DECISION_KIND = text("kind = 'decision'")
+
+
 class WritebackRow(Base):
     __tablename__ = "writebacks"
     __table_args__ = (
-        UniqueConstraint("decision_id", "target"),
+        # Partial: exactly one decision write-back per decision and target, however many reviews follow.
+        Index("ux_writebacks_decision_id_target", "decision_id", "target", unique=True,
+              sqlite_where=_DECISION_KIND, postgresql_where=_DECISION_KIND),
+        UniqueConstraint("feedback_id", "target"),
+        UniqueConstraint("draft_id", "target"),
+        CheckConstraint(WRITEBACK_KIND_REF, name="kind_ref"),
         Index("ix_writebacks_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"))
     target: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16), default="decision", server_default="decision")
+    feedback_id: Mapped[int | None] = mapped_column(ForeignKey("feedback.id", ondelete="CASCADE"))
+    draft_id: Mapped[int | None] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -149,3 +171,76 @@ class WritebackRow(Base):
     done_at: Mapped[datetime | None]
 
     decision: Mapped[DecisionRow] = relationship(back_populates="writebacks")
+    feedback: Mapped[Feedback | None] = relationship()
+    draft: Mapped[DraftRow | None] = relationship()
+
+
+class User(Base):
+    """Someone who signs in to the review page: an agent, or an admin who also manages users."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("username"), UniqueConstraint("session_token"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
+    # The session cookie names this, not the id: rotating it signs the user out everywhere.
+    session_token: Mapped[str] = mapped_column(String(64))
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class Feedback(Base):
+    """An agent's verdict on a decision: accepted as is, or corrected from one label/queue/priority to another."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_decision_id_id", "decision_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    from_label: Mapped[str] = mapped_column(String(128))
+    to_label: Mapped[str] = mapped_column(String(128))
+    from_queue: Mapped[str] = mapped_column(String(64))
+    to_queue: Mapped[str] = mapped_column(String(64))
+    from_priority: Mapped[str] = mapped_column(String(16))
+    to_priority: Mapped[str] = mapped_column(String(16))
+    # Which text the agent judged: an export skips feedback whose ticket text has changed since.
+    ticket_revision: Mapped[int]
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    ticket: Mapped[Ticket] = relationship()
+    decision: Mapped[DecisionRow] = relationship()
+    user: Mapped[User] = relationship()
+
+
+class DraftRow(Base):
+    """The reply proposed for a decision, as the drafter wrote it and as the agent edited it."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("decision_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    original_text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    # Bumped on every change; a form carrying an older version is refused instead of overwriting.
+    version: Mapped[int] = mapped_column(default=1)
+    edited_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    edited_at: Mapped[datetime | None]
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    edited_by: Mapped[User | None] = relationship(foreign_keys=[edited_by_id])
+    reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])

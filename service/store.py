@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from service.domain import TicketStatus, WritebackStatus
-from service.models import DecisionRow, Ticket, WebhookEvent, WritebackRow
+from service.models import DecisionRow, DraftRow, Feedback, PredictionRow, Ticket, User, WebhookEvent, WritebackRow
 
 
 def get_ticket(*, session: Session, ticket_id: int) -> Ticket | None:
@@ -90,3 +92,221 @@ def failed_writeback_ids(*, session: Session) -> list[int]:
 def count_by(*, session: Session, column: Any) -> dict[str, int]:
     """Row counts grouped by one column, e.g. count_by(session=s, column=Ticket.status)."""
     return {str(k): int(v) for k, v in session.execute(select(column, func.count()).group_by(column))}
+
+
+def find_user(*, session: Session, username: str) -> User | None:
+    return session.scalars(select(User).where(User.username == username)).first()
+
+
+def user_by_session_token(*, session: Session, token: str) -> User | None:
+    return session.scalars(select(User).where(User.session_token == token)).first()
+
+
+def list_users(*, session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
+# Review page. A ticket is listed by its latest decision (the one for the newest revision that has one);
+# once an agent has given feedback on that decision it counts as reviewed.
+REVIEW_TABS = ("needs_review", "escalated", "auto_routed", "reviewed", "all")
+REVIEW_SORTS = ("newest", "oldest", "confidence", "confidence_desc", "priority")
+
+
+@dataclass(frozen=True)
+class ReviewFilter:
+    """What the queue view narrows tickets down to; None means no constraint."""
+
+    queue: str | None = None
+    label: str | None = None
+    min_confidence: float | None = None
+    max_confidence: float | None = None
+    model_version: str | None = None
+    decided_from: date | None = None
+    decided_to: date | None = None
+
+
+def _latest_decisions() -> Any:
+    return (select(DecisionRow.ticket_id, func.max(DecisionRow.revision).label("revision"))
+            .group_by(DecisionRow.ticket_id).subquery("latest"))
+
+
+def _reviewed() -> ColumnElement[bool]:
+    return exists().where(Feedback.decision_id == DecisionRow.id)
+
+
+def _review_base(columns: Sequence[Any], filters: ReviewFilter) -> Select[Any]:
+    latest = _latest_decisions()
+    query = (select(*columns)
+             .select_from(Ticket)
+             .join(latest, latest.c.ticket_id == Ticket.id)
+             .join(DecisionRow, and_(DecisionRow.ticket_id == Ticket.id, DecisionRow.revision == latest.c.revision))
+             .join(PredictionRow, PredictionRow.id == DecisionRow.prediction_id))
+    if filters.queue:
+        query = query.where(DecisionRow.queue == filters.queue)
+    if filters.label:
+        query = query.where(PredictionRow.label == filters.label)
+    if filters.min_confidence is not None:
+        query = query.where(PredictionRow.confidence >= filters.min_confidence)
+    if filters.max_confidence is not None:
+        query = query.where(PredictionRow.confidence <= filters.max_confidence)
+    if filters.model_version:
+        query = query.where(PredictionRow.model_version == filters.model_version)
+    if filters.decided_from:
+        query = query.where(DecisionRow.created_at >= datetime.combine(filters.decided_from, time.min, UTC))
+    if filters.decided_to:
+        # Inclusive of the whole last day.
+        query = query.where(DecisionRow.created_at < datetime.combine(filters.decided_to + timedelta(days=1),
+                                                                      time.min, UTC))
+    return query
+
+
+def _in_tab(tab: str) -> ColumnElement[bool] | None:
+    if tab == "all":
+        return None
+    if tab == "reviewed":
+        return _reviewed()
+    return and_(DecisionRow.status == tab, ~_reviewed())
+
+
+def _ordered(query: Select[Any], sort: str, priorities: Sequence[str]) -> Select[Any]:
+    newest = (DecisionRow.created_at.desc(), DecisionRow.id.desc())
+    if sort == "oldest":
+        return query.order_by(DecisionRow.created_at.asc(), DecisionRow.id.asc())
+    if sort == "confidence":
+        return query.order_by(PredictionRow.confidence.asc(), DecisionRow.id.asc())
+    if sort == "confidence_desc":
+        return query.order_by(PredictionRow.confidence.desc(), DecisionRow.id.asc())
+    if sort == "priority" and priorities:
+        # Priorities are listed lowest first in the routing rules; unknown ones sort last.
+        rank = case({p: i for i, p in enumerate(priorities)}, value=DecisionRow.priority, else_=-1)
+        return query.order_by(rank.desc(), *newest)
+    return query.order_by(*newest)
+
+
+def review_page(*, session: Session, tab: str, filters: ReviewFilter, sort: str, priorities: Sequence[str],
+                offset: int, limit: int) -> tuple[list[tuple[Ticket, DecisionRow, PredictionRow]], int]:
+    """One page of the queue view and the number of tickets on all pages."""
+    condition = _in_tab(tab)
+    counted = _review_base([func.count()], filters)
+    listed = _review_base([Ticket, DecisionRow, PredictionRow], filters)
+    if condition is not None:
+        counted, listed = counted.where(condition), listed.where(condition)
+    total = int(session.scalar(counted) or 0)
+    rows = session.execute(_ordered(listed, sort, priorities).offset(offset).limit(limit)).all()
+    return [(t, d, p) for t, d, p in rows], total
+
+
+def review_ids(*, session: Session, tab: str, filters: ReviewFilter, sort: str, priorities: Sequence[str],
+               limit: int = 5000) -> list[int]:
+    """Ticket ids of a queue view in order, for moving to the previous and next ticket."""
+    condition = _in_tab(tab)
+    query = _review_base([Ticket.id], filters)
+    if condition is not None:
+        query = query.where(condition)
+    return list(session.scalars(_ordered(query, sort, priorities).limit(limit)))
+
+
+def review_tab_counts(*, session: Session, filters: ReviewFilter) -> dict[str, int]:
+    """How many tickets each tab of the queue view holds under the same filters."""
+    bucket = case((_reviewed(), "reviewed"), else_=DecisionRow.status)
+    query = _review_base([bucket, func.count()], filters).group_by(bucket)
+    counts = {str(k): int(v) for k, v in session.execute(query)}
+    result = {tab: counts.get(tab, 0) for tab in REVIEW_TABS}
+    result["all"] = sum(counts.values())
+    return result
+
+
+def latest_feedback(*, session: Session, decision_ids: Sequence[int]) -> dict[int, Feedback]:
+    """The newest feedback on each of these decisions (decisions without any are left out)."""
+    if not decision_ids:
+        return {}
+    newest = (select(func.max(Feedback.id)).where(Feedback.decision_id.in_(decision_ids))
+              .group_by(Feedback.decision_id))
+    rows = session.scalars(select(Feedback).where(Feedback.id.in_(newest))
+                           .options(selectinload(Feedback.user)))
+    return {f.decision_id: f for f in rows}
+
+
+def ticket_feedback(*, session: Session, ticket_id: int) -> list[Feedback]:
+    return list(session.scalars(select(Feedback).where(Feedback.ticket_id == ticket_id)
+                                .options(selectinload(Feedback.user)).order_by(Feedback.id.desc())))
+
+
+def draft_for(*, session: Session, decision_id: int) -> DraftRow | None:
+    return session.scalars(select(DraftRow).where(DraftRow.decision_id == decision_id)
+                           .options(selectinload(DraftRow.edited_by), selectinload(DraftRow.reviewed_by))).first()
+
+
+def distinct_values(*, session: Session, column: Any) -> list[str]:
+    """Every value a column holds, sorted (labels and model versions for the filter lists)."""
+    return sorted(str(v) for v in session.scalars(select(column).distinct()) if v is not None)
+
+
+def feedback_for_export(*, session: Session, corrections_only: bool = False) -> list[Feedback]:
+    """The newest feedback per decision, with its ticket, oldest first."""
+    newest = select(func.max(Feedback.id)).group_by(Feedback.decision_id)
+    query = select(Feedback).where(Feedback.id.in_(newest)).options(selectinload(Feedback.ticket))
+    if corrections_only:
+        query = query.where(Feedback.kind == "corrected")
+    return list(session.scalars(query.order_by(Feedback.id)))
+
+
+def _day(session: Session, column: Any) -> Any:
+    """The UTC calendar day of a timestamp column, as the database spells it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.strftime("%Y-%m-%d", column)
+
+
+def decision_counts(*, session: Session, since: datetime) -> dict[str, int]:
+    """Latest decisions per ticket made since `since`, by status."""
+    query = _review_base([DecisionRow.status, func.count()], ReviewFilter()).where(DecisionRow.created_at >= since)
+    return {str(k): int(v) for k, v in session.execute(query.group_by(DecisionRow.status))}
+
+
+def reviewed_outcomes(*, session: Session, since: datetime) -> tuple[int, int, int]:
+    """Reviewed decisions since `since`: how many, how many kept the label, how many kept queue and priority."""
+    newest = select(func.max(Feedback.id)).group_by(Feedback.decision_id)
+    kept_label = case((Feedback.to_label == PredictionRow.label, 1), else_=0)
+    kept_route = case((and_(Feedback.to_queue == DecisionRow.queue, Feedback.to_priority == DecisionRow.priority),
+                       1), else_=0)
+    query = (_review_base([func.count(), func.sum(kept_label), func.sum(kept_route)], ReviewFilter())
+             .join(Feedback, Feedback.decision_id == DecisionRow.id)
+             .where(Feedback.id.in_(newest), DecisionRow.created_at >= since))
+    total, label, route = session.execute(query).one()
+    return int(total or 0), int(label or 0), int(route or 0)
+
+
+def daily_queue_volume(*, session: Session, since: datetime) -> list[tuple[str, str, int]]:
+    """(day, queue, tickets) for latest decisions since `since`."""
+    day = _day(session, DecisionRow.created_at)
+    query = (_review_base([day, DecisionRow.queue, func.count()], ReviewFilter())
+             .where(DecisionRow.created_at >= since).group_by(day, DecisionRow.queue).order_by(day))
+    return [(str(d), str(q), int(n)) for d, q, n in session.execute(query)]
+
+
+def confidence_histogram(*, session: Session, since: datetime, bins: int = 10) -> list[tuple[int, str, int]]:
+    """(bin, decision status, tickets): confidences cut into `bins` equal bins from 0 to 1."""
+    # Explicit edges rather than CAST or FLOOR: Postgres rounds a CAST, and SQLite may lack FLOOR.
+    bucket = case(*((PredictionRow.confidence < (i + 1) / bins, i) for i in range(bins - 1)), else_=bins - 1)
+    query = (_review_base([bucket, DecisionRow.status, func.count()], ReviewFilter())
+             .where(DecisionRow.created_at >= since).group_by(bucket, DecisionRow.status))
+    return [(int(b), str(s), int(n)) for b, s, n in session.execute(query)]
+
+
+def model_versions_used(*, session: Session, since: datetime) -> list[tuple[str, str, int]]:
+    """(model name, version, tickets) among latest decisions since `since`, most used first."""
+    query = (_review_base([PredictionRow.model_name, PredictionRow.model_version, func.count()], ReviewFilter())
+             .where(DecisionRow.created_at >= since)
+             .group_by(PredictionRow.model_name, PredictionRow.model_version).order_by(func.count().desc()))
+    return [(str(n), str(v), int(c)) for n, v, c in session.execute(query)]
+
+
+def update_draft(*, session: Session, draft_id: int, version: int, values: dict[str, Any]) -> bool:
+    """Change a draft that is still at `version` and not yet sent; false if someone got there first."""
+    result = session.execute(
+        update(DraftRow)
+        .where(DraftRow.id == draft_id, DraftRow.version == version, DraftRow.status != "approved")
+        .values(version=DraftRow.version + 1, **values)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]

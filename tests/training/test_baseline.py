@@ -78,3 +78,15 @@ def test_the_cache_follows_a_promotion_without_restart(copied):
     edit_card(clone, version="v2")
     promote(models, "baseline", "v2")
     assert cache.get().version == "v2"
+
+
+def test_an_unservable_encoder_falls_back_to_the_baseline(copied, tmp_path):
+    models = copied.parent.parent
+    broken = models / "encoder" / "v1"
+    broken.mkdir(parents=True)
+    (broken / CARD_FILE).write_text("{not json")
+    (models / "encoder" / "CURRENT").write_text("v1\n")
+    model = ModelCache(models, "encoder", fallback="baseline").get()
+    assert model.name == "baseline"
+    with pytest.raises(ModelCardError):
+        ModelCache(models, "encoder").get()

@@ -13,9 +13,9 @@ from tests.conftest import BANKING77, ROOT, TINY_LABELS, write_subset
 from training.calibration import fit_temperature, per_class_thresholds, softmax
 from training.encoder import EncoderClassifier, EncoderConfig, ParityError, default_base_model, train
 
-# Tiny models are undertrained, and int8 agrees with fp32 less often on them (DESIGN.md: 92-95 %); the
-# production gate stays at 99.5 % and test_a_model_that_fails_parity_is_not_published shows it refusing.
-TINY_GATE = 0.85
+# Tiny models are undertrained, and int8 agrees with fp32 less often on them (DESIGN.md: 92-95 %), so the
+# fixture publishes its int8 graph regardless; the tests below show the real 99.5 % gate refusing.
+TINY_GATE = 0.0
 
 
 @pytest.fixture(scope="module")
@@ -97,14 +97,31 @@ def test_a_tiny_random_distilbert_trains_exports_and_serves_without_token_type_i
     assert len(model.predict(["where is my card"])[0].top_k) == 3
 
 
-def test_a_model_that_fails_parity_is_not_published(data, tiny_distilbert, tmp_path):
+def tiny(tiny_distilbert):
+    return EncoderConfig(base_model=tiny_distilbert, epochs=1, head_init=False, ensemble=False)
+
+
+def test_an_int8_graph_that_fails_parity_is_not_published_and_fp32_is_served(data, tiny_distilbert, tmp_path):
+    target = train(data=data[0], out=tmp_path, config=tiny(tiny_distilbert), progress=False, min_int8_agreement=1.01)
+    card = ModelCard.read(target)
+    assert card.artefact == "model.onnx" and not (target / "model.int8.onnx").exists()
+    assert card.metrics["parity"]["int8_published"] is False
+    assert load_model(target).predict(["where is my card"])[0].model_version == card.version
+
+
+def test_with_require_int8_a_parity_failure_publishes_nothing(data, tiny_distilbert, tmp_path):
     with pytest.raises(ParityError, match="not published"):
-        train(data=data[0], out=tmp_path, config=EncoderConfig(base_model=tiny_distilbert, epochs=1, head_init=False,
-                                                               ensemble=False),
-              progress=False, min_int8_agreement=1.01)
+        train(data=data[0], out=tmp_path, config=tiny(tiny_distilbert), progress=False, min_int8_agreement=1.01,
+              require_int8=True)
     family = tmp_path / "encoder"
     assert not (family / "CURRENT").exists()
     assert [p.name.endswith(".tmp") for p in family.iterdir() if p.is_dir()] == [True]
+
+
+def test_an_onnx_export_that_differs_from_torch_is_never_published(data, tiny_distilbert, tmp_path):
+    with pytest.raises(ParityError, match="parity check failed"):
+        train(data=data[0], out=tmp_path, config=tiny(tiny_distilbert), progress=False, max_logit_diff=-1.0)
+    assert not (tmp_path / "encoder" / "CURRENT").exists()
 
 
 def test_training_resumes_from_its_checkpoint(data, tiny_distilbert, tmp_path, capfd):

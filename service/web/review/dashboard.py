@@ -1,0 +1,55 @@
+"""The dashboard: how much Triage routes alone, how often it is right, and what comes in where."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+from flask import current_app, render_template, request
+from flask_login import login_required
+
+from service import flows
+from service.runtime import Runtime
+from service.web.review import bp
+from service.web.review.charts import Series, colours, stacked_bars, swatch
+
+WINDOWS = (7, 30, 90)
+BINS = 10
+
+
+@bp.get("/dashboard")
+@login_required
+def dashboard() -> str:
+    raw = request.args.get("days", "")
+    days = int(raw) if raw.isdigit() and int(raw) in WINDOWS else 30
+    rt: Runtime = current_app.extensions["triage"]
+    with rt.db.session() as session:
+        stats = flows.dashboard(rt, session, days=days)
+    today = date.today()
+    day_names = [(today - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
+    per_queue: dict[str, dict[str, int]] = defaultdict(dict)
+    for day, queue, n in stats.volume:
+        per_queue[queue][day] = n
+    queue_names = sorted(per_queue, key=lambda q: -sum(per_queue[q].values()))
+    queue_colours = colours(queue_names)
+    volume_chart = stacked_bars(
+        [d[5:] for d in day_names],
+        [Series(q, [per_queue[q].get(d, 0) for d in day_names], queue_colours[q]) for q in queue_names],
+        title="Tickets per queue per day", description=f"Stacked bars of decided tickets per day for the last "
+        f"{days} days, one colour per queue.", tick_every=max(1, days // 10))
+    bins: dict[str, list[int]] = {"auto_routed": [0] * BINS, "needs_review": [0] * BINS, "escalated": [0] * BINS}
+    for b, status, n in stats.histogram:
+        bins.setdefault(status, [0] * BINS)[b] += n
+    status_colours = {"auto_routed": "#0072b2", "needs_review": "#e69f00", "escalated": "#d55e00"}
+    histogram_chart = stacked_bars(
+        [f"{b * 10}–{b * 10 + 10}" for b in range(BINS)],
+        [Series(s.replace("_", " "), v, status_colours.get(s, "#7f7f7f")) for s, v in bins.items()],
+        title="Confidence histogram", description="Tickets per confidence band of the predicted label, in "
+        "percent, stacked by routing status.")
+    return render_template(
+        "dashboard.html", stats=stats, days=days, windows=WINDOWS, volume_chart=volume_chart,
+        histogram_chart=histogram_chart, queue_legend=[(q, swatch(queue_colours[q])) for q in queue_names],
+        status_legend=[(s, swatch(status_colours.get(s, "#7f7f7f"))) for s in bins],
+        volume_table=[(d, [per_queue[q].get(d, 0) for q in queue_names]) for d in day_names
+                      if any(per_queue[q].get(d) for q in queue_names)],
+        queue_names=queue_names, bins=bins)
