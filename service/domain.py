@@ -124,15 +124,25 @@ class Decision:
     route: Route
     prediction: Prediction
     reason: str
+    # Set when the LLM's label, not the classifier's, routed the ticket.
+    llm_label: str | None = None
+    # More explanation to store and show, e.g. the LLM's answer and the redacted text it saw.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.llm_label or self.prediction.label
 
     def explanation(self) -> dict[str, Any]:
         return {
+            **self.extra,
             "status": self.status.value,
             "queue": self.route.queue,
             "priority": self.route.priority,
             "rule": self.route.rule,
             "threshold": self.route.threshold,
-            "label": self.prediction.label,
+            "label": self.label,
+            "classifier_label": self.prediction.label,
             "confidence": round(self.prediction.confidence, 4),
             "top_k": [{"label": lab, "score": round(s, 4)} for lab, s in self.prediction.top_k],
             "model": f"{self.prediction.model_name}@{self.prediction.model_version}",

@@ -13,6 +13,7 @@ INTEGRATIONS: dict[str, str] = {
     "fake": "integrations.fake.adapter:from_env",
     "zendesk": "integrations.zendesk.adapter:from_env",
     "jira": "integrations.jira.adapter:from_env",
+    "llm": "integrations.llm.adapter:from_env",
 }
 
 

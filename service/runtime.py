@@ -10,6 +10,7 @@ from service.config import Settings
 from service.db import Database
 from service.pipeline.classify import ModelCache
 from service.pipeline.route import RoutingRules, load_rules
+from service.ports import LLM
 from service.ratelimit import RateLimiter, for_broker
 from service.registry import IntegrationRegistry
 
@@ -25,7 +26,8 @@ class Runtime:
 
     @cached_property
     def models(self) -> ModelCache:
-        return ModelCache(self.settings.models_dir, self.settings.model_name, threads=self.settings.model_threads)
+        return ModelCache(self.settings.models_dir, self.settings.model_name, threads=self.settings.model_threads,
+                          fallback="baseline")
 
     @cached_property
     def rules(self) -> RoutingRules:
@@ -35,6 +37,13 @@ class Runtime:
     def integrations(self) -> IntegrationRegistry:
         return IntegrationRegistry(self.environ, queues=set(self.rules.queues), priorities=self.rules.priorities,
                                    enabled=self.settings.integration_names)
+
+    @cached_property
+    def llm(self) -> LLM | None:
+        """The external LLM when TRIAGE_LLM_BASE_URL is set; None means unsure tickets go to people."""
+        if not self.environ.get("TRIAGE_LLM_BASE_URL"):
+            return None
+        return self.integrations.get("llm")  # type: ignore[no-any-return]
 
     @cached_property
     def limiter(self) -> RateLimiter:

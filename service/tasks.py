@@ -23,7 +23,7 @@ def process_ticket(self, ticket_id: int) -> None:  # type: ignore[no-untyped-def
     rt = runtime()
     try:
         with rt.db.session() as session:
-            writeback_id = flows.process_ticket(rt, session, ticket_id)
+            writeback_ids = flows.process_ticket(rt, session, ticket_id, batch_size=rt.settings.batch_size)
     except IntegrationError as exc:
         if exc.permanent:
             return  # recorded on the ticket as failed; retrying cannot help
@@ -33,7 +33,7 @@ def process_ticket(self, ticket_id: int) -> None:  # type: ignore[no-untyped-def
         # The flow left the ticket claimable with its error recorded; the sweep is the last resort.
         raise self.retry(exc=exc, countdown=backoff(rt, self.request.retries),
                          max_retries=flows.MAX_PROCESS_ATTEMPTS) from None
-    if writeback_id is not None:
+    for writeback_id in writeback_ids:
         enqueue(deliver_writeback, writeback_id)
 
 

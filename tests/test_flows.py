@@ -28,7 +28,8 @@ def receive(client, ticket_id="T-1", body="I lost my card and I think it was sto
 
 def process(runtime, ticket_id):
     with runtime.db.session() as session:
-        return flows.process_ticket(runtime, session, ticket_id)
+        ids = flows.process_ticket(runtime, session, ticket_id)
+        return ids[0] if ids else None
 
 
 def deliver(runtime, writeback_id):
@@ -151,3 +152,19 @@ def make_due(runtime, writeback_id):
     with runtime.db.session() as session:
         session.get(WritebackRow, writeback_id).next_attempt_at = flows.now_utc() - timedelta(seconds=1)
         session.commit()
+
+
+def test_tickets_waiting_together_are_classified_in_one_batch_and_their_own_tasks_do_nothing(client, runtime):
+    ids = [receive(client, ticket_id=f"B-{i}", body=text) for i, text in enumerate(
+        ["I lost my card", "What is the exchange rate for euros?", "My top up failed", "ATM kept my cash"])]
+    with runtime.db.session() as session:
+        writebacks = flows.process_ticket(runtime, session, ids[1], batch_size=3)
+    assert len(writebacks) == 3
+    with runtime.db.session() as session:
+        statuses = {t.id: t.status for t in session.scalars(select(Ticket))}
+        assert sorted(i for i, s in statuses.items() if s == "decided") == sorted([ids[1], ids[0], ids[2]])
+        assert statuses[ids[3]] == "received"  # beyond the batch: waits for its own task
+        assert flows.process_ticket(runtime, session, ids[0], batch_size=3) == []
+        assert len(flows.process_ticket(runtime, session, ids[3], batch_size=3)) == 1
+        labels = {t.external_id: t.decision.prediction.label for t in session.scalars(select(Ticket))}
+    assert labels["B-0"] == "lost_or_stolen_card" and labels["B-1"] == "exchange_rate"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from service.pipeline.normalize import normalize
 from service.ports import Classifier
 
 BATCH_SIZE = 32
+log = logging.getLogger(__name__)
 
 
 class SklearnClassifier:
@@ -139,12 +141,18 @@ def load_model(directory: Path, *, threads: int = 2) -> Classifier:
 
 
 class ModelCache:
-    """One loaded model per process; follows the CURRENT pointer so promotions need no restart."""
+    """One loaded model per process; follows the CURRENT pointer so promotions need no restart.
 
-    def __init__(self, models_dir: Path, name: str, check_every_s: float = 5.0, threads: int = 2) -> None:
+    With a fallback family (the baseline), a model that cannot be loaded is replaced by the fallback's
+    current version, loudly, instead of stopping classification.
+    """
+
+    def __init__(self, models_dir: Path, name: str, check_every_s: float = 5.0, threads: int = 2,
+                 fallback: str | None = None) -> None:
         self.models_dir = models_dir
         self.name = name
         self.threads = threads
+        self.fallback = fallback if fallback != name else None
         self.check_every_s = check_every_s
         self._lock = threading.Lock()
         self._model: Classifier | None = None
@@ -157,10 +165,19 @@ class ModelCache:
             return self._model
         with self._lock:
             if self._model is None or now - self._checked >= self.check_every_s:
-                directory = current_version_dir(self.models_dir, self.name)
-                if directory != self._dir:
-                    self._model = load_model(directory, threads=self.threads)
-                    self._dir = directory
+                try:
+                    self._follow(self.name)
+                except (ModelCardError, OSError, ValueError) as exc:
+                    if self.fallback is None:
+                        raise
+                    log.error("model %r cannot be served (%s); falling back to %r", self.name, exc, self.fallback)
+                    self._follow(self.fallback)
                 self._checked = now
             assert self._model is not None
             return self._model
+
+    def _follow(self, name: str) -> None:
+        directory = current_version_dir(self.models_dir, name)
+        if directory != self._dir:
+            self._model = load_model(directory, threads=self.threads)
+            self._dir = directory

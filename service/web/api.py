@@ -57,6 +57,19 @@ def get_ticket(ticket_id: int) -> Response:
         return jsonify(ticket_view(ticket))
 
 
+@bp.get("/stats")
+@require_token
+def stats() -> Response:
+    """Escalation rate, LLM usage and cost per 1,000 tickets, overall and for the last 24 hours."""
+    from datetime import UTC, datetime, timedelta
+
+    rt: Runtime = current_app.extensions["triage"]
+    with rt.db.session() as session:
+        return jsonify({"all_time": store.llm_stats(session=session),
+                        "last_24h": store.llm_stats(session=session, since=datetime.now(UTC) - timedelta(hours=24)),
+                        "llm_configured": rt.llm is not None})
+
+
 def ticket_view(ticket: Ticket) -> dict[str, Any]:
     decision = ticket.decision
     return {
@@ -74,11 +87,13 @@ def ticket_view(ticket: Ticket) -> dict[str, Any]:
             "priority": decision.priority,
             "rule": decision.rule,
             "threshold": decision.threshold,
-            "label": decision.prediction.label,
+            "label": decision.label,
+            "classifier_label": decision.prediction.label,
             "confidence": decision.prediction.confidence,
             "top_k": [{"label": lab, "score": score} for lab, score in decision.prediction.top_k],
             "model": {"name": decision.prediction.model_name, "version": decision.prediction.model_version},
             "reason": decision.reason.get("reason"),
+            "llm": decision.reason.get("llm"),
             "decided_at": _iso(decision.created_at),
             "writebacks": [
                 {"target": wb.target, "status": wb.status, "attempts": wb.attempts, "last_error": wb.last_error,

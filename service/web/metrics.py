@@ -39,6 +39,19 @@ class DatabaseCollector(Collector):
                 for value, count in store.count_by(session=session, column=column).items():
                     family.add_metric([value], count)
                 yield family
+            stats = store.llm_stats(session=session)
+            for name, key, doc in (
+                ("triage_llm_calls", "llm_calls", "Calls made to the external LLM"),
+                ("triage_llm_cost", "llm_cost", "Money spent on the external LLM (price units of TRIAGE_LLM_PRICE_*)"),
+                ("triage_llm_tokens_in", "tokens_in", "Prompt tokens sent to the LLM"),
+                ("triage_llm_tokens_out", "tokens_out", "Completion tokens received from the LLM"),
+                ("triage_escalation_rate", "escalation_rate", "Share of decided tickets sent to the LLM"),
+                ("triage_llm_cost_per_1000_tickets", "cost_per_1000_tickets", "LLM spend per 1,000 decided tickets"),
+            ):
+                yield GaugeMetricFamily(name, doc, value=float(stats[key] or 0))
+            if stats["llm_accuracy_on_reviewed"] is not None:
+                yield GaugeMetricFamily("triage_llm_accuracy_on_reviewed", "LLM labels agents confirmed",
+                                        value=float(stats["llm_accuracy_on_reviewed"]))
 
 
 def database_registry(db: Database) -> CollectorRegistry:

@@ -18,6 +18,7 @@ from service.pipeline.redact import iban_ok, luhn_ok, redact
     ("phone: 415.555.2671", "415.555.2671", "[PHONE_1]"),
     ("+49 30 901820 is the office", "+49 30 901820", "[PHONE_1]"),
     ("Login failed from 192.168.10.24 twice", "192.168.10.24", "[IP_1]"),
+    ("It came from 81.2.69.160.", "81.2.69.160", "[IP_1]"),
     ("and from 2001:db8:85a3::8a2e:370:7334 too", "2001:db8:85a3::8a2e:370:7334", "[IP_1]"),
     ("Hi, my name is Olga Petrova and my card is lost", "Olga Petrova", "[NAME_1]"),
     ("Hello Marcus,\nthe app crashes", "Marcus", "[NAME_1]"),
