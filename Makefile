@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test test-fast services lint bench clean
+.PHONY: install demo test test-fast services chromium lint bench clean
 
 install: $(VENV)/.installed
 
@@ -25,10 +25,14 @@ demo: install
 services:
 	@bash scripts/services.sh
 
-test: install services
+# The review page's browser tests drive Debian's chromium; installed once, when missing (needs root).
+chromium:
+	@bash scripts/chromium.sh
+
+test: install services chromium
 	$(BIN)/python -m pytest
 
-test-fast: install
+test-fast: install chromium
 	$(BIN)/python -m pytest -m "not services"
 
 lint: install

@@ -68,6 +68,11 @@ def _when(value: datetime | None) -> str:
     return "—" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+@bp.app_template_filter("day_time")
+def _day_time(value: datetime | None) -> str:
+    return "—" if value is None else value.strftime("%b %d, %H:%M")
+
+
 @bp.app_template_filter("words")
 def _words(value: Any) -> str:
     return str(value).replace("_", " ")

@@ -27,17 +27,14 @@ def colours(names: Sequence[str]) -> dict[str, str]:
 
 
 def _nice_max(value: int) -> int:
-    """A round upper bound for the y axis, so its ticks read as round numbers."""
-    if value <= 4:
-        return 4
+    """A round upper bound for the y axis with four equal, whole-numbered steps (1, 2 or 5 times 10^k)."""
+    need = max(1, -(-value // 4))
     step = 1
-    while step * 10 < value:
+    while True:
+        for factor in (1, 2, 2.5, 5):
+            if step * factor >= need and float(step * factor).is_integer():
+                return int(4 * step * factor)
         step *= 10
-    for factor in (1, 2, 2.5, 5, 10):
-        top = int(step * factor)
-        if top >= value and top % 4 == 0:
-            return top
-    return int(step * 10)
 
 
 def stacked_bars(categories: Sequence[str], series: Sequence[Series], *, title: str, description: str,

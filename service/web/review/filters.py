@@ -65,6 +65,11 @@ class QueueArgs:
     def query(self, **changes: Any) -> str:
         return urlencode(self.params(**changes))
 
+    def suffix(self, **changes: Any) -> str:
+        """The query as a URL suffix: empty, or ?key=value..."""
+        query = self.query(**changes)
+        return f"?{query}" if query else ""
+
 
 def parse(args: Mapping[str, str]) -> QueueArgs:
     """Read a queue view from request args; a bad value is dropped and reported, never an error page."""
