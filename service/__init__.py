@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] |
     runtime = Runtime(settings=settings, db=db, environ=environ)
     try:
         runtime.integrations.start()
+        runtime.llm  # noqa: B018 - builds (and so validates) the LLM settings when one is configured
     except (IntegrationConfigError, LookupError) as exc:
         raise ConfigError(str(exc)) from None
     app.extensions["triage"] = runtime

@@ -63,6 +63,8 @@ class Settings:
     model_name: str = field(default="baseline", metadata={"doc": "Which model family serves predictions "
                                                            "(baseline, or encoder once trained)."})
     model_threads: int = field(default=2, metadata={"doc": "onnxruntime intra-op threads per worker process."})
+    batch_size: int = field(default=16, metadata={"doc": "Most tickets a worker classifies in one model call "
+                                                   "(those waiting when a task starts)."})
     routing_file: Path = field(
         default=Path("data/routing/banking77.yaml"),
         metadata={"doc": "Routing rules (YAML): label to queue and priority, overrides, thresholds."},
@@ -122,10 +124,19 @@ class Settings:
         default=60, metadata={"doc": "How often celery beat (or the embedded worker) re-enqueues stragglers."}
     )
     worker_concurrency: int = field(default=2, metadata={"doc": "Threads of the embedded worker."})
+    llm_max_calls_per_hour: int = field(
+        default=600, metadata={"doc": "LLM budget: calls per rolling hour; past it unsure tickets go to review."}
+    )
+    llm_max_spend_per_day: float = field(
+        default=20.0, metadata={"doc": "LLM budget: spend per UTC day (price units of TRIAGE_LLM_PRICE_*)."}
+    )
+    llm_confident: float = field(
+        default=0.8, metadata={"doc": "LLM confidence at which its label is taken even against the classifier."}
+    )
     log_level: str = field(default="INFO", metadata={"doc": "Python log level."})
 
     def __post_init__(self) -> None:
-        for name in ("model_threads", "session_lifetime_s", "signature_tolerance_s", "max_body_bytes",
+        for name in ("model_threads", "batch_size", "session_lifetime_s", "signature_tolerance_s", "max_body_bytes",
                      "writeback_max_attempts", "claim_lease_s", "sweep_interval_s", "worker_concurrency"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")

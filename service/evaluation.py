@@ -34,14 +34,26 @@ def evaluate(model: Classifier, texts: Sequence[str], truth: Sequence[str], *, b
         if inside.any():
             gap = abs(correct[inside].mean() - confidence[inside].mean())
             ece += inside.mean() * gap
-            reliability.append({"low": float(lo), "high": float(hi), "n": int(inside.sum()),
-                                "accuracy": float(correct[inside].mean()), "confidence": float(confidence[inside].mean())})
+            reliability.append(
+                {
+                    "low": float(lo),
+                    "high": float(hi),
+                    "n": int(inside.sum()),
+                    "accuracy": float(correct[inside].mean()),
+                    "confidence": float(confidence[inside].mean()),
+                }
+            )
     order = np.argsort(-confidence)
     curve = []
     for coverage in COVERAGES:
         keep = order[: max(1, int(round(coverage * len(order))))]
-        curve.append({"coverage": coverage, "accuracy": float(correct[keep].mean()),
-                      "min_confidence": float(confidence[keep].min())})
+        curve.append(
+            {
+                "coverage": coverage,
+                "accuracy": float(correct[keep].mean()),
+                "min_confidence": float(confidence[keep].min()),
+            }
+        )
     thresholded = np.array([p.threshold is not None and p.confidence >= p.threshold for p in predictions])
     has_thresholds = any(p.threshold is not None for p in predictions)
     return {
@@ -50,12 +62,21 @@ def evaluate(model: Classifier, texts: Sequence[str], truth: Sequence[str], *, b
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
         "ece": float(ece),
-        "per_class": {label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                              "support": int(support[i])} for i, label in enumerate(labels)},
+        "per_class": {
+            label: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, label in enumerate(labels)
+        },
         "confusion_matrix": {"labels": labels, "matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist()},
         "reliability": reliability,
         "accuracy_at_coverage": curve,
-        "model_thresholds": None if not has_thresholds else {
+        "model_thresholds": None
+        if not has_thresholds
+        else {
             "auto_routed_share": float(thresholded.mean()),
             "auto_routed_accuracy": float(correct[thresholded].mean()) if thresholded.any() else 0.0,
         },
@@ -68,31 +89,46 @@ def write_report(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     json_path, html_path = out / "eval.json", out / "eval.html"
     json_path.write_text(json.dumps(result, indent=2) + "\n")
-    plots = {"Reliability diagram": _reliability_png(result), "Accuracy vs coverage": _coverage_png(result),
-             "Confusion matrix": _confusion_png(result)}
+    plots = {
+        "Reliability diagram": _reliability_png(result),
+        "Accuracy vs coverage": _coverage_png(result),
+        "Confusion matrix": _confusion_png(result),
+    }
     rows = "".join(
         f"<tr><td>{html.escape(label)}</td><td>{m['precision']:.3f}</td><td>{m['recall']:.3f}</td>"
         f"<td>{m['f1']:.3f}</td><td>{m['support']}</td></tr>"
-        for label, m in sorted(result["per_class"].items(), key=lambda kv: kv[1]["f1"]))
-    coverage = "".join(f"<tr><td>{c['coverage']:.0%}</td><td>{c['accuracy']:.2%}</td><td>{c['min_confidence']:.3f}</td></tr>"
-                       for c in result["accuracy_at_coverage"])
+        for label, m in sorted(result["per_class"].items(), key=lambda kv: kv[1]["f1"])
+    )
+    coverage = "".join(
+        f"<tr><td>{c['coverage']:.0%}</td><td>{c['accuracy']:.2%}</td><td>{c['min_confidence']:.3f}</td></tr>"
+        for c in result["accuracy_at_coverage"]
+    )
     thresholds = result.get("model_thresholds")
-    thresholds_line = (f"<p>With the model's per-class thresholds: {thresholds['auto_routed_share']:.1%} auto-routed at "
-                       f"{thresholds['auto_routed_accuracy']:.2%} accuracy.</p>" if thresholds else "")
-    images = "".join(f"<figure><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'><figcaption>"
-                     f"{html.escape(t)}</figcaption></figure>" for t, b in plots.items())
+    thresholds_line = (
+        f"<p>With the model's per-class thresholds: {thresholds['auto_routed_share']:.1%} auto-routed at "
+        f"{thresholds['auto_routed_accuracy']:.2%} accuracy.</p>"
+        if thresholds
+        else ""
+    )
+    images = "".join(
+        f"<figure><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'><figcaption>"
+        f"{html.escape(t)}</figcaption></figure>"
+        for t, b in plots.items()
+    )
     html_path.write_text(f"""<!doctype html><html lang="en"><meta charset="utf-8">
-<title>Triage evaluation: {html.escape(result['model'])}</title>
+<title>Triage evaluation: {html.escape(result["model"])}</title>
 <style>body{{font:15px system-ui,sans-serif;margin:2rem;max-width:1100px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}td:first-child{{text-align:left}}
 figure{{display:inline-block;margin:0 1rem 1rem 0}}img{{max-width:520px}}</style>
-<h1>Evaluation of {html.escape(result['model'])}</h1>
-<p>{result['n']} held-out tickets. Accuracy <b>{result['accuracy']:.2%}</b>, macro-F1 {result['macro_f1']:.3f},
-expected calibration error {result['ece']:.3f}.</p>{thresholds_line}
+<h1>Evaluation of {html.escape(result["model"])}</h1>
+<p>{result["n"]} held-out tickets. Accuracy <b>{result["accuracy"]:.2%}</b>, macro-F1 {result["macro_f1"]:.3f},
+expected calibration error {result["ece"]:.3f}.</p>{thresholds_line}
 {images}
-<h2>Accuracy at coverage (most confident first)</h2><table><tr><th>coverage</th><th>accuracy</th><th>min confidence</th></tr>
+<h2>Accuracy at coverage (most confident first)</h2>
+<table><tr><th>coverage</th><th>accuracy</th><th>min confidence</th></tr>
 {coverage}</table>
-<h2>Per class (worst first)</h2><table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>
+<h2>Per class (worst first)</h2>
+<table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>
 {rows}</table></html>
 """)
     return json_path, html_path
@@ -121,7 +157,9 @@ def _reliability_png(result: dict[str, Any]) -> str:
     bins = result["reliability"]
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
     ax.bar([b["confidence"] for b in bins], [b["accuracy"] for b in bins], width=0.05, alpha=0.7, label="accuracy")
-    ax.set(xlabel="confidence", ylabel="accuracy", title=f"Reliability (ECE {result['ece']:.3f})", xlim=(0, 1), ylim=(0, 1))
+    ax.set(
+        xlabel="confidence", ylabel="accuracy", title=f"Reliability (ECE {result['ece']:.3f})", xlim=(0, 1), ylim=(0, 1)
+    )
     ax.legend(loc="upper left")
     return _png(fig)
 

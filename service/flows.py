@@ -6,7 +6,7 @@ import hashlib
 import logging
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +16,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from service import store
 from service.domain import (
     Decision,
+    DecisionStatus,
     InboundTicket,
+    Prediction,
     TicketStatus,
     WritebackRequest,
     WritebackStatus,
@@ -26,13 +28,16 @@ from service.models import (
     DecisionRow,
     DraftRow,
     Feedback,
+    LLMCall,
     PredictionRow,
     Ticket,
     User,
     WebhookEvent,
     WritebackRow,
 )
+from service.pipeline.escalate import settle
 from service.pipeline.normalize import ticket_text
+from service.pipeline.redact import redact
 from service.ports import IntegrationError
 from service.runtime import Runtime
 
@@ -117,28 +122,66 @@ def _known(session: Session, ticket_id: int | None, outcome: str) -> Intake:
                   status=ticket.status if ticket else "unknown")
 
 
-def process_ticket(runtime: Runtime, session: Session, ticket_id: int) -> int | None:
-    """Classify and route one ticket exactly once; return the write-back id to deliver, if any."""
+def process_ticket(runtime: Runtime, session: Session, ticket_id: int, *, batch_size: int = 1) -> list[int]:
+    """Classify and route a ticket exactly once, with up to batch_size - 1 others that are waiting.
+
+    Tickets that arrive together are classified in one model call (grouped by length inside the model);
+    each is claimed with its own conditional UPDATE, so their own tasks become no-ops. Returns the ids
+    of the write-backs to deliver.
+    """
     now = now_utc()
     stale = now - timedelta(seconds=runtime.settings.claim_lease_s)
     if not store.claim_ticket(session=session, ticket_id=ticket_id, now=now, stale_before=stale):
         session.rollback()
-        return None
+        return []
     session.commit()
-    ticket = store.get_ticket(session=session, ticket_id=ticket_id)
-    assert ticket is not None
+    first = store.get_ticket(session=session, ticket_id=ticket_id)
+    assert first is not None
+    tickets = [first]
     try:
-        if ticket.needs_fetch:
-            _hydrate(runtime, ticket)
-        decision = decide(runtime, ticket)
+        if first.needs_fetch:
+            _hydrate(runtime, first)
+        if batch_size > 1:
+            for other in store.waiting_ticket_ids(session=session, limit=batch_size - 1, exclude=ticket_id):
+                if store.claim_ticket(session=session, ticket_id=other, now=now, stale_before=stale):
+                    tickets.append(store.get_ticket(session=session, ticket_id=other))  # type: ignore[arg-type]
+            session.commit()
+        decisions = decide_many(runtime, tickets)
+        asked = [escalate(runtime, session, ticket, decision)
+                 for ticket, decision in zip(tickets, decisions, strict=True)]
+        decisions = [decision for decision, _ in asked]
     except Exception as exc:
         session.rollback()
-        ticket.last_error = f"{type(exc).__name__}: {exc}"[:2000]
         permanent = isinstance(exc, IntegrationError) and exc.permanent
-        give_up = permanent or ticket.attempts >= MAX_PROCESS_ATTEMPTS
-        ticket.status = TicketStatus.FAILED if give_up else TicketStatus.RECEIVED
+        for ticket in tickets:
+            ticket.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            give_up = permanent or ticket.attempts >= MAX_PROCESS_ATTEMPTS
+            ticket.status = TicketStatus.FAILED if give_up else TicketStatus.RECEIVED
         session.commit()
         raise
+    rows = [_record(runtime, session, ticket, decision, call)
+            for ticket, decision, (_, call) in zip(tickets, decisions, asked, strict=True)]
+    try:
+        session.commit()
+        return [wb.id for wb in rows]
+    except IntegrityError:
+        session.rollback()
+    # Someone decided one of these meanwhile (a stale claim raced a slow worker): keep theirs, save the rest.
+    saved = []
+    for ticket, decision, (_, call) in zip(tickets, decisions, asked, strict=True):
+        ticket = session.merge(ticket)
+        writeback = _record(runtime, session, ticket, decision, call and session.merge(call))
+        try:
+            session.commit()
+            saved.append(writeback.id)
+        except IntegrityError:
+            session.rollback()
+    return saved
+
+
+def _record(runtime: Runtime, session: Session, ticket: Ticket, decision: Decision,
+            call: LLMCall | None = None) -> WritebackRow:
+    """Add the prediction, the decision for the ticket's revision, its LLM call if any, and one write-back."""
     prediction = PredictionRow(
         ticket_id=ticket.id, model_name=decision.prediction.model_name,
         model_version=decision.prediction.model_version, label=decision.prediction.label,
@@ -148,24 +191,20 @@ def process_ticket(runtime: Runtime, session: Session, ticket_id: int) -> int | 
     session.add(prediction)
     session.flush()
     row = DecisionRow(ticket_id=ticket.id, revision=ticket.revision, prediction_id=prediction.id,
-                      queue=decision.route.queue,
-                      priority=decision.route.priority, status=decision.status, rule=decision.route.rule,
-                      threshold=decision.route.threshold, reason=decision.explanation())
+                      queue=decision.route.queue, priority=decision.route.priority, status=decision.status,
+                      rule=decision.route.rule, threshold=decision.route.threshold, reason=decision.explanation())
     session.add(row)
     session.flush()
+    if call is not None:
+        call.decision_id = row.id
+        session.add(call)
     writeback = WritebackRow(decision_id=row.id, target=runtime.helpdesk_for(ticket.source),
                              status=WritebackStatus.PENDING, created_at=now_utc())
     session.add(writeback)
     ticket.status = TicketStatus.DECIDED
     ticket.processed_at = now_utc()
     ticket.last_error = None
-    try:
-        session.commit()
-    except IntegrityError:
-        # Someone decided this ticket meanwhile (a stale claim raced a slow worker): keep theirs.
-        session.rollback()
-        return None
-    return writeback.id
+    return writeback
 
 
 def _hydrate(runtime: Runtime, ticket: Ticket) -> None:
@@ -179,12 +218,75 @@ def _hydrate(runtime: Runtime, ticket: Ticket) -> None:
     ticket.needs_fetch = False
 
 
+def escalate(runtime: Runtime, session: Session, ticket: Ticket, decision: Decision
+             ) -> tuple[Decision, LLMCall | None]:
+    """Below threshold: ask the LLM (redacted text only) if one is configured, the queue allows it and the
+    budget has room; its answer routes the ticket only under the agreement rule, else a person decides."""
+    if decision.status != DecisionStatus.NEEDS_REVIEW:
+        return decision, None
+    queue = runtime.rules.queues.get(decision.route.queue)
+    if queue is not None and not queue.auto_route:
+        return decision, None
+    if runtime.llm is None:
+        return _why(decision, "no LLM configured: a person decides"), None
+    if queue is not None and not queue.escalate:
+        return _why(decision, f"queue {queue.name!r} is never sent to the LLM: a person decides"), None
+    over = over_budget(runtime, session)
+    if over:
+        return _why(decision, f"LLM budget reached ({over}): a person decides"), None
+    redaction = redact(ticket_text(ticket.subject, ticket.body))
+    answer = runtime.llm.classify(text=redaction.text, labels=runtime.models.get().labels)
+    outcome = settle(decision.prediction, answer, confident=runtime.settings.llm_confident)
+    call = LLMCall(ticket_id=ticket.id, model=answer.model, redacted_text=redaction.text, redactions=redaction.counts,
+                   label=answer.label, confidence=answer.confidence, reason=answer.reason, branch=outcome.branch,
+                   tokens_in=answer.tokens_in, tokens_out=answer.tokens_out, latency_ms=answer.latency_ms,
+                   cost=answer.cost, created_at=now_utc())
+    if outcome.label is None:
+        return _why(decision, f"escalated: {outcome.why}", llm=call), call
+    chosen = Prediction(label=outcome.label, confidence=answer.confidence or decision.prediction.confidence,
+                        top_k=decision.prediction.top_k, model_name=decision.prediction.model_name,
+                        model_version=decision.prediction.model_version)
+    _, route, _ = runtime.rules.route(chosen, text=ticket_text(ticket.subject, ticket.body), metadata=ticket.meta,
+                                      tags=ticket.tags)
+    settled = Decision(status=DecisionStatus.ESCALATED, route=route, prediction=decision.prediction,
+                       reason=f"escalated: {outcome.why}", llm_label=outcome.label)
+    return _why(settled, settled.reason, llm=call), call
+
+
+def _why(decision: Decision, reason: str, llm: LLMCall | None = None) -> Decision:
+    extra = {} if llm is None else {"llm": {"label": llm.label, "confidence": llm.confidence, "reason": llm.reason,
+                                            "branch": llm.branch, "model": llm.model,
+                                            "redacted_text": llm.redacted_text}}
+    return replace(decision, reason=reason, extra={**decision.extra, **extra})
+
+
+def over_budget(runtime: Runtime, session: Session) -> str | None:
+    """Whether the LLM budget (calls per rolling hour, spend per UTC day) is used up, shared by all workers."""
+    now = now_utc()
+    calls, _ = store.llm_usage(session=session, since=now - timedelta(hours=1))
+    if calls >= runtime.settings.llm_max_calls_per_hour:
+        return f"{calls} calls in the last hour"
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    _, spend = store.llm_usage(session=session, since=midnight)
+    if spend >= runtime.settings.llm_max_spend_per_day:
+        return f"spent {spend:.2f} today"
+    return None
+
+
 def decide(runtime: Runtime, ticket: Ticket) -> Decision:
     """Run the pipeline over one stored ticket; pure with respect to the database."""
-    text = ticket_text(ticket.subject, ticket.body)
-    prediction = runtime.models.get().predict([text], top_k=3)[0]
-    status, route, why = runtime.rules.route(prediction, text=text, metadata=ticket.meta, tags=ticket.tags)
-    return Decision(status=status, route=route, prediction=prediction, reason=why)
+    return decide_many(runtime, [ticket])[0]
+
+
+def decide_many(runtime: Runtime, tickets: list[Ticket]) -> list[Decision]:
+    """Classify tickets in one model call, then route each."""
+    texts = [ticket_text(t.subject, t.body) for t in tickets]
+    predictions = runtime.models.get().predict(texts, top_k=3)
+    decisions = []
+    for ticket, text, prediction in zip(tickets, texts, predictions, strict=True):
+        status, route, why = runtime.rules.route(prediction, text=text, metadata=ticket.meta, tags=ticket.tags)
+        decisions.append(Decision(status=status, route=route, prediction=prediction, reason=why))
+    return decisions
 
 
 @dataclass(frozen=True)
@@ -395,7 +497,7 @@ class Routing:
 def current_routing(decision: DecisionRow, latest: Feedback | None) -> Routing:
     if latest is not None:
         return Routing(latest.to_label, latest.to_queue, latest.to_priority)
-    return Routing(decision.prediction.label, decision.queue, decision.priority)
+    return Routing(decision.label, decision.queue, decision.priority)
 
 
 def text_sha256(ticket: Ticket) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,16 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def new_version(family: Path, created: datetime, data_sha256: str) -> str:
+    """A sortable version name, unique in the family even for two trainings in the same second."""
+    base = created.strftime("%Y%m%dT%H%M%S") + "-" + data_sha256[:8]
+    version, n = base, 1
+    while (family / version).exists() or (family / (version + ".tmp")).exists():
+        n += 1
+        version = f"{base}-{n}"
+    return version
 
 
 def current_version_dir(models_dir: Path, name: str) -> Path:

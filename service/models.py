@@ -132,6 +132,11 @@ class DecisionRow(Base):
     prediction: Mapped[PredictionRow] = relationship()
     writebacks: Mapped[list[WritebackRow]] = relationship(back_populates="decision")
 
+    @property
+    def label(self) -> str:
+        """The label that routed the ticket: the LLM's when it settled an escalation, else the classifier's."""
+        return str(self.reason.get("label") or self.prediction.label)
+
 
 # A write-back applies one thing to the helpdesk ticket: the decision itself, an agent's review of it
 # (accept or correct), or an approved reply. Each kind is unique on its own source row and target.
@@ -244,3 +249,26 @@ class DraftRow(Base):
 
     edited_by: Mapped[User | None] = relationship(foreign_keys=[edited_by_id])
     reviewed_by: Mapped[User | None] = relationship(foreign_keys=[reviewed_by_id])
+
+
+class LLMCall(Base):
+    """One question to the external LLM: what left the building (redacted), what came back, what it cost."""
+
+    __tablename__ = "llm_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(String(128))
+    redacted_text: Mapped[str] = mapped_column(Text)
+    # Counts per kind of placeholder only: the mapping back to the personal data is never stored.
+    redactions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    label: Mapped[str | None] = mapped_column(String(128))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    branch: Mapped[str] = mapped_column(String(32))
+    tokens_in: Mapped[int] = mapped_column(default=0)
+    tokens_out: Mapped[int] = mapped_column(default=0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

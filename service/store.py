@@ -61,6 +61,24 @@ def claim_writeback(*, session: Session, writeback_id: int, now: datetime, stale
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+def waiting_ticket_ids(*, session: Session, limit: int, exclude: int) -> list[int]:
+    """Tickets received and ready to classify (text present), oldest first: batch companions."""
+    return list(session.scalars(
+        select(Ticket.id).where(Ticket.status == TicketStatus.RECEIVED, Ticket.needs_fetch.is_(False),
+                                Ticket.id != exclude).order_by(Ticket.id).limit(limit)
+    ))
+
+
+def llm_usage(*, session: Session, since: datetime) -> tuple[int, float]:
+    """LLM calls made and money spent since a moment, across every worker."""
+    from service.models import LLMCall
+
+    calls, spend = session.execute(
+        select(func.count(LLMCall.id), func.coalesce(func.sum(LLMCall.cost), 0.0)).where(LLMCall.created_at >= since)
+    ).one()
+    return int(calls), float(spend)
+
+
 def stalled_ticket_ids(*, session: Session, received_before: datetime, stale_before: datetime,
                        limit: int = 500) -> list[int]:
     """Tickets acknowledged but not decided: never enqueued, lost by the broker, or whose worker died."""
@@ -310,3 +328,39 @@ def update_draft(*, session: Session, draft_id: int, version: int, values: dict[
         .values(version=DraftRow.version + 1, **values)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def llm_stats(*, session: Session, since: datetime | None = None) -> dict[str, float | int | None]:
+    """Escalation rate, LLM calls, tokens, cost per 1,000 tickets, and LLM accuracy on tickets people reviewed."""
+    from service.models import LLMCall
+
+    def window(column: Any) -> Any:
+        return column >= since if since is not None else True
+
+    decided = session.scalar(select(func.count(DecisionRow.id)).where(window(DecisionRow.created_at))) or 0
+    escalated = session.scalar(
+        select(func.count(func.distinct(LLMCall.ticket_id))).where(window(LLMCall.created_at))) or 0
+    calls, tokens_in, tokens_out, cost, latency = session.execute(
+        select(func.count(LLMCall.id), func.coalesce(func.sum(LLMCall.tokens_in), 0),
+               func.coalesce(func.sum(LLMCall.tokens_out), 0), func.coalesce(func.sum(LLMCall.cost), 0.0),
+               func.avg(LLMCall.latency_ms)).where(window(LLMCall.created_at))
+    ).one()
+    judged, right = session.execute(
+        select(func.count(LLMCall.id),
+               func.coalesce(func.sum(case((LLMCall.label == Feedback.to_label, 1), else_=0)), 0))
+        .join(Feedback, Feedback.decision_id == LLMCall.decision_id)
+        .where(LLMCall.label.is_not(None), window(LLMCall.created_at))
+    ).one()
+    return {
+        "decided": int(decided),
+        "escalated": int(escalated),
+        "escalation_rate": escalated / decided if decided else 0.0,
+        "llm_calls": int(calls),
+        "tokens_in": int(tokens_in),
+        "tokens_out": int(tokens_out),
+        "llm_cost": round(float(cost), 6),
+        "llm_mean_latency_ms": round(float(latency), 1) if latency is not None else None,
+        "cost_per_1000_tickets": round(float(cost) / decided * 1000, 4) if decided else 0.0,
+        "llm_reviewed": int(judged),
+        "llm_accuracy_on_reviewed": int(right) / judged if judged else None,
+    }

@@ -18,7 +18,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from tqdm import tqdm
 
-from service.modelcard import ModelCard, current_version_dir, file_sha256, promote
+from service.modelcard import ModelCard, current_version_dir, file_sha256, new_version, promote
 from service.pipeline.normalize import normalize_batch
 from training.data import FORMATS, Examples, drop_rare, read_csv, read_examples, split
 
@@ -87,7 +87,7 @@ def train(*, data: Path, out: Path, name: str = "baseline", text_column: str = "
     bar.update()
     bar.set_postfix_str("saving")
     created = datetime.now(UTC)
-    version = created.strftime("%Y%m%dT%H%M%S") + "-" + examples.sha256[:8]
+    version = new_version(out / name, created, examples.sha256)
     target = out / name / version
     tmp = out / name / (version + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -29,7 +29,7 @@ from torch import nn
 from tqdm import tqdm
 from transformers import AutoModel, AutoTokenizer
 
-from service.modelcard import ModelCard, file_sha256, promote
+from service.modelcard import ModelCard, file_sha256, new_version, promote
 from service.pipeline.normalize import normalize
 from training.baseline import build_pipeline
 from training.calibration import fit_temperature, per_class_thresholds, softmax
@@ -55,8 +55,9 @@ class MeanPoolClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.config.hidden_size, n_labels)
 
-    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-              token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
@@ -65,8 +66,9 @@ class MeanPoolClassifier(nn.Module):
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-6)
         return F.normalize(pooled, dim=-1)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return self.head(self.dropout(self.embed(input_ids, attention_mask, token_type_ids)))
 
 
@@ -99,16 +101,17 @@ class EncoderClassifier:
         self.classes_: list[str] = []
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer([normalize(t) for t in texts], truncation=True, max_length=self.config.max_length,
-                              add_special_tokens=True)["input_ids"]
+        return self.tokenizer(
+            [normalize(t) for t in texts], truncation=True, max_length=self.config.max_length, add_special_tokens=True
+        )["input_ids"]
 
     def _batch(self, ids: list[list[int]]) -> dict[str, torch.Tensor]:
         width = max(len(x) for x in ids)
         input_ids = torch.full((len(ids), width), self.tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(ids), width), dtype=torch.long)
         for row, x in enumerate(ids):
-            input_ids[row, :len(x)] = torch.tensor(x)
-            mask[row, :len(x)] = 1
+            input_ids[row, : len(x)] = torch.tensor(x)
+            mask[row, : len(x)] = 1
         batch = {"input_ids": input_ids, "attention_mask": mask}
         if self.uses_token_types:
             batch["token_type_ids"] = torch.zeros_like(input_ids)
@@ -123,8 +126,8 @@ class EncoderClassifier:
         chunk = size * 50
         batches = []
         for start in range(0, len(order), chunk):
-            part = sorted(order[start:start + chunk], key=lambda i: len(ids[i]))
-            batches += [part[i:i + size] for i in range(0, len(part), size)]
+            part = sorted(order[start : start + chunk], key=lambda i: len(ids[i]))
+            batches += [part[i : i + size] for i in range(0, len(part), size)]
         if shuffle:
             rng.shuffle(batches)
         return batches
@@ -146,8 +149,15 @@ class EncoderClassifier:
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         return softmax(self.logits(texts))
 
-    def fit(self, texts: list[str], labels: list[str], *, valid: Examples | None = None,
-            checkpoint: Path | None = None, progress: bool = True) -> EncoderClassifier:
+    def fit(
+        self,
+        texts: list[str],
+        labels: list[str],
+        *,
+        valid: Examples | None = None,
+        checkpoint: Path | None = None,
+        progress: bool = True,
+    ) -> EncoderClassifier:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
@@ -167,13 +177,15 @@ class EncoderClassifier:
 
         head = list(self.model.head.parameters())
         body = [p for n, p in self.model.named_parameters() if not n.startswith("head.")]
-        optimizer = torch.optim.AdamW([{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr}],
-                                      weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.AdamW(
+            [{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.head_lr}], weight_decay=cfg.weight_decay
+        )
         steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
         total = steps_per_epoch * cfg.epochs
         warmup = max(1, int(total * cfg.warmup))
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
+            optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup))
+        )
         state = {"epoch": 0, "best": -1.0, "best_state": None, "bad_epochs": 0, "history": []}
         if checkpoint and checkpoint.is_file():
             saved = torch.load(checkpoint, weights_only=False)
@@ -187,8 +199,9 @@ class EncoderClassifier:
         for epoch in range(state["epoch"], cfg.epochs):
             self.model.train()
             batches = self._batches(ids, shuffle=True, rng=rng)
-            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not progress,
-                       file=sys.stderr)
+            bar = tqdm(
+                batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not progress, file=sys.stderr
+            )
             running = 0.0
             for step, batch_idx in enumerate(bar, start=1):
                 logits = self.model(**self._batch([ids[i] for i in batch_idx]))
@@ -204,10 +217,13 @@ class EncoderClassifier:
             if valid_ids is not None and valid_y is not None:
                 score = float((self._run(valid_ids, "forward").argmax(1) == valid_y).mean())
             state["epoch"] = epoch + 1
-            state["history"].append({"epoch": epoch + 1, "train_loss": running / max(1, len(batches)),
-                                     "valid_accuracy": score})
-            print(f"epoch {epoch + 1}: train loss {running / max(1, len(batches)):.4f}, "
-                  f"validation accuracy {score:.4f}", file=sys.stderr)
+            state["history"].append(
+                {"epoch": epoch + 1, "train_loss": running / max(1, len(batches)), "valid_accuracy": score}
+            )
+            print(
+                f"epoch {epoch + 1}: train loss {running / max(1, len(batches)):.4f}, validation accuracy {score:.4f}",
+                file=sys.stderr,
+            )
             # Ties go to the later epoch: same accuracy, larger margins, which also quantize more safely.
             if math.isnan(score) or score >= state["best"]:
                 state["best"], state["bad_epochs"] = score, 0
@@ -215,9 +231,16 @@ class EncoderClassifier:
             else:
                 state["bad_epochs"] += 1
             if checkpoint:
-                torch.save({"classes": self.classes_, "model": self.model.state_dict(),
-                            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                            "state": state}, checkpoint)
+                torch.save(
+                    {
+                        "classes": self.classes_,
+                        "model": self.model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "state": state,
+                    },
+                    checkpoint,
+                )
             if state["bad_epochs"] >= cfg.patience:
                 print(f"early stop: no better validation accuracy for {cfg.patience} epochs", file=sys.stderr)
                 break
@@ -267,9 +290,16 @@ class EncoderClassifier:
         names = ["input_ids", "attention_mask"] + (["token_type_ids"] if self.uses_token_types else [])
         sample = self._batch(self._encode(["export sample text", "a second, longer sample text for export"]))
         args = tuple(sample[n] for n in names)
-        torch.onnx.export(self.model, args, str(path), input_names=names, output_names=["logits"],
-                          dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names}, "logits": {0: "batch"}},
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            self.model,
+            args,
+            str(path),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names}, "logits": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
         return names
 
 
@@ -291,16 +321,32 @@ class ParityError(RuntimeError):
     """The exported or quantized model does not behave like the trained one: it must not be published."""
 
 
-def train(*, data: Path, out: Path, name: str = "encoder", test: Path | None = None, holdout: float = 0.1,
-          config: EncoderConfig | None = None, fmt: str = "csv", text_column: str = "text",
-          label_column: str = "category", label_field: str | None = None, min_count: int = 2,
-          shots: int | None = None, make_current: bool | None = None, progress: bool = True,
-          min_int8_agreement: float = 0.995, max_logit_diff: float = 1e-3, require_int8: bool = False) -> Path:
+def train(
+    *,
+    data: Path,
+    out: Path,
+    name: str = "encoder",
+    test: Path | None = None,
+    holdout: float = 0.1,
+    config: EncoderConfig | None = None,
+    fmt: str = "csv",
+    text_column: str = "text",
+    label_column: str = "category",
+    label_field: str | None = None,
+    min_count: int = 2,
+    shots: int | None = None,
+    make_current: bool | None = None,
+    progress: bool = True,
+    min_int8_agreement: float = 0.995,
+    max_logit_diff: float = 1e-3,
+    require_int8: bool = False,
+) -> Path:
     """Fine-tune, export, quantize, check parity, calibrate, evaluate on held-out data, and publish."""
     cfg = config or EncoderConfig()
     started = time.perf_counter()
-    examples, skipped = read_examples(data, fmt=fmt, text_column=text_column, label_column=label_column,
-                                      label_field=label_field)
+    examples, skipped = read_examples(
+        data, fmt=fmt, text_column=text_column, label_column=label_column, label_field=label_field
+    )
     examples, rare = drop_rare(examples, min_count)
     fit_part, valid_part = split(examples, holdout=holdout, seed=cfg.seed)
     if shots:
@@ -308,14 +354,15 @@ def train(*, data: Path, out: Path, name: str = "encoder", test: Path | None = N
         fit_part = sample_shots(fit_part, shots, cfg.seed)
         valid_part = sample_shots(valid_part, max(2, shots // 2), cfg.seed)
     created = datetime.now(UTC)
-    version = created.strftime("%Y%m%dT%H%M%S") + "-" + examples.sha256[:8]
+    version = new_version(out / name, created, examples.sha256)
     work = out / name / (version + ".tmp")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     checkpoint = out / name / "checkpoint.pt"
 
-    enc = EncoderClassifier(cfg).fit(fit_part.texts, fit_part.labels, valid=valid_part, checkpoint=checkpoint,
-                                     progress=progress)
+    enc = EncoderClassifier(cfg).fit(
+        fit_part.texts, fit_part.labels, valid=valid_part, checkpoint=checkpoint, progress=progress
+    )
     labels = enc.classes_
     keep = [i for i, label in enumerate(valid_part.labels) if label in set(labels)]
     valid = Examples([valid_part.texts[i] for i in keep], [valid_part.labels[i] for i in keep], valid_part.sha256)
@@ -329,13 +376,19 @@ def train(*, data: Path, out: Path, name: str = "encoder", test: Path | None = N
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # Per-channel scales: per-tensor ones flipped 2.6 % of validation argmaxes on Banking77, per-channel 0.9 %.
-    quantize_dynamic(str(work / "model.onnx"), str(work / "model.int8.onnx"), weight_type=QuantType.QInt8,
-                     per_channel=True)
+    quantize_dynamic(
+        str(work / "model.onnx"), str(work / "model.int8.onnx"), weight_type=QuantType.QInt8, per_channel=True
+    )
     int8_logits = onnx_logits(work / "model.int8.onnx", enc, valid.texts, names)
     agreement = float((int8_logits.argmax(1) == fp32_logits.argmax(1)).mean())
     int8_ok = agreement >= min_int8_agreement
-    parity = {"fp32_vs_torch_max_abs_logit_diff": max_diff, "int8_vs_fp32_argmax_agreement": agreement,
-              "n": len(valid.texts), "int8_required": min_int8_agreement, "int8_published": int8_ok}
+    parity = {
+        "fp32_vs_torch_max_abs_logit_diff": max_diff,
+        "int8_vs_fp32_argmax_agreement": agreement,
+        "n": len(valid.texts),
+        "int8_required": min_int8_agreement,
+        "int8_published": int8_ok,
+    }
     print(f"parity: {parity}", file=sys.stderr)
     limits = f"(limits: logit diff <= {max_logit_diff}, int8 agreement >= {min_int8_agreement}); kept in {work}"
     if max_diff > max_logit_diff:
@@ -344,8 +397,9 @@ def train(*, data: Path, out: Path, name: str = "encoder", test: Path | None = N
         if require_int8:
             raise ParityError(f"int8 parity check failed, model not published: {parity} {limits}")
         # The int8 graph is not published; the fp32 graph, which passed its own check, is served instead.
-        print(f"int8 agrees with fp32 on only {agreement:.1%} (< {min_int8_agreement:.1%}): serving fp32",
-              file=sys.stderr)
+        print(
+            f"int8 agrees with fp32 on only {agreement:.1%} (< {min_int8_agreement:.1%}): serving fp32", file=sys.stderr
+        )
         (work / "model.int8.onnx").unlink()
     served_graph = "model.int8.onnx" if int8_ok else "model.onnx"
     served_logits = int8_logits if int8_ok else fp32_logits
@@ -357,7 +411,9 @@ def train(*, data: Path, out: Path, name: str = "encoder", test: Path | None = N
     combined = encoder_probs
     if cfg.ensemble:
         baseline = build_pipeline(seed=cfg.seed).fit(fit_part.texts, fit_part.labels)
-        base_probs = np.asarray(baseline.predict_proba(valid.texts))[:, [list(baseline.classes_).index(c) for c in labels]]
+        base_probs = np.asarray(baseline.predict_proba(valid.texts))[
+            :, [list(baseline.classes_).index(c) for c in labels]
+        ]
         weight, combined = choose_weight(encoder_probs, base_probs, valid_y)
         if weight < 1.0:
             joblib.dump(baseline, work / "baseline.joblib", compress=3)
@@ -366,20 +422,50 @@ def train(*, data: Path, out: Path, name: str = "encoder", test: Path | None = N
     temperature = fit_temperature(np.log(np.clip(combined, 1e-12, None)), valid_y)
     calibrated = softmax(np.log(np.clip(combined, 1e-12, None)) / temperature)
     thresholds = per_class_thresholds(calibrated, valid_y, labels, target_precision=cfg.target_precision)
-    serving = {"tokenizer": "tokenizer.json", "max_length": cfg.max_length, "pad_id": enc.tokenizer.pad_token_id,
-               "input_names": names, "temperature": temperature, "thresholds": thresholds,
-               "encoder_weight": round(1.0 - sum(members.values()), 2), "members": members}
+    serving = {
+        "tokenizer": "tokenizer.json",
+        "max_length": cfg.max_length,
+        "pad_id": enc.tokenizer.pad_token_id,
+        "input_names": names,
+        "temperature": temperature,
+        "thresholds": thresholds,
+        "encoder_weight": round(1.0 - sum(members.values()), 2),
+        "members": members,
+    }
     files = {f: file_sha256(work / f) for f in ["tokenizer.json", *members]}
     card = ModelCard(
-        name=name, version=version, kind=KIND, labels=labels, artefact=served_graph,
-        artefact_sha256=file_sha256(work / served_graph), data_sha256=examples.sha256,
-        created_at=created.isoformat(), files=files, serving=serving,
-        metrics={"parity": parity, "history": enc.history, "examples": len(examples.texts),
-                 "train_examples": len(fit_part.texts), "skipped": skipped, "rare_labels_dropped": rare,
-                 "train_seconds": round(time.perf_counter() - started, 1)},
-        params={"base_model": str(cfg.base_model), "epochs": cfg.epochs, "lr": cfg.lr, "head_lr": cfg.head_lr,
-                "batch_size": cfg.batch_size, "seed": cfg.seed, "shots": shots, "data": str(data), "format": fmt,
-                "label_field": label_field, "target_precision": cfg.target_precision},
+        name=name,
+        version=version,
+        kind=KIND,
+        labels=labels,
+        artefact=served_graph,
+        artefact_sha256=file_sha256(work / served_graph),
+        data_sha256=examples.sha256,
+        created_at=created.isoformat(),
+        files=files,
+        serving=serving,
+        metrics={
+            "parity": parity,
+            "history": enc.history,
+            "examples": len(examples.texts),
+            "train_examples": len(fit_part.texts),
+            "skipped": skipped,
+            "rare_labels_dropped": rare,
+            "train_seconds": round(time.perf_counter() - started, 1),
+        },
+        params={
+            "base_model": str(cfg.base_model),
+            "epochs": cfg.epochs,
+            "lr": cfg.lr,
+            "head_lr": cfg.head_lr,
+            "batch_size": cfg.batch_size,
+            "seed": cfg.seed,
+            "shots": shots,
+            "data": str(data),
+            "format": fmt,
+            "label_field": label_field,
+            "target_precision": cfg.target_precision,
+        },
     )
     card.write(work)
     # Held-out metrics come from the model as the service will load it (card checks included).
@@ -388,8 +474,9 @@ def train(*, data: Path, out: Path, name: str = "encoder", test: Path | None = N
     served = load_model(work, threads=cfg.threads)
     card.metrics["validation"] = quality(served, valid, thresholds)
     if test is not None:
-        test_examples, _ = read_examples(test, fmt=fmt, text_column=text_column, label_column=label_column,
-                                         label_field=label_field)
+        test_examples, _ = read_examples(
+            test, fmt=fmt, text_column=text_column, label_column=label_column, label_field=label_field
+        )
         card.metrics["test"] = quality(served, test_examples, thresholds)
     card.write(work)
     target = out / name / version
@@ -421,10 +508,13 @@ def quality(model: Any, data: Examples, thresholds: dict[str, float]) -> dict[st
     confident = np.array([p.confidence >= thresholds.get(p.label, 1.01) for p in predictions])
     conf = np.array([p.confidence for p in predictions])
     top80 = conf >= np.quantile(conf, 0.2)
-    return {"n": int(len(truth)), "accuracy": float((predicted == truth).mean()),
-            "auto_routed_share": float(confident.mean()),
-            "auto_routed_accuracy": float((predicted[confident] == truth[confident]).mean()) if confident.any() else 0.0,
-            "accuracy_top80_confident": float((predicted[top80] == truth[top80]).mean())}
+    return {
+        "n": int(len(truth)),
+        "accuracy": float((predicted == truth).mean()),
+        "auto_routed_share": float(confident.mean()),
+        "auto_routed_accuracy": float((predicted[confident] == truth[confident]).mean()) if confident.any() else 0.0,
+        "accuracy_top80_confident": float((predicted[top80] == truth[top80]).mean()),
+    }
 
 
 def sample_shots(data: Examples, shots: int, seed: int) -> Examples:
@@ -460,18 +550,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--promote", action=argparse.BooleanOptionalAction, default=None)
-    parser.add_argument("--require-int8", action="store_true",
-                        help="refuse to publish at all when int8 fails parity (default: serve the fp32 graph)")
+    parser.add_argument(
+        "--require-int8",
+        action="store_true",
+        help="refuse to publish at all when int8 fails parity (default: serve the fp32 graph)",
+    )
     args = parser.parse_args(argv)
-    cfg = EncoderConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr,
-                        max_length=args.max_length, patience=args.patience, seed=args.seed,
-                        ensemble=not args.no_ensemble, target_precision=args.target_precision, threads=args.threads)
+    cfg = EncoderConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        head_lr=args.head_lr,
+        max_length=args.max_length,
+        patience=args.patience,
+        seed=args.seed,
+        ensemble=not args.no_ensemble,
+        target_precision=args.target_precision,
+        threads=args.threads,
+    )
     if args.base_model:
         cfg.base_model = args.base_model
     try:
-        target = train(data=args.data, out=args.out, name=args.name, test=args.test, config=cfg, fmt=args.fmt,
-                       text_column=args.text_column, label_column=args.label_column, label_field=args.label_field,
-                       shots=args.shots, make_current=args.promote, require_int8=args.require_int8)
+        target = train(
+            data=args.data,
+            out=args.out,
+            name=args.name,
+            test=args.test,
+            config=cfg,
+            fmt=args.fmt,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            label_field=args.label_field,
+            shots=args.shots,
+            make_current=args.promote,
+            require_int8=args.require_int8,
+        )
     except ParityError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3

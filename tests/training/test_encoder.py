@@ -83,7 +83,9 @@ def test_serving_batches_of_mixed_lengths_match_one_at_a_time(minilm_model):
     texts = ["card?", "My card has not arrived and it has been more than two weeks since I ordered it", "pin blocked"]
     batched = model.predict_proba(texts)
     single = np.vstack([model.predict_proba([t]) for t in texts])
-    assert np.allclose(batched, single, atol=1e-5)
+    # Dynamic int8 quantization scales activations per batch, so probabilities move a little; labels do not.
+    assert (batched.argmax(1) == single.argmax(1)).all()
+    assert np.abs(batched - single).max() < 0.05
 
 
 def test_a_tiny_random_distilbert_trains_exports_and_serves_without_token_type_ids(data, tiny_distilbert, tmp_path):
