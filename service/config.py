@@ -124,6 +124,25 @@ class Settings:
         default=60, metadata={"doc": "How often celery beat (or the embedded worker) re-enqueues stragglers."}
     )
     worker_concurrency: int = field(default=2, metadata={"doc": "Threads of the embedded worker."})
+    drafts_file: Path = field(
+        default=Path("data/drafts/banking77.yaml"),
+        metadata={"doc": "Reply templates (YAML, Jinja2 sandboxed) per queue and intent."},
+    )
+    drafting_model: str = field(
+        default="qwen2.5-coder-1.5b",
+        metadata={"doc": "Local model that writes the acknowledgement in drafts: qwen2.5-coder-1.5b (default, chosen "
+                  "by bench/drafting.py), smollm2-135m, or none (templates only). If it is not installed, drafts "
+                  "use templates only."},
+    )
+    drafting_timeout_s: float = field(
+        default=20.0, metadata={"doc": "Longest a draft may generate; past it the template's own sentence is used."}
+    )
+    drafting_concurrency: int = field(default=1, metadata={"doc": "Drafts generated at once per worker process."})
+    cache_dir: Path = field(default=Path("var/cache"), metadata={"doc": "Where the joined Qwen model file is cached."})
+    auto_send_queues: str = field(
+        default="", metadata={"doc": "Comma-separated queues whose drafts are sent without an agent's approval "
+                              "(off by default)."}
+    )
     llm_max_calls_per_hour: int = field(
         default=600, metadata={"doc": "LLM budget: calls per rolling hour; past it unsure tickets go to review."}
     )
@@ -136,8 +155,9 @@ class Settings:
     log_level: str = field(default="INFO", metadata={"doc": "Python log level."})
 
     def __post_init__(self) -> None:
-        for name in ("model_threads", "batch_size", "session_lifetime_s", "signature_tolerance_s", "max_body_bytes",
-                     "writeback_max_attempts", "claim_lease_s", "sweep_interval_s", "worker_concurrency"):
+        for name in ("drafting_concurrency", "model_threads", "batch_size", "session_lifetime_s",
+                     "signature_tolerance_s", "max_body_bytes", "writeback_max_attempts", "claim_lease_s",
+                     "sweep_interval_s", "worker_concurrency"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
 
@@ -145,6 +165,10 @@ class Settings:
     def embedded(self) -> bool:
         """True when the broker lives in this process and a worker thread must run beside the web app."""
         return self.broker_url.startswith("memory://")
+
+    @property
+    def auto_send_queue_names(self) -> set[str]:
+        return {n.strip() for n in self.auto_send_queues.split(",") if n.strip()}
 
     @property
     def integration_names(self) -> list[str]:

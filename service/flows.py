@@ -353,11 +353,39 @@ def writeback_request(session: Session, wb: WritebackRow) -> WritebackRequest:
         note, tag = render_reply_note(wb.draft), "triage_reply_approved"
     else:
         note, tag = render_note(decision.reason), f"triage_{decision.status}"
+        draft = store.draft_for(session=session, decision_id=decision.id)
+        if draft is not None:
+            note += f"\n\nDraft reply (not sent; an agent approves it in Triage):\n{draft.text}"
     return WritebackRequest(
         writeback_id=wb.id, ticket_external_id=decision.ticket.external_id, queue=routing.queue,
         priority=routing.priority, label=routing.label, status=decision.status,  # type: ignore[arg-type]
         note=note, tags=(f"triage_{routing.queue}", tag),
     )
+
+
+def draft_reply(runtime: Runtime, session: Session, writeback_id: int) -> DraftRow | None:
+    """Draft the reply for the decision behind a write-back (once), so its internal note carries the draft."""
+    wb = session.get(WritebackRow, writeback_id)
+    drafter = runtime.drafter() if wb is not None and wb.kind == "decision" else None
+    if wb is None or drafter is None:
+        return None
+    decision = wb.decision
+    existing = store.draft_for(session=session, decision_id=decision.id)
+    if existing is not None:
+        return existing
+    ticket = decision.ticket
+    result = drafter.draft(ticket_id=ticket.external_id, requester=ticket.requester, subject=ticket.subject,
+                           body=ticket.body, queue=decision.queue, label=decision.label)
+    draft = propose_draft(session, decision_id=decision.id, text=result.text, source=result.source)
+    draft.generated, draft.guard, draft.detail = result.generated, result.guard, result.detail or None
+    draft.generation_ms = round(result.generation_s * 1000, 1) if result.tokens else None
+    if decision.queue in runtime.settings.auto_send_queue_names and draft.status == "proposed":
+        # An operator chose to skip approval for this queue: the draft goes out as the reply.
+        draft.status, draft.reviewed_at = "approved", now_utc()
+        session.add(WritebackRow(decision_id=decision.id, target=wb.target, kind="reply", draft_id=draft.id,
+                                 status=WritebackStatus.PENDING, created_at=now_utc()))
+    session.commit()
+    return draft
 
 
 def render_note(reason: dict) -> str:  # type: ignore[type-arg]
@@ -737,7 +765,7 @@ class Dashboard:
     writebacks: dict[str, int]
     model_in_service: str | None
     model_problem: str | None
-    # Stays None until LLM escalation records what each call cost.
+    # None when no LLM is configured and none was ever called.
     llm_cost_per_1000: float | None = None
 
     def share(self, status: str) -> float | None:
@@ -768,4 +796,12 @@ def dashboard(runtime: Runtime, session: Session, *, days: int) -> Dashboard:
         models_used=store.model_versions_used(session=session, since=since),
         writebacks=store.count_by(session=session, column=WritebackRow.status),
         model_in_service=model, model_problem=problem,
+        llm_cost_per_1000=_llm_cost_per_1000(runtime, session, since),
     )
+
+
+def _llm_cost_per_1000(runtime: Runtime, session: Session, since: datetime) -> float | None:
+    stats = store.llm_stats(session=session, since=since)
+    if runtime.llm is None and not stats["llm_calls"]:
+        return None
+    return float(stats["cost_per_1000_tickets"] or 0.0)

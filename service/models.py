@@ -238,6 +238,11 @@ class DraftRow(Base):
     text: Mapped[str] = mapped_column(Text)
     original_text: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(32))
+    # What the local model wrote, and the guard that refused it (None: it was used, or no model ran).
+    generated: Mapped[str | None] = mapped_column(Text)
+    guard: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+    generation_ms: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default="proposed")
     # Bumped on every change; a form carrying an older version is refused instead of overwriting.
     version: Mapped[int] = mapped_column(default=1)

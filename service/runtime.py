@@ -8,7 +8,10 @@ from functools import cached_property
 
 from service.config import Settings
 from service.db import Database
+from service.drafting import ReplyDrafter
+from service.generation import GeneratorCache
 from service.pipeline.classify import ModelCache
+from service.pipeline.draft import Templates
 from service.pipeline.route import RoutingRules, load_rules
 from service.ports import LLM
 from service.ratelimit import RateLimiter, for_broker
@@ -44,6 +47,29 @@ class Runtime:
         if not self.environ.get("TRIAGE_LLM_BASE_URL"):
             return None
         return self.integrations.get("llm")  # type: ignore[no-any-return]
+
+    @cached_property
+    def generator(self) -> GeneratorCache | None:
+        if self.settings.drafting_model == "none":
+            return None
+        return GeneratorCache(self.settings.drafting_model, cache_dir=self.settings.cache_dir,
+                              threads=self.settings.model_threads, concurrency=self.settings.drafting_concurrency)
+
+    @cached_property
+    def templates(self) -> Templates | None:
+        """Reply templates, checked against the routing's queues; None when no templates file is configured."""
+        if not self.settings.drafts_file.is_file():
+            return None
+        return Templates.load(self.settings.drafts_file, queues={*self.rules.queues, self.rules.default.name})
+
+    def drafter(self) -> ReplyDrafter | None:
+        """The drafter; the model is loaded on first use (in the worker), never at start."""
+        if self.templates is None:
+            return None
+        cache = self.generator
+        generator = cache.get() if cache is not None else None
+        return ReplyDrafter(self.templates, generator, timeout_s=self.settings.drafting_timeout_s,
+                            slots=cache.slots if cache is not None else None)
 
     @cached_property
     def limiter(self) -> RateLimiter:

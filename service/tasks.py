@@ -33,8 +33,22 @@ def process_ticket(self, ticket_id: int) -> None:  # type: ignore[no-untyped-def
         # The flow left the ticket claimable with its error recorded; the sweep is the last resort.
         raise self.retry(exc=exc, countdown=backoff(rt, self.request.retries),
                          max_retries=flows.MAX_PROCESS_ATTEMPTS) from None
+    # Drafting comes first, so the decision's internal note can carry the draft; it is bounded in time.
+    next_task = draft_reply if rt.templates is not None else deliver_writeback
     for writeback_id in writeback_ids:
-        enqueue(deliver_writeback, writeback_id)
+        enqueue(next_task, writeback_id)
+
+
+@shared_task(name="triage.draft_reply", acks_late=True)
+def draft_reply(writeback_id: int) -> None:
+    rt = runtime()
+    try:
+        with rt.db.session() as session:
+            flows.draft_reply(rt, session, writeback_id)
+    except Exception:
+        # A draft is a convenience: never let it hold up the decision's write-back.
+        log.exception("drafting failed for write-back %s; delivering without a draft", writeback_id)
+    enqueue(deliver_writeback, writeback_id)
 
 
 def backoff(rt: Runtime, retries: int) -> float:
