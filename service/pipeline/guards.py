@@ -279,6 +279,28 @@ def _apology_for_event(t: _Texts) -> str | None:
     return None
 
 
+_THIRD_PERSON = re.compile(r"\b(?:the|this|our)\s+(?:customer|user|client|requester)(?:'s)?\b|\bcustomer's message\b",
+                           re.IGNORECASE)
+
+
+def _third_person(t: _Texts) -> str | None:
+    # A reply speaks to the customer; "the customer" means the model narrated its instructions instead.
+    match = _THIRD_PERSON.search(t.generated)
+    return f"talks about the customer instead of to them: {match.group(0)!r}" if match else None
+
+
+def _repeats_template(t: _Texts) -> str | None:
+    # The acknowledgement must add what the template cannot; copying the template's facts only repeats them
+    # (and small models copy them imperfectly).
+    words = re.findall(r"[a-z']+", t.generated.lower())
+    template = " " + " ".join(re.findall(r"[a-z']+", t.template.lower())) + " "
+    for i in range(len(words) - 5):
+        run = " ".join(words[i:i + 6])
+        if f" {run} " in template:
+            return f"repeats the template: {run!r}"
+    return None
+
+
 def _offtopic_names(t: _Texts) -> str | None:
     allowed = set(re.findall(r"[^\W\d_]+", t.allowed.lower()))
     candidates = [m.group(1) for m in _NAME_CUE.finditer(t.generated)]
@@ -303,6 +325,7 @@ def _offtopic_names(t: _Texts) -> str | None:
 # - email before url (an address contains a domain) and phone before amount and date (a phone number is
 #   several digit groups that the amount and date patterns would misread).
 # - amount before date: "12.03" after a currency sign is money, not a day.
+# - third_person and repeats_template after the fact checks: the text may be harmless, just useless.
 GUARDS: tuple[tuple[str, Callable[[_Texts], str | None]], ...] = (
     ("empty", _empty),
     ("placeholder", _placeholder),
@@ -316,6 +339,8 @@ GUARDS: tuple[tuple[str, Callable[[_Texts], str | None]], ...] = (
     ("date", _date),
     ("promise", _promise),
     ("apology_for_event", _apology_for_event),
+    ("third_person", _third_person),
+    ("repeats_template", _repeats_template),
     ("offtopic_names", _offtopic_names),
 )
 

@@ -106,7 +106,7 @@ def test_the_character_limit_is_configurable():
 def test_guards_run_in_the_documented_order():
     assert [name for name, _ in GUARDS] == [
         "empty", "placeholder", "refusal", "language", "length", "email", "url", "phone", "amount", "date",
-        "promise", "apology_for_event", "offtopic_names"]
+        "promise", "apology_for_event", "third_person", "repeats_template", "offtopic_names"]
 
 
 def test_the_first_guard_in_order_is_the_one_reported():
@@ -142,3 +142,21 @@ def test_a_reply_in_another_language_than_the_ticket_is_refused(generated, ticke
 
 def test_a_ticket_too_short_to_tell_does_not_block_an_english_reply():
     assert check("Thanks for asking about your card.", ticket_text="card?", template_text="").ok
+
+
+@pytest.mark.parametrize("generated, guard", [
+    ("The customer's message is not yet pending, but the cash is still pending.", "third_person"),
+    ("We understand the user is worried about this payment.", "third_person"),
+    ("You can set up automatic top-ups in the app under Home.", "repeats_template"),
+])
+def test_narration_and_copied_template_facts_are_refused(generated, guard):
+    template = "You can set up automatic top-ups in the app under Home > Add money > Auto top-up."
+    result = check(generated, ticket_text="Can I add money automatically?", template_text=template)
+    assert result.guard == guard
+
+
+def test_an_acknowledgement_in_its_own_words_passes_the_new_guards():
+    template = "You can set up automatic top-ups in the app under Home > Add money > Auto top-up."
+    result = check("Topping up by hand every time is tiresome, so automatic top-ups make sense for you.",
+                   ticket_text="Can I add money automatically?", template_text=template)
+    assert result.ok, result
