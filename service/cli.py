@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import subprocess
 import sys
@@ -385,6 +386,10 @@ def demo(limit: int | None, host: str, port: int, serve: bool, json_out: Path | 
         token_file.touch(mode=0o600)
         token_file.write_text(token + "\n")
         click.echo(f"TRIAGE_API_TOKENS is unset: this run's API token is in {token_file}")
+    if "TRIAGE_DRAFTING_MODEL" not in os.environ:
+        # Thousands of tickets at once would queue hours of generation behind the demo's two threads.
+        settings = settings.replace(drafting_model="none")
+        click.echo("Drafts: templates only for the demo (set TRIAGE_DRAFTING_MODEL to use the local model).")
     click.echo(f"database {settings.database_url}; broker {settings.broker_url}")
     upgrade(settings.database_url)
     d.ensure_model(settings)
