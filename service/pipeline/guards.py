@@ -98,7 +98,7 @@ _REFUSALS = re.compile(
     r"don't have)\b"
     r"|\b(?:i'm|i am|we're|we are)\s+(?:very |really |so |truly )?sorry,?\s+but\b"
     r"|\bi apologi[sz]e,?\s+but\b"
-    r"|\bas an ai\b|\blanguage model\b|\bi'm (?:just )?an? (?:ai|bot|chatbot|virtual assistant)\b"
+    r"|\bas an ai\b|\blanguage model\b|\bi'm (?:just )?(?:not )?an? (?:ai|bot|\w+ ?chatbot|virtual assistant)\b"
     r"|\bplease contact (?:your bank|the bank|customer (?:support|service)|our (?:support|customer))",
     re.IGNORECASE)
 _EMAIL = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
@@ -161,6 +161,9 @@ _DEATH = ("died", "death", "dead", "passed away", "passing", "funeral", "bereave
 _ACCIDENT = ("accident", "crash", "injur", "hurt")
 _ILLNESS = ("ill", "illness", "sick", "hospital", "surgery", "diagnos", "health", "disease", "cancer")
 _EVENTS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    # "Sorry for the confusion" when nobody was confused: small models' favourite filler.
+    (re.compile(r"\bsorry (?:for|about) (?:the|any) (?:confusion|misunderstanding)\b", re.IGNORECASE),
+     ("confus", "misunderstand", "unclear", "don't understand", "do not understand")),
     (re.compile(r"\b(?:sorry|sad)\s+(?:for|about|to hear about)\s+(?:your|the)\s+loss\b(?!\s+of\b)"
                 r"|\bcondolences?\b|\bpass(?:ed|ing) away\b|\byour passing\b|\bbereave\w*|\brest in peace\b"
                 r"|\bthoughts are with you\b", re.IGNORECASE), _DEATH),

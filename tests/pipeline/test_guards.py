@@ -160,3 +160,17 @@ def test_an_acknowledgement_in_its_own_words_passes_the_new_guards():
     result = check("Topping up by hand every time is tiresome, so automatic top-ups make sense for you.",
                    ticket_text="Can I add money automatically?", template_text=template)
     assert result.ok, result
+
+
+@pytest.mark.parametrize("generated, guard", [
+    ("I'm sorry for the confusion, I'm here to help you with your card.", "apology_for_event"),
+    ("I'm here to help you with your banking. I'm not a bank chatbot.", "refusal"),
+])
+def test_small_model_filler_is_refused(generated, guard):
+    assert check(generated, ticket_text="Why isn't my card working?", template_text="We will check your card.").guard == guard
+
+
+def test_sorry_for_the_confusion_is_fine_when_the_customer_was_confused():
+    result = check("Sorry for the confusion about the fee on your statement.",
+                   ticket_text="I am confused by the fee on my statement", template_text="Fees are listed in the app.")
+    assert result.ok, result
