@@ -167,7 +167,8 @@ def test_an_acknowledgement_in_its_own_words_passes_the_new_guards():
     ("I'm here to help you with your banking. I'm not a bank chatbot.", "refusal"),
 ])
 def test_small_model_filler_is_refused(generated, guard):
-    assert check(generated, ticket_text="Why isn't my card working?", template_text="We will check your card.").guard == guard
+    result = check(generated, ticket_text="Why isn't my card working?", template_text="We will check your card.")
+    assert result.guard == guard
 
 
 def test_sorry_for_the_confusion_is_fine_when_the_customer_was_confused():
