@@ -16,6 +16,7 @@ def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] |
     from service import tasks  # noqa: F401  (registers the Celery tasks)
     from service.celery_app import make_celery
     from service.db import Database
+    from service.pipeline.draft import DraftError
     from service.ports import IntegrationConfigError
     from service.runtime import Runtime
     from service.web import api, errors, metrics, ops, review, webhooks
@@ -31,7 +32,8 @@ def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] |
     try:
         runtime.integrations.start()
         runtime.llm  # noqa: B018 - builds (and so validates) the LLM settings when one is configured
-    except (IntegrationConfigError, LookupError) as exc:
+        runtime.templates  # noqa: B018 - a broken reply template stops the start, not a ticket later
+    except (IntegrationConfigError, LookupError, DraftError) as exc:
         raise ConfigError(str(exc)) from None
     app.extensions["triage"] = runtime
     app.extensions["triage.metrics"] = metrics.database_registry(db)

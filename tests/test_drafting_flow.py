@@ -93,3 +93,13 @@ def test_a_model_past_its_time_limit_leaves_the_template_sentence(sqlite_url, mo
     rt, writeback_id = decide_and_draft(app, "My card has not arrived and it has been two weeks")
     draft = the_draft(rt, writeback_id)
     assert draft.source == "template" and draft.guard == "timeout"
+
+
+def test_a_broken_template_file_stops_the_start_with_the_reason(sqlite_url, models_dir, tmp_path):
+    from service.config import ConfigError
+
+    broken = tmp_path / "drafts.yaml"
+    broken.write_text("queues: {cards: {team: Cards, response_time: soon}}\n"
+                      "intents: {}\nlayout: {greeting: '{{ oops'}\n")
+    with pytest.raises(ConfigError, match="drafts.yaml"):
+        create_app(make_settings(sqlite_url, models_dir, drafts_file=broken), environ={})
