@@ -21,9 +21,9 @@ from sqlalchemy import select
 from tqdm import tqdm
 from werkzeug.serving import make_server
 
-from integrations.fake.webhook import signed_delivery
 from service.config import Settings
 from service.models import DecisionRow, PredictionRow, Ticket
+from service.signing import signed_delivery
 
 DATA = Path("data/banking77")
 

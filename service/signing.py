@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
+import uuid
+from typing import Any
 
 from service.ports import SignatureError
 
-__all__ = ["SignatureError", "sign", "verify"]
+__all__ = ["SignatureError", "sign", "signed_delivery", "verify"]
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -35,3 +38,16 @@ def verify(secret: str, *, timestamp: str | None, signature: str | None, body: b
     age = (time.time() if now is None else now) - ts
     if abs(age) > tolerance_s:
         raise SignatureError(f"timestamp is {int(age)} s off; the window is {tolerance_s} s (replay?)")
+
+
+def signed_delivery(secret: str, ticket: dict[str, Any], *, delivery_id: str | None = None,
+                    timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one POST /webhooks/generic, as any sender (or the demo) would send it."""
+    body = json.dumps(ticket, separators=(",", ":")).encode()
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    return body, {
+        "Content-Type": "application/json",
+        "X-Triage-Timestamp": ts,
+        "X-Triage-Signature": sign(secret, ts, body),
+        "X-Triage-Delivery": delivery_id or str(uuid.uuid4()),
+    }
