@@ -152,12 +152,21 @@ class Settings:
     llm_confident: float = field(
         default=0.8, metadata={"doc": "LLM confidence at which its label is taken even against the classifier."}
     )
+    drift_psi_threshold: float = field(
+        default=0.2, metadata={"doc": "Drift alarm: PSI of live labels or confidences vs the model's training data "
+                               "above which the dashboard flags drift (< 0.1 stable, > 0.2 a large shift)."}
+    )
+    drift_window_days: int = field(default=7, metadata={"doc": "Drift alarm: days of live predictions compared."})
+    drift_min_predictions: int = field(
+        default=30, metadata={"doc": "Drift alarm: fewest live predictions in the window before a PSI is reported."}
+    )
     log_level: str = field(default="INFO", metadata={"doc": "Python log level."})
 
     def __post_init__(self) -> None:
         for name in ("drafting_concurrency", "model_threads", "batch_size", "session_lifetime_s",
                      "signature_tolerance_s", "max_body_bytes", "writeback_max_attempts", "claim_lease_s",
-                     "sweep_interval_s", "worker_concurrency"):
+                     "sweep_interval_s", "worker_concurrency", "drift_window_days", "drift_min_predictions",
+                     "drift_psi_threshold"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
 

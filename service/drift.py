@@ -5,14 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
-
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from service.modelcard import ModelCard
-from service.models import PredictionRow
 
 # Ten equal-width confidence bins; training stores validation confidences with the same edges.
 CONFIDENCE_EDGES = tuple(i / 10 for i in range(11))
@@ -66,30 +59,18 @@ class DriftReport:
                 "drifting": self.drifting}
 
 
-def live_distributions(session: Session, *, model_name: str, model_version: str, since: datetime,
-                       ) -> tuple[dict[str, int], dict[str, int]]:
-    """Label counts and confidence-bin counts of the serving predictions of one model version since `since`."""
-    where = (PredictionRow.model_name == model_name, PredictionRow.model_version == model_version,
-             PredictionRow.role == "serving", PredictionRow.created_at >= since)
-    labels = {label: int(n) for label, n in session.execute(
-        select(PredictionRow.label, func.count()).where(*where).group_by(PredictionRow.label))}
-    confidences = session.scalars(select(PredictionRow.confidence).where(*where)).all()
-    return labels, confidence_histogram(confidences)
+def drift_report(metrics: Mapping[str, Any], *, model_name: str, model_version: str, labels: Mapping[str, int],
+                 confidences: Sequence[float], threshold: float, min_n: int = 30) -> DriftReport:
+    """Compare live predictions (label counts, confidences) with the card's training reference `metrics`.
 
-
-def drift_report(session: Session, card: ModelCard, *, now: datetime, window: timedelta, threshold: float,
-                 min_n: int = 30) -> DriftReport:
-    """Compare the last `window` of live predictions by this model version with its card's training data.
-
-    With fewer than `min_n` predictions in the window, or a card trained before label counts were stored,
-    the PSI is None (unknown) rather than a noisy number.
+    With fewer than `min_n` live predictions, or a card trained before the reference was stored, a PSI is
+    None (unknown) rather than a noisy or made-up number.
     """
-    labels, confidences = live_distributions(session, model_name=card.name, model_version=card.version,
-                                             since=now - window)
     n = sum(labels.values())
-    trained = card.metrics.get("label_counts")
-    valid_conf = card.metrics.get("validation_confidence_hist")
+    trained = metrics.get("label_counts")
+    valid_conf = metrics.get("validation_confidence_hist")
     enough = n >= min_n
     label_psi = psi(trained, labels) if enough and isinstance(trained, dict) and trained else None
-    confidence_psi = psi(valid_conf, confidences) if enough and isinstance(valid_conf, dict) and valid_conf else None
-    return DriftReport(card.name, card.version, n, label_psi, confidence_psi, threshold)
+    confidence_psi = (psi(valid_conf, confidence_histogram(confidences))
+                      if enough and isinstance(valid_conf, dict) and valid_conf else None)
+    return DriftReport(model_name, model_version, n, label_psi, confidence_psi, threshold)

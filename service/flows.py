@@ -23,7 +23,8 @@ from service.domain import (
     WritebackRequest,
     WritebackStatus,
 )
-from service.modelcard import ModelCardError, current_version_dir
+from service.drift import DriftReport, drift_report
+from service.modelcard import ModelCardError, card_metrics, current_version_dir
 from service.models import (
     DecisionRow,
     DraftRow,
@@ -767,6 +768,8 @@ class Dashboard:
     model_problem: str | None
     # None when no LLM is configured and none was ever called.
     llm_cost_per_1000: float | None = None
+    # None when no model is in service.
+    drift: DriftReport | None = None
 
     def share(self, status: str) -> float | None:
         return self.by_status.get(status, 0) / self.decided if self.decided else None
@@ -797,7 +800,24 @@ def dashboard(runtime: Runtime, session: Session, *, days: int) -> Dashboard:
         writebacks=store.count_by(session=session, column=WritebackRow.status),
         model_in_service=model, model_problem=problem,
         llm_cost_per_1000=_llm_cost_per_1000(runtime, session, since),
+        drift=drift(runtime, session),
     )
+
+
+def drift(runtime: Runtime, session: Session, *, now: datetime | None = None) -> DriftReport | None:
+    """How far the model in service's recent predictions moved from its training data; None without a model."""
+    settings = runtime.settings
+    try:
+        directory = current_version_dir(settings.models_dir, settings.model_name)
+        metrics = card_metrics(directory)
+    except ModelCardError:
+        return None
+    since = (now or now_utc()) - timedelta(days=settings.drift_window_days)
+    labels, confidences = store.live_predictions(session=session, model_name=settings.model_name,
+                                                 model_version=directory.name, since=since)
+    return drift_report(metrics, model_name=settings.model_name, model_version=directory.name, labels=labels,
+                        confidences=confidences, threshold=settings.drift_psi_threshold,
+                        min_n=settings.drift_min_predictions)
 
 
 def _llm_cost_per_1000(runtime: Runtime, session: Session, since: datetime) -> float | None:

@@ -83,6 +83,15 @@ class ModelCard:
         return card
 
 
+def card_metrics(directory: Path) -> dict[str, Any]:
+    """The card's metrics without checking artefact hashes: cheap enough for every metrics scrape."""
+    try:
+        metrics = json.loads((directory / CARD_FILE).read_text()).get("metrics", {})
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise ModelCardError(f"{directory / CARD_FILE}: {exc}") from exc
+    return metrics if isinstance(metrics, dict) else {}
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:

@@ -312,6 +312,17 @@ def confidence_histogram(*, session: Session, since: datetime, bins: int = 10) -
     return [(int(b), str(s), int(n)) for b, s, n in session.execute(query)]
 
 
+def live_predictions(*, session: Session, model_name: str, model_version: str, since: datetime,
+                     ) -> tuple[dict[str, int], list[float]]:
+    """Label counts and confidences of one model version's serving predictions since `since` (drift alarm)."""
+    where = (PredictionRow.model_name == model_name, PredictionRow.model_version == model_version,
+             PredictionRow.role == "serving", PredictionRow.created_at >= since)
+    labels = {str(label): int(n) for label, n in session.execute(
+        select(PredictionRow.label, func.count()).where(*where).group_by(PredictionRow.label))}
+    confidences = [float(c) for c in session.scalars(select(PredictionRow.confidence).where(*where))]
+    return labels, confidences
+
+
 def model_versions_used(*, session: Session, since: datetime) -> list[tuple[str, str, int]]:
     """(model name, version, tickets) among latest decisions since `since`, most used first."""
     query = (_review_base([PredictionRow.model_name, PredictionRow.model_version, func.count()], ReviewFilter())
