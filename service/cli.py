@@ -238,6 +238,27 @@ def models_rollback(name: str | None, reason: str | None) -> None:
     click.echo(f"rolled back: {name or settings.model_name}@{version} is in service")
 
 
+@models.command("shadow")
+@click.argument("version", required=False)
+@click.option("--off", is_flag=True, help="Stop shadowing.")
+@click.option("--name", help="Model family (default: TRIAGE_MODEL_NAME).")
+@click.option("--reason", help="Why, for the audit log (models dir AUDIT.jsonl).")
+def models_shadow(version: str | None, off: bool, name: str | None, reason: str | None) -> None:
+    """Run VERSION in shadow: it predicts on live tickets beside the model in service but never acts."""
+    from service.modelcard import ModelCardError, set_shadow
+
+    if off == (version is not None):
+        raise click.UsageError("give a VERSION or --off")
+    settings = _settings()
+    name = name or settings.model_name
+    try:
+        set_shadow(settings.models_dir, name, None if off else version, reason=reason)
+    except ModelCardError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"no {name!r} model in shadow" if off
+               else f"{name}@{version} runs in shadow (workers follow within seconds)")
+
+
 @models.command("gate")
 @click.argument("candidate")
 @click.option("--holdout", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,

@@ -182,7 +182,37 @@ def _point_current(models_dir: Path, name: str, version: str) -> str | None:
 def promote(models_dir: Path, name: str, version: str, *, reason: str | None = None) -> None:
     """Point CURRENT at `version` atomically so running workers switch cleanly; remember the order."""
     previous = _point_current(models_dir, name, version)
+    shadow = shadow_version_dir(models_dir, name)
+    if shadow is not None and shadow.name == version:
+        (models_dir / name / SHADOW_FILE).unlink(missing_ok=True)  # the shadow is now the champion
     audit(models_dir, "promote", name=name, version=version, previous=previous, reason=reason)
+
+
+SHADOW_FILE = "SHADOW"
+
+
+def shadow_version_dir(models_dir: Path, name: str) -> Path | None:
+    """The directory of the version running in shadow beside the one in service, or None."""
+    pointer = models_dir / name / SHADOW_FILE
+    if not pointer.is_file():
+        return None
+    version = pointer.read_text().strip()
+    return models_dir / name / version if version else None
+
+
+def set_shadow(models_dir: Path, name: str, version: str | None, *, reason: str | None = None) -> None:
+    """Run `version` in shadow (predict on live tickets, never act), or stop shadowing with None."""
+    family = models_dir / name
+    pointer = family / SHADOW_FILE
+    if version is None:
+        pointer.unlink(missing_ok=True)
+        audit(models_dir, "shadow-off", name=name, version=None, reason=reason)
+        return
+    ModelCard.read(family / version)  # a shadow that cannot load would only log errors
+    tmp = family / (SHADOW_FILE + ".tmp")
+    tmp.write_text(version + "\n")
+    tmp.replace(pointer)
+    audit(models_dir, "shadow", name=name, version=version, reason=reason)
 
 
 def rollback(models_dir: Path, name: str, *, reason: str | None = None) -> str:
