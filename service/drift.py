@@ -60,8 +60,8 @@ class DriftReport:
 
 
 def drift_report(metrics: Mapping[str, Any], *, model_name: str, model_version: str, labels: Mapping[str, int],
-                 confidences: Sequence[float], threshold: float, min_n: int = 30) -> DriftReport:
-    """Compare live predictions (label counts, confidences) with the card's training reference `metrics`.
+                 confidences: Mapping[str, int], threshold: float, min_n: int = 30) -> DriftReport:
+    """Compare live label counts and confidence-bin counts with the card's training reference `metrics`.
 
     With fewer than `min_n` live predictions, or a card trained before the reference was stored, a PSI is
     None (unknown) rather than a noisy or made-up number.
@@ -71,6 +71,5 @@ def drift_report(metrics: Mapping[str, Any], *, model_name: str, model_version: 
     valid_conf = metrics.get("validation_confidence_hist")
     enough = n >= min_n
     label_psi = psi(trained, labels) if enough and isinstance(trained, dict) and trained else None
-    confidence_psi = (psi(valid_conf, confidence_histogram(confidences))
-                      if enough and isinstance(valid_conf, dict) and valid_conf else None)
+    confidence_psi = psi(valid_conf, confidences) if enough and isinstance(valid_conf, dict) and valid_conf else None
     return DriftReport(model_name, model_version, n, label_psi, confidence_psi, threshold)

@@ -312,14 +312,18 @@ def confidence_histogram(*, session: Session, since: datetime, bins: int = 10) -
     return [(int(b), str(s), int(n)) for b, s, n in session.execute(query)]
 
 
-def live_predictions(*, session: Session, model_name: str, model_version: str, since: datetime,
-                     ) -> tuple[dict[str, int], list[float]]:
-    """Label counts and confidences of one model version's serving predictions since `since` (drift alarm)."""
+def live_predictions(*, session: Session, model_name: str, model_version: str, since: datetime, bins: int = 10,
+                     ) -> tuple[dict[str, int], dict[str, int]]:
+    """Label counts and confidence-bin counts ("0".."9") of one model version's serving predictions since
+    `since` (drift alarm); counted in the database, as this runs on every metrics scrape."""
     where = (PredictionRow.model_name == model_name, PredictionRow.model_version == model_version,
              PredictionRow.role == "serving", PredictionRow.created_at >= since)
     labels = {str(label): int(n) for label, n in session.execute(
         select(PredictionRow.label, func.count()).where(*where).group_by(PredictionRow.label))}
-    confidences = [float(c) for c in session.scalars(select(PredictionRow.confidence).where(*where))]
+    bucket = case(*((PredictionRow.confidence < (i + 1) / bins, i) for i in range(bins - 1)), else_=bins - 1)
+    confidences = {str(i): 0 for i in range(bins)}
+    for b, n in session.execute(select(bucket, func.count()).where(*where).group_by(bucket)):
+        confidences[str(int(b))] = int(n)
     return labels, confidences
 
 

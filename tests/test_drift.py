@@ -43,23 +43,23 @@ REFERENCE = {"label_counts": {"a": 50, "b": 50}, "validation_confidence_hist": c
 
 def test_a_report_flags_drift_when_labels_shift_past_the_threshold():
     report = drift_report(REFERENCE, model_name="m", model_version="v", labels={"a": 90, "b": 10},
-                          confidences=[0.95] * 100, threshold=0.2)
+                          confidences=confidence_histogram([0.95] * 100), threshold=0.2)
     assert report.window_n == 100 and report.label_psi > 0.2 and report.confidence_psi == pytest.approx(0.0)
     assert report.drifting and report.as_dict()["drifting"] is True
 
 
 def test_low_confidence_traffic_alone_raises_the_alarm():
     report = drift_report(REFERENCE, model_name="m", model_version="v", labels={"a": 50, "b": 50},
-                          confidences=[0.3] * 100, threshold=0.2)
+                          confidences=confidence_histogram([0.3] * 100), threshold=0.2)
     assert report.label_psi == pytest.approx(0.0) and report.confidence_psi > 0.2 and report.drifting
 
 
 def test_too_few_predictions_or_an_old_card_leave_the_psi_unknown():
-    few = drift_report(REFERENCE, model_name="m", model_version="v", labels={"a": 10}, confidences=[0.3] * 10,
-                       threshold=0.2)
+    few = drift_report(REFERENCE, model_name="m", model_version="v", labels={"a": 10},
+                       confidences=confidence_histogram([0.3] * 10), threshold=0.2)
     assert (few.label_psi, few.confidence_psi, few.drifting) == (None, None, False)
-    old = drift_report({}, model_name="m", model_version="v", labels={"a": 100}, confidences=[0.3] * 100,
-                       threshold=0.2)
+    old = drift_report({}, model_name="m", model_version="v", labels={"a": 100},
+                       confidences=confidence_histogram([0.3] * 100), threshold=0.2)
     assert (old.label_psi, old.confidence_psi) == (None, None)
 
 
