@@ -160,6 +160,14 @@ class Settings:
     drift_min_predictions: int = field(
         default=30, metadata={"doc": "Drift alarm: fewest live predictions in the window before a PSI is reported."}
     )
+    retrain_interval_s: int = field(
+        default=0, metadata={"doc": "Scheduled retraining with celery beat every this many seconds; 0 = off. Trains "
+                             "on review feedback plus TRIAGE_RETRAIN_DATA, gates against TRIAGE_RETRAIN_HOLDOUT."}
+    )
+    retrain_data: str = field(default="", metadata={"doc": "Scheduled retraining: labelled CSV (text, category) "
+                                                    "added to the review feedback; empty = feedback only."})
+    retrain_holdout: str = field(default="", metadata={"doc": "Scheduled retraining: the fixed held-out CSV of the "
+                                                       "gate; required when TRIAGE_RETRAIN_INTERVAL_S is set."})
     log_level: str = field(default="INFO", metadata={"doc": "Python log level."})
 
     def __post_init__(self) -> None:
@@ -169,6 +177,11 @@ class Settings:
                      "drift_psi_threshold"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
+        if self.retrain_interval_s < 0:
+            raise ConfigError(f"{PREFIX}RETRAIN_INTERVAL_S must be 0 (off) or positive, got {self.retrain_interval_s}")
+        if self.retrain_interval_s and not self.retrain_holdout:
+            raise ConfigError(f"{PREFIX}RETRAIN_INTERVAL_S is set: set {PREFIX}RETRAIN_HOLDOUT to the gate's "
+                              "held-out CSV")
 
     @property
     def embedded(self) -> bool:

@@ -8,6 +8,7 @@ import re
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -855,3 +856,16 @@ def _llm_cost_per_1000(runtime: Runtime, session: Session, since: datetime) -> f
     if runtime.llm is None and not stats["llm_calls"]:
         return None
     return float(stats["cost_per_1000_tickets"] or 0.0)
+
+
+def retrain(runtime: Runtime, session: Session) -> dict[str, object]:
+    """Scheduled retraining: review feedback (+ TRIAGE_RETRAIN_DATA) -> candidate -> gate -> promote if it passes."""
+    from service.retrain import retrain as run
+
+    settings = runtime.settings
+    examples, _ = feedback_examples(session)
+    session.rollback()  # release the read transaction: training takes minutes
+    return run(models_dir=settings.models_dir, name=settings.model_name,
+               examples=[(e.text, e.label) for e in examples],
+               data=Path(settings.retrain_data) if settings.retrain_data else None,
+               holdout=Path(settings.retrain_holdout))
