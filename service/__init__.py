@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] |
     except (IntegrationConfigError, LookupError, DraftError) as exc:
         raise ConfigError(str(exc)) from None
     app.extensions["triage"] = runtime
-    app.extensions["triage.metrics"] = metrics.database_registry(db)
+    app.extensions["triage.metrics"] = metrics.database_registry(db, runtime)
     make_celery(app, settings)
     errors.register(app)
     for blueprint in (webhooks.bp, api.bp, ops.bp):

@@ -35,6 +35,8 @@ def make_celery(app: Flask, settings: Settings) -> Celery:
         broker_transport_options=_transport_options(settings),
         beat_schedule={
             "sweep-stragglers": {"task": "triage.sweep", "schedule": float(settings.sweep_interval_s)},
+            **({"retrain": {"task": "triage.retrain", "schedule": float(settings.retrain_interval_s)}}
+               if settings.retrain_interval_s > 0 else {}),
         },
         worker_hijack_root_logger=False,
     )

@@ -210,13 +210,14 @@ def models_list(name: str | None) -> None:
 @models.command("promote")
 @click.argument("version")
 @click.option("--name", help="Model family (default: TRIAGE_MODEL_NAME).")
-def models_promote(version: str, name: str | None) -> None:
+@click.option("--reason", help="Why, for the audit log (models dir AUDIT.jsonl).")
+def models_promote(version: str, name: str | None, reason: str | None) -> None:
     """Put VERSION in service."""
     from service.modelcard import ModelCardError, promote
 
     settings = _settings()
     try:
-        promote(settings.models_dir, name or settings.model_name, version)
+        promote(settings.models_dir, name or settings.model_name, version, reason=reason)
     except (ModelCardError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{name or settings.model_name}@{version} is in service")
@@ -224,16 +225,70 @@ def models_promote(version: str, name: str | None) -> None:
 
 @models.command("rollback")
 @click.option("--name", help="Model family (default: TRIAGE_MODEL_NAME).")
-def models_rollback(name: str | None) -> None:
+@click.option("--reason", help="Why, for the audit log (models dir AUDIT.jsonl).")
+def models_rollback(name: str | None, reason: str | None) -> None:
     """Put the previously promoted version back in service."""
     from service.modelcard import ModelCardError, rollback
 
     settings = _settings()
     try:
-        version = rollback(settings.models_dir, name or settings.model_name)
+        version = rollback(settings.models_dir, name or settings.model_name, reason=reason)
     except ModelCardError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"rolled back: {name or settings.model_name}@{version} is in service")
+
+
+@models.command("shadow")
+@click.argument("version", required=False)
+@click.option("--off", is_flag=True, help="Stop shadowing.")
+@click.option("--name", help="Model family (default: TRIAGE_MODEL_NAME).")
+@click.option("--reason", help="Why, for the audit log (models dir AUDIT.jsonl).")
+def models_shadow(version: str | None, off: bool, name: str | None, reason: str | None) -> None:
+    """Run VERSION in shadow: it predicts on live tickets beside the model in service but never acts."""
+    from service.modelcard import ModelCardError, set_shadow
+
+    if off == (version is not None):
+        raise click.UsageError("give a VERSION or --off")
+    settings = _settings()
+    name = name or settings.model_name
+    try:
+        set_shadow(settings.models_dir, name, None if off else version, reason=reason)
+    except ModelCardError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"no {name!r} model in shadow" if off
+               else f"{name}@{version} runs in shadow (workers follow within seconds)")
+
+
+@models.command("gate")
+@click.argument("candidate")
+@click.option("--holdout", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="Fixed held-out labelled CSV both models are scored on.")
+@click.option("--name", help="Model family (default: TRIAGE_MODEL_NAME).")
+@click.option("--margin", type=float, default=0.0, show_default=True,
+              help="Accuracy the candidate must gain over the model in service (0.01 = 1 point).")
+@click.option("--max-recall-drop", type=float, default=0.05, show_default=True,
+              help="Largest allowed drop of any class's recall.")
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--label-column", default="category", show_default=True)
+@click.option("--promote", is_flag=True, help="Promote the candidate if it passes.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the JSON report.")
+def models_gate(candidate: str, holdout: Path, name: str | None, margin: float, max_recall_drop: float,
+                text_column: str, label_column: str, promote: bool, report: Path | None) -> None:
+    """Compare CANDIDATE (a version or a model directory) with the model in service; exit 1 if refused."""
+    settings = _settings()
+    name = name or settings.model_name
+    directory = Path(candidate)
+    if not directory.is_dir():
+        directory = settings.models_dir / name / candidate
+    argv = [sys.executable, "-m", "training.gate", "--candidate", str(directory), "--holdout", str(holdout),
+            "--models-dir", str(settings.models_dir), "--name", name, "--margin", str(margin),
+            "--max-recall-drop", str(max_recall_drop), "--text-column", text_column, "--label-column", label_column]
+    if promote:
+        argv.append("--promote")
+    if report is not None:
+        argv += ["--report", str(report)]
+    # A subprocess keeps the service package free of training imports (the model directory is the contract).
+    raise SystemExit(subprocess.call(argv))
 
 
 @main.command("eval")

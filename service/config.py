@@ -152,14 +152,36 @@ class Settings:
     llm_confident: float = field(
         default=0.8, metadata={"doc": "LLM confidence at which its label is taken even against the classifier."}
     )
+    drift_psi_threshold: float = field(
+        default=0.2, metadata={"doc": "Drift alarm: PSI of live labels or confidences vs the model's training data "
+                               "above which the dashboard flags drift (< 0.1 stable, > 0.2 a large shift)."}
+    )
+    drift_window_days: int = field(default=7, metadata={"doc": "Drift alarm: days of live predictions compared."})
+    drift_min_predictions: int = field(
+        default=30, metadata={"doc": "Drift alarm: fewest live predictions in the window before a PSI is reported."}
+    )
+    retrain_interval_s: int = field(
+        default=0, metadata={"doc": "Scheduled retraining with celery beat every this many seconds; 0 = off. Trains "
+                             "on review feedback plus TRIAGE_RETRAIN_DATA, gates against TRIAGE_RETRAIN_HOLDOUT."}
+    )
+    retrain_data: str = field(default="", metadata={"doc": "Scheduled retraining: labelled CSV (text, category) "
+                                                    "added to the review feedback; empty = feedback only."})
+    retrain_holdout: str = field(default="", metadata={"doc": "Scheduled retraining: the fixed held-out CSV of the "
+                                                       "gate; required when TRIAGE_RETRAIN_INTERVAL_S is set."})
     log_level: str = field(default="INFO", metadata={"doc": "Python log level."})
 
     def __post_init__(self) -> None:
         for name in ("drafting_concurrency", "model_threads", "batch_size", "session_lifetime_s",
                      "signature_tolerance_s", "max_body_bytes", "writeback_max_attempts", "claim_lease_s",
-                     "sweep_interval_s", "worker_concurrency"):
+                     "sweep_interval_s", "worker_concurrency", "drift_window_days", "drift_min_predictions",
+                     "drift_psi_threshold"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
+        if self.retrain_interval_s < 0:
+            raise ConfigError(f"{PREFIX}RETRAIN_INTERVAL_S must be 0 (off) or positive, got {self.retrain_interval_s}")
+        if self.retrain_interval_s and not self.retrain_holdout:
+            raise ConfigError(f"{PREFIX}RETRAIN_INTERVAL_S is set: set {PREFIX}RETRAIN_HOLDOUT to the gate's "
+                              "held-out CSV")
 
     @property
     def embedded(self) -> bool:

@@ -8,6 +8,7 @@ import re
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -23,7 +24,8 @@ from service.domain import (
     WritebackRequest,
     WritebackStatus,
 )
-from service.modelcard import ModelCardError, current_version_dir
+from service.drift import DriftReport, drift_report
+from service.modelcard import ModelCardError, card_metrics, current_version_dir, shadow_version_dir
 from service.models import (
     DecisionRow,
     DraftRow,
@@ -161,6 +163,7 @@ def process_ticket(runtime: Runtime, session: Session, ticket_id: int, *, batch_
         raise
     rows = [_record(runtime, session, ticket, decision, call)
             for ticket, decision, (_, call) in zip(tickets, decisions, asked, strict=True)]
+    _shadow_predict(runtime, session, tickets)
     try:
         session.commit()
         return [wb.id for wb in rows]
@@ -205,6 +208,23 @@ def _record(runtime: Runtime, session: Session, ticket: Ticket, decision: Decisi
     ticket.processed_at = now_utc()
     ticket.last_error = None
     return writeback
+
+
+def _shadow_predict(runtime: Runtime, session: Session, tickets: list[Ticket]) -> None:
+    """Record the shadow model's predictions (role "shadow"): no decision, so never routed or written back."""
+    model = runtime.shadow.get()
+    if model is None:
+        return
+    try:
+        predictions = model.predict([ticket_text(t.subject, t.body) for t in tickets], top_k=3)
+    except Exception:  # a failing candidate must never cost a ticket its decision
+        log.exception("shadow model %s@%s failed; tickets decided without shadow predictions",
+                      model.name, model.version)
+        return
+    for ticket, p in zip(tickets, predictions, strict=True):
+        session.add(PredictionRow(ticket_id=ticket.id, model_name=p.model_name, model_version=p.model_version,
+                                  label=p.label, confidence=p.confidence, latency_ms=p.latency_ms,
+                                  top_k=[[lab, score] for lab, score in p.top_k], role="shadow"))
 
 
 def _hydrate(runtime: Runtime, ticket: Ticket) -> None:
@@ -767,6 +787,11 @@ class Dashboard:
     model_problem: str | None
     # None when no LLM is configured and none was ever called.
     llm_cost_per_1000: float | None = None
+    # None when no model is in service.
+    drift: DriftReport | None = None
+    # The version running in shadow and how it compared; None when none is.
+    shadow_model: str | None = None
+    shadow: store.ShadowOutcomes | None = None
 
     def share(self, status: str) -> float | None:
         return self.by_status.get(status, 0) / self.decided if self.decided else None
@@ -797,7 +822,33 @@ def dashboard(runtime: Runtime, session: Session, *, days: int) -> Dashboard:
         writebacks=store.count_by(session=session, column=WritebackRow.status),
         model_in_service=model, model_problem=problem,
         llm_cost_per_1000=_llm_cost_per_1000(runtime, session, since),
+        drift=drift(runtime, session),
+        **_shadow_stats(runtime, session, since),
     )
+
+
+def _shadow_stats(runtime: Runtime, session: Session, since: datetime) -> dict[str, object]:
+    directory = shadow_version_dir(runtime.settings.models_dir, runtime.settings.model_name)
+    if directory is None:
+        return {}
+    return {"shadow_model": f"{runtime.settings.model_name}@{directory.name}",
+            "shadow": store.shadow_outcomes(session=session, model_version=directory.name, since=since)}
+
+
+def drift(runtime: Runtime, session: Session, *, now: datetime | None = None) -> DriftReport | None:
+    """How far the model in service's recent predictions moved from its training data; None without a model."""
+    settings = runtime.settings
+    try:
+        directory = current_version_dir(settings.models_dir, settings.model_name)
+        metrics = card_metrics(directory)
+    except ModelCardError:
+        return None
+    since = (now or now_utc()) - timedelta(days=settings.drift_window_days)
+    labels, confidences = store.live_predictions(session=session, model_name=settings.model_name,
+                                                 model_version=directory.name, since=since)
+    return drift_report(metrics, model_name=settings.model_name, model_version=directory.name, labels=labels,
+                        confidences=confidences, threshold=settings.drift_psi_threshold,
+                        min_n=settings.drift_min_predictions)
 
 
 def _llm_cost_per_1000(runtime: Runtime, session: Session, since: datetime) -> float | None:
@@ -805,3 +856,16 @@ def _llm_cost_per_1000(runtime: Runtime, session: Session, since: datetime) -> f
     if runtime.llm is None and not stats["llm_calls"]:
         return None
     return float(stats["cost_per_1000_tickets"] or 0.0)
+
+
+def retrain(runtime: Runtime, session: Session) -> dict[str, object]:
+    """Scheduled retraining: review feedback (+ TRIAGE_RETRAIN_DATA) -> candidate -> gate -> promote if it passes."""
+    from service.retrain import retrain as run
+
+    settings = runtime.settings
+    examples, _ = feedback_examples(session)
+    session.rollback()  # release the read transaction: training takes minutes
+    return run(models_dir=settings.models_dir, name=settings.model_name,
+               examples=[(e.text, e.label) for e in examples],
+               data=Path(settings.retrain_data) if settings.retrain_data else None,
+               holdout=Path(settings.retrain_holdout))

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,15 @@ class ModelCard:
         return card
 
 
+def card_metrics(directory: Path) -> dict[str, Any]:
+    """The card's metrics without checking artefact hashes: cheap enough for every metrics scrape."""
+    try:
+        metrics = json.loads((directory / CARD_FILE).read_text()).get("metrics", {})
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise ModelCardError(f"{directory / CARD_FILE}: {exc}") from exc
+    return metrics if isinstance(metrics, dict) else {}
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -115,20 +126,96 @@ def current_version_dir(models_dir: Path, name: str) -> Path:
 
 
 HISTORY_FILE = "HISTORY"
+AUDIT_FILE = "AUDIT.jsonl"
 
 
-def promote(models_dir: Path, name: str, version: str) -> None:
-    """Point CURRENT at `version` atomically so running workers switch cleanly; remember the order."""
+def audit_user() -> str:
+    """Who is acting: TRIAGE_AUDIT_USER (set by automation), else the login name, else "unknown"."""
+    for var in ("TRIAGE_AUDIT_USER", "USER", "LOGNAME", "USERNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return "unknown"
+
+
+def audit(models_dir: Path, action: str, *, name: str, reason: str | None = None, **details: Any) -> dict[str, Any]:
+    """Append one decision (who, when, what, why) to the models directory's audit log and return it."""
+    entry: dict[str, Any] = {"at": datetime.now(UTC).isoformat(), "who": audit_user(), "action": action,
+                             "name": name, "reason": reason, **details}
+    models_dir.mkdir(parents=True, exist_ok=True)
+    # One write() of one line in append mode: concurrent writers never interleave within a line.
+    with (models_dir / AUDIT_FILE).open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+    return entry
+
+
+def audit_log(models_dir: Path) -> list[dict[str, Any]]:
+    """Every audit entry, oldest first; a torn last line (a crash mid-write) is left out."""
+    path = models_dir / AUDIT_FILE
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def _point_current(models_dir: Path, name: str, version: str) -> str | None:
+    """Validate `version`, point CURRENT at it atomically, remember it in HISTORY; return the previous one."""
     family = models_dir / name
     ModelCard.read(family / version)  # never promote what the service would refuse to load
+    pointer = family / CURRENT_FILE
+    previous = pointer.read_text().strip() if pointer.is_file() else None
     tmp = family / (CURRENT_FILE + ".tmp")
     tmp.write_text(version + "\n")
-    tmp.replace(family / CURRENT_FILE)
+    tmp.replace(pointer)
     with (family / HISTORY_FILE).open("a") as fh:
         fh.write(version + "\n")
+    return previous
 
 
-def rollback(models_dir: Path, name: str) -> str:
+def promote(models_dir: Path, name: str, version: str, *, reason: str | None = None) -> None:
+    """Point CURRENT at `version` atomically so running workers switch cleanly; remember the order."""
+    previous = _point_current(models_dir, name, version)
+    shadow = shadow_version_dir(models_dir, name)
+    if shadow is not None and shadow.name == version:
+        (models_dir / name / SHADOW_FILE).unlink(missing_ok=True)  # the shadow is now the champion
+    audit(models_dir, "promote", name=name, version=version, previous=previous, reason=reason)
+
+
+SHADOW_FILE = "SHADOW"
+
+
+def shadow_version_dir(models_dir: Path, name: str) -> Path | None:
+    """The directory of the version running in shadow beside the one in service, or None."""
+    pointer = models_dir / name / SHADOW_FILE
+    if not pointer.is_file():
+        return None
+    version = pointer.read_text().strip()
+    return models_dir / name / version if version else None
+
+
+def set_shadow(models_dir: Path, name: str, version: str | None, *, reason: str | None = None) -> None:
+    """Run `version` in shadow (predict on live tickets, never act), or stop shadowing with None."""
+    family = models_dir / name
+    pointer = family / SHADOW_FILE
+    if version is None:
+        pointer.unlink(missing_ok=True)
+        audit(models_dir, "shadow-off", name=name, version=None, reason=reason)
+        return
+    ModelCard.read(family / version)  # a shadow that cannot load would only log errors
+    tmp = family / (SHADOW_FILE + ".tmp")
+    tmp.write_text(version + "\n")
+    tmp.replace(pointer)
+    audit(models_dir, "shadow", name=name, version=version, reason=reason)
+
+
+def rollback(models_dir: Path, name: str, *, reason: str | None = None) -> str:
     """Promote the version that was current before this one; return it."""
     family = models_dir / name
     history = [v for v in (family / HISTORY_FILE).read_text().split() if v] if (family / HISTORY_FILE).is_file() else []
@@ -139,7 +226,8 @@ def rollback(models_dir: Path, name: str) -> str:
         raise ModelCardError(f"no earlier promoted {name!r} version to roll back to")
     previous = history[-1]
     (family / HISTORY_FILE).write_text("".join(v + "\n" for v in history[:-1]))
-    promote(models_dir, name, previous)
+    _point_current(models_dir, name, previous)
+    audit(models_dir, "rollback", name=name, version=previous, previous=current, reason=reason)
     return previous
 
 

@@ -10,7 +10,7 @@ from service.config import Settings
 from service.db import Database
 from service.drafting import ReplyDrafter
 from service.generation import GeneratorCache
-from service.pipeline.classify import ModelCache
+from service.pipeline.classify import ModelCache, ShadowCache
 from service.pipeline.draft import Templates
 from service.pipeline.route import RoutingRules, load_rules
 from service.ports import LLM
@@ -31,6 +31,10 @@ class Runtime:
     def models(self) -> ModelCache:
         return ModelCache(self.settings.models_dir, self.settings.model_name, threads=self.settings.model_threads,
                           fallback="baseline")
+
+    @cached_property
+    def shadow(self) -> ShadowCache:
+        return ShadowCache(self.settings.models_dir, self.settings.model_name, threads=self.settings.model_threads)
 
     @cached_property
     def rules(self) -> RoutingRules:

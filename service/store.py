@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from service.domain import TicketStatus, WritebackStatus
 from service.models import DecisionRow, DraftRow, Feedback, PredictionRow, Ticket, User, WebhookEvent, WritebackRow
@@ -310,6 +310,51 @@ def confidence_histogram(*, session: Session, since: datetime, bins: int = 10) -
     query = (_review_base([bucket, DecisionRow.status, func.count()], ReviewFilter())
              .where(DecisionRow.created_at >= since).group_by(bucket, DecisionRow.status))
     return [(int(b), str(s), int(n)) for b, s, n in session.execute(query)]
+
+
+def live_predictions(*, session: Session, model_name: str, model_version: str, since: datetime, bins: int = 10,
+                     ) -> tuple[dict[str, int], dict[str, int]]:
+    """Label counts and confidence-bin counts ("0".."9") of one model version's serving predictions since
+    `since` (drift alarm); counted in the database, as this runs on every metrics scrape."""
+    where = (PredictionRow.model_name == model_name, PredictionRow.model_version == model_version,
+             PredictionRow.role == "serving", PredictionRow.created_at >= since)
+    labels = {str(label): int(n) for label, n in session.execute(
+        select(PredictionRow.label, func.count()).where(*where).group_by(PredictionRow.label))}
+    bucket = case(*((PredictionRow.confidence < (i + 1) / bins, i) for i in range(bins - 1)), else_=bins - 1)
+    confidences = {str(i): 0 for i in range(bins)}
+    for b, n in session.execute(select(bucket, func.count()).where(*where).group_by(bucket)):
+        confidences[str(int(b))] = int(n)
+    return labels, confidences
+
+
+@dataclass(frozen=True)
+class ShadowOutcomes:
+    """How a shadow model compared with the one in service on the same tickets."""
+
+    predicted: int
+    agreed: int
+    reviewed: int
+    shadow_right: int
+    serving_right: int
+
+
+def shadow_outcomes(*, session: Session, model_version: str, since: datetime) -> ShadowOutcomes:
+    """Shadow predictions of `model_version` since `since` against the latest decisions' serving predictions,
+    and, on tickets an agent reviewed, against the agent's label."""
+    shadow = aliased(PredictionRow)
+    agreed = case((shadow.label == PredictionRow.label, 1), else_=0)
+    base = (_review_base([func.count(), func.sum(agreed)], ReviewFilter())
+            .join(shadow, and_(shadow.ticket_id == Ticket.id, shadow.role == "shadow",
+                               shadow.model_version == model_version))
+            .where(shadow.created_at >= since))
+    predicted, agree = session.execute(base).one()
+    newest = select(func.max(Feedback.id)).group_by(Feedback.decision_id)
+    reviewed = (base.with_only_columns(func.count(), func.sum(case((shadow.label == Feedback.to_label, 1), else_=0)),
+                                       func.sum(case((PredictionRow.label == Feedback.to_label, 1), else_=0)))
+                .join(Feedback, Feedback.decision_id == DecisionRow.id).where(Feedback.id.in_(newest)))
+    n_reviewed, shadow_right, serving_right = session.execute(reviewed).one()
+    return ShadowOutcomes(int(predicted or 0), int(agree or 0), int(n_reviewed or 0), int(shadow_right or 0),
+                          int(serving_right or 0))
 
 
 def model_versions_used(*, session: Session, since: datetime) -> list[tuple[str, str, int]]:

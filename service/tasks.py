@@ -77,6 +77,15 @@ def sweep() -> None:
         log.info("sweep re-enqueued %d ticket(s) and %d write-back(s)", len(tickets), len(writebacks))
 
 
+@shared_task(name="triage.retrain", acks_late=False)
+def retrain() -> None:
+    """Celery beat's scheduled retraining; not acks_late, so a crash is not redelivered into a second run."""
+    rt = runtime()
+    with rt.db.session() as session:
+        result = flows.retrain(rt, session)
+    log.info("scheduled retraining: %s", {k: v for k, v in result.items() if k != "gate"})
+
+
 def enqueue(task, item_id: int, *, countdown: float | None = None) -> bool:  # type: ignore[no-untyped-def]
     """Publish a task; on a broker failure log it and leave the row for the sweep (nothing is lost)."""
     try:

@@ -6,6 +6,7 @@ import argparse
 import shutil
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from tqdm import tqdm
 
-from service.modelcard import ModelCard, current_version_dir, file_sha256, new_version, promote
+from service.drift import confidence_histogram
+from service.modelcard import ModelCard, audit, current_version_dir, file_sha256, new_version, promote
 from service.pipeline.normalize import normalize_batch
 from training.data import FORMATS, Examples, drop_rare, read_csv, read_examples, split
 
@@ -80,7 +82,11 @@ def train(*, data: Path, out: Path, name: str = "baseline", text_column: str = "
     bar.update(2)
     bar.set_postfix_str("evaluating on held-out data")
     metrics: dict[str, object] = {"validation": evaluate(pipeline, valid_part), "fit_seconds": round(fit_s, 1),
-                                  "examples": len(examples.texts), "skipped": skipped}
+                                  "examples": len(examples.texts), "skipped": skipped,
+                                  # Reference distributions for the drift alarm (service/drift.py).
+                                  "label_counts": dict(sorted(Counter(fit_part.labels).items())),
+                                  "validation_confidence_hist": confidence_histogram(
+                                      pipeline.predict_proba(valid_part.texts).max(axis=1))}
     if test is not None:
         metrics["test"] = evaluate(pipeline, read_csv(test, text_column=text_column,
                                                       label_column=label_column))
@@ -101,14 +107,17 @@ def train(*, data: Path, out: Path, name: str = "baseline", text_column: str = "
                 "text_column": text_column, "label_column": label_column, "label_field": label_field},
     ).write(tmp)
     tmp.rename(target)
+    audit(out, "train", name=name, version=version, kind=KIND, data=str(data), examples=len(examples.texts),
+          validation_accuracy=metrics["validation"]["accuracy"])  # type: ignore[index]
+    reason = "trained with --promote"
     if make_current is None:
         try:
             current_version_dir(out, name)
             make_current = False
         except ValueError:
-            make_current = True
+            make_current, reason = True, "trained; no version was in service"
     if make_current:
-        promote(out, name, version)
+        promote(out, name, version, reason=reason)
     bar.update()
     bar.set_postfix_str(f"done: {version}")
     bar.close()

@@ -15,6 +15,7 @@ import random
 import shutil
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,8 @@ from torch import nn
 from tqdm import tqdm
 from transformers import AutoModel, AutoTokenizer
 
-from service.modelcard import ModelCard, file_sha256, new_version, promote
+from service.drift import confidence_histogram
+from service.modelcard import ModelCard, audit, file_sha256, new_version, promote
 from service.pipeline.normalize import normalize
 from training.baseline import build_pipeline
 from training.calibration import fit_temperature, per_class_thresholds, softmax
@@ -478,14 +480,22 @@ def train(
             test, fmt=fmt, text_column=text_column, label_column=label_column, label_field=label_field
         )
         card.metrics["test"] = quality(served, test_examples, thresholds)
+    # Reference distributions for the drift alarm (service/drift.py): training labels, validation confidences.
+    card.metrics["label_counts"] = dict(sorted(Counter(fit_part.labels).items()))
+    card.metrics["validation_confidence_hist"] = confidence_histogram(
+        [p.confidence for p in served.predict(valid.texts)])
     card.write(work)
     target = out / name / version
     work.rename(target)
     checkpoint.unlink(missing_ok=True)
+    audit(out, "train", name=name, version=version, kind=card.kind, data=str(data), examples=len(examples.texts),
+          validation_accuracy=card.metrics["validation"].get("accuracy"))
+    reason = "trained with --promote"
     if make_current is None:
         make_current = not (out / name / "CURRENT").is_file()
+        reason = "trained; no version was in service"
     if make_current:
-        promote(out, name, version)
+        promote(out, name, version, reason=reason)
     return target
 
 

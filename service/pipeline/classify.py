@@ -12,7 +12,7 @@ import joblib
 import numpy as np
 
 from service.domain import Prediction
-from service.modelcard import ModelCard, ModelCardError, current_version_dir
+from service.modelcard import ModelCard, ModelCardError, current_version_dir, shadow_version_dir
 from service.pipeline.normalize import normalize
 from service.ports import Classifier
 
@@ -181,3 +181,34 @@ class ModelCache:
         if directory != self._dir:
             self._model = load_model(directory, threads=self.threads)
             self._dir = directory
+
+
+class ShadowCache:
+    """The model running in shadow (the family's SHADOW pointer), loaded once and followed like CURRENT.
+
+    A shadow must never stop serving: when none is set or it cannot be loaded, get() returns None.
+    """
+
+    def __init__(self, models_dir: Path, name: str, check_every_s: float = 5.0, threads: int = 2) -> None:
+        self.models_dir, self.name, self.threads, self.check_every_s = models_dir, name, threads, check_every_s
+        self._lock = threading.Lock()
+        self._model: Classifier | None = None
+        self._dir: Path | None = None
+        self._checked = -check_every_s
+
+    def get(self) -> Classifier | None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._checked >= self.check_every_s:
+                self._checked = now
+                directory = shadow_version_dir(self.models_dir, self.name)
+                if directory is None:
+                    self._model, self._dir = None, None
+                elif directory != self._dir:
+                    try:
+                        self._model = load_model(directory, threads=self.threads)
+                    except (ModelCardError, OSError, ValueError) as exc:
+                        log.error("shadow model %s cannot be loaded (%s); no shadow predictions", directory, exc)
+                        self._model = None
+                    self._dir = directory
+            return self._model

@@ -8,9 +8,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from service import store
+from service import flows, store
 from service.db import Database
 from service.models import DecisionRow, Ticket, WritebackRow
+from service.runtime import Runtime
 
 REGISTRY = CollectorRegistry()
 INTAKE = Counter("triage_intake_total", "Deliveries answered, by source and outcome",
@@ -23,8 +24,9 @@ INTAKE_SECONDS = Histogram("triage_intake_seconds", "Time to verify, store and e
 class DatabaseCollector(Collector):
     """State that spans processes (tickets, decisions, write-backs) comes from the database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, runtime: Runtime | None = None) -> None:
         self.db = db
+        self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
         with self.db.session() as session:
@@ -52,10 +54,28 @@ class DatabaseCollector(Collector):
             if stats["llm_accuracy_on_reviewed"] is not None:
                 yield GaugeMetricFamily("triage_llm_accuracy_on_reviewed", "LLM labels agents confirmed",
                                         value=float(stats["llm_accuracy_on_reviewed"]))
+            if self.runtime is not None:
+                yield from self._drift(session)
+
+    def _drift(self, session) -> Iterator[Metric]:  # type: ignore[no-untyped-def]
+        """PSI of the model in service's live labels and confidences vs its training data; unknown = absent."""
+        report = flows.drift(self.runtime, session)  # type: ignore[arg-type]
+        if report is None:
+            return
+        family = GaugeMetricFamily("triage_drift_psi", "Population stability index of live traffic vs the "
+                                   "training data of the model in service", labels=["kind"])
+        for kind, value in (("label", report.label_psi), ("confidence", report.confidence_psi)):
+            if value is not None:
+                family.add_metric([kind], value)
+        yield family
+        yield GaugeMetricFamily("triage_drift_window_predictions", "Live predictions the drift PSI is computed on",
+                                value=report.window_n)
+        yield GaugeMetricFamily("triage_drift_alarm", "1 when a drift PSI is above TRIAGE_DRIFT_PSI_THRESHOLD",
+                                value=1.0 if report.drifting else 0.0)
 
 
-def database_registry(db: Database) -> CollectorRegistry:
+def database_registry(db: Database, runtime: Runtime | None = None) -> CollectorRegistry:
     """A registry per app, so two apps in one process (tests) never clash over metric names."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(db))
+    registry.register(DatabaseCollector(db, runtime))
     return registry

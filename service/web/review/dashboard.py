@@ -52,4 +52,4 @@ def dashboard() -> str:
         status_legend=[(s, swatch(status_colours.get(s, "#7f7f7f"))) for s in bins],
         volume_table=[(d, [per_queue[q].get(d, 0) for q in queue_names]) for d in day_names
                       if any(per_queue[q].get(d) for q in queue_names)],
-        queue_names=queue_names, bins=bins)
+        queue_names=queue_names, bins=bins, drift_days=rt.settings.drift_window_days)
