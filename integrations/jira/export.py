@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from integrations.exports import items
 from integrations.jira.webhook import _time, adf_text
 from service.domain import LabelledExample
 
@@ -55,16 +55,7 @@ def _csv_rows(path: Path) -> Iterator[dict[str, list[str]]]:
 
 
 def _json_issues(path: Path) -> Iterator[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    try:
-        documents = [json.loads(text)]
-    except json.JSONDecodeError:
-        documents = [json.loads(line) for line in text.splitlines() if line.strip()]
-    for doc in documents:
-        items = doc.get("issues") if isinstance(doc, dict) and "issues" in doc else doc
-        for item in items if isinstance(items, list) else [items]:
-            if isinstance(item, dict) and isinstance(item.get("fields"), dict):
-                yield item
+    return (i for i in items(path, "issues") if isinstance(i, dict) and isinstance(i.get("fields"), dict))
 
 
 def _from_issue(issue: dict[str, Any]) -> dict[str, list[str]]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from integrations.exports import items
 from integrations.zendesk.webhook import _time
 from service.domain import LabelledExample
 
@@ -16,16 +16,7 @@ LABEL_FIELDS = "group_id, priority, type, status, brand_id, via, custom_field:<i
 
 def _tickets(path: Path) -> Iterator[dict[str, Any]]:
     """Tickets from a page ({"tickets": [...]}), a list, or JSON lines of pages or tickets."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        documents = [json.loads(text)]
-    except json.JSONDecodeError:
-        documents = [json.loads(line) for line in text.splitlines() if line.strip()]
-    for doc in documents:
-        items = doc.get("tickets") if isinstance(doc, dict) and "tickets" in doc else doc
-        for item in items if isinstance(items, list) else [items]:
-            if isinstance(item, dict) and "id" in item:
-                yield item
+    return (t for t in items(path, "tickets") if isinstance(t, dict) and "id" in t)
 
 
 def label_of(ticket: dict[str, Any], field: str) -> str | None:
