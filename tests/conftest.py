@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import subprocess
@@ -10,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -251,3 +253,16 @@ def jira_headers(body: bytes, secret: str = JIRA_SECRET, identifier: str = "jira
     return {"Content-Type": "application/json",
             "X-Hub-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
             "X-Atlassian-Webhook-Identifier": identifier}
+
+
+@contextlib.contextmanager
+def app_with_worker(settings: Settings, env: dict[str, str], log_path: Path) -> Iterator[tuple[Any, WorkerProcess]]:
+    """An app and a ready `celery worker` process sharing one configuration; both torn down after."""
+    app = create_app(settings, environ=env)
+    worker = WorkerProcess(env, log_path)
+    try:
+        worker.wait_ready()
+        yield app, worker
+    finally:
+        worker.stop()
+        app.extensions["triage"].db.dispose()

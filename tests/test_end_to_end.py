@@ -6,7 +6,7 @@ from sqlalchemy import select
 from integrations.fake.webhook import signed_delivery
 from service import create_app
 from service.models import Ticket, WebhookEvent, WritebackRow
-from tests.conftest import SECRET, TOKEN, WorkerProcess, make_settings, service_env, wait_until
+from tests.conftest import SECRET, TOKEN, WorkerProcess, app_with_worker, make_settings, service_env, wait_until
 
 pytestmark = pytest.mark.services
 
@@ -23,14 +23,8 @@ TICKETS = [
 def stack(postgres_url, redis_url, models_dir, fake_helpdesk, tmp_path):
     settings = make_settings(postgres_url, models_dir, broker_url=redis_url, writeback_backoff_s=0.2)
     env = service_env(settings, TRIAGE_FAKE_HELPDESK_URL=fake_helpdesk.url)
-    app = create_app(settings, environ=env)
-    worker = WorkerProcess(env, tmp_path / "worker.log")
-    try:
-        worker.wait_ready()
-        yield app, worker
-    finally:
-        worker.stop()
-        app.extensions["triage"].db.dispose()
+    with app_with_worker(settings, env, tmp_path / "worker.log") as running:
+        yield running
 
 
 def test_signed_webhooks_flow_through_redis_and_a_worker_to_postgres_and_the_helpdesk(stack, fake_helpdesk):

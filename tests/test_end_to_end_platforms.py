@@ -5,11 +5,10 @@ import json
 import pytest
 from sqlalchemy import select
 
-from service import create_app
 from service.models import Ticket
 from tests.conftest import (
     FIXTURES,
-    WorkerProcess,
+    app_with_worker,
     jira_env,
     jira_headers,
     make_settings,
@@ -27,15 +26,8 @@ def platform_stack(postgres_url, redis_url, models_dir, zendesk_server, jira_ser
     env_extra = {**zendesk_env(zendesk_server.url), **jira_env(jira_server.url), "TRIAGE_INTEGRATIONS": "zendesk,jira"}
     settings = make_settings(postgres_url, models_dir, broker_url=redis_url, integrations="zendesk,jira",
                              writeback_backoff_s=0.2)
-    env = service_env(settings, **env_extra)
-    app = create_app(settings, environ=env)
-    worker = WorkerProcess(env, tmp_path / "worker.log")
-    try:
-        worker.wait_ready()
-        yield app, worker
-    finally:
-        worker.stop()
-        app.extensions["triage"].db.dispose()
+    with app_with_worker(settings, service_env(settings, **env_extra), tmp_path / "worker.log") as running:
+        yield running
 
 
 def written_back(app, source, external_id):
