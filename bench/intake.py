@@ -113,7 +113,7 @@ def pct(values: list[float], q: int) -> float:
 class Stack:
     """One configuration of Triage running as separate processes on loopback."""
 
-    def __init__(self, name: str, models_dir: Path, workdir: Path) -> None:
+    def __init__(self, name: str, models_dir: Path, workdir: Path, gunicorn: list[str] | None = None) -> None:
         self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -136,7 +136,7 @@ class Stack:
             env.update(TRIAGE_DATABASE_URL=self.database_url, TRIAGE_BROKER_URL=REDIS_URL)
             self.start([sys.executable, "-m", "celery", "-A", "service.worker:celery", "worker", "-Q", "triage",
                         "-c", "2", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"], env, workdir)
-            self.start([sys.executable, "-m", "gunicorn", "-w", "2", "--threads", "8", "-b",
+            self.start([sys.executable, "-m", "gunicorn", *(gunicorn or ["-w", "2", "--threads", "8"]), "-b",
                         f"127.0.0.1:{self.port}", "--log-level", "warning", "service.wsgi:app"], env, workdir)
         wait_ready(self.url, self.procs[-1])
 

@@ -70,48 +70,40 @@ class Intake:
 def receive_ticket(session: Session, ticket: InboundTicket, *, delivery_id: str, body_sha256: str,
                    is_update: bool = False, reroute_on_update: bool = False) -> Intake:
     """Store a delivery and its ticket once; repeats change nothing, updates re-route only if configured."""
+    # The common case, a new ticket, is stored with no look-ups first (the intake hot path).
+    new_id = store.insert_new_ticket(session=session, delivery_id=delivery_id, body_sha256=body_sha256, values={
+        "source": ticket.source, "external_id": ticket.external_id, "subject": ticket.subject, "body": ticket.body,
+        "requester": ticket.requester, "tags": list(ticket.tags), "metadata": dict(ticket.metadata),
+        "created_at": ticket.created_at, "received_at": now_utc(), "status": TicketStatus.RECEIVED.value,
+        "needs_fetch": ticket.needs_fetch})
+    if new_id is not None:
+        session.commit()
+        return Intake(ticket_id=new_id, queued=True, outcome="created", status=TicketStatus.RECEIVED)
+    session.rollback()  # a known ticket or a repeated delivery: undo any half and look them up
     seen = store.find_event(session=session, source=ticket.source, delivery_id=delivery_id)
     if seen is not None:
         return _known(session, seen.ticket_id, "duplicate_delivery")
     existing = store.find_ticket(session=session, source=ticket.source, external_id=ticket.external_id)
-    if existing is not None:
-        outcome = "known_ticket"
-        if is_update and reroute_on_update and _text_changed(existing, ticket):
-            existing.subject, existing.body = ticket.subject, ticket.body
-            existing.needs_fetch = ticket.needs_fetch
-            existing.revision += 1
-            existing.status, existing.claimed_at, existing.attempts = TicketStatus.RECEIVED, None, 0
-            outcome = "rerouted"
-        session.add(WebhookEvent(source=ticket.source, delivery_id=delivery_id, body_sha256=body_sha256,
-                                 ticket_id=existing.id, outcome=outcome))
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            return _known(session, existing.id, "duplicate_delivery")
-        if outcome == "rerouted":
-            return Intake(ticket_id=existing.id, queued=True, outcome=outcome, status=existing.status)
-        return _known(session, existing.id, outcome)
-    row = Ticket(source=ticket.source, external_id=ticket.external_id, subject=ticket.subject,
-                 body=ticket.body, requester=ticket.requester, tags=list(ticket.tags),
-                 meta=dict(ticket.metadata), created_at=ticket.created_at, received_at=now_utc(),
-                 status=TicketStatus.RECEIVED, needs_fetch=ticket.needs_fetch)
-    session.add(row)
-    session.flush()
+    if existing is None:  # removed between the INSERT and this look-up: store it afresh
+        return receive_ticket(session, ticket, delivery_id=delivery_id, body_sha256=body_sha256, is_update=is_update,
+                              reroute_on_update=reroute_on_update)
+    outcome = "known_ticket"
+    if is_update and reroute_on_update and _text_changed(existing, ticket):
+        existing.subject, existing.body = ticket.subject, ticket.body
+        existing.needs_fetch = ticket.needs_fetch
+        existing.revision += 1
+        existing.status, existing.claimed_at, existing.attempts = TicketStatus.RECEIVED, None, 0
+        outcome = "rerouted"
     session.add(WebhookEvent(source=ticket.source, delivery_id=delivery_id, body_sha256=body_sha256,
-                             ticket_id=row.id, outcome="created"))
+                             ticket_id=existing.id, outcome=outcome))
     try:
         session.commit()
-    except IntegrityError:
-        # A concurrent delivery of the same event or ticket won the race; answer as a duplicate.
+    except IntegrityError:  # a concurrent delivery of the same event won the race
         session.rollback()
-        seen = store.find_event(session=session, source=ticket.source, delivery_id=delivery_id)
-        other = seen.ticket_id if seen else None
-        if other is None:
-            found = store.find_ticket(session=session, source=ticket.source, external_id=ticket.external_id)
-            other = found.id if found else None
-        return _known(session, other, "duplicate_delivery")
-    return Intake(ticket_id=row.id, queued=True, outcome="created", status=row.status)
+        return _known(session, existing.id, "duplicate_delivery")
+    if outcome == "rerouted":
+        return Intake(ticket_id=existing.id, queued=True, outcome=outcome, status=existing.status)
+    return _known(session, existing.id, outcome)
 
 
 def _text_changed(row: Ticket, ticket: InboundTicket) -> bool:

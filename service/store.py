@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from service.domain import TicketStatus, WritebackStatus
@@ -19,6 +19,52 @@ def get_ticket(*, session: Session, ticket_id: int) -> Ticket | None:
         selectinload(Ticket.decisions).selectinload(DecisionRow.writebacks),
         selectinload(Ticket.decisions).selectinload(DecisionRow.prediction),
     ])
+
+
+def _ticket_values() -> dict[str, Any]:
+    return {c: bindparam(c) for c in ("source", "external_id", "subject", "body", "requester", "tags", "metadata",
+                                      "created_at", "received_at", "status", "needs_fetch")}
+
+
+def _new_ticket_statements(dialect: str) -> tuple[Any, ...]:
+    """Built once per dialect: a new ticket and its delivery with no look-ups first (the intake hot path)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    tickets, events = Ticket.__table__, WebhookEvent.__table__
+    ticket = (insert(tickets).values(_ticket_values()).on_conflict_do_nothing(index_elements=["source", "external_id"])
+              .returning(tickets.c.id))
+    event = insert(events).on_conflict_do_nothing(index_elements=["source", "delivery_id"]).returning(events.c.id)
+    if dialect != "postgresql":
+        return ticket, event
+    # Postgres: both INSERTs in one statement, so one round trip plus the commit.
+    new = ticket.cte("new_ticket")
+    both = insert(events).from_select(
+        ["source", "delivery_id", "body_sha256", "ticket_id", "outcome", "received_at"],
+        select(bindparam("source"), bindparam("delivery_id"), bindparam("body_sha256"), new.c.id,
+               literal("created"), bindparam("received_at")),
+    ).on_conflict_do_nothing(index_elements=["source", "delivery_id"]).returning(events.c.ticket_id)
+    return (both,)
+
+
+_STATEMENTS: dict[str, tuple[Any, ...]] = {}
+
+
+def insert_new_ticket(*, session: Session, values: dict[str, Any], delivery_id: str, body_sha256: str) -> int | None:
+    """Insert a ticket and its delivery if neither exists; the new ticket's id, or None (the caller rolls back)."""
+    dialect = session.get_bind().dialect.name
+    statements = _STATEMENTS.get(dialect) or _STATEMENTS.setdefault(dialect, _new_ticket_statements(dialect))
+    conn = session.connection()
+    if len(statements) == 1:
+        return conn.execute(statements[0], {**values, "delivery_id": delivery_id, "body_sha256": body_sha256}
+                            ).scalar()
+    ticket_id = conn.execute(statements[0], values).scalar()
+    if ticket_id is None:
+        return None
+    event = {"source": values["source"], "delivery_id": delivery_id, "body_sha256": body_sha256,
+             "ticket_id": ticket_id, "outcome": "created", "received_at": values["received_at"]}
+    return ticket_id if conn.execute(statements[1], event).scalar() is not None else None
 
 
 def find_event(*, session: Session, source: str, delivery_id: str) -> WebhookEvent | None:

@@ -1,0 +1,213 @@
+"""Sustained load on the production stack (gunicorn + Postgres + Redis + a Celery worker) on loopback; prints JSON.
+
+An open-loop client sends signed generic webhooks at a fixed rate (latency is measured from each request's
+scheduled time, so a stalled server cannot hide its queue), then waits until every accepted ticket is
+processed and counts lost and duplicated work in the database. Gunicorn configurations alternate round by
+round so drift on a noisy machine hits each the same.
+
+    .venv/bin/python bench/load.py [--rate 500] [--seconds 20] [--rounds 3] [--configs gthread,sync]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from intake import SECRET, Stack, ensure_model, pct  # noqa: E402
+
+from service.signing import signed_delivery  # noqa: E402
+
+# Gunicorn settings compared side by side; the worker count follows the 2 cores of the reference machine.
+CONFIGS = {
+    "gthread": ["-w", "2", "-k", "gthread", "--threads", "8"],
+    "sync": ["-w", "4"],
+}
+
+
+def requests_for(run: str, texts: list[str], port: int) -> list[bytes]:
+    """Every request, signed up front (the signature's 300 s window outlasts a run), as raw HTTP/1.1 bytes."""
+    out = []
+    for i, body_text in enumerate(texts):
+        body, headers = signed_delivery(SECRET, {"id": f"{run}-{i}", "body": body_text})
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        out.append((f"POST /webhooks/generic HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"
+                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+    return out
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection that reopens when the server closes it (sync workers do)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def send(self, request: bytes) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        await self.reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            self.writer.close()
+            self.writer = None
+        return status
+
+
+async def open_loop(port: int, requests: list[bytes], rate: float, connections: int) -> dict:
+    """Send request i at t0 + i/rate on the next free connection; latency counts from the scheduled time."""
+    free: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(connections):
+        free.put_nowait(Connection(port))
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors: dict[str, int] = {}
+
+    async def one(request: bytes, scheduled: float) -> None:
+        conn = await free.get()
+        try:
+            status = await conn.send(request)
+            statuses[status] = statuses.get(status, 0) + 1
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            conn.writer = None
+        finally:
+            free.put_nowait(conn)
+
+    t0 = time.perf_counter() + 0.2
+    tasks = []
+    for i, request in enumerate(requests):
+        scheduled = t0 + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(request, scheduled)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - t0
+    return {"seconds": elapsed, "latencies": latencies, "statuses": statuses, "errors": errors, "started": t0}
+
+
+def settle(database_url: str, run: str, accepted: int, timeout: float = 900) -> dict:
+    """Wait until every accepted ticket is decided; then count tickets, decisions and duplicates."""
+    engine = create_engine(database_url)
+    deadline = time.monotonic() + timeout
+    pattern = {"p": f"{run}-%"}
+    try:
+        while True:
+            with engine.connect() as conn:
+                decided = conn.execute(text("SELECT count(*) FROM tickets WHERE external_id LIKE :p AND "
+                                            "status = 'decided'"), pattern).scalar() or 0
+            if decided >= accepted or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        finished = time.perf_counter()
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT count(*) FROM tickets WHERE external_id LIKE :p"), pattern).scalar()
+            twice = conn.execute(text(
+                "SELECT count(*) FROM (SELECT d.ticket_id FROM decisions d JOIN tickets t ON t.id = d.ticket_id "
+                "WHERE t.external_id LIKE :p GROUP BY d.ticket_id, d.revision HAVING count(*) > 1) x"),
+                pattern).scalar()
+        return {"stored": stored, "decided": decided, "duplicate_decisions": twice, "finished": finished}
+    finally:
+        engine.dispose()
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=500, help="webhooks per second to offer")
+    parser.add_argument("--seconds", type=float, default=20, help="how long to offer them")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"of {', '.join(CONFIGS)}")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/load.json")
+    args = parser.parse_args()
+    configs = args.configs.split(",")
+
+    with (ROOT / "data/banking77/test.csv").open(newline="") as fh:
+        texts = [r["text"] for r in csv.DictReader(fh)]
+    n = int(args.rate * args.seconds)
+    texts = (texts * (n // len(texts) + 1))[:n]
+    results: dict[str, list[dict]] = {name: [] for name in configs}
+    with tempfile.TemporaryDirectory() as tmp:
+        models_dir = ROOT / "var/models"
+        ensure_model(models_dir)
+        for round_no in range(args.rounds):
+            for name in configs:
+                workdir = Path(tmp) / f"{name}-{round_no}"
+                workdir.mkdir()
+                stack = Stack("production", models_dir, workdir, gunicorn=CONFIGS[name])
+                try:
+                    run = f"load-{name}-{round_no}-{uuid.uuid4().hex[:6]}"
+                    requests = requests_for(run, texts, stack.port)
+                    cpu_before = cpu_seconds()
+                    sent = asyncio.run(open_loop(stack.port, requests, args.rate, args.connections))
+                    client_cpu = cpu_seconds() - cpu_before
+                    accepted = sent["statuses"].get(202, 0)
+                    counts = settle(stack.database_url, run, accepted)
+                    results[name].append({
+                        "offered": n, "accepted": accepted, "statuses": sent["statuses"], "errors": sent["errors"],
+                        "accepted_per_s": round(accepted / sent["seconds"], 1),
+                        "p50_ms": pct(sent["latencies"], 50), "p95_ms": pct(sent["latencies"], 95),
+                        "p99_ms": pct(sent["latencies"], 99),
+                        "processed_per_s": round(counts["decided"] / (counts["finished"] - sent["started"]), 1),
+                        "stored": counts["stored"], "decided": counts["decided"],
+                        "lost": accepted - counts["decided"], "duplicate_decisions": counts["duplicate_decisions"],
+                        "client_cpu_s": round(client_cpu, 1),
+                    })
+                    print(f"round {round_no} {name}: {results[name][-1]}", file=sys.stderr)
+                finally:
+                    stack.stop()
+
+    keys = ("accepted_per_s", "p50_ms", "p95_ms", "p99_ms", "processed_per_s")
+    median = {name: {k: statistics.median(r[k] for r in rows) for k in keys} for name, rows in results.items()}
+    summary = {
+        "benchmark": "load",
+        "command": "python bench/load.py " + " ".join(sys.argv[1:]),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "offered_rate": args.rate, "seconds": args.seconds, "rounds": args.rounds, "connections": args.connections,
+        "gunicorn": {name: CONFIGS[name] for name in configs},
+        "median": median,
+        "target": {"accepted_per_s": 500, "p95_ms": 50, "lost": 0},
+        "lost": {name: sum(r["lost"] for r in rows) for name, rows in results.items()},
+        "duplicate_decisions": {name: sum(r["duplicate_decisions"] for r in rows) for name, rows in results.items()},
+        "rounds_detail": results,
+    }
+    if len(configs) == 2:
+        a, b = configs
+        summary[f"ratio_{a}_over_{b}"] = {k: round(median[a][k] / median[b][k], 2) for k in keys if median[b][k]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
