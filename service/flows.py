@@ -136,9 +136,7 @@ def process_ticket(runtime: Runtime, session: Session, ticket_id: int, *, batch_
         if first.needs_fetch:
             _hydrate(runtime, first)
         if batch_size > 1:
-            for other in store.waiting_ticket_ids(session=session, limit=batch_size - 1, exclude=ticket_id):
-                if store.claim_ticket(session=session, ticket_id=other, now=now, stale_before=stale):
-                    tickets.append(store.get_ticket(session=session, ticket_id=other))  # type: ignore[arg-type]
+            tickets += store.claim_waiting(session=session, limit=batch_size - 1, exclude=ticket_id, now=now)
             session.commit()
         decisions = decide_many(runtime, tickets)
         asked = [escalate(runtime, session, ticket, decision)
@@ -153,10 +151,9 @@ def process_ticket(runtime: Runtime, session: Session, ticket_id: int, *, batch_
             ticket.status = TicketStatus.FAILED if give_up else TicketStatus.RECEIVED
         session.commit()
         raise
-    rows = [_record(runtime, session, ticket, decision, call)
-            for ticket, decision, (_, call) in zip(tickets, decisions, asked, strict=True)]
-    _shadow_predict(runtime, session, tickets)
     try:
+        rows = _record_many(runtime, session, tickets, decisions, [call for _, call in asked])
+        _shadow_predict(runtime, session, tickets)
         session.commit()
         return [wb.id for wb in rows]
     except IntegrityError:
@@ -164,9 +161,8 @@ def process_ticket(runtime: Runtime, session: Session, ticket_id: int, *, batch_
     # Someone decided one of these meanwhile (a stale claim raced a slow worker): keep theirs, save the rest.
     saved = []
     for ticket, decision, (_, call) in zip(tickets, decisions, asked, strict=True):
-        ticket = session.merge(ticket)
-        writeback = _record(runtime, session, ticket, decision, call and session.merge(call))
         try:
+            writeback = _record(runtime, session, session.merge(ticket), decision, call and session.merge(call))
             session.commit()
             saved.append(writeback.id)
         except IntegrityError:
@@ -177,29 +173,37 @@ def process_ticket(runtime: Runtime, session: Session, ticket_id: int, *, batch_
 def _record(runtime: Runtime, session: Session, ticket: Ticket, decision: Decision,
             call: LLMCall | None = None) -> WritebackRow:
     """Add the prediction, the decision for the ticket's revision, its LLM call if any, and one write-back."""
-    prediction = PredictionRow(
-        ticket_id=ticket.id, model_name=decision.prediction.model_name,
-        model_version=decision.prediction.model_version, label=decision.prediction.label,
-        confidence=decision.prediction.confidence, latency_ms=decision.prediction.latency_ms,
-        top_k=[[lab, score] for lab, score in decision.prediction.top_k],
-    )
-    session.add(prediction)
+    return _record_many(runtime, session, [ticket], [decision], [call])[0]
+
+
+def _record_many(runtime: Runtime, session: Session, tickets: list[Ticket], decisions: list[Decision],
+                 calls: list[LLMCall | None]) -> list[WritebackRow]:
+    """_record for a batch: each kind of row is inserted for all tickets at once (three round trips, not 3 × N)."""
+    predictions = [PredictionRow(
+        ticket_id=ticket.id, model_name=d.prediction.model_name, model_version=d.prediction.model_version,
+        label=d.prediction.label, confidence=d.prediction.confidence, latency_ms=d.prediction.latency_ms,
+        top_k=[[lab, score] for lab, score in d.prediction.top_k],
+    ) for ticket, d in zip(tickets, decisions, strict=True)]
+    session.add_all(predictions)
     session.flush()
-    row = DecisionRow(ticket_id=ticket.id, revision=ticket.revision, prediction_id=prediction.id,
-                      queue=decision.route.queue, priority=decision.route.priority, status=decision.status,
-                      rule=decision.route.rule, threshold=decision.route.threshold, reason=decision.explanation())
-    session.add(row)
+    rows = [DecisionRow(ticket_id=ticket.id, revision=ticket.revision, prediction_id=prediction.id,
+                        queue=d.route.queue, priority=d.route.priority, status=d.status, rule=d.route.rule,
+                        threshold=d.route.threshold, reason=d.explanation())
+            for ticket, d, prediction in zip(tickets, decisions, predictions, strict=True)]
+    session.add_all(rows)
     session.flush()
-    if call is not None:
-        call.decision_id = row.id
-        session.add(call)
-    writeback = WritebackRow(decision_id=row.id, target=runtime.helpdesk_for(ticket.source),
-                             status=WritebackStatus.PENDING, created_at=now_utc())
-    session.add(writeback)
-    ticket.status = TicketStatus.DECIDED
-    ticket.processed_at = now_utc()
-    ticket.last_error = None
-    return writeback
+    writebacks = []
+    for ticket, row, call in zip(tickets, rows, calls, strict=True):
+        if call is not None:
+            call.decision_id = row.id
+            session.add(call)
+        writebacks.append(WritebackRow(decision_id=row.id, target=runtime.helpdesk_for(ticket.source),
+                                       status=WritebackStatus.PENDING, created_at=now_utc()))
+        ticket.status = TicketStatus.DECIDED
+        ticket.processed_at = now_utc()
+        ticket.last_error = None
+    session.add_all(writebacks)
+    return writebacks
 
 
 def _shadow_predict(runtime: Runtime, session: Session, tickets: list[Ticket]) -> None:

@@ -107,12 +107,23 @@ def claim_writeback(*, session: Session, writeback_id: int, now: datetime, stale
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def waiting_ticket_ids(*, session: Session, limit: int, exclude: int) -> list[int]:
-    """Tickets received and ready to classify (text present), oldest first: batch companions."""
-    return list(session.scalars(
-        select(Ticket.id).where(Ticket.status == TicketStatus.RECEIVED, Ticket.needs_fetch.is_(False),
-                                Ticket.id != exclude).order_by(Ticket.id).limit(limit)
-    ))
+def claim_waiting(*, session: Session, limit: int, exclude: int, now: datetime) -> list[Ticket]:
+    """Claim up to `limit` received tickets with their text present, oldest first (batch companions), at once.
+
+    One UPDATE for the lot; on Postgres rows another worker is claiming are skipped rather than waited for.
+    The status test in the UPDATE itself keeps a ticket from being claimed twice either way.
+    """
+    waiting = (select(Ticket.id).where(Ticket.status == TicketStatus.RECEIVED, Ticket.needs_fetch.is_(False),
+                                       Ticket.id != exclude).order_by(Ticket.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        waiting = waiting.with_for_update(skip_locked=True)
+    ids = list(session.scalars(
+        update(Ticket).where(Ticket.id.in_(waiting.scalar_subquery()), Ticket.status == TicketStatus.RECEIVED)
+        .values(status=TicketStatus.PROCESSING, claimed_at=now, attempts=Ticket.attempts + 1)
+        .returning(Ticket.id).execution_options(synchronize_session=False)))
+    if not ids:
+        return []
+    return list(session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)))
 
 
 def llm_usage(*, session: Session, since: datetime) -> tuple[int, float]:

@@ -168,3 +168,23 @@ def test_tickets_waiting_together_are_classified_in_one_batch_and_their_own_task
         assert len(flows.process_ticket(runtime, session, ids[3], batch_size=3)) == 1
         labels = {t.external_id: t.decision.prediction.label for t in session.scalars(select(Ticket))}
     assert labels["B-0"] == "lost_or_stolen_card" and labels["B-1"] == "exchange_rate"
+
+
+def test_a_batch_that_races_another_worker_keeps_their_decision_and_saves_the_rest(client, runtime):
+    ids = [receive(client, ticket_id=f"R-{i}", body=text) for i, text in enumerate(
+        ["I lost my card", "What is the exchange rate for euros?", "My top up failed"])]
+    # Another worker, whose claim had gone stale, decided R-2 between our claim and our commit.
+    with runtime.db.session() as session:
+        prediction = PredictionRow(ticket_id=ids[2], model_name="other", model_version="v0", label="top_up_failed",
+                                   confidence=0.99, latency_ms=1.0, top_k=[["top_up_failed", 0.99]])
+        session.add(prediction)
+        session.flush()
+        session.add(DecisionRow(ticket_id=ids[2], revision=1, prediction_id=prediction.id, queue="payments",
+                                priority="normal", status="auto_routed", rule="theirs", threshold=0.5, reason={}))
+        session.commit()
+    with runtime.db.session() as session:
+        writebacks = flows.process_ticket(runtime, session, ids[0], batch_size=3)
+    assert len(writebacks) == 2
+    with runtime.db.session() as session:
+        rules = {t.external_id: [d.rule for d in t.decisions] for t in session.scalars(select(Ticket))}
+    assert rules["R-2"] == ["theirs"] and len(rules["R-0"]) == len(rules["R-1"]) == 1
