@@ -16,8 +16,11 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
-from service import create_app
+from service import create_app, logs
 from service.config import ConfigError, Secret, Settings, describe
+
+# Long-running commands whose lines go to a log collector: JSON when TRIAGE_LOG_FORMAT is auto.
+SERVICE_COMMANDS = ("serve", "worker")
 
 
 def _settings() -> Settings:
@@ -34,10 +37,17 @@ def _app():  # type: ignore[no-untyped-def]
 @click.group(cls=FlaskGroup, create_app=_app, add_version_option=False, load_dotenv=False)
 def main() -> None:
     """Triage: classify and route helpdesk tickets on your own machines."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("werkzeug", "alembic", "celery"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.getLogger("kombu").setLevel(logging.ERROR)  # "No hostname was supplied" for memory://
+    command = click.get_current_context().invoked_subcommand
+    try:
+        settings = Settings.from_env()
+    except ConfigError:
+        settings = Settings()  # the command itself reports the bad setting; log with the defaults until then
+    logs.configure(settings, service=command in SERVICE_COMMANDS)
+    if command == "worker":
+        logs.hand_celery_our_logging()
+    else:
+        # The embedded worker's per-task lines would drown the demo's and serve's own output.
+        logging.getLogger("celery").setLevel(logging.WARNING)
 
 
 @main.command()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from service.domain import TicketStatus, WritebackStatus
@@ -409,3 +409,24 @@ def llm_stats(*, session: Session, since: datetime | None = None) -> dict[str, f
         "llm_reviewed": int(judged),
         "llm_accuracy_on_reviewed": int(right) / judged if judged else None,
     }
+
+
+def histogram(*, session: Session, value: Any, bounds: Sequence[float], group: Any = None,
+              where: ColumnElement[bool] | None = None) -> dict[str, tuple[list[int], float, int]]:
+    """Cumulative counts of `value` <= each bound, its sum and count, per `group` value ("" without one).
+
+    One aggregate query: the rows are counted where they lie, never loaded.
+    """
+    aggregates = [func.count(), func.coalesce(func.sum(value), 0.0),
+                  *(func.sum(case((value <= bound, 1), else_=0)) for bound in bounds)]
+    query = select(group, *aggregates).group_by(group) if group is not None else select(literal(""), *aggregates)
+    if where is not None:
+        query = query.where(where)
+    return {str(row[0]): ([int(c or 0) for c in row[3:]], float(row[2]), int(row[1]))
+            for row in session.execute(query) if row[1]}
+
+
+def oldest_waiting_ticket(*, session: Session) -> datetime | None:
+    """When the oldest ticket that was acknowledged but not yet decided arrived."""
+    return session.scalar(select(func.min(Ticket.received_at)).where(
+        Ticket.status.in_([TicketStatus.RECEIVED, TicketStatus.PROCESSING])))
