@@ -110,6 +110,8 @@ def configure(settings: Settings, *, service: bool, handler: logging.Handler | N
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    # Python warnings (deprecations, Celery's root-user notice) become log lines in the same format.
+    logging.captureWarnings(True)
     for name, level in _NOISY.items():
         logging.getLogger(name).setLevel(level)
     return handler
