@@ -19,6 +19,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from service import create_app, logs
 from service.config import ConfigError, Secret, Settings, describe
 
+log = logging.getLogger(__name__)
 # Long-running commands whose lines go to a log collector: JSON when TRIAGE_LOG_FORMAT is auto.
 SERVICE_COMMANDS = ("serve", "worker")
 
@@ -148,7 +149,9 @@ def serve(host: str, port: int) -> None:
     app = create_app(settings)
     worker = _start_embedded(app, settings) if settings.embedded else None
     server = Server(app, host, port).start()
-    click.echo(f"Triage serving on {server.url}" + (" (embedded worker)" if worker else ""))
+    # A log line, not a print: a log collector reading this service's output sees only JSON (or only text).
+    log.info("Triage serving on %s%s", server.url, " (embedded worker)" if worker else "",
+             extra={"url": server.url, "embedded_worker": worker is not None})
     _block(server, worker)
 
 
@@ -166,7 +169,7 @@ def _block(server, worker) -> None:  # type: ignore[no-untyped-def]
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        click.echo("stopping")
+        log.info("stopping")
     finally:
         server.stop()
         if worker:
