@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from integrations.fake.webhook import signed_delivery
 from service import create_app, logs
-from service.config import Secret, Settings
+from service.config import ConfigError, Secret, Settings
 from service.models import WritebackRow
 from tests.conftest import SECRET, TOKEN, WorkerProcess, make_settings, service_env, wait_until
 
@@ -58,6 +58,19 @@ def test_a_line_is_one_json_object_with_extra_fields_and_nothing_forbidden(captu
 def test_auto_is_json_for_services_and_text_for_people():
     assert logs.resolve("auto", service=True) == "json" and logs.resolve("auto", service=False) == "text"
     assert logs.resolve("json", service=False) == "json" and logs.resolve("text", service=True) == "text"
+    with pytest.raises(ConfigError, match="TRIAGE_LOG_FORMAT"):
+        Settings.from_env({"TRIAGE_LOG_FORMAT": "xml"})
+
+
+def test_text_lines_carry_the_extra_fields_and_hide_the_forbidden_ones():
+    buffer = io.StringIO()
+    handler = logs.configure(Settings(log_format="text"), service=True, handler=logging.StreamHandler(buffer))
+    try:
+        logging.getLogger("service.test").info("ticket decided", extra={"ticket_id": 3, "body": BODY})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    line = buffer.getvalue()
+    assert "ticket decided [ticket_id=3 body=[redacted]]" in line and "Quokka" not in line
 
 
 @pytest.mark.services
