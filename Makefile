@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test test-fast services chromium lint bench qwen clean
+.PHONY: install demo test test-fast services chromium lint bench qwen clean audit
 # llama.cpp is compiled once (pip caches the wheel); portable AVX2 flags, not this CPU's every extension.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
@@ -37,7 +37,11 @@ services:
 chromium:
 	@bash scripts/chromium.sh
 
-test: install services chromium
+# Known vulnerabilities in the installed packages; accepted ones are listed with a reason in audit-allowlist.txt.
+audit: install
+	VENV=$(VENV) bash scripts/audit.sh
+
+test: install services chromium audit
 	$(BIN)/python -m pytest
 
 test-fast: install chromium

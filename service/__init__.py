@@ -13,17 +13,18 @@ from service.config import ConfigError, Settings
 
 def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app: settings -> database -> celery -> blueprints. Nothing happens at import time."""
-    from service import tasks  # noqa: F401  (registers the Celery tasks)
+    from service import logs, tasks  # noqa: F401  (tasks: registers the Celery tasks)
     from service.celery_app import make_celery
     from service.db import Database
     from service.pipeline.draft import DraftError
     from service.ports import IntegrationConfigError
     from service.runtime import Runtime
-    from service.web import api, errors, metrics, ops, review, webhooks
+    from service.web import api, errors, headers, intake_stats, metrics, ops, review, throttle, webhooks
 
     environ = os.environ if environ is None else environ
     settings = settings or Settings.from_env(environ)
     logging.getLogger("service").setLevel(settings.log_level.upper())
+    logs.register_secrets(settings, environ)
 
     app = Flask(__name__)
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes, JSON_SORT_KEYS=False)
@@ -36,9 +37,13 @@ def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] |
     except (IntegrationConfigError, LookupError, DraftError) as exc:
         raise ConfigError(str(exc)) from None
     app.extensions["triage"] = runtime
-    app.extensions["triage.metrics"] = metrics.database_registry(db, runtime)
-    make_celery(app, settings)
+    celery = make_celery(app, settings)
+    intake = intake_stats.for_broker(settings.broker_url)
+    app.extensions["triage.metrics"] = metrics.registry(db, runtime, celery=celery, intake=intake)
     errors.register(app)
+    headers.register(app, settings)
+    intake_stats.install(app, intake)
+    throttle.install(app, settings)
     for blueprint in (webhooks.bp, api.bp, ops.bp):
         app.register_blueprint(blueprint)
     review.register(app, settings, token_authenticated=(webhooks.bp, api.bp))

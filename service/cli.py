@@ -16,8 +16,12 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
-from service import create_app
+from service import create_app, logs
 from service.config import ConfigError, Secret, Settings, describe
+
+log = logging.getLogger(__name__)
+# Long-running commands whose lines go to a log collector: JSON when TRIAGE_LOG_FORMAT is auto.
+SERVICE_COMMANDS = ("serve", "worker")
 
 
 def _settings() -> Settings:
@@ -34,10 +38,17 @@ def _app():  # type: ignore[no-untyped-def]
 @click.group(cls=FlaskGroup, create_app=_app, add_version_option=False, load_dotenv=False)
 def main() -> None:
     """Triage: classify and route helpdesk tickets on your own machines."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("werkzeug", "alembic", "celery"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.getLogger("kombu").setLevel(logging.ERROR)  # "No hostname was supplied" for memory://
+    command = click.get_current_context().invoked_subcommand
+    try:
+        settings = Settings.from_env()
+    except ConfigError:
+        settings = Settings()  # the command itself reports the bad setting; log with the defaults until then
+    logs.configure(settings, service=command in SERVICE_COMMANDS)
+    if command == "worker":
+        logs.hand_celery_our_logging()
+    else:
+        # The embedded worker's per-task lines would drown the demo's and serve's own output.
+        logging.getLogger("celery").setLevel(logging.WARNING)
 
 
 @main.command()
@@ -193,7 +204,9 @@ def serve(host: str, port: int) -> None:
     app = create_app(settings)
     worker = _start_embedded(app, settings) if settings.embedded else None
     server = Server(app, host, port).start()
-    click.echo(f"Triage serving on {server.url}" + (" (embedded worker)" if worker else ""))
+    # A log line, not a print: a log collector reading this service's output sees only JSON (or only text).
+    log.info("Triage serving on %s%s", server.url, " (embedded worker)" if worker else "",
+             extra={"url": server.url, "embedded_worker": worker is not None})
     _block(server, worker)
 
 
@@ -211,7 +224,7 @@ def _block(server, worker) -> None:  # type: ignore[no-untyped-def]
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        click.echo("stopping")
+        log.info("stopping")
     finally:
         server.stop()
         if worker:

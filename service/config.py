@@ -41,6 +41,7 @@ class Secret:
 
 
 PREFIX = "TRIAGE_"
+LOG_FORMATS = ("auto", "json", "text")
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,12 @@ class Settings:
         default=300, metadata={"doc": "Largest age in seconds of a signed webhook timestamp (replay window)."}
     )
     max_body_bytes: int = field(default=256 * 1024, metadata={"doc": "Largest accepted request body."})
+    intake_rate_limit: str = field(
+        default="1200/second",
+        metadata={"doc": "Intake rate limit per source (zendesk, jira, generic, api) and sender address, e.g. "
+                  "100/second or 100/second;3000/minute; past it 429 with Retry-After. off = no limit. Shared "
+                  "through Redis when the broker is Redis."},
+    )
     helpdesk: str = field(
         default="fake",
         metadata={"doc": "Helpdesk that receives write-backs for generic/API tickets (fake, zendesk or jira)."},
@@ -169,6 +176,11 @@ class Settings:
     retrain_holdout: str = field(default="", metadata={"doc": "Scheduled retraining: the fixed held-out CSV of the "
                                                        "gate; required when TRIAGE_RETRAIN_INTERVAL_S is set."})
     log_level: str = field(default="INFO", metadata={"doc": "Python log level."})
+    log_format: str = field(
+        default="auto",
+        metadata={"doc": "json (one object per line), text, or auto: json for the services (serve, worker, "
+                  "gunicorn, celery), text for interactive commands such as demo."},
+    )
 
     def __post_init__(self) -> None:
         for name in ("drafting_concurrency", "model_threads", "batch_size", "session_lifetime_s",
@@ -179,6 +191,16 @@ class Settings:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
         if self.retrain_interval_s < 0:
             raise ConfigError(f"{PREFIX}RETRAIN_INTERVAL_S must be 0 (off) or positive, got {self.retrain_interval_s}")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"{PREFIX}LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
+        if self.intake_rate_limit_enabled:
+            from limits import parse_many
+
+            try:
+                parse_many(self.intake_rate_limit)
+            except ValueError as exc:
+                raise ConfigError(f"{PREFIX}INTAKE_RATE_LIMIT={self.intake_rate_limit!r} is not a rate limit such "
+                                  f"as 100/second or 100/second;3000/minute ({exc}); use off for none") from None
         if self.retrain_interval_s and not self.retrain_holdout:
             raise ConfigError(f"{PREFIX}RETRAIN_INTERVAL_S is set: set {PREFIX}RETRAIN_HOLDOUT to the gate's "
                               "held-out CSV")
@@ -187,6 +209,10 @@ class Settings:
     def embedded(self) -> bool:
         """True when the broker lives in this process and a worker thread must run beside the web app."""
         return self.broker_url.startswith("memory://")
+
+    @property
+    def intake_rate_limit_enabled(self) -> bool:
+        return self.intake_rate_limit.strip().lower() not in ("", "off")
 
     @property
     def auto_send_queue_names(self) -> set[str]:

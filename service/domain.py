@@ -128,6 +128,8 @@ class Decision:
     llm_label: str | None = None
     # More explanation to store and show, e.g. the LLM's answer and the redacted text it saw.
     extra: dict[str, Any] = field(default_factory=dict)
+    # Milliseconds each pipeline stage took for this ticket (classify, route, escalate); not part of the reason.
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def label(self) -> str:

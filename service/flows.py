@@ -6,6 +6,7 @@ import hashlib
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ from service.models import (
     Feedback,
     LLMCall,
     PredictionRow,
+    StageTiming,
     Ticket,
     User,
     WebhookEvent,
@@ -65,24 +67,26 @@ class Intake:
     queued: bool
     outcome: str
     status: str
+    # The webhook event row that recorded this delivery (the earlier one for a duplicate).
+    event_id: int | None = None
 
 
 def receive_ticket(session: Session, ticket: InboundTicket, *, delivery_id: str, body_sha256: str,
                    is_update: bool = False, reroute_on_update: bool = False) -> Intake:
     """Store a delivery and its ticket once; repeats change nothing, updates re-route only if configured."""
     # The common case, a new ticket, is stored with no look-ups first (the intake hot path).
-    new_id = store.insert_new_ticket(session=session, delivery_id=delivery_id, body_sha256=body_sha256, values={
+    new = store.insert_new_ticket(session=session, delivery_id=delivery_id, body_sha256=body_sha256, values={
         "source": ticket.source, "external_id": ticket.external_id, "subject": ticket.subject, "body": ticket.body,
         "requester": ticket.requester, "tags": list(ticket.tags), "metadata": dict(ticket.metadata),
         "created_at": ticket.created_at, "received_at": now_utc(), "status": TicketStatus.RECEIVED.value,
         "needs_fetch": ticket.needs_fetch})
-    if new_id is not None:
+    if new is not None:
         session.commit()
-        return Intake(ticket_id=new_id, queued=True, outcome="created", status=TicketStatus.RECEIVED)
+        return Intake(ticket_id=new[0], queued=True, outcome="created", status=TicketStatus.RECEIVED, event_id=new[1])
     session.rollback()  # a known ticket or a repeated delivery: undo any half and look them up
     seen = store.find_event(session=session, source=ticket.source, delivery_id=delivery_id)
     if seen is not None:
-        return _known(session, seen.ticket_id, "duplicate_delivery")
+        return _known(session, seen.ticket_id, "duplicate_delivery", event_id=seen.id)
     existing = store.find_ticket(session=session, source=ticket.source, external_id=ticket.external_id)
     if existing is None:  # removed between the INSERT and this look-up: store it afresh
         return receive_ticket(session, ticket, delivery_id=delivery_id, body_sha256=body_sha256, is_update=is_update,
@@ -94,26 +98,28 @@ def receive_ticket(session: Session, ticket: InboundTicket, *, delivery_id: str,
         existing.revision += 1
         existing.status, existing.claimed_at, existing.attempts = TicketStatus.RECEIVED, None, 0
         outcome = "rerouted"
-    session.add(WebhookEvent(source=ticket.source, delivery_id=delivery_id, body_sha256=body_sha256,
-                             ticket_id=existing.id, outcome=outcome))
+    event = WebhookEvent(source=ticket.source, delivery_id=delivery_id, body_sha256=body_sha256,
+                         ticket_id=existing.id, outcome=outcome)
+    session.add(event)
     try:
         session.commit()
     except IntegrityError:  # a concurrent delivery of the same event won the race
         session.rollback()
-        return _known(session, existing.id, "duplicate_delivery")
+        seen = store.find_event(session=session, source=ticket.source, delivery_id=delivery_id)
+        return _known(session, existing.id, "duplicate_delivery", event_id=seen.id if seen else None)
     if outcome == "rerouted":
-        return Intake(ticket_id=existing.id, queued=True, outcome=outcome, status=existing.status)
-    return _known(session, existing.id, outcome)
+        return Intake(ticket_id=existing.id, queued=True, outcome=outcome, status=existing.status, event_id=event.id)
+    return _known(session, existing.id, outcome, event_id=event.id)
 
 
 def _text_changed(row: Ticket, ticket: InboundTicket) -> bool:
     return ticket.needs_fetch or (row.subject, row.body) != (ticket.subject, ticket.body)
 
 
-def _known(session: Session, ticket_id: int | None, outcome: str) -> Intake:
+def _known(session: Session, ticket_id: int | None, outcome: str, *, event_id: int | None = None) -> Intake:
     ticket = store.get_ticket(session=session, ticket_id=ticket_id) if ticket_id is not None else None
     return Intake(ticket_id=ticket_id, queued=False, outcome=outcome,
-                  status=ticket.status if ticket else "unknown")
+                  status=ticket.status if ticket else "unknown", event_id=event_id)
 
 
 def process_ticket(runtime: Runtime, session: Session, ticket_id: int, *, batch_size: int = 1) -> list[int]:
@@ -149,12 +155,18 @@ def process_ticket(runtime: Runtime, session: Session, ticket_id: int, *, batch_
             ticket.last_error = f"{type(exc).__name__}: {exc}"[:2000]
             give_up = permanent or ticket.attempts >= MAX_PROCESS_ATTEMPTS
             ticket.status = TicketStatus.FAILED if give_up else TicketStatus.RECEIVED
+            # The error's type only: its text may quote the helpdesk's answer; it is kept on the ticket instead.
+            log.warning("ticket processing failed", extra={"ticket_id": ticket.id, "stage": "process",
+                                                           "error": type(exc).__name__, "status": ticket.status,
+                                                           "attempt": ticket.attempts})
         session.commit()
         raise
     try:
         rows = _record_many(runtime, session, tickets, decisions, [call for _, call in asked])
         _shadow_predict(runtime, session, tickets)
         session.commit()
+        for ticket, decision in zip(tickets, decisions, strict=True):
+            _log_decided(ticket, decision)
         return [wb.id for wb in rows]
     except IntegrityError:
         session.rollback()
@@ -165,9 +177,19 @@ def process_ticket(runtime: Runtime, session: Session, ticket_id: int, *, batch_
             writeback = _record(runtime, session, session.merge(ticket), decision, call and session.merge(call))
             session.commit()
             saved.append(writeback.id)
+            _log_decided(ticket, decision)
         except IntegrityError:
             session.rollback()
     return saved
+
+
+def _log_decided(ticket: Ticket, decision: Decision) -> None:
+    log.info("ticket decided", extra={
+        "ticket_id": ticket.id, "source": ticket.source, "stage": "decide", "status": decision.status.value,
+        "queue": decision.route.queue, "priority": decision.route.priority, "label": decision.label,
+        "confidence": round(decision.prediction.confidence, 4),
+        "model": f"{decision.prediction.model_name}@{decision.prediction.model_version}",
+        **{f"{stage}_ms": round(ms, 3) for stage, ms in decision.timings_ms.items()}})
 
 
 def _record(runtime: Runtime, session: Session, ticket: Ticket, decision: Decision,
@@ -193,12 +215,14 @@ def _record_many(runtime: Runtime, session: Session, tickets: list[Ticket], deci
     session.add_all(rows)
     session.flush()
     writebacks = []
-    for ticket, row, call in zip(tickets, rows, calls, strict=True):
+    for ticket, d, row, call in zip(tickets, decisions, rows, calls, strict=True):
         if call is not None:
             call.decision_id = row.id
             session.add(call)
         writebacks.append(WritebackRow(decision_id=row.id, target=runtime.helpdesk_for(ticket.source),
                                        status=WritebackStatus.PENDING, created_at=now_utc()))
+        session.add_all(StageTiming(ticket_id=ticket.id, stage=stage, duration_ms=ms)
+                        for stage, ms in d.timings_ms.items())
         ticket.status = TicketStatus.DECIDED
         ticket.processed_at = now_utc()
         ticket.last_error = None
@@ -215,7 +239,7 @@ def _shadow_predict(runtime: Runtime, session: Session, tickets: list[Ticket]) -
         predictions = model.predict([ticket_text(t.subject, t.body) for t in tickets], top_k=3)
     except Exception:  # a failing candidate must never cost a ticket its decision
         log.exception("shadow model %s@%s failed; tickets decided without shadow predictions",
-                      model.name, model.version)
+                      model.name, model.version, extra={"ticket_ids": [t.id for t in tickets], "stage": "shadow"})
         return
     for ticket, p in zip(tickets, predictions, strict=True):
         session.add(PredictionRow(ticket_id=ticket.id, model_name=p.model_name, model_version=p.model_version,
@@ -250,9 +274,12 @@ def escalate(runtime: Runtime, session: Session, ticket: Ticket, decision: Decis
     over = over_budget(runtime, session)
     if over:
         return _why(decision, f"LLM budget reached ({over}): a person decides"), None
+    started = time.perf_counter()
     redaction = redact(ticket_text(ticket.subject, ticket.body))
     answer = runtime.llm.classify(text=redaction.text, labels=runtime.models.get().labels)
     outcome = settle(decision.prediction, answer, confident=runtime.settings.llm_confident)
+    decision = replace(decision, timings_ms={**decision.timings_ms,
+                                             "escalate": (time.perf_counter() - started) * 1000})
     call = LLMCall(ticket_id=ticket.id, model=answer.model, redacted_text=redaction.text, redactions=redaction.counts,
                    label=answer.label, confidence=answer.confidence, reason=answer.reason, branch=outcome.branch,
                    tokens_in=answer.tokens_in, tokens_out=answer.tokens_out, latency_ms=answer.latency_ms,
@@ -265,7 +292,7 @@ def escalate(runtime: Runtime, session: Session, ticket: Ticket, decision: Decis
     _, route, _ = runtime.rules.route(chosen, text=ticket_text(ticket.subject, ticket.body), metadata=ticket.meta,
                                       tags=ticket.tags)
     settled = Decision(status=DecisionStatus.ESCALATED, route=route, prediction=decision.prediction,
-                       reason=f"escalated: {outcome.why}", llm_label=outcome.label)
+                       reason=f"escalated: {outcome.why}", llm_label=outcome.label, timings_ms=decision.timings_ms)
     return _why(settled, settled.reason, llm=call), call
 
 
@@ -297,11 +324,18 @@ def decide(runtime: Runtime, ticket: Ticket) -> Decision:
 def decide_many(runtime: Runtime, tickets: list[Ticket]) -> list[Decision]:
     """Classify tickets in one model call, then route each."""
     texts = [ticket_text(t.subject, t.body) for t in tickets]
-    predictions = runtime.models.get().predict(texts, top_k=3)
+    model = runtime.models.get()
+    started = time.perf_counter()
+    predictions = model.predict(texts, top_k=3)
+    # One model call serves the whole batch: each ticket is charged its share.
+    classify_ms = (time.perf_counter() - started) * 1000 / max(len(tickets), 1)
     decisions = []
     for ticket, text, prediction in zip(tickets, texts, predictions, strict=True):
+        started = time.perf_counter()
         status, route, why = runtime.rules.route(prediction, text=text, metadata=ticket.meta, tags=ticket.tags)
-        decisions.append(Decision(status=status, route=route, prediction=prediction, reason=why))
+        route_ms = (time.perf_counter() - started) * 1000
+        decisions.append(Decision(status=status, route=route, prediction=prediction, reason=why,
+                                  timings_ms={"classify": classify_ms, "route": route_ms}))
     return decisions
 
 
@@ -334,27 +368,42 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
         wb.next_attempt_at = now_utc() + timedelta(seconds=wait)
         session.commit()
         return Delivery("throttled", retry_in=wait)
+    ids = {"writeback_id": wb.id, "ticket_id": ticket.id, "target": wb.target, "kind": wb.kind,
+           "stage": "writeback", "attempt": wb.attempts}
+    started = time.perf_counter()
     try:
         helpdesk.write_back(request)
     except IntegrationError as exc:
+        took = _timed(session, ticket.id, "writeback", started)
         wb.last_error = str(exc)[:2000]
         if exc.permanent or wb.attempts >= runtime.settings.writeback_max_attempts:
             wb.status = WritebackStatus.FAILED
             session.commit()
             log.warning("write-back %s failed for good after %s attempt(s)", wb.id, wb.attempts,
-                        extra={"writeback_id": wb.id, "ticket_id": ticket.id})
+                        extra={**ids, "duration_ms": took, "error": str(exc)[:300]})
             return Delivery("failed")
         delay = exc.retry_after if exc.retry_after is not None else min(
             runtime.settings.writeback_backoff_s * 2 ** (wb.attempts - 1), MAX_BACKOFF_S)
         wb.status = WritebackStatus.RETRYING
         wb.next_attempt_at = now_utc() + timedelta(seconds=delay)
         session.commit()
+        log.info("write-back will be retried", extra={**ids, "duration_ms": took, "retry_in_s": delay,
+                                                       "error": str(exc)[:300]})
         return Delivery("retrying", retry_in=delay)
+    took = _timed(session, ticket.id, "writeback", started)
     wb.status = WritebackStatus.DONE
     wb.done_at = now_utc()
     wb.last_error = None
     session.commit()
+    log.info("write-back delivered", extra={**ids, "duration_ms": took})
     return Delivery("done")
+
+
+def _timed(session: Session, ticket_id: int, stage: str, started: float) -> float:
+    """Store how long a stage has taken since `started` (for /metrics) and return it in milliseconds."""
+    took = round((time.perf_counter() - started) * 1000, 3)
+    session.add(StageTiming(ticket_id=ticket_id, stage=stage, duration_ms=took))
+    return took
 
 
 def writeback_request(session: Session, wb: WritebackRow) -> WritebackRequest:
@@ -390,8 +439,10 @@ def draft_reply(runtime: Runtime, session: Session, writeback_id: int) -> DraftR
     if existing is not None:
         return existing
     ticket = decision.ticket
+    started = time.perf_counter()
     result = drafter.draft(ticket_id=ticket.external_id, requester=ticket.requester, subject=ticket.subject,
                            body=ticket.body, queue=decision.queue, label=decision.label)
+    took = _timed(session, ticket.id, "draft", started)
     draft = propose_draft(session, decision_id=decision.id, text=result.text, source=result.source)
     draft.generated, draft.guard, draft.detail = result.generated, result.guard, result.detail or None
     draft.generation_ms = round(result.generation_s * 1000, 1) if result.tokens else None
@@ -401,6 +452,9 @@ def draft_reply(runtime: Runtime, session: Session, writeback_id: int) -> DraftR
         session.add(WritebackRow(decision_id=decision.id, target=wb.target, kind="reply", draft_id=draft.id,
                                  status=WritebackStatus.PENDING, created_at=now_utc()))
     session.commit()
+    log.info("reply drafted", extra={"ticket_id": ticket.id, "decision_id": decision.id, "draft_id": draft.id,
+                                     "stage": "draft", "draft_source": result.source, "guard": result.guard,
+                                     "duration_ms": took})
     return draft
 
 
@@ -505,7 +559,8 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
         user.failed_logins += 1
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until, user.failed_logins = now + LOCKOUT, 0
-            log.warning("user %s locked for %s after repeated failed sign-ins", user.id, LOCKOUT)
+            log.warning("user %s locked for %s after repeated failed sign-ins", user.id, LOCKOUT,
+                        extra={"user_id": user.id})
         session.commit()
         return None
     if not user.active:

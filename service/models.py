@@ -277,3 +277,19 @@ class LLMCall(Base):
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     cost: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class StageTiming(Base):
+    """How long one pipeline stage took for one ticket; /metrics builds its latency histograms from these rows.
+
+    Stored rather than kept in each process's memory: web and worker processes run on several hosts, and the
+    database is the one place that sees them all.
+    """
+
+    __tablename__ = "stage_timings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))
+    duration_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

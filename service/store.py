@@ -44,27 +44,29 @@ def _new_ticket_statements(dialect: str) -> tuple[Any, ...]:
         ["source", "delivery_id", "body_sha256", "ticket_id", "outcome", "received_at"],
         select(bindparam("source"), bindparam("delivery_id"), bindparam("body_sha256"), new.c.id,
                literal("created"), bindparam("received_at")),
-    ).on_conflict_do_nothing(index_elements=["source", "delivery_id"]).returning(events.c.ticket_id)
+    ).on_conflict_do_nothing(index_elements=["source", "delivery_id"]).returning(events.c.ticket_id, events.c.id)
     return (both,)
 
 
 _STATEMENTS: dict[str, tuple[Any, ...]] = {}
 
 
-def insert_new_ticket(*, session: Session, values: dict[str, Any], delivery_id: str, body_sha256: str) -> int | None:
-    """Insert a ticket and its delivery if neither exists; the new ticket's id, or None (the caller rolls back)."""
+def insert_new_ticket(*, session: Session, values: dict[str, Any], delivery_id: str,
+                      body_sha256: str) -> tuple[int, int] | None:
+    """Insert a ticket and its delivery if neither exists: (ticket id, event id), or None (the caller rolls back)."""
     dialect = session.get_bind().dialect.name
     statements = _STATEMENTS.get(dialect) or _STATEMENTS.setdefault(dialect, _new_ticket_statements(dialect))
     conn = session.connection()
     if len(statements) == 1:
-        return conn.execute(statements[0], {**values, "delivery_id": delivery_id, "body_sha256": body_sha256}
-                            ).scalar()
+        row = conn.execute(statements[0], {**values, "delivery_id": delivery_id, "body_sha256": body_sha256}).first()
+        return (row[0], row[1]) if row else None
     ticket_id = conn.execute(statements[0], values).scalar()
     if ticket_id is None:
         return None
     event = {"source": values["source"], "delivery_id": delivery_id, "body_sha256": body_sha256,
              "ticket_id": ticket_id, "outcome": "created", "received_at": values["received_at"]}
-    return ticket_id if conn.execute(statements[1], event).scalar() is not None else None
+    event_id = conn.execute(statements[1], event).scalar()
+    return (ticket_id, event_id) if event_id is not None else None
 
 
 def find_event(*, session: Session, source: str, delivery_id: str) -> WebhookEvent | None:
@@ -466,3 +468,24 @@ def llm_stats(*, session: Session, since: datetime | None = None) -> dict[str, f
         "llm_reviewed": int(judged),
         "llm_accuracy_on_reviewed": int(right) / judged if judged else None,
     }
+
+
+def histogram(*, session: Session, value: Any, bounds: Sequence[float], group: Any = None,
+              where: ColumnElement[bool] | None = None) -> dict[str, tuple[list[int], float, int]]:
+    """Cumulative counts of `value` <= each bound, its sum and count, per `group` value ("" without one).
+
+    One aggregate query: the rows are counted where they lie, never loaded.
+    """
+    aggregates = [func.count(), func.coalesce(func.sum(value), 0.0),
+                  *(func.sum(case((value <= bound, 1), else_=0)) for bound in bounds)]
+    query = select(group, *aggregates).group_by(group) if group is not None else select(literal(""), *aggregates)
+    if where is not None:
+        query = query.where(where)
+    return {str(row[0]): ([int(c or 0) for c in row[3:]], float(row[2]), int(row[1]))
+            for row in session.execute(query) if row[1]}
+
+
+def oldest_waiting_ticket(*, session: Session) -> datetime | None:
+    """When the oldest ticket that was acknowledged but not yet decided arrived."""
+    return session.scalar(select(func.min(Ticket.received_at)).where(
+        Ticket.status.in_([TicketStatus.RECEIVED, TicketStatus.PROCESSING])))

@@ -47,7 +47,8 @@ def draft_reply(writeback_id: int) -> None:
             flows.draft_reply(rt, session, writeback_id)
     except Exception:
         # A draft is a convenience: never let it hold up the decision's write-back.
-        log.exception("drafting failed for write-back %s; delivering without a draft", writeback_id)
+        log.exception("drafting failed for write-back %s; delivering without a draft", writeback_id,
+                      extra={"task": "triage.draft_reply", "writeback_id": writeback_id, "stage": "draft"})
     enqueue(deliver_writeback, writeback_id)
 
 
@@ -74,7 +75,8 @@ def sweep() -> None:
     for writeback_id in writebacks:
         enqueue(deliver_writeback, writeback_id)
     if tickets or writebacks:
-        log.info("sweep re-enqueued %d ticket(s) and %d write-back(s)", len(tickets), len(writebacks))
+        log.info("sweep re-enqueued %d ticket(s) and %d write-back(s)", len(tickets), len(writebacks),
+                 extra={"task": "triage.sweep", "ticket_ids": tickets[:100], "writeback_ids": writebacks[:100]})
 
 
 @shared_task(name="triage.retrain", acks_late=False)
@@ -83,7 +85,8 @@ def retrain() -> None:
     rt = runtime()
     with rt.db.session() as session:
         result = flows.retrain(rt, session)
-    log.info("scheduled retraining: %s", {k: v for k, v in result.items() if k != "gate"})
+    log.info("scheduled retraining: %s", {k: v for k, v in result.items() if k != "gate"},
+             extra={"task": "triage.retrain"})
 
 
 def enqueue(task, item_id: int, *, countdown: float | None = None) -> bool:  # type: ignore[no-untyped-def]
@@ -93,5 +96,5 @@ def enqueue(task, item_id: int, *, countdown: float | None = None) -> bool:  # t
         return True
     except Exception as exc:  # kombu raises many types for an unreachable broker
         log.warning("could not enqueue %s(%s): %s; the sweep will pick it up", task.name, item_id,
-                    type(exc).__name__)
+                    type(exc).__name__, extra={"task": task.name, "item_id": item_id, "error": type(exc).__name__})
         return False

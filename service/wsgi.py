@@ -1,5 +1,15 @@
 """WSGI entry point for gunicorn: `gunicorn service.wsgi:app`."""
 
-from service import create_app
+import logging
 
-app = create_app()
+from service import create_app, logs
+from service.config import Settings
+
+settings = Settings.from_env()
+# Before the app is built, so that even its start-up warnings are lines in the configured format.
+logs.configure(settings, service=True)
+# Gunicorn's worker lines (boot, timeouts) go through our handler too, in the same format.
+for _name in ("gunicorn.error", "gunicorn.access"):
+    logging.getLogger(_name).handlers.clear()
+    logging.getLogger(_name).propagate = True
+app = create_app(settings)

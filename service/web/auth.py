@@ -15,11 +15,10 @@ from werkzeug.wrappers import Response
 from service import flows, store
 from service.models import User
 from service.runtime import Runtime
-from service.web.review.security import ERROR_CODES, error_page, secure_headers
+from service.web.review.security import ERROR_CODES, error_page
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__, template_folder="templates")
-bp.after_request(secure_headers)
 for _code in ERROR_CODES:
     bp.register_error_handler(_code, error_page)
 login_manager = LoginManager()

@@ -32,6 +32,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
+        if exc.response is not None:
+            return exc.response  # type: ignore[return-value]  # the raiser built the whole answer (e.g. 429)
         detail = exc.description or ""
         if exc.code == 413:
             detail = f"request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"

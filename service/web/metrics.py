@@ -1,24 +1,31 @@
-"""Prometheus metrics: per-process counters for intake, and database-wide gauges read at scrape time."""
+"""Prometheus metrics, all read at scrape time from what every process shares: database, broker, intake counts.
+
+Several gunicorn workers and Celery worker processes, on several hosts, do the work; counters kept in one
+process's memory would show that process's share only. So stage latencies are stored with the tickets and
+counted in the database, queue depth is asked of the broker, and intake counts live in Redis (intake_stats).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from celery import Celery
+from kombu.exceptions import ChannelError
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from service import flows, store
+from service.celery_app import QUEUE
 from service.db import Database
-from service.models import DecisionRow, Ticket, WritebackRow
+from service.models import DecisionRow, PredictionRow, StageTiming, Ticket, WritebackRow
 from service.runtime import Runtime
+from service.web.intake_stats import IntakeCollector, IntakeStats
 
-REGISTRY = CollectorRegistry()
-INTAKE = Counter("triage_intake_total", "Deliveries answered, by source and outcome",
-                 ["source", "outcome"], registry=REGISTRY)
-INTAKE_SECONDS = Histogram("triage_intake_seconds", "Time to verify, store and enqueue one delivery",
-                           ["source"], registry=REGISTRY,
-                           buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+# Milliseconds: a baseline classification takes ~1 ms, an LLM call or a draft several seconds.
+STAGE_BUCKETS_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+CONFIDENCE_BUCKETS = tuple(round(i / 10, 1) for i in range(1, 11))
 
 
 class DatabaseCollector(Collector):
@@ -54,8 +61,31 @@ class DatabaseCollector(Collector):
             if stats["llm_accuracy_on_reviewed"] is not None:
                 yield GaugeMetricFamily("triage_llm_accuracy_on_reviewed", "LLM labels agents confirmed",
                                         value=float(stats["llm_accuracy_on_reviewed"]))
+            yield from self._latency_and_confidence(session)
+            oldest = store.oldest_waiting_ticket(session=session)
+            age = 0.0 if oldest is None else (datetime.now(UTC) - _aware(oldest)).total_seconds()
+            yield GaugeMetricFamily("triage_backlog_oldest_seconds", "Age of the oldest ticket acknowledged but not "
+                                    "yet decided (0 when none waits)", value=max(age, 0.0))
             if self.runtime is not None:
                 yield from self._drift(session)
+
+    def _latency_and_confidence(self, session) -> Iterator[Metric]:  # type: ignore[no-untyped-def]
+        stages = HistogramMetricFamily("triage_stage_seconds", "Time one pipeline stage took for one ticket "
+                                       "(classify, route, escalate, draft, writeback)", labels=["stage"])
+        for stage, (cumulative, total_ms, count) in sorted(store.histogram(
+                session=session, value=StageTiming.duration_ms, bounds=STAGE_BUCKETS_MS,
+                group=StageTiming.stage).items()):
+            stages.add_metric([stage], _buckets([b / 1000 for b in STAGE_BUCKETS_MS], cumulative, count),
+                              sum_value=total_ms / 1000)
+        yield stages
+        confidence = HistogramMetricFamily("triage_confidence", "Classifier confidence of the model in service's "
+                                           "predictions")
+        found = store.histogram(session=session, value=PredictionRow.confidence, bounds=CONFIDENCE_BUCKETS,
+                                where=PredictionRow.role == "serving").get("")
+        if found is not None:
+            cumulative, total, count = found
+            confidence.add_metric([], _buckets(CONFIDENCE_BUCKETS, cumulative, count), sum_value=total)
+        yield confidence
 
     def _drift(self, session) -> Iterator[Metric]:  # type: ignore[no-untyped-def]
         """PSI of the model in service's live labels and confidences vs its training data; unknown = absent."""
@@ -74,8 +104,44 @@ class DatabaseCollector(Collector):
                                 value=1.0 if report.drifting else 0.0)
 
 
-def database_registry(db: Database, runtime: Runtime | None = None) -> CollectorRegistry:
+class BrokerCollector(Collector):
+    """Messages waiting in the broker's queue, asked of the broker itself at each scrape."""
+
+    def __init__(self, celery: Celery) -> None:
+        self.celery = celery
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            with self.celery.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+                try:
+                    depth = conn.default_channel.queue_declare(queue=QUEUE, passive=True).message_count
+                except ChannelError:
+                    depth = 0  # the queue does not exist until the first message is sent
+        except Exception:  # broker unreachable: no sample rather than a false 0 (/readyz reports the outage)
+            return
+        family = GaugeMetricFamily("triage_broker_queue_messages", "Tasks waiting in the broker queue",
+                                   labels=["queue"])
+        family.add_metric([QUEUE], float(depth))
+        yield family
+
+
+def registry(db: Database, runtime: Runtime | None = None, *, celery: Celery | None = None,
+             intake: IntakeStats | None = None) -> CollectorRegistry:
     """A registry per app, so two apps in one process (tests) never clash over metric names."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(db, runtime))
+    if intake is not None:
+        registry.register(IntakeCollector(intake))
+    if celery is not None:
+        registry.register(BrokerCollector(celery))
     return registry
+
+
+def _buckets(bounds: Sequence[float], cumulative: list[int], count: int) -> list[tuple[str, float]]:
+    return [*((repr(float(b)), float(c)) for b, c in zip(bounds, cumulative, strict=True)), ("+Inf", float(count))]
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they are stored in UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

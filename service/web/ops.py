@@ -6,7 +6,6 @@ from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.runtime import Runtime
-from service.web import metrics
 from service.web.openapi import document
 
 bp = Blueprint("ops", __name__)
@@ -40,8 +39,7 @@ def readyz() -> Response:
 
 @bp.get("/metrics")
 def prometheus() -> Response:
-    body = generate_latest(metrics.REGISTRY) + generate_latest(current_app.extensions["triage.metrics"])
-    return Response(body, mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(current_app.extensions["triage.metrics"]), mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/openapi.json")

@@ -172,7 +172,7 @@ def test_health_readiness_metrics_and_openapi(client):
     post_signed(client)
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'triage_tickets{status="received"} 1.0' in metrics
-    assert 'triage_intake_total{outcome="created",source="generic"}' in metrics
+    assert 'triage_intake_total{outcome="created",source="generic",status="202"} 1.0' in metrics
     doc = client.get("/openapi.json").get_json()
     assert doc["openapi"].startswith("3.1")
     assert {"/webhooks/generic", "/api/v1/tickets", "/api/v1/tickets/{ticket_id}"} <= set(doc["paths"])

@@ -15,12 +15,11 @@ from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
 
 from service.config import Settings
-from service.web.review.security import ERROR_CODES, error_page, secure_headers
+from service.web.review.security import ERROR_CODES, error_page
 
 log = logging.getLogger(__name__)
 bp = Blueprint("review", __name__, url_prefix="/review", template_folder="../templates",
                static_folder="../static")
-bp.after_request(secure_headers)
 for _code in ERROR_CODES:
     bp.register_error_handler(_code, error_page)
 csrf = CSRFProtect()

@@ -1,0 +1,68 @@
+"""Per-sender intake rate limits: Flask-Limiter keyed on source and address, 429 answered as problem+json."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Flask, Response, current_app, request
+from flask_limiter import Limiter, RequestLimit
+
+from service.config import Settings
+from service.web.errors import problem
+
+# The endpoints that take tickets in, and the source each stands for (None: the URL names it).
+INTAKE_ENDPOINTS = {"webhooks.generic": "generic", "webhooks.platform": None, "api.create_ticket": "api"}
+
+
+def intake_source() -> str | None:
+    """The source of an intake request (generic, api, zendesk, jira; unknown for other URLs), else None."""
+    if request.endpoint not in INTAKE_ENDPOINTS:
+        return None
+    source = INTAKE_ENDPOINTS[request.endpoint] or (request.view_args or {}).get("source", "")
+    # A name from the URL is kept only if it is enabled: anyone can invent /webhooks/<name> URLs, and each
+    # invented name would otherwise become a limiter key and a metrics label of its own.
+    if request.endpoint == "webhooks.platform" and source not in current_app.extensions["triage"].integrations.enabled:
+        return "unknown"
+    return source
+
+
+def sender_key() -> str:
+    """One budget per source and sender address, so a noisy sender cannot use up another's."""
+    return f"{intake_source() or 'other'}|{request.remote_addr or '-'}"
+
+
+def storage_uri(settings: Settings) -> str:
+    """Share the counts through Redis when the broker is Redis; embedded mode has one process, so memory."""
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return settings.broker_url
+    return "memory://"
+
+
+def install(app: Flask, settings: Settings) -> Limiter | None:
+    """Limit POSTs to the intake endpoints to TRIAGE_INTAKE_RATE_LIMIT per sender; None when it is off."""
+    if not settings.intake_rate_limit_enabled:
+        return None
+    from service.web import api, webhooks
+
+    limiter = Limiter(
+        key_func=sender_key, app=app, storage_uri=storage_uri(settings),
+        # Sliding window: no double burst at a window edge, at the cost of two counters per key.
+        strategy="sliding-window-counter", key_prefix="triage:intake",
+        storage_options={"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
+        # Redis down: limit in this process's memory rather than refuse or stall intake.
+        swallow_errors=True, in_memory_fallback_enabled=True, on_breach=_too_many,
+    )
+    limit = settings.intake_rate_limit
+    limiter.limit(limit, methods=["POST"])(webhooks.bp)
+    limiter.limit(limit, methods=["POST"])(api.bp)  # POST /api/v1/tickets only: reads are not intake
+    return limiter
+
+
+def _too_many(limit: RequestLimit) -> Response:
+    retry_after = max(1, math.ceil(limit.reset_at - time.time()))
+    response = problem(429, "Too Many Requests",
+                       f"more than {limit.limit} from this sender for {intake_source()!r}; retry after "
+                       f"{retry_after} s", retry_after_s=retry_after)
+    response.headers["Retry-After"] = str(retry_after)
+    return response

@@ -1,0 +1,42 @@
+"""/readyz answers 503 and names the part that is gone when the database or the broker alone is unreachable."""
+
+import time
+
+import pytest
+
+from service import create_app
+from tests.conftest import PG_ADMIN_URL, make_settings
+
+CLOSED = "127.0.0.1:1"  # nothing listens on port 1: connections are refused at once
+
+
+def ready(settings):
+    app = create_app(settings, environ={})
+    started = time.monotonic()
+    response = app.test_client().get("/readyz")
+    took = time.monotonic() - started
+    app.extensions["triage"].db.dispose()
+    return response, took
+
+
+def test_a_broker_on_a_closed_port_makes_the_service_not_ready(sqlite_url, models_dir):
+    response, took = ready(make_settings(sqlite_url, models_dir, broker_url=f"redis://{CLOSED}/0"))
+    assert response.status_code == 503 and response.get_json()["status"] == "not ready"
+    checks = response.get_json()["checks"]
+    assert checks["database"] == "ok" and checks["broker"].startswith("unavailable")
+    assert took < 10  # a load balancer's probe must get an answer, not a hang
+
+
+def test_a_database_on_a_closed_port_makes_the_service_not_ready(models_dir):
+    response, took = ready(make_settings(f"postgresql+psycopg://postgres@{CLOSED}/triage", models_dir))
+    assert response.status_code == 503
+    checks = response.get_json()["checks"]
+    assert checks["database"].startswith("unavailable") and checks["broker"] == "ok"
+    assert took < 10
+
+
+@pytest.mark.services
+def test_a_database_url_naming_a_database_that_does_not_exist_makes_the_service_not_ready(models_dir):
+    admin = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    response, _ = ready(make_settings(f"{admin}/triage_no_such_database", models_dir))
+    assert response.status_code == 503 and response.get_json()["checks"]["database"].startswith("unavailable")
