@@ -102,7 +102,7 @@ def document() -> dict[str, Any]:
             "/api/v1/tickets/{ticket_id}": {"get": {
                 "summary": "A ticket with its decision and the reason for it",
                 "security": [{"bearer": []}],
-                "parameters": [{"name": "ticket_id", "in": "path", "required": True,
+                "parameters": [{"name": "ticket_id", "in": "path", "required": True, "example": 1,
                                 "schema": {"type": "integer", "minimum": 0, "maximum": MAX_TICKET_ID}}],
                 "responses": {"200": _json("TicketView", "The ticket"), **_problems(401, 404, 503)},
             }},

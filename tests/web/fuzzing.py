@@ -149,8 +149,11 @@ def encode(value: Any, ascii_only: bool) -> bytes:
     return json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
 
 
-def record(name: str) -> None:
+def record(name: str, response: Any = None) -> None:
+    """Count one case, and the status it got, so a run shows which paths the cases reached."""
     TALLY[name] += 1
+    if response is not None:
+        TALLY[f"{name} {response.status_code}"] += 1
 
 
 def assert_budget_met(name: str) -> None:
