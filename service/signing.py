@@ -27,10 +27,10 @@ def verify(secret: str, *, timestamp: str | None, signature: str | None, body: b
         raise SignatureError("missing X-Triage-Signature header")
     if not timestamp:
         raise SignatureError("missing X-Triage-Timestamp header")
-    try:
-        ts = int(timestamp)
-    except ValueError:
-        raise SignatureError("X-Triage-Timestamp must be Unix seconds") from None
+    # ASCII digits only: int() would also take "١٢", " 12" and "1_2", and a huge value overflows the age check.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise SignatureError("X-Triage-Timestamp must be Unix seconds")
+    ts = int(timestamp)
     # Check the MAC first, so the answer for a forged request does not depend on its timestamp.
     expected = sign(secret, timestamp, body)
     if not hmac.compare_digest(expected.encode(), signature.strip().encode()):

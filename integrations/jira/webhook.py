@@ -60,8 +60,10 @@ def ticket_from_issue(issue: dict[str, Any]) -> InboundTicket:
 
 def _ticket(issue: dict[str, Any]) -> InboundTicket:
     key = issue.get("key")
-    if not isinstance(key, str) or "-" not in key:
-        raise PayloadError(f"issue.key must be a Jira issue key like ABC-123, got {key!r}")
+    # Keys are short (a project key, a dash, a number); a long one would not fit the external id either.
+    if not isinstance(key, str) or "-" not in key or len(key) > 128 or key != key.strip():
+        shown = repr(key) if len(repr(key)) <= 60 else repr(key)[:60] + "…"
+        raise PayloadError(f"issue.key must be a Jira issue key like ABC-123, got {shown}")
     fields = issue["fields"]
     subject = fields.get("summary") if isinstance(fields.get("summary"), str) else ""
     body = adf_text(fields.get("description"))
@@ -76,12 +78,12 @@ def _ticket(issue: dict[str, Any]) -> InboundTicket:
         "issuetype_id": _get(fields, "issuetype", "id"),
         "status_id": _get(fields, "status", "id"),
         "jira_priority_id": _get(fields, "priority", "id"),
-        "components": ",".join(str(c.get("id")) for c in fields.get("components") or [] if isinstance(c, dict)),
+        "components": ",".join(str(c.get("id")) for c in _list(fields.get("components")) if isinstance(c, dict)),
     }
     return InboundTicket(
         source=SOURCE, external_id=key, subject=subject.strip(), body=body.strip(),
         requester=str(_person(person))[:320], created_at=_time(fields.get("created")),
-        tags=tuple(str(label) for label in fields.get("labels") or [])[:50],
+        tags=tuple(str(label) for label in _list(fields.get("labels")))[:50],
         metadata={k: v for k, v in metadata.items() if v not in (None, "")},
     )
 
@@ -102,12 +104,17 @@ def adf_text(value: Any) -> str:
         return value
     if isinstance(value, dict):
         text = value.get("text", "") if value.get("type") == "text" else ""
-        parts = [adf_text(child) for child in value.get("content") or []]
+        parts = [adf_text(child) for child in _list(value.get("content"))]
         sep = "\n" if value.get("type") in ("doc", "bulletList", "orderedList") else " "
         return (text + sep.join(p for p in parts if p)).strip()
     if isinstance(value, list):
         return "\n".join(adf_text(v) for v in value)
     return ""
+
+
+def _list(value: Any) -> list[Any]:
+    """An optional list field; anything else (null, a number, an object) reads as empty, like a missing field."""
+    return value if isinstance(value, list) else []
 
 
 def _get(fields: dict[str, Any], name: str, key: str) -> Any:

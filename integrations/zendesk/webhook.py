@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -14,6 +15,7 @@ from service.domain import InboundEvent, InboundTicket
 from service.ports import PayloadError, SignatureError
 
 SOURCE = "zendesk"
+_TICKET_NUMBER = re.compile(r"[0-9]{1,19}")
 CREATED_EVENTS = {"zen:event-type:ticket.created"}
 # Event subscriptions that change what a ticket says; re-routing on them is opt-in (see settings).
 UPDATE_EVENTS = {"zen:event-type:ticket.comment_added", "zen:event-type:ticket.subject_changed",
@@ -85,8 +87,9 @@ def ticket_from_api(ticket: dict[str, Any], requester: dict[str, Any] | None) ->
 
 def _ticket(t: dict[str, Any], requester: Any = None, *, allow_fetch: bool = True) -> InboundTicket:
     ticket_id = t.get("id")
-    if ticket_id in (None, "") or not str(ticket_id).strip().isdigit():
-        raise PayloadError(f"ticket.id must be a Zendesk ticket number, got {ticket_id!r}")
+    # ASCII digits only (str.isdigit also takes "²" and "١"), and no longer than a 64-bit id.
+    if isinstance(ticket_id, bool) or not _TICKET_NUMBER.fullmatch(str(ticket_id).strip()):
+        raise PayloadError(f"ticket.id must be a Zendesk ticket number, got {_short(ticket_id)}")
     subject = _text(t.get("subject") or t.get("raw_subject") or t.get("title"))
     comment = t.get("comment")
     body = _text(t.get("description")) or (_text(comment.get("body")) if isinstance(comment, dict) else "")
@@ -95,6 +98,8 @@ def _ticket(t: dict[str, Any], requester: Any = None, *, allow_fetch: bool = Tru
     tags = t.get("tags") or []
     if isinstance(tags, str):  # {{ticket.tags}} renders as a space-separated string
         tags = tags.split()
+    elif not isinstance(tags, list):
+        raise PayloadError(f"ticket.tags must be a list or a space-separated string, got {_short(tags)}")
     via = t.get("via")
     channel = via.get("channel") if isinstance(via, dict) else via
     who = requester if isinstance(requester, dict) else t.get("requester")
@@ -102,7 +107,10 @@ def _ticket(t: dict[str, Any], requester: Any = None, *, allow_fetch: bool = Tru
     metadata: dict[str, Any] = {"channel": channel, "zendesk_priority": _lower(t.get("priority")),
                                 "zendesk_type": _lower(t.get("type")), "group_id": t.get("group_id"),
                                 "requester_id": t.get("requester_id"), "brand_id": t.get("brand_id")}
-    for field in t.get("custom_fields") or []:
+    custom_fields = t.get("custom_fields") or []
+    if not isinstance(custom_fields, list):
+        raise PayloadError(f"ticket.custom_fields must be a list, got {_short(custom_fields)}")
+    for field in custom_fields:
         if isinstance(field, dict) and field.get("value") not in (None, "", []):
             metadata[f"custom_field_{field.get('id')}"] = field["value"]
     return InboundTicket(
@@ -113,6 +121,11 @@ def _ticket(t: dict[str, Any], requester: Any = None, *, allow_fetch: bool = Tru
         # A trigger body that carries only the id (the safe template in docs/zendesk.md): fetch the text.
         needs_fetch=not subject and not body,
     )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "…"
 
 
 def _lower(value: Any) -> Any:

@@ -12,7 +12,8 @@ from service import store
 from service.models import Ticket
 from service.runtime import Runtime
 from service.web.errors import ApiError
-from service.web.webhooks import accept
+from service.web.intake import MAX_TICKET_ID
+from service.web.webhooks import accept, dedupe_key
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -42,14 +43,15 @@ def require_token(view):  # type: ignore[no-untyped-def]
 @bp.post("/tickets")
 @require_token
 def create_ticket() -> Response:
-    key = request.headers.get("Idempotency-Key", "").strip()[:128] or None
-    return accept("api", key)
+    return accept("api", dedupe_key("Idempotency-Key"))
 
 
 @bp.get("/tickets/<int:ticket_id>")
 @require_token
 def get_ticket(ticket_id: int) -> Response:
     rt: Runtime = current_app.extensions["triage"]
+    if ticket_id > MAX_TICKET_ID:  # no row has it, and SQLite cannot even bind it (OverflowError)
+        raise ApiError(404, f"no ticket {ticket_id}")
     with rt.db.session() as session:
         ticket = store.get_ticket(session=session, ticket_id=ticket_id)
         if ticket is None:

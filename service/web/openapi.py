@@ -4,20 +4,47 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.web.intake import TICKET_SCHEMA
+from service.web.intake import MAX_TICKET_ID, TICKET_SCHEMA
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
+_JSON = "application/json"
+_TEXT = {"type": "string"}
 
 
 def _problems(*codes: int) -> dict[str, Any]:
-    text = {400: "Malformed JSON or an invalid ticket", 401: "Missing or invalid signature / token",
-            404: "Not found", 413: "Body too large", 415: "Not application/json",
-            503: "Not configured, or a dependency is down"}
+    text = {400: "Malformed JSON, text the database cannot store, or an invalid ticket (detail says which)",
+            401: "Missing or invalid signature / token", 404: "Not found, or the integration is not enabled",
+            405: "Method not allowed", 413: "Body too large",
+            415: "Not application/json (UTF-8)", 503: "Not configured, or a dependency is down"}
     return {str(c): {"description": text[c], "content": {"application/problem+json": {"schema": _PROBLEM}}}
             for c in codes}
 
 
-_ACCEPTED = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}}
+def _json(ref: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _header(name: str, pattern: str, *, required: bool = True, description: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "header", "required": required, "description": description,
+            "schema": {"type": "string", "pattern": pattern}}
+
+
+_INTAKE_RESPONSES = {"202": _json("Accepted", "Stored and queued"),
+                     "200": _json("Accepted", "Already received; not processed again")}
+# A vendor's own payload. Which objects make a ticket is the vendor's format: an object that is not a ticket
+# event gets 200 {ignored}, and a ticket event the service cannot read (no id, no text) gets 400.
+_ZENDESK_BODY = {"required": True, "content": {_JSON: {"schema": {
+    "type": "object", "description": "A trigger body ({event, ticket}) or an event subscription "
+                                     "({type: zen:event-type:..., detail})."}}}}
+_JIRA_BODY = {"required": True, "content": {_JSON: {"schema": {
+    "type": "object", "required": ["webhookEvent"], "description": "A Jira webhook event; "
+    "jira:issue_created and jira:issue_updated carry the issue, every other event is ignored.",
+    "properties": {"webhookEvent": {"type": "string", "minLength": 1}}}}}}
+_VENDOR_RESPONSES = {**_INTAKE_RESPONSES, "200": {"description": "Already received, or ignored (not a ticket event)",
+                                                   "content": {_JSON: {"schema": {"oneOf": [
+                                                       {"$ref": "#/components/schemas/Accepted"},
+                                                       {"$ref": "#/components/schemas/Ignored"}]}}}},
+                     **_problems(400, 401, 404, 413, 415)}
 
 
 def document() -> dict[str, Any]:
@@ -25,7 +52,8 @@ def document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Triage", "version": "1",
                  "description": "Ticket classification and routing. Intake answers at once; decisions "
-                                "follow asynchronously at the status URL."},
+                                "follow asynchronously at the status URL. Every error is "
+                                "application/problem+json whose detail says what is wrong."},
         "paths": {
             "/webhooks/generic": {"post": {
                 "summary": "Receive a signed ticket",
@@ -34,51 +62,128 @@ def document() -> dict[str, Any]:
                                "X-Triage-Delivery (optional) deduplicates retries; without it the body "
                                "hash does.",
                 "parameters": [
-                    {"name": "X-Triage-Signature", "in": "header", "required": True, "schema": {"type": "string"}},
-                    {"name": "X-Triage-Timestamp", "in": "header", "required": True, "schema": {"type": "string"}},
+                    _header("X-Triage-Signature", "^sha256=[0-9a-f]{64}$"),
+                    _header("X-Triage-Timestamp", "^[0-9]{1,12}$"),
                     {"name": "X-Triage-Delivery", "in": "header", "schema": {"type": "string", "maxLength": 128}},
                 ],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "requestBody": {"required": True, "content": {_JSON: {"schema": {
                     "$ref": "#/components/schemas/Ticket"}}}},
-                "responses": {"202": {"description": "Stored and queued", **_ACCEPTED},
-                              "200": {"description": "Already received; not processed again", **_ACCEPTED},
-                              **_problems(400, 401, 413, 415, 503)},
+                "responses": {**_INTAKE_RESPONSES, **_problems(400, 401, 413, 415, 503)},
+            }},
+            "/webhooks/zendesk": {"post": {
+                "summary": "Receive a Zendesk webhook (trigger body or event subscription)",
+                "description": "Signed by Zendesk: X-Zendesk-Webhook-Signature is base64(HMAC-SHA256(secret, "
+                               "timestamp + raw body)). 404 unless zendesk is in TRIAGE_INTEGRATIONS.",
+                "parameters": [
+                    _header("X-Zendesk-Webhook-Signature", "^[A-Za-z0-9+/]{43}=$"),
+                    _header("X-Zendesk-Webhook-Signature-Timestamp",
+                            "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"),
+                ],
+                "requestBody": _ZENDESK_BODY,
+                "responses": _VENDOR_RESPONSES,
+            }},
+            "/webhooks/jira": {"post": {
+                "summary": "Receive a Jira webhook (issue created or updated)",
+                "description": "Signed by Jira: X-Hub-Signature is sha256=hex(HMAC-SHA256(secret, raw body)). "
+                               "404 unless jira is in TRIAGE_INTEGRATIONS.",
+                "parameters": [_header("X-Hub-Signature", "^sha256=[0-9a-fA-F]{64}$")],
+                "requestBody": _JIRA_BODY,
+                "responses": _VENDOR_RESPONSES,
             }},
             "/api/v1/tickets": {"post": {
                 "summary": "Submit a ticket",
                 "security": [{"bearer": []}],
                 "parameters": [{"name": "Idempotency-Key", "in": "header",
                                 "schema": {"type": "string", "maxLength": 128}}],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "requestBody": {"required": True, "content": {_JSON: {"schema": {
                     "$ref": "#/components/schemas/Ticket"}}}},
-                "responses": {"202": {"description": "Stored and queued", **_ACCEPTED},
-                              "200": {"description": "Already received", **_ACCEPTED},
-                              **_problems(400, 401, 413, 415, 503)},
+                "responses": {**_INTAKE_RESPONSES, **_problems(400, 401, 413, 415, 503)},
             }},
             "/api/v1/tickets/{ticket_id}": {"get": {
                 "summary": "A ticket with its decision and the reason for it",
                 "security": [{"bearer": []}],
-                "parameters": [{"name": "ticket_id", "in": "path", "required": True,
-                                "schema": {"type": "integer"}}],
-                "responses": {"200": {"description": "The ticket", "content": {"application/json": {
-                    "schema": {"type": "object"}}}}, **_problems(401, 404)},
+                "parameters": [{"name": "ticket_id", "in": "path", "required": True, "example": 1,
+                                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_TICKET_ID}}],
+                "responses": {"200": _json("TicketView", "The ticket"), **_problems(401, 404, 503)},
             }},
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "Alive"}}}},
+            "/api/v1/stats": {"get": {
+                "summary": "Escalation rate, LLM usage and cost per 1,000 tickets, overall and for 24 hours",
+                "security": [{"bearer": []}],
+                "responses": {"200": _json("Stats", "The numbers"), **_problems(401, 503)},
+            }},
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {
+                "description": "Alive", "content": {_JSON: {"schema": {
+                    "type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}}}}}}},
             "/readyz": {"get": {"summary": "Database and broker reachable",
-                                "responses": {"200": {"description": "Ready"}, "503": {"description": "Not ready"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "Text"}}}},
+                                "responses": {"200": _json("Readiness", "Ready"),
+                                              "503": _json("Readiness", "Not ready; checks say which")}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
+                "description": "Prometheus text exposition format", "content": {"text/plain": {"schema": _TEXT}}}}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {
+                "description": "OpenAPI 3.1", "content": {_JSON: {"schema": {"type": "object"}}}}}}},
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Ticket": TICKET_SCHEMA,
                 "Accepted": {"type": "object", "required": ["ticket_id", "status", "duplicate", "status_url"],
-                             "properties": {"ticket_id": {"type": "integer"}, "status": {"type": "string"},
-                                            "duplicate": {"type": "boolean"}, "outcome": {"type": "string"},
-                                            "status_url": {"type": "string"}}},
-                "Problem": {"type": "object", "properties": {"status": {"type": "integer"},
-                                                             "title": {"type": "string"},
-                                                             "detail": {"type": "string"}}},
+                             "properties": {"ticket_id": {"type": "integer"}, "status": _TEXT,
+                                            "duplicate": {"type": "boolean"}, "outcome": _TEXT,
+                                            "status_url": _TEXT}},
+                "Ignored": {"type": "object", "required": ["ignored", "reason"],
+                            "properties": {"ignored": {"const": True}, "reason": _TEXT}},
+                "Problem": {"type": "object", "required": ["status", "title", "detail"],
+                            "properties": {"status": {"type": "integer"}, "title": _TEXT, "detail": _TEXT,
+                                           "errors": {"type": "array", "items": _TEXT}}},
+                "Readiness": {"type": "object", "required": ["status", "checks"],
+                              "properties": {"status": {"enum": ["ready", "not ready"]},
+                                             "checks": {"type": "object", "additionalProperties": _TEXT}}},
+                "TicketView": _TICKET_VIEW,
+                "Stats": {"type": "object", "required": ["all_time", "last_24h", "llm_configured"],
+                          "properties": {"all_time": _LLM_STATS, "last_24h": _LLM_STATS,
+                                         "llm_configured": {"type": "boolean"}}},
             },
         },
     }
+
+
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_NUMBER = {"type": "number"}
+_COUNT = {"type": "integer", "minimum": 0}
+_LLM_STATS = {
+    "type": "object",
+    "required": ["decided", "escalated", "escalation_rate", "llm_calls", "tokens_in", "tokens_out", "llm_cost",
+                 "llm_mean_latency_ms", "cost_per_1000_tickets", "llm_reviewed", "llm_accuracy_on_reviewed"],
+    "properties": {"decided": _COUNT, "escalated": _COUNT, "escalation_rate": _NUMBER, "llm_calls": _COUNT,
+                   "tokens_in": _COUNT, "tokens_out": _COUNT, "llm_cost": _NUMBER,
+                   "llm_mean_latency_ms": {"type": ["number", "null"]}, "cost_per_1000_tickets": _NUMBER,
+                   "llm_reviewed": _COUNT, "llm_accuracy_on_reviewed": {"type": ["number", "null"]}},
+}
+_DECISION = {
+    "type": "object",
+    "required": ["status", "queue", "priority", "label", "classifier_label", "confidence", "top_k", "model",
+                 "decided_at", "writebacks"],
+    "properties": {
+        "status": _TEXT, "queue": _TEXT, "priority": _TEXT, "rule": _NULLABLE_TEXT,
+        "threshold": {"type": ["number", "null"]}, "label": _TEXT, "classifier_label": _TEXT,
+        "confidence": _NUMBER,
+        "top_k": {"type": "array", "items": {"type": "object", "required": ["label", "score"],
+                                             "properties": {"label": _TEXT, "score": _NUMBER}}},
+        "model": {"type": "object", "required": ["name", "version"],
+                  "properties": {"name": _TEXT, "version": _TEXT}},
+        "reason": _NULLABLE_TEXT, "llm": {"type": ["object", "null"]}, "decided_at": _NULLABLE_TEXT,
+        "writebacks": {"type": "array", "items": {"type": "object", "required": ["target", "status", "attempts"],
+                                                  "properties": {"target": _TEXT, "status": _TEXT,
+                                                                 "attempts": _COUNT, "last_error": _NULLABLE_TEXT,
+                                                                 "next_attempt_at": _NULLABLE_TEXT,
+                                                                 "done_at": _NULLABLE_TEXT}}},
+    },
+}
+_TICKET_VIEW = {
+    "type": "object",
+    "required": ["id", "source", "external_id", "subject", "status", "received_at", "processed_at", "last_error",
+                 "decision"],
+    "properties": {"id": {"type": "integer"}, "source": _TEXT, "external_id": _TEXT, "subject": _TEXT,
+                   "status": _TEXT, "received_at": _NULLABLE_TEXT, "processed_at": _NULLABLE_TEXT,
+                   "last_error": _NULLABLE_TEXT, "decision": {"oneOf": [{"type": "null"}, _DECISION]}},
+}

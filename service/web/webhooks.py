@@ -19,6 +19,7 @@ from service.web.intake import parse_ticket, read_json
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+MAX_KEY_LENGTH = 128  # webhook_events.delivery_id
 
 
 def accept(source: str, delivery_id: str | None) -> Response:
@@ -26,6 +27,14 @@ def accept(source: str, delivery_id: str | None) -> Response:
     event = InboundEvent(ticket=parse_ticket(read_json(request), source=source), reason="created",
                          delivery_id=delivery_id)
     return store_and_enqueue(source, event)
+
+
+def dedupe_key(header: str) -> str | None:
+    """A sender's delivery or idempotency key; refused when too long, since cutting it could merge two keys."""
+    value = request.headers.get(header, "").strip()
+    if len(value) > MAX_KEY_LENGTH:
+        raise ApiError(400, f"{header} is {len(value)} characters long; at most {MAX_KEY_LENGTH} are accepted")
+    return value or None
 
 
 def store_and_enqueue(source: str, event: InboundEvent) -> Response:
@@ -74,8 +83,7 @@ def generic() -> Response:
                tolerance_s=rt.settings.signature_tolerance_s)
     except SignatureError as exc:
         refuse_signature("generic", exc)
-    delivery = request.headers.get("X-Triage-Delivery", "").strip()[:128] or None
-    return accept("generic", delivery)
+    return accept("generic", dedupe_key("X-Triage-Delivery"))
 
 
 @bp.post("/<source>")
@@ -92,7 +100,7 @@ def platform(source: str) -> Response:
     except SignatureError as exc:
         refuse_signature(source, exc)
     try:
-        event = adapter.parse(read_json(request), request.headers)
+        event = adapter.parse(read_json(request, replace_nul=True), request.headers)
     except PayloadError as exc:
         raise ApiError(400, f"not a {source} ticket payload: {exc}") from None
     if event.ticket is None:

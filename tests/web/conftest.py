@@ -105,3 +105,13 @@ def decision_id(rt: Any, ticket_id: int) -> int:
 
 def days_ago(n: float) -> datetime:
     return datetime.now(UTC) - timedelta(days=n)
+
+
+def pytest_terminal_summary(terminalreporter):  # type: ignore[no-untyped-def]
+    """Say how many fuzz cases ran, so the total is visible in every run that includes the fuzz tests."""
+    from tests.web.fuzzing import BUDGET, TALLY
+
+    ran = {name: TALLY[name] for name in BUDGET if TALLY[name]}
+    if ran:
+        parts = ", ".join(f"{name} {count}" for name, count in ran.items())
+        terminalreporter.write_line(f"fuzz cases run: {sum(ran.values())} ({parts})")
