@@ -342,14 +342,22 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
         helpdesk.write_back(request)
     except IntegrationError as exc:
         wb.last_error = str(exc)[:2000]
+        if exc.retry_after is not None and not exc.permanent:
+            # A 429 that says when to come back is the helpdesk pacing us, like our own limiter above: it gives
+            # the attempt back, so a rate-limit storm neither fails write-backs for good nor lengthens the backoff
+            # of a real failure after it. At least 1 s, so "Retry-After: 0" cannot spin.
+            wb.attempts -= 1
+            wb.status = WritebackStatus.RETRYING
+            wb.next_attempt_at = now_utc() + timedelta(seconds=max(exc.retry_after, 1.0))
+            session.commit()
+            return Delivery("throttled", retry_in=max(exc.retry_after, 1.0))
         if exc.permanent or wb.attempts >= runtime.settings.writeback_max_attempts:
             wb.status = WritebackStatus.FAILED
             session.commit()
             log.warning("write-back %s failed for good after %s attempt(s)", wb.id, wb.attempts,
                         extra={"writeback_id": wb.id, "ticket_id": ticket.id})
             return Delivery("failed")
-        delay = exc.retry_after if exc.retry_after is not None else min(
-            runtime.settings.writeback_backoff_s * 2 ** (wb.attempts - 1), MAX_BACKOFF_S)
+        delay = min(runtime.settings.writeback_backoff_s * 2 ** (wb.attempts - 1), MAX_BACKOFF_S)
         wb.status = WritebackStatus.RETRYING
         wb.next_attempt_at = now_utc() + timedelta(seconds=delay)
         session.commit()
