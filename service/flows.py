@@ -6,6 +6,7 @@ import hashlib
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from service import store
+from service.db import unavailable
 from service.domain import (
     Decision,
     DecisionStatus,
@@ -365,8 +367,35 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
     wb.status = WritebackStatus.DONE
     wb.done_at = now_utc()
     wb.last_error = None
-    session.commit()
+    try:
+        session.commit()
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        session.rollback()
+        # The helpdesk has it but the database went away before it was told: left "sending", the sweep would
+        # send it again once the lease ran out. Keep trying to record it until then.
+        _record_done(runtime, writeback_id)
     return Delivery("done")
+
+
+def _record_done(runtime: Runtime, writeback_id: int) -> None:
+    """Mark a delivered write-back done on fresh connections, while the database comes back, up to one lease."""
+    deadline = time.monotonic() + runtime.settings.claim_lease_s
+    delay = 0.25
+    while True:
+        try:
+            with runtime.db.session() as session:
+                store.mark_writeback_done(session=session, writeback_id=writeback_id, now=now_utc())
+                session.commit()
+            return
+        except Exception as exc:
+            if not unavailable(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("write-back %s was delivered but the database is unavailable; recording it in %.1f s",
+                        writeback_id, delay, extra={"writeback_id": writeback_id})
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 def writeback_request(session: Session, wb: WritebackRow) -> WritebackRequest:

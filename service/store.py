@@ -61,6 +61,12 @@ def claim_writeback(*, session: Session, writeback_id: int, now: datetime, stale
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
+def mark_writeback_done(*, session: Session, writeback_id: int, now: datetime) -> None:
+    """Record a delivered write-back as done, whoever holds its claim now."""
+    session.execute(update(WritebackRow).where(WritebackRow.id == writeback_id)
+                    .values(status=WritebackStatus.DONE, done_at=now, last_error=None, updated_at=now))
+
+
 def waiting_ticket_ids(*, session: Session, limit: int, exclude: int) -> list[int]:
     """Tickets received and ready to classify (text present), oldest first: batch companions."""
     return list(session.scalars(

@@ -7,10 +7,19 @@ the counts and that the fault really happened.
 
 import re
 import signal
+import threading
 
 import pytest
 
 from bench.faults import run_scenario
+from bench.intake import free_port
+from bench.servers import PrivatePostgres
+from integrations.fake.server import RecordingServer
+from integrations.fake.webhook import signed_delivery
+from service import create_app, flows
+from service.migrate import upgrade
+from service.models import WritebackRow
+from tests.conftest import SECRET, make_settings
 
 pytestmark = [pytest.mark.faults, pytest.mark.services]
 
@@ -77,3 +86,40 @@ def test_helpdesk_429_and_500_storms_are_retried_visibly_and_each_write_back_lan
     assert result["writebacks"]["retried"] > 0 and result["fault"]["most_writebacks_retrying_at_once"] > 0
     assert re.fullmatch(r"\d+ write-back\(s\) retrying", result["fault"]["cli_writebacks_list_retrying"])
     assert_nothing_lost_or_duplicated(result)
+
+
+def test_a_write_back_delivered_just_before_postgres_dies_is_recorded_when_it_is_back_not_sent_again(
+        models_dir):
+    # Found while reading what the postgres_restart scenario could do: the helpdesk had the update, the commit
+    # of "done" failed, and once the lease ran out the sweep sent it again. Here the outage is placed exactly there.
+    postgres = PrivatePostgres(free_port())
+    back = threading.Event()
+
+    def stop_postgres_then_answer(match, request):  # type: ignore[no-untyped-def]
+        postgres.stop("immediate")
+        threading.Timer(1.0, lambda: (postgres.start(), back.set())).start()
+        return 200, {"ok": True}, {}
+
+    helpdesk = RecordingServer([("PUT", r"/api/tickets/(?P<id>[^/]+)/triage", stop_postgres_then_answer)]).start()
+    app = None
+    try:
+        url = postgres.create_database("triage")
+        upgrade(url)
+        app = create_app(make_settings(url, models_dir), environ={"TRIAGE_FAKE_HELPDESK_URL": helpdesk.url})
+        rt = app.extensions["triage"]
+        body, headers = signed_delivery(SECRET, {"id": "PG-1", "body": "my card was stolen"})
+        ticket_id = app.test_client().post("/webhooks/generic", data=body, headers=headers).get_json()["ticket_id"]
+        with rt.db.session() as session:
+            [writeback_id] = flows.process_ticket(rt, session, ticket_id)
+        with rt.db.session() as session:
+            assert flows.deliver_writeback(rt, session, writeback_id).outcome == "done"
+        assert back.is_set()
+        with rt.db.session() as session:
+            assert session.get(WritebackRow, writeback_id).status == "done"
+            assert flows.stragglers(rt, session) == ([], [])
+        assert len(helpdesk.requests) == 1
+    finally:
+        if app is not None:
+            app.extensions["triage"].db.dispose()
+        helpdesk.stop()
+        postgres.destroy()
