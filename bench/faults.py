@@ -64,6 +64,7 @@ class Answer:
     status: int | str  # an HTTP status, or "connection_error"
     retry_after: str | None = None
     problem_json: bool = False
+    error: str = ""  # the exception's type, for a connection error
 
 
 class Sender:
@@ -115,9 +116,9 @@ class Sender:
                                                  timeout=15)
                 answer = Answer(time.monotonic(), response.status_code, response.headers.get("Retry-After"),
                                 response.headers.get("Content-Type", "").startswith("application/problem+json"))
-            except requests.RequestException:
+            except requests.RequestException as exc:
                 self._local.http = requests.Session()
-                answer = Answer(time.monotonic(), "connection_error")
+                answer = Answer(time.monotonic(), "connection_error", error=type(exc).__name__)
             with self._lock:
                 self.answers.append(answer)
             if answer.status in (200, 202):
@@ -299,6 +300,7 @@ def count(ctx: Context) -> dict:
             "lost_writebacks": len(acked - set(per_ticket)),
         },
         "answers_to_sender": dict(sorted(answers.items())),
+        "connection_errors": dict(collections.Counter(a.error for a in sender.answers if a.error)),
         "refused": sum(n for status, n in answers.items() if status not in ("200", "202")),
         "duplicates": {
             "decisions_per_revision": int(duplicate_decisions or 0),

@@ -72,7 +72,8 @@ def test_a_postgres_restart_mid_load_answers_503_with_retry_after_and_loses_noth
     result = scenario("postgres_restart")
     fault = result["fault"]
     refused = fault["answers_while_down"].get("503", 0)
-    assert refused > 0 and set(fault["answers_while_down"]) == {"503"}
+    # (A 202 may still come back just after the stop began, for a ticket committed just before it.)
+    assert refused > 0 and set(fault["answers_while_down"]) <= {"202", "503"}
     assert fault["refusals_with_retry_after"] == fault["refusals_as_problem_json"] == refused
     assert fault["readyz_while_down"]["status"] == 503
     assert fault["readyz_while_down"]["checks"]["database"].startswith("unavailable")
