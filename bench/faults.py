@@ -65,6 +65,7 @@ class Answer:
     retry_after: str | None = None
     problem_json: bool = False
     error: str = ""  # the exception's type, for a connection error
+    ms: float = 0.0  # how long the answer took
 
 
 class Sender:
@@ -111,6 +112,7 @@ class Sender:
             # Re-signed on each try (a fresh timestamp), same body and delivery id: stored at most once.
             body, headers = signed_delivery(SECRET, {"id": external_id, "body": self.texts[i]},
                                             delivery_id=f"delivery-{external_id}")
+            sent = time.monotonic()
             try:
                 response = self._local.http.post(self.url + "/webhooks/generic", data=body, headers=headers,
                                                  timeout=15)
@@ -119,6 +121,7 @@ class Sender:
             except requests.RequestException as exc:
                 self._local.http = requests.Session()
                 answer = Answer(time.monotonic(), "connection_error", error=type(exc).__name__)
+            answer.ms = (answer.at - sent) * 1000
             with self._lock:
                 self.answers.append(answer)
             if answer.status in (200, 202):
@@ -131,9 +134,17 @@ class Sender:
                 return
             time.sleep(min(float(answer.retry_after or 0.5), 10.0))
 
-    def answers_between(self, start: float, end: float) -> dict[str, int]:
+    def answers_in(self, start: float = 0.0, end: float = float("inf")) -> list[Answer]:
         with self._lock:
-            return dict(collections.Counter(str(a.status) for a in self.answers if start <= a.at <= end))
+            return [a for a in self.answers if start <= a.at <= end]
+
+    def answers_between(self, start: float, end: float) -> dict[str, int]:
+        return dict(collections.Counter(str(a.status) for a in self.answers_in(start, end)))
+
+    def answer_ms(self, start: float = 0.0, end: float = float("inf")) -> dict[str, float]:
+        """Median and slowest answer time (ms) of the answers that came back between start and end."""
+        times = sorted(a.ms for a in self.answers_in(start, end))
+        return {"p50": round(times[len(times) // 2], 1), "max": round(times[-1], 1)} if times else {}
 
 
 @dataclass
@@ -200,7 +211,8 @@ def restart_redis(ctx: Context) -> float:
     time.sleep(1.5)
     ctx.broker.start()
     up = time.monotonic()
-    ctx.evidence.update(down_s=round(up - down, 2), answers_while_down=ctx.sender.answers_between(down, up))
+    ctx.evidence.update(down_s=round(up - down, 2), answers_while_down=ctx.sender.answers_between(down, up),
+                        answer_ms_while_down=ctx.sender.answer_ms(down, up))
     return up
 
 
@@ -215,9 +227,9 @@ def restart_postgres(ctx: Context) -> float:
     time.sleep(2.5)
     ctx.postgres.start()
     up = time.monotonic()
-    with ctx.sender._lock:
-        refused = [a for a in ctx.sender.answers if down <= a.at <= up and a.status == 503]
+    refused = [a for a in ctx.sender.answers_in(down, up) if a.status == 503]
     ctx.evidence.update(down_s=round(up - down, 2), answers_while_down=ctx.sender.answers_between(down, up),
+                        answer_ms_while_down=ctx.sender.answer_ms(down, up),
                         refusals_with_retry_after=sum(1 for a in refused if a.retry_after),
                         refusals_as_problem_json=sum(1 for a in refused if a.problem_json))
     return up
@@ -281,8 +293,7 @@ def count(ctx: Context) -> dict:
         retried = conn.execute(text("SELECT count(*), coalesce(max(attempts), 0) FROM writebacks "
                                     "WHERE attempts > 1")).one()
         reclaimed = conn.execute(text("SELECT count(*) FROM tickets WHERE attempts > 1")).scalar()
-    with ctx.fake._lock:
-        calls = list(ctx.fake.requests)
+    calls = list(ctx.fake.requests)  # settled: nothing is appended any more
     delivered = [r for r in calls if r.status < 300]
     per_key = collections.Counter(r.headers.get("Idempotency-Key") for r in delivered)
     per_ticket = collections.Counter(requests.utils.unquote(r.path.split("/")[3]) for r in delivered)
@@ -301,6 +312,7 @@ def count(ctx: Context) -> dict:
         },
         "answers_to_sender": dict(sorted(answers.items())),
         "connection_errors": dict(collections.Counter(a.error for a in sender.answers if a.error)),
+        "answer_ms": sender.answer_ms(),
         "refused": sum(n for status, n in answers.items() if status not in ("200", "202")),
         "duplicates": {
             "decisions_per_revision": int(duplicate_decisions or 0),
