@@ -147,12 +147,12 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
 class WorkerProcess:
     """A real `celery worker` subprocess, started and stopped by tests."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 2) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 2, pool: str = "threads") -> None:
         self.log_path = log_path
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "service.worker:celery", "worker", "-Q", "triage",
-             "-P", "threads", "-c", str(concurrency), "--loglevel=INFO", "--without-mingle",
+             "-P", pool, "-c", str(concurrency), "--loglevel=INFO", "--without-mingle",
              "--without-gossip", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )

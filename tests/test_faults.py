@@ -19,7 +19,7 @@ from integrations.fake.webhook import signed_delivery
 from service import create_app, flows
 from service.migrate import upgrade
 from service.models import WritebackRow
-from tests.conftest import SECRET, make_settings
+from tests.conftest import SECRET, WorkerProcess, make_settings, service_env, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.services]
 
@@ -124,3 +124,16 @@ def test_a_write_back_delivered_just_before_postgres_dies_is_recorded_when_it_is
             app.extensions["triage"].db.dispose()
         helpdesk.stop()
         postgres.destroy()
+
+
+def test_a_prefork_worker_loads_the_model_as_its_processes_start_not_inside_a_claim(
+        postgres_url, redis_url, models_dir, tmp_path):
+    # worker_kill measured 3-10 s between a restarted worker's start and its first decision, claims held all along.
+    settings = make_settings(postgres_url, models_dir, broker_url=redis_url)
+    worker = WorkerProcess(service_env(settings), tmp_path / "worker.log", concurrency=1, pool="prefork")
+    try:
+        worker.wait_ready()
+        wait_until(lambda: " loaded in " in worker.log(), timeout=60, message="the model to load")
+        assert re.search(r"model baseline@\S+ loaded in [0-9.]+ s", worker.log())
+    finally:
+        worker.stop()
