@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -77,7 +77,7 @@ class Sender:
         self.threads, self.give_up_s = threads, give_up_s
         self.answers: list[Answer] = []
         self.acknowledged: dict[str, int] = {}  # external id -> the status that acknowledged it (202 or 200)
-        self.rejected: dict[str, int | str] = {}
+        self.rejected: dict[str, int | str] = {}  # external id -> the last answer, for those never acknowledged
         self._lock = threading.Lock()
         self._local = threading.local()
         self._thread = threading.Thread(target=self._send_all, daemon=True)
@@ -157,11 +157,11 @@ class Context:
     sender: Sender
     broker: PrivateRedis
     postgres: PrivatePostgres | None
-    engine: object
+    engine: Engine
     evidence: dict = field(default_factory=dict)
 
     def scalar(self, sql: str) -> int:
-        with self.engine.connect() as conn:  # type: ignore[attr-defined]
+        with self.engine.connect() as conn:
             return int(conn.execute(text(sql)).scalar() or 0)
 
     def readyz(self) -> dict:
@@ -170,13 +170,13 @@ class Context:
 
 
 def kill_worker_mid_batch(ctx: Context) -> float:
-    """SIGKILL the worker (and its pool) while it holds claimed, undecided tickets; start a new one later."""
+    """SIGKILL the worker (and its pool) while it holds claimed, undecided tickets; then start a new one."""
     ctx.sender.wait_acknowledged(ctx.tickets // 3)
     worker = ctx.stack.worker
     group = os.getpgid(worker.pid)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        # A warm worker (some tickets decided), so the kill lands in an ordinary batch, not in the model load.
+        # Only once some tickets are decided, so the kill lands in a working worker's ordinary batch.
         if not ctx.scalar("SELECT count(*) FROM tickets WHERE status = 'processing' AND EXISTS "
                           "(SELECT 1 FROM tickets WHERE status = 'decided')"):
             time.sleep(0.002)
@@ -284,7 +284,7 @@ def settle(ctx: Context, deadline_s: float) -> bool:
 def count(ctx: Context) -> dict:
     """Tickets sent, acknowledged, refused, processed, written back, lost and duplicated."""
     sender, acked = ctx.sender, set(ctx.sender.acknowledged)
-    with ctx.engine.connect() as conn:  # type: ignore[attr-defined]
+    with ctx.engine.connect() as conn:
         decided = set(conn.execute(text("SELECT external_id FROM tickets WHERE status = 'decided'")).scalars())
         duplicate_decisions = conn.execute(text(
             "SELECT count(*) FROM (SELECT ticket_id, revision FROM decisions GROUP BY ticket_id, revision "
@@ -305,6 +305,7 @@ def count(ctx: Context) -> dict:
             "acknowledged_202": sum(1 for s in sender.acknowledged.values() if s == 202),
             "acknowledged_200_on_retry": sum(1 for s in sender.acknowledged.values() if s == 200),
             "never_acknowledged": len(sender.texts) - len(acked),
+            "never_acknowledged_last_answers": dict(collections.Counter(str(v) for v in sender.rejected.values())),
             "processed": len(acked & decided),
             "written_back": len(acked & set(per_ticket)),
             "lost": len(acked - decided),
