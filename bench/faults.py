@@ -236,7 +236,7 @@ def restart_postgres(ctx: Context) -> float:
 
 
 def helpdesk_storm(ctx: Context) -> float:
-    """The helpdesk answers every call 429 (Retry-After: 1) for 6 s, then 500 for 3 s, while write-backs flow."""
+    """Make the helpdesk answer every call 429 (Retry-After: 1) for 6 s, then 500 for 3 s, while write-backs flow."""
     deadline = time.monotonic() + 60
     while ctx.scalar("SELECT count(*) FROM writebacks WHERE status = 'done'") < ctx.tickets // 5:
         if time.monotonic() > deadline:
@@ -282,7 +282,7 @@ def settle(ctx: Context, deadline_s: float) -> bool:
 
 
 def count(ctx: Context) -> dict:
-    """Tickets sent, acknowledged, refused, processed, written back, lost and duplicated."""
+    """Count tickets sent, acknowledged, refused, processed, written back, lost and duplicated."""
     sender, acked = ctx.sender, set(ctx.sender.acknowledged)
     with ctx.engine.connect() as conn:
         decided = set(conn.execute(text("SELECT external_id FROM tickets WHERE status = 'decided'")).scalars())

@@ -111,12 +111,10 @@ def pct(values: list[float], q: int) -> float:
     return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 2)
 
 
+# The production configuration creates (and later drops) its own Postgres database unless given one;
+# bench/faults.py passes private servers, extra settings and beat=True for the sweep.
 class Stack:
-    """One configuration of Triage running as separate processes on loopback.
-
-    The production configuration creates (and later drops) its own Postgres database unless given one;
-    bench/faults.py passes private servers, extra settings and `beat=True` for the sweep.
-    """
+    """One configuration of Triage running as separate processes on loopback."""
 
     def __init__(self, name: str, models_dir: Path, workdir: Path, *, database_url: str | None = None,
                  broker_url: str = REDIS_URL, env: dict[str, str] | None = None, web_workers: int = 2,

@@ -60,12 +60,10 @@ class PrivateRedis:
             self.proc.wait(10)
 
 
+# initdb refuses to run as root, hence runuser. The server keeps its defaults apart from fsync=on, stated so that
+# the durability of acknowledged tickets across an immediate stop is what Postgres normally promises.
 class PrivatePostgres:
-    """A throwaway Postgres 15 cluster (initdb into a temp dir) on a given port, run as the postgres user.
-
-    initdb refuses to run as root, hence runuser; the server keeps its defaults apart from fsync=on (stated, so
-    the durability of acknowledged tickets across an immediate stop is what Postgres normally promises).
-    """
+    """A throwaway Postgres 15 cluster (initdb into a temp dir) on a given port, run as the postgres user."""
 
     def __init__(self, port: int) -> None:
         self.port = port

@@ -13,18 +13,15 @@ app = create_app()
 celery = app.extensions["celery"]
 
 
+# Loading takes seconds (3-10 s measured on 2 busy cores): done lazily, it held the first batch's claims for as
+# long, so a restarted worker recovered that much later (bench/faults.py worker_kill).
 @worker_process_init.connect
 def load_model(**_: object) -> None:
-    """Load the model as each pool process starts, not inside its first ticket's claim.
-
-    Loading takes seconds (3-10 s measured on 2 busy cores): done lazily, it held that batch's claims for as
-    long, so a restarted worker recovered that much later (bench/faults.py worker_kill). A model that cannot
-    be loaded yet is only logged: the first ticket tries again and records the reason.
-    """
+    """Load the model as each pool process starts, not inside its first ticket's claim."""
     started = time.perf_counter()
     try:
         model = app.extensions["triage"].models.get()
-    except Exception as exc:
+    except Exception as exc:  # only logged: the first ticket tries again and records the reason
         log.warning("no model loaded at start (%s); the first ticket will try again", exc)
         return
     log.info("model %s@%s loaded in %.1f s", model.name, model.version, time.perf_counter() - started)

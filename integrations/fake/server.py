@@ -104,11 +104,9 @@ class RecordingServer:
             self._script.extend([(status, body or {"error": f"scripted failure {status}"}, headers or {})] * times)
 
     def storm(self, status: int, seconds: float, headers: dict[str, str] | None = None) -> None:
-        """Answer every request with `status` for `seconds`, starting when the storms already set end.
-
-        Time-bound, unlike fail(): a rate-limit or outage storm hits however many calls arrive meanwhile,
-        e.g. storm(429, 5, {"Retry-After": "1"}) then storm(500, 5) for ten seconds of trouble.
-        """
+        """Answer every request with `status` for `seconds`, starting when the storms already set end."""
+        # Time-bound, unlike fail(): a storm hits however many calls arrive meanwhile, e.g.
+        # storm(429, 5, {"Retry-After": "1"}) then storm(500, 5) for ten seconds of trouble.
         with self._lock:
             start = max([time.monotonic(), *(end for _, end, _ in self._storms)])
             answer = (status, {"error": f"storm {status}"}, headers or {})
