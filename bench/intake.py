@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -110,52 +111,104 @@ def pct(values: list[float], q: int) -> float:
     return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 2)
 
 
+# The production configuration creates (and later drops) its own Postgres database unless given one;
+# bench/faults.py passes private servers, extra settings and beat=True for the sweep.
 class Stack:
     """One configuration of Triage running as separate processes on loopback."""
 
-    def __init__(self, name: str, models_dir: Path, workdir: Path, gunicorn: list[str] | None = None) -> None:
+    def __init__(self, name: str, models_dir: Path, workdir: Path, *, database_url: str | None = None,
+                 broker_url: str = REDIS_URL, env: dict[str, str] | None = None, web_workers: int = 2,
+                 beat: bool = False, gunicorn: list[str] | None = None) -> None:
         self.name = name
+        self.workdir = workdir
+        self.gunicorn = gunicorn  # gunicorn's worker options, for bench/load.py's side-by-side configurations
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.procs: list[subprocess.Popen] = []
         self.logs: list = []
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
-        env.update(TRIAGE_WEBHOOK_SECRET=SECRET, TRIAGE_API_TOKENS="bench", TRIAGE_MODELS_DIR=str(models_dir),
-                   TRIAGE_ROUTING_FILE=str(ROOT / "data/routing/banking77.yaml"), TRIAGE_LOG_LEVEL="WARNING")
+        self.db_name: str | None = None
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
+        self.env.update(TRIAGE_WEBHOOK_SECRET=SECRET, TRIAGE_API_TOKENS="bench", TRIAGE_MODELS_DIR=str(models_dir),
+                        TRIAGE_ROUTING_FILE=str(ROOT / "data/routing/banking77.yaml"), TRIAGE_LOG_LEVEL="WARNING",
+                        **(env or {}))
+        try:
+            self._start_all(database_url, broker_url, web_workers, beat)
+        except BaseException:
+            self.stop()  # no process or database outlives a failed start
+            raise
+
+    def _start_all(self, database_url: str | None, broker_url: str, web_workers: int, beat: bool) -> None:
+        workdir, name = self.workdir, self.name
         if name == "embedded":
             self.database_url = f"sqlite:///{workdir / 'bench.db'}"
-            env.update(TRIAGE_DATABASE_URL=self.database_url)
-            self.start([sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)], env, workdir)
+            self.env.update(TRIAGE_DATABASE_URL=self.database_url)
+            self.start([sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)])
         else:
-            self.db_name = f"triage_bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{self.db_name}"')
-            self.database_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.db_name}"
+            if database_url is None:
+                self.db_name = f"triage_bench_{uuid.uuid4().hex[:8]}"
+                with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                    admin.execute(f'CREATE DATABASE "{self.db_name}"')
+                database_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{self.db_name}"
+            self.database_url = database_url
             upgrade(self.database_url)
-            redis.Redis.from_url(REDIS_URL).flushdb()
-            env.update(TRIAGE_DATABASE_URL=self.database_url, TRIAGE_BROKER_URL=REDIS_URL)
-            self.start([sys.executable, "-m", "celery", "-A", "service.worker:celery", "worker", "-Q", "triage",
-                        "-c", "2", "--loglevel", "WARNING", "--without-mingle", "--without-gossip"], env, workdir)
-            self.start([sys.executable, "-m", "gunicorn", *(gunicorn or ["-w", "2", "--threads", "8"]), "-b",
-                        f"127.0.0.1:{self.port}", "--log-level", "warning", "service.wsgi:app"], env, workdir)
+            redis.Redis.from_url(broker_url).flushdb()
+            self.env.update(TRIAGE_DATABASE_URL=self.database_url, TRIAGE_BROKER_URL=broker_url)
+            self.worker = self.start_worker()
+            if beat:
+                self.start([sys.executable, "-m", "celery", "-A", "service.worker:celery", "beat", "--loglevel",
+                            "WARNING", "-s", str(workdir / "celerybeat-schedule")])
+            options = self.gunicorn or ["-w", str(web_workers), "--threads", "8"]
+            self.start([sys.executable, "-m", "gunicorn", *options, "-b", f"127.0.0.1:{self.port}", "--log-level",
+                        "warning", "service.wsgi:app"])
         wait_ready(self.url, self.procs[-1])
 
-    def start(self, argv: list[str], env: dict, workdir: Path) -> None:
-        log = (workdir / f"{self.name}-{len(self.procs)}.log").open("w")
-        self.logs.append(log)
-        self.procs.append(subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+    def start_worker(self) -> subprocess.Popen:
+        """A `celery worker -c 2` (prefork), as the README runs it; another call adds another worker."""
+        self.worker_name = f"bench-{len(self.procs)}@{socket.gethostname()}"
+        self.worker = self.start([sys.executable, "-m", "celery", "-A", "service.worker:celery", "worker", "-Q",
+                                  "triage", "-c", "2", "--loglevel", "WARNING", "--without-mingle",
+                                  "--without-gossip", "-n", self.worker_name])
+        return self.worker
 
-    def stop(self) -> None:
+    def wait_worker(self, timeout: float = 60) -> None:
+        """Block until the newest worker answers a ping over the broker, i.e. it consumes tasks."""
+        from celery import Celery
+
+        control = Celery(broker=self.env["TRIAGE_BROKER_URL"])
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.worker.poll() is not None:
+                    raise RuntimeError(f"worker exited with {self.worker.returncode}")
+                if control.control.ping(destination=[self.worker_name], timeout=0.5):
+                    return
+            raise RuntimeError(f"worker {self.worker_name} not ready after {timeout} s")
+        finally:
+            control.close()
+
+    def start(self, argv: list[str]) -> subprocess.Popen:
+        log = (self.workdir / f"{self.name}-{len(self.procs)}.log").open("w")
+        self.logs.append(log)
+        # Its own process group, so a fault scenario can SIGKILL a worker together with its pool children.
+        proc = subprocess.Popen(argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, grace_s: float = 20) -> None:
+        """SIGTERM every process, SIGKILL (with its group) whatever still runs after grace_s; drop our database."""
         for proc in self.procs:
-            proc.terminate()
+            if proc.poll() is None:
+                proc.terminate()
         for proc in self.procs:
             try:
-                proc.wait(20)
+                proc.wait(grace_s)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         for log in self.logs:
             log.close()
-        if self.name == "production":
+        if self.db_name is not None:
             with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
 

@@ -117,7 +117,7 @@ class Settings:
     http_timeout_s: float = field(default=10.0, metadata={"doc": "Timeout of every outbound HTTP call."})
     writeback_max_attempts: int = field(
         default=8, metadata={"doc": "Attempts before a write-back is marked failed (then `triage writebacks "
-                             "retry`)."}
+                             "retry`); a 429 with Retry-After is not counted."}
     )
     writeback_backoff_s: float = field(
         default=2.0, metadata={"doc": "First retry delay of a write-back; doubles each attempt (capped 10 min)."}

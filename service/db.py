@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -38,6 +40,30 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# SQLSTATE classes that mean "try again": connection exception, transaction rollback (deadlock, serialization),
+# insufficient resources (too many connections), operator intervention (shutdown, starting up).
+_TRANSIENT_SQLSTATE_CLASSES = {"08", "40", "53", "57"}
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether a database error means "down, restarting or busy" (retry later) rather than a bug of ours."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if getattr(orig, "sqlite_errorname", None) is not None:
+        # SQLite reports a missing table as an OperationalError too; only lock contention passes with time.
+        return orig.sqlite_errorname in ("SQLITE_BUSY", "SQLITE_LOCKED")  # type: ignore[union-attr]
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate:
+        return str(sqlstate)[:2] in _TRANSIENT_SQLSTATE_CLASSES
+    # No answer from a server at all: refused, reset or timed out while connecting.
+    return isinstance(exc, OperationalError)
 
 
 def make_engine(url: str) -> Engine:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from service import store
+from service.db import unavailable
 from service.domain import (
     Decision,
     DecisionStatus,
@@ -376,14 +377,22 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
     except IntegrationError as exc:
         took = _timed(session, ticket.id, "writeback", started)
         wb.last_error = str(exc)[:2000]
+        if exc.retry_after is not None and not exc.permanent:
+            # A 429 that says when to come back is the helpdesk pacing us, like our own limiter above: it gives
+            # the attempt back, so a rate-limit storm neither fails write-backs for good nor lengthens the backoff
+            # of a real failure after it. At least 1 s, so "Retry-After: 0" cannot spin.
+            wb.attempts -= 1
+            wb.status = WritebackStatus.RETRYING
+            wb.next_attempt_at = now_utc() + timedelta(seconds=max(exc.retry_after, 1.0))
+            session.commit()
+            return Delivery("throttled", retry_in=max(exc.retry_after, 1.0))
         if exc.permanent or wb.attempts >= runtime.settings.writeback_max_attempts:
             wb.status = WritebackStatus.FAILED
             session.commit()
             log.warning("write-back %s failed for good after %s attempt(s)", wb.id, wb.attempts,
                         extra={**ids, "duration_ms": took, "error": str(exc)[:300]})
             return Delivery("failed")
-        delay = exc.retry_after if exc.retry_after is not None else min(
-            runtime.settings.writeback_backoff_s * 2 ** (wb.attempts - 1), MAX_BACKOFF_S)
+        delay = min(runtime.settings.writeback_backoff_s * 2 ** (wb.attempts - 1), MAX_BACKOFF_S)
         wb.status = WritebackStatus.RETRYING
         wb.next_attempt_at = now_utc() + timedelta(seconds=delay)
         session.commit()
@@ -394,7 +403,15 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
     wb.status = WritebackStatus.DONE
     wb.done_at = now_utc()
     wb.last_error = None
-    session.commit()
+    try:
+        session.commit()
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        session.rollback()
+        # The helpdesk has it but the database went away before it was told: left "sending", the sweep would
+        # send it again once the lease ran out. Keep trying to record it until then.
+        _record_done(runtime, writeback_id)
     log.info("write-back delivered", extra={**ids, "duration_ms": took})
     return Delivery("done")
 
@@ -404,6 +421,25 @@ def _timed(session: Session, ticket_id: int, stage: str, started: float) -> floa
     took = round((time.perf_counter() - started) * 1000, 3)
     session.add(StageTiming(ticket_id=ticket_id, stage=stage, duration_ms=took))
     return took
+
+
+def _record_done(runtime: Runtime, writeback_id: int) -> None:
+    """Mark a delivered write-back done on fresh connections, while the database comes back, up to one lease."""
+    deadline = time.monotonic() + runtime.settings.claim_lease_s
+    delay = 0.25
+    while True:
+        try:
+            with runtime.db.session() as session:
+                store.mark_writeback_done(session=session, writeback_id=writeback_id, now=now_utc())
+                session.commit()
+            return
+        except Exception as exc:
+            if not unavailable(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("write-back %s was delivered but the database is unavailable; recording it in %.1f s",
+                        writeback_id, delay, extra={"writeback_id": writeback_id})
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
 
 def writeback_request(session: Session, wb: WritebackRow) -> WritebackRequest:

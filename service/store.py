@@ -128,6 +128,12 @@ def claim_waiting(*, session: Session, limit: int, exclude: int, now: datetime) 
     return list(session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)))
 
 
+def mark_writeback_done(*, session: Session, writeback_id: int, now: datetime) -> None:
+    """Record a delivered write-back as done, whoever holds its claim now."""
+    session.execute(update(WritebackRow).where(WritebackRow.id == writeback_id)
+                    .values(status=WritebackStatus.DONE, done_at=now, last_error=None, updated_at=now))
+
+
 def llm_usage(*, session: Session, since: datetime) -> tuple[int, float]:
     """LLM calls made and money spent since a moment, across every worker."""
     from service.models import LLMCall

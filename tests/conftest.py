@@ -147,13 +147,14 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
 class WorkerProcess:
     """A real `celery worker` subprocess, started and stopped by tests."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 2, quiet: bool = False) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 2, quiet: bool = False,
+                 pool: str = "threads") -> None:
         self.log_path = log_path
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
             # quiet: no start-up banner, so the output holds nothing but log lines.
             [sys.executable, "-m", "celery", "-A", "service.worker:celery", *(["-q"] if quiet else []), "worker",
-             "-Q", "triage", "-P", "threads", "-c", str(concurrency), "--loglevel=INFO", "--without-mingle",
+             "-Q", "triage", "-P", pool, "-c", str(concurrency), "--loglevel=INFO", "--without-mingle",
              "--without-gossip", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )

@@ -92,6 +92,30 @@ def test_429_honours_retry_after(client, runtime, fake_helpdesk):
     assert deliver(runtime, writeback_id).retry_in == 17
 
 
+def test_a_rate_limit_storm_neither_uses_up_the_attempts_nor_lengthens_the_backoff(client, runtime, fake_helpdesk):
+    # Found by bench/faults.py helpdesk_storm: each 429 counted as a failed attempt, so a storm longer than
+    # TRIAGE_WRITEBACK_MAX_ATTEMPTS answers failed write-backs for good, and a 500 after it waited 2**n longer.
+    writeback_id = process(runtime, receive(client))
+    fake_helpdesk.fail(429, times=runtime.settings.writeback_max_attempts + 2, headers={"Retry-After": "1"})
+    for _ in range(runtime.settings.writeback_max_attempts + 2):
+        delivery = deliver(runtime, writeback_id)
+        assert (delivery.outcome, delivery.retry_in) == ("throttled", 1)
+        make_due(runtime, writeback_id)
+    fake_helpdesk.fail(500)
+    assert deliver(runtime, writeback_id).retry_in == runtime.settings.writeback_backoff_s  # the first failure
+    make_due(runtime, writeback_id)
+    assert deliver(runtime, writeback_id).outcome == "done"
+    with runtime.db.session() as session:
+        wb = session.get(WritebackRow, writeback_id)
+        assert (wb.status, wb.attempts) == ("done", 2)
+
+
+def test_a_429_saying_retry_at_once_still_waits_a_second(client, runtime, fake_helpdesk):
+    writeback_id = process(runtime, receive(client))
+    fake_helpdesk.fail(429, headers={"Retry-After": "0"})
+    assert deliver(runtime, writeback_id).retry_in == 1
+
+
 def test_a_4xx_is_permanent_and_stays_visible_with_the_helpdesk_error(client, runtime, fake_helpdesk):
     writeback_id = process(runtime, receive(client))
     fake_helpdesk.fail(404)

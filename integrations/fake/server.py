@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,7 @@ class RecordingServer:
         self.routes = [(m, re.compile(p + r"$"), h) for m, p, h in routes or []]
         self.requests: list[Recorded] = []
         self._script: list[tuple[int, Any, dict[str, str]]] = []
+        self._storms: list[tuple[float, float, tuple[int, Any, dict[str, str]]]] = []  # (start, end, answer)
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, 0), self._handler_class())
         self._httpd.daemon_threads = True
@@ -74,6 +76,10 @@ class RecordingServer:
         with self._lock:
             if self._script:
                 return self._script.pop(0)
+            now = time.monotonic()
+            for start, end, answer in self._storms:
+                if start <= now < end:
+                    return answer
         for method, pattern, handler in self.routes:
             match = pattern.match(request.path)
             if method == request.method and match:
@@ -96,6 +102,15 @@ class RecordingServer:
         """The next `times` requests, whatever they are, get this answer."""
         with self._lock:
             self._script.extend([(status, body or {"error": f"scripted failure {status}"}, headers or {})] * times)
+
+    def storm(self, status: int, seconds: float, headers: dict[str, str] | None = None) -> None:
+        """Answer every request with `status` for `seconds`, starting when the storms already set end."""
+        # Time-bound, unlike fail(): a storm hits however many calls arrive meanwhile, e.g.
+        # storm(429, 5, {"Retry-After": "1"}) then storm(500, 5) for ten seconds of trouble.
+        with self._lock:
+            start = max([time.monotonic(), *(end for _, end, _ in self._storms)])
+            answer = (status, {"error": f"storm {status}"}, headers or {})
+            self._storms.append((start, start + seconds, answer))
 
     def successful(self) -> list[Recorded]:
         with self._lock:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+
+from service.db import unavailable
+
+# A Postgres restart or failover takes seconds; senders that honour Retry-After come back soon after.
+DATABASE_RETRY_AFTER_S = 2
 
 
 class ApiError(Exception):
@@ -46,3 +52,16 @@ def register(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         app.logger.exception("unhandled error")
         return problem(500, "Internal Server Error", "unexpected error; it has been logged")
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database_error(exc: SQLAlchemyError) -> Response:
+        if not unavailable(exc):
+            return _unexpected(exc)
+        # Not our bug and not the sender's: 503 tells webhook senders to retry, and a repeated delivery is
+        # stored once, so a retry after an ambiguous commit is harmless.
+        app.logger.warning("database unavailable: %s", type(getattr(exc, "orig", None) or exc).__name__)
+        response = problem(503, "Service Unavailable", "the database is unavailable, so this request may not "
+                           "have been stored; send it again after Retry-After seconds (a repeated delivery is "
+                           "stored once)")
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        return response

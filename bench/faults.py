@@ -1,0 +1,404 @@
+"""Fault scenarios on real processes, one JSON object of counts each: a worker SIGKILLed mid-batch, Redis and
+Postgres restarted under load, and the helpdesk answering 429/500 storms.
+
+    .venv/bin/python bench/faults.py [--tickets 400] [--scenario NAME]...
+
+NAME is worker_kill, redis_restart, postgres_restart or helpdesk_storm (default: all four, in that order).
+
+Each scenario runs gunicorn, a `celery worker` (prefork, -c 2), `celery beat` (the sweep) and the fake helpdesk's
+HTTP server, against a fresh database (on the shared Postgres, or on a private cluster where Postgres is
+restarted) and a private redis-server (so no other stack on the shared Redis can take our tasks). A sender posts
+signed Banking77 tickets at a steady pace and, as Zendesk or Jira would, retries a 503/429 or a refused
+connection with the same delivery id until it is acknowledged. The fault is injected mid-load; afterwards the
+scenario waits until every acknowledged ticket is decided and every write-back settled, then counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import csv
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from sqlalchemy import Engine, create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.intake import SECRET, Stack, ensure_model, free_port  # noqa: E402
+from bench.servers import PrivatePostgres, PrivateRedis  # noqa: E402
+from integrations.fake.server import FakeHelpdeskServer  # noqa: E402
+from integrations.fake.webhook import signed_delivery  # noqa: E402
+
+SCENARIOS = ("worker_kill", "redis_restart", "postgres_restart", "helpdesk_storm")
+# Recovery in seconds rather than the production defaults' minutes (lease 300 s, sweep 60 s). The claim lease
+# bounds how long a dead worker's claimed tickets wait, and it must outlast the slowest batch: here that is a
+# worker process's first one, which loads the model inside its claim (3-7 s on these 2 shared cores; with a
+# 5 s lease the sweep handed such tickets to the other process, harmless but noisy). The sweep (celery beat)
+# re-enqueues stale claims, and tickets or write-backs still unfinished after its interval; it cannot tell
+# "queued" from "lost", so under a backlog each sweep adds no-op duplicates (a 2 s interval made ~950 deliver
+# tasks for 90 write-backs after a worker kill), hence 5 s.
+# Drafts come from templates only: a 1.5B model generating on 2 shared cores would measure the model.
+SCENARIO_ENV = {"TRIAGE_CLAIM_LEASE_S": "10", "TRIAGE_SWEEP_INTERVAL_S": "5", "TRIAGE_DRAFTING_MODEL": "none"}
+RETRYABLE = {429, 502, 503, 504}
+
+
+@dataclass
+class Answer:
+    at: float
+    status: int | str  # an HTTP status, or "connection_error"
+    retry_after: str | None = None
+    problem_json: bool = False
+    error: str = ""  # the exception's type, for a connection error
+    ms: float = 0.0  # how long the answer took
+
+
+class Sender:
+    """Posts tickets at a steady pace from a few threads; retries 503/429 and refused connections until acked."""
+
+    def __init__(self, url: str, run: str, texts: list[str], rate: float, threads: int = 8,
+                 give_up_s: float = 120) -> None:
+        self.url, self.run, self.texts, self.rate = url, run, texts, rate
+        self.threads, self.give_up_s = threads, give_up_s
+        self.answers: list[Answer] = []
+        self.acknowledged: dict[str, int] = {}  # external id -> the status that acknowledged it (202 or 200)
+        self.rejected: dict[str, int | str] = {}  # external id -> the last answer, for those never acknowledged
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._thread = threading.Thread(target=self._send_all, daemon=True)
+
+    def start(self) -> Sender:
+        self.started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def wait_acknowledged(self, count: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.acknowledged) < count:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"only {len(self.acknowledged)}/{count} tickets acknowledged")
+            time.sleep(0.02)
+
+    def _send_all(self) -> None:
+        with ThreadPoolExecutor(self.threads) as pool:
+            list(pool.map(self._send, range(len(self.texts))))
+        self.finished = time.monotonic()
+
+    def _send(self, i: int) -> None:
+        time.sleep(max(0.0, self.started + i / self.rate - time.monotonic()))
+        if not hasattr(self._local, "http"):
+            self._local.http = requests.Session()
+        external_id = f"{self.run}-{i}"
+        give_up = time.monotonic() + self.give_up_s
+        while True:
+            # Re-signed on each try (a fresh timestamp), same body and delivery id: stored at most once.
+            body, headers = signed_delivery(SECRET, {"id": external_id, "body": self.texts[i]},
+                                            delivery_id=f"delivery-{external_id}")
+            sent = time.monotonic()
+            try:
+                response = self._local.http.post(self.url + "/webhooks/generic", data=body, headers=headers,
+                                                 timeout=15)
+                answer = Answer(time.monotonic(), response.status_code, response.headers.get("Retry-After"),
+                                response.headers.get("Content-Type", "").startswith("application/problem+json"))
+            except requests.RequestException as exc:
+                self._local.http = requests.Session()
+                answer = Answer(time.monotonic(), "connection_error", error=type(exc).__name__)
+            answer.ms = (answer.at - sent) * 1000
+            with self._lock:
+                self.answers.append(answer)
+            if answer.status in (200, 202):
+                with self._lock:
+                    self.acknowledged[external_id] = answer.status  # type: ignore[assignment]
+                return
+            if (answer.status not in RETRYABLE and answer.status != "connection_error") or time.monotonic() > give_up:
+                with self._lock:
+                    self.rejected[external_id] = answer.status
+                return
+            time.sleep(min(float(answer.retry_after or 0.5), 10.0))
+
+    def answers_in(self, start: float = 0.0, end: float = float("inf")) -> list[Answer]:
+        with self._lock:
+            return [a for a in self.answers if start <= a.at <= end]
+
+    def answers_between(self, start: float, end: float) -> dict[str, int]:
+        return dict(collections.Counter(str(a.status) for a in self.answers_in(start, end)))
+
+    def answer_ms(self, start: float = 0.0, end: float = float("inf")) -> dict[str, float]:
+        """Median and slowest answer time (ms) of the answers that came back between start and end."""
+        times = sorted(a.ms for a in self.answers_in(start, end))
+        return {"p50": round(times[len(times) // 2], 1), "max": round(times[-1], 1)} if times else {}
+
+
+@dataclass
+class Context:
+    """What a scenario's fault acts on."""
+
+    tickets: int
+    stack: Stack
+    fake: FakeHelpdeskServer
+    sender: Sender
+    broker: PrivateRedis
+    postgres: PrivatePostgres | None
+    engine: Engine
+    evidence: dict = field(default_factory=dict)
+
+    def scalar(self, sql: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(sql)).scalar() or 0)
+
+    def readyz(self) -> dict:
+        response = requests.get(self.stack.url + "/readyz", timeout=15)
+        return {"status": response.status_code, "checks": response.json().get("checks")}
+
+
+def kill_worker_mid_batch(ctx: Context) -> float:
+    """SIGKILL the worker (and its pool) while it holds claimed, undecided tickets; then start a new one."""
+    ctx.sender.wait_acknowledged(ctx.tickets // 3)
+    worker = ctx.stack.worker
+    group = os.getpgid(worker.pid)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        # Only once some tickets are decided, so the kill lands in a working worker's ordinary batch.
+        if not ctx.scalar("SELECT count(*) FROM tickets WHERE status = 'processing' AND EXISTS "
+                          "(SELECT 1 FROM tickets WHERE status = 'decided')"):
+            time.sleep(0.002)
+            continue
+        # Freeze first, so the count we check is the state the kill leaves (a commit already on the wire may
+        # still land, hence the short pause); if the batch finished meanwhile, thaw and try the next one.
+        os.killpg(group, signal.SIGSTOP)
+        time.sleep(0.2)
+        claimed = ctx.scalar("SELECT count(*) FROM tickets WHERE status = 'processing'")
+        if claimed:
+            break
+        os.killpg(group, signal.SIGCONT)
+    else:
+        raise RuntimeError("the worker never held a claimed ticket")
+    os.killpg(group, signal.SIGKILL)
+    ctx.evidence.update(worker_exit_status=worker.wait(), worker_killed_by_sigkill=worker.returncode == -9,
+                        claimed_not_decided_at_kill=ctx.scalar("SELECT count(*) FROM tickets WHERE status = "
+                                                               "'processing'"),
+                        decided_at_kill=ctx.scalar("SELECT count(*) FROM tickets WHERE status = 'decided'"),
+                        acknowledged_at_kill=len(ctx.sender.acknowledged))
+    ctx.stack.start_worker()  # as a supervisor would; it takes seconds to boot, so tickets wait with no worker
+    return time.monotonic()
+
+
+def restart_redis(ctx: Context) -> float:
+    """SIGKILL the broker mid-load (its queue is gone: no persistence), keep it down, restart on the same port."""
+    ctx.sender.wait_acknowledged(ctx.tickets // 3)
+    down = time.monotonic()
+    ctx.evidence["redis_exit_status"] = ctx.broker.kill()
+    time.sleep(1.5)
+    ctx.evidence["readyz_while_down"] = ctx.readyz()
+    time.sleep(1.5)
+    ctx.broker.start()
+    up = time.monotonic()
+    ctx.evidence.update(down_s=round(up - down, 2), answers_while_down=ctx.sender.answers_between(down, up),
+                        answer_ms_while_down=ctx.sender.answer_ms(down, up))
+    return up
+
+
+def restart_postgres(ctx: Context) -> float:
+    """Stop Postgres with `pg_ctl stop -m immediate` (a crash: WAL replay on start) mid-load, then start it."""
+    assert ctx.postgres is not None
+    ctx.sender.wait_acknowledged(ctx.tickets // 3)
+    down = time.monotonic()
+    ctx.postgres.stop("immediate")
+    time.sleep(1.5)
+    ctx.evidence["readyz_while_down"] = ctx.readyz()
+    time.sleep(2.5)
+    ctx.postgres.start()
+    up = time.monotonic()
+    refused = [a for a in ctx.sender.answers_in(down, up) if a.status == 503]
+    ctx.evidence.update(down_s=round(up - down, 2), answers_while_down=ctx.sender.answers_between(down, up),
+                        answer_ms_while_down=ctx.sender.answer_ms(down, up),
+                        refusals_with_retry_after=sum(1 for a in refused if a.retry_after),
+                        refusals_as_problem_json=sum(1 for a in refused if a.problem_json))
+    return up
+
+
+def helpdesk_storm(ctx: Context) -> float:
+    """Make the helpdesk answer every call 429 (Retry-After: 1) for 6 s, then 500 for 3 s, while write-backs flow."""
+    deadline = time.monotonic() + 60
+    while ctx.scalar("SELECT count(*) FROM writebacks WHERE status = 'done'") < ctx.tickets // 5:
+        if time.monotonic() > deadline:
+            raise RuntimeError("write-backs never started")
+        time.sleep(0.05)
+    start = time.monotonic()
+    ctx.fake.storm(429, 6, {"Retry-After": "1"})
+    ctx.fake.storm(500, 3)
+    cli = subprocess.Popen([sys.executable, "-m", "service.cli", "writebacks", "list", "--status", "retrying"],
+                           env=ctx.stack.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    most_retrying = 0
+    while time.monotonic() < start + 9:
+        most_retrying = max(most_retrying, ctx.scalar("SELECT count(*) FROM writebacks WHERE status = 'retrying'"))
+        time.sleep(0.25)
+    listed = (cli.communicate(timeout=60)[0].strip().splitlines() or [""])[-1]
+    ctx.evidence.update(storm_s=9, most_writebacks_retrying_at_once=most_retrying,
+                        cli_writebacks_list_retrying=listed)
+    return time.monotonic()
+
+
+FAULTS: dict[str, Callable[[Context], float]] = {
+    "worker_kill": kill_worker_mid_batch, "redis_restart": restart_redis, "postgres_restart": restart_postgres,
+    "helpdesk_storm": helpdesk_storm,
+}
+
+
+def settle(ctx: Context, deadline_s: float) -> bool:
+    """Wait until every stored ticket is decided and no write-back is still pending, retrying or sending."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            undecided = ctx.scalar("SELECT count(*) FROM tickets WHERE status <> 'decided'")
+            stored = ctx.scalar("SELECT count(*) FROM tickets")
+            open_writebacks = ctx.scalar("SELECT count(*) FROM writebacks WHERE status NOT IN ('done', 'failed')")
+            writebacks = ctx.scalar("SELECT count(*) FROM writebacks")
+        except Exception:  # the database may still be coming back
+            time.sleep(0.5)
+            continue
+        if stored >= len(ctx.sender.acknowledged) and not undecided and not open_writebacks and writebacks >= stored:
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def count(ctx: Context) -> dict:
+    """Count tickets sent, acknowledged, refused, processed, written back, lost and duplicated."""
+    sender, acked = ctx.sender, set(ctx.sender.acknowledged)
+    with ctx.engine.connect() as conn:
+        decided = set(conn.execute(text("SELECT external_id FROM tickets WHERE status = 'decided'")).scalars())
+        duplicate_decisions = conn.execute(text(
+            "SELECT count(*) FROM (SELECT ticket_id, revision FROM decisions GROUP BY ticket_id, revision "
+            "HAVING count(*) > 1) d")).scalar()
+        writebacks = dict(conn.execute(text("SELECT status, count(*) FROM writebacks GROUP BY status")).all())
+        retried = conn.execute(text("SELECT count(*), coalesce(max(attempts), 0) FROM writebacks "
+                                    "WHERE attempts > 1")).one()
+        reclaimed = conn.execute(text("SELECT count(*) FROM tickets WHERE attempts > 1")).scalar()
+    calls = list(ctx.fake.requests)  # settled: nothing is appended any more
+    delivered = [r for r in calls if r.status < 300]
+    per_key = collections.Counter(r.headers.get("Idempotency-Key") for r in delivered)
+    per_ticket = collections.Counter(requests.utils.unquote(r.path.split("/")[3]) for r in delivered)
+    answers = collections.Counter(str(a.status) for a in sender.answers)
+    return {
+        "tickets": {
+            "sent": len(sender.texts),
+            "acknowledged": len(acked),
+            "acknowledged_202": sum(1 for s in sender.acknowledged.values() if s == 202),
+            "acknowledged_200_on_retry": sum(1 for s in sender.acknowledged.values() if s == 200),
+            "never_acknowledged": len(sender.texts) - len(acked),
+            "never_acknowledged_last_answers": dict(collections.Counter(str(v) for v in sender.rejected.values())),
+            "processed": len(acked & decided),
+            "written_back": len(acked & set(per_ticket)),
+            "lost": len(acked - decided),
+            "lost_writebacks": len(acked - set(per_ticket)),
+        },
+        "answers_to_sender": dict(sorted(answers.items())),
+        "connection_errors": dict(collections.Counter(a.error for a in sender.answers if a.error)),
+        "answer_ms": sender.answer_ms(),
+        "refused": sum(n for status, n in answers.items() if status not in ("200", "202")),
+        "duplicates": {
+            "decisions_per_revision": int(duplicate_decisions or 0),
+            "writebacks_received_more_than_once": sum(n - 1 for n in per_key.values() if n > 1),
+            "tickets_written_back_more_than_once": sum(1 for n in per_ticket.values() if n > 1),
+        },
+        "writebacks": {"by_status": writebacks, "retried": int(retried[0]), "most_attempts": int(retried[1])},
+        "tickets_claimed_more_than_once": int(reclaimed or 0),
+        "helpdesk_answers": dict(sorted(collections.Counter(str(r.status) for r in calls).items())),
+    }
+
+
+def run_scenario(name: str, *, tickets: int, models_dir: Path, workdir: Path, rate: float | None = None,
+                 deadline_s: float = 240) -> dict:
+    """Run one scenario end to end on fresh servers and return its counts."""
+    texts = banking77_texts(tickets)
+    rate = rate or max(20.0, tickets / 10)  # about ten seconds of load, so the fault lands mid-way
+    workdir.mkdir(parents=True, exist_ok=True)
+    booted = time.monotonic()
+    with contextlib.ExitStack() as cleanup:
+        fake = FakeHelpdeskServer().start()
+        cleanup.callback(fake.stop)
+        broker = PrivateRedis(free_port(), workdir)
+        cleanup.callback(broker.stop)
+        postgres = database_url = None
+        if name == "postgres_restart":
+            postgres = PrivatePostgres(free_port())
+            cleanup.callback(postgres.destroy)
+            database_url = postgres.create_database("triage")
+        stack = Stack(f"faults-{name}", models_dir, workdir, database_url=database_url, broker_url=broker.url,
+                      env={**SCENARIO_ENV, "TRIAGE_FAKE_HELPDESK_URL": fake.url}, web_workers=1, beat=True)
+        # Everything has settled by then; a prefork worker's warm shutdown after a broker outage was seen to take
+        # 30 s (billiard waiting on its pool), so after 10 s it is SIGKILLed, which acks_late makes safe.
+        cleanup.callback(stack.stop, grace_s=10)
+        stack.wait_worker()
+        engine = create_engine(stack.database_url, pool_pre_ping=True)
+        cleanup.callback(engine.dispose)
+        sender = Sender(stack.url, f"{name}-{uuid.uuid4().hex[:6]}", texts, rate)
+        ctx = Context(tickets, stack, fake, sender, broker, postgres, engine)
+        started = sender.start().started
+        recovered_from = FAULTS[name](ctx)
+        sender.join()
+        settled = settle(ctx, deadline_s)
+        done = time.monotonic()
+        result = {"scenario": name, "settled": settled, **count(ctx), "fault": ctx.evidence,
+                  # Since the first ticket was sent, apart from the servers' start.
+                  "seconds": {"start_servers": round(started - booted, 1), "load": round(sender.finished - started, 1),
+                              "fault_over": round(recovered_from - started, 1), "settled": round(done - started, 1),
+                              "fault_over_to_settled": round(done - recovered_from, 1)},
+                  "settings": {**SCENARIO_ENV, "send_rate_per_s": rate, "gunicorn": "1 process x 8 threads",
+                               "celery_worker": "prefork -c 2", "beat": True},
+                  "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                              "platform": platform.platform()}}
+        if not settled:
+            result["logs"] = {p.name: p.read_text(errors="replace")[-3000:] for p in sorted(workdir.glob("*.log"))}
+        return result
+
+
+def banking77_texts(n: int) -> list[str]:
+    with (ROOT / "data/banking77/test.csv").open(newline="") as fh:
+        texts = [row["text"] for row in csv.DictReader(fh)]
+    return (texts * (n // len(texts) + 1))[:n]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tickets", type=int, default=400)
+    parser.add_argument("--scenario", choices=SCENARIOS, action="append",
+                        help="run only this scenario (repeatable); default: all four")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/results/faults.json")
+    args = parser.parse_args()
+    models_dir = ROOT / "var/models"
+    ensure_model(models_dir)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.scenario or SCENARIOS:
+            result = run_scenario(name, tickets=args.tickets, models_dir=models_dir, workdir=Path(tmp) / name)
+            result["command"] = "python bench/faults.py " + " ".join(sys.argv[1:])
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if all(r["settled"] and not r["tickets"]["lost"] and not r["tickets"]["lost_writebacks"]
+                    for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
