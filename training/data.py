@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,21 +82,26 @@ def drop_rare(examples: Examples, min_count: int) -> tuple[Examples, dict[str, i
     return Examples([examples.texts[i] for i in keep], [examples.labels[i] for i in keep], examples.sha256), rare
 
 
+def stratified_split(labels: list[str], *, holdout: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices of a stratified, seeded split; labels too rare to stratify stay in the training part."""
+    counts = Counter(labels)
+    strat = [i for i, label in enumerate(labels) if counts[label] >= 2]
+    rest = [i for i, label in enumerate(labels) if counts[label] < 2]
+    n_labels = len({labels[i] for i in strat})
+    n_hold = max(round(len(strat) * holdout), n_labels)  # at least one held-out example per label
+    if n_labels == 0 or len(strat) - n_hold < n_labels:
+        raise ValueError(f"{len(labels)} examples are too few to hold out {holdout:.0%} and keep every label in "
+                         "training; add data, lower --holdout or raise --min-count")
+    train_idx, hold_idx = train_test_split(strat, test_size=n_hold, random_state=seed,
+                                           stratify=[labels[i] for i in strat])
+    return sorted(list(train_idx) + rest), sorted(hold_idx)
+
+
 def split(examples: Examples, *, holdout: float, seed: int) -> tuple[Examples, Examples]:
     """Stratified, seeded split; classes too small to stratify stay in the training part."""
-    counts: dict[str, int] = {}
-    for label in examples.labels:
-        counts[label] = counts.get(label, 0) + 1
-    strat_idx = [i for i, lab in enumerate(examples.labels) if counts[lab] >= 2]
-    rest = [i for i, lab in enumerate(examples.labels) if counts[lab] < 2]
-    strat_labels = [examples.labels[i] for i in strat_idx]
-    n_classes = len(set(strat_labels))
-    n_hold = max(int(round(len(strat_idx) * holdout)), n_classes)
-    train_idx, hold_idx = train_test_split(strat_idx, test_size=n_hold, random_state=seed,
-                                           stratify=strat_labels)
-    train_idx = sorted(list(train_idx) + rest)
+    train_idx, hold_idx = stratified_split(examples.labels, holdout=holdout, seed=seed)
 
     def pick(idx: list[int]) -> Examples:
         return Examples([examples.texts[i] for i in idx], [examples.labels[i] for i in idx], examples.sha256)
 
-    return pick(train_idx), pick(sorted(hold_idx))
+    return pick(train_idx), pick(hold_idx)

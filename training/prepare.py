@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sklearn.model_selection import train_test_split
-
+from training.data import stratified_split
 from training.sources import Row
 
 SPLITS = ("auto", "time", "ticket")
@@ -129,19 +128,8 @@ def _by_ticket(rows: list[Row], *, holdout: float, seed: int) -> tuple[list[Row]
     for row in rows:
         groups[row.key].append(row)
     keys = sorted(groups)
-    label_of = {k: groups[k][0].label for k in keys}
-    counts = Counter(label_of.values())
-    strat = [k for k in keys if counts[label_of[k]] >= 2]
-    rest = [k for k in keys if counts[label_of[k]] < 2]
-    n_labels = len({label_of[k] for k in strat})
-    n_hold = max(round(len(strat) * holdout), n_labels)  # at least one held-out ticket per label
-    if n_labels == 0 or len(strat) - n_hold < n_labels:
-        raise ValueError(f"{len(rows)} tickets are too few to hold out {holdout:.0%} and keep every label in "
-                         "training; add data, lower --holdout or raise --min-count")
-    train_keys, hold_keys = train_test_split(strat, test_size=n_hold, random_state=seed,
-                                             stratify=[label_of[k] for k in strat])
-    pick = lambda ks: [r for k in sorted(ks) for r in groups[k]]  # noqa: E731
-    return pick(list(train_keys) + rest), pick(hold_keys)
+    train_idx, hold_idx = stratified_split([groups[k][0].label for k in keys], holdout=holdout, seed=seed)
+    return [r for i in train_idx for r in groups[keys[i]]], [r for i in hold_idx for r in groups[keys[i]]]
 
 
 def write_csv(rows: list[Row], path: Path) -> str:
