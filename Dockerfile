@@ -11,4 +11,4 @@ COPY data ./data
 RUN pip install --no-cache-dir -e . && useradd --create-home triage && mkdir -p /app/var && chown triage /app/var
 USER triage
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", "service.wsgi:app"]
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--blocking-threads", "8", "--no-ws", "service.wsgi:app"]

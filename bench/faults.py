@@ -5,7 +5,7 @@ Postgres restarted under load, and the helpdesk answering 429/500 storms.
 
 NAME is worker_kill, redis_restart, postgres_restart or helpdesk_storm (default: all four, in that order).
 
-Each scenario runs gunicorn, a `celery worker` (prefork, -c 2), `celery beat` (the sweep) and the fake helpdesk's
+Each scenario runs granian, a `celery worker` (prefork, -c 2), `celery beat` (the sweep) and the fake helpdesk's
 HTTP server, against a fresh database (on the shared Postgres, or on a private cluster where Postgres is
 restarted) and a private redis-server (so no other stack on the shared Redis can take our tasks). A sender posts
 signed Banking77 tickets at a steady pace and, as Zendesk or Jira would, retries a 503/429 or a refused
@@ -363,7 +363,7 @@ def run_scenario(name: str, *, tickets: int, models_dir: Path, workdir: Path, ra
                   "seconds": {"start_servers": round(started - booted, 1), "load": round(sender.finished - started, 1),
                               "fault_over": round(recovered_from - started, 1), "settled": round(done - started, 1),
                               "fault_over_to_settled": round(done - recovered_from, 1)},
-                  "settings": {**SCENARIO_ENV, "send_rate_per_s": rate, "gunicorn": "1 process x 8 threads",
+                  "settings": {**SCENARIO_ENV, "send_rate_per_s": rate, "web": "granian, 1 process x 8 threads",
                                "celery_worker": "prefork -c 2", "beat": True},
                   "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                               "platform": platform.platform()}}

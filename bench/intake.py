@@ -1,4 +1,4 @@
-"""Intake and end-to-end throughput: embedded (SQLite + in-process worker) vs production (gunicorn +
+"""Intake and end-to-end throughput: embedded (SQLite + in-process worker) vs production (granian +
 Postgres + Redis + a Celery worker), side by side in one run, alternating rounds; prints JSON.
 
     .venv/bin/python bench/intake.py [--tickets 2000] [--rounds 3] [--concurrency 16]
@@ -118,10 +118,11 @@ class Stack:
 
     def __init__(self, name: str, models_dir: Path, workdir: Path, *, database_url: str | None = None,
                  broker_url: str = REDIS_URL, env: dict[str, str] | None = None, web_workers: int = 2,
-                 beat: bool = False, gunicorn: list[str] | None = None) -> None:
+                 beat: bool = False, server: list[str] | None = None, worker_nice: int = 0) -> None:
         self.name = name
         self.workdir = workdir
-        self.gunicorn = gunicorn  # gunicorn's worker options, for bench/load.py's side-by-side configurations
+        self.server = server  # a web server's command line ({port} filled in), for bench/load.py's configurations
+        self.worker_nice = worker_nice  # CPU priority of the workers below the web server's (os.nice increment)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.procs: list[subprocess.Popen] = []
@@ -157,17 +158,25 @@ class Stack:
             if beat:
                 self.start([sys.executable, "-m", "celery", "-A", "service.worker:celery", "beat", "--loglevel",
                             "WARNING", "-s", str(workdir / "celerybeat-schedule")])
-            options = self.gunicorn or ["-w", str(web_workers), "--threads", "8"]
-            self.start([sys.executable, "-m", "gunicorn", *options, "-b", f"127.0.0.1:{self.port}", "--log-level",
-                        "warning", "service.wsgi:app"])
+            server = self.server or ["granian", "--interface", "wsgi", "--workers", str(web_workers),
+                                     "--blocking-threads", "8", "--host", "127.0.0.1", "--port", "{port}",
+                                     "--log-level", "warning", "--no-ws", "service.wsgi:app"]
+            self.start([sys.executable, "-m", *(arg.format(port=self.port) for arg in server)])
         wait_ready(self.url, self.procs[-1])
 
     def start_worker(self) -> subprocess.Popen:
         """A `celery worker -c 2` (prefork), as the README runs it; another call adds another worker."""
         self.worker_name = f"bench-{len(self.procs)}@{socket.gethostname()}"
-        self.worker = self.start([sys.executable, "-m", "celery", "-A", "service.worker:celery", "worker", "-Q",
-                                  "triage", "-c", "2", "--loglevel", "WARNING", "--without-mingle",
+        # SCHED_IDLE as well: a waking web thread then preempts a worker at once rather than after its slice.
+        nice = ["chrt", "--idle", "0", "nice", "-n", str(self.worker_nice)] if self.worker_nice else []
+        self.worker = self.start([*nice, sys.executable, "-m", "celery", "-A", "service.worker:celery", "worker",
+                                  "-Q", "triage", "-c", "2", "--loglevel", "WARNING", "--without-mingle",
                                   "--without-gossip", "-n", self.worker_name])
+        autogroup = Path(f"/proc/{self.worker.pid}/autogroup")
+        if self.worker_nice and autogroup.exists():
+            # Linux schedules each session as one group, so a niced process in a session of its own gets an
+            # equal share anyway; the group's own nice value is what ranks it below the web server.
+            autogroup.write_text(str(self.worker_nice))
         return self.worker
 
     def wait_worker(self, timeout: float = 60) -> None:

@@ -24,6 +24,7 @@ import time
 import uuid
 from pathlib import Path
 
+import uvloop
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,10 +35,13 @@ from intake import SECRET, Stack, ensure_model, pct  # noqa: E402
 
 from service.signing import signed_delivery  # noqa: E402
 
-# Gunicorn settings compared side by side; the worker count follows the 2 cores of the reference machine.
+# Web servers compared side by side (run as `python -m ...`); process counts follow the 2 cores of the machine.
 CONFIGS = {
-    "gthread": ["-w", "2", "-k", "gthread", "--threads", "8"],
-    "sync": ["-w", "4"],
+    "gthread": ["gunicorn", "-w", "2", "-k", "gthread", "--threads", "8", "-b", "127.0.0.1:{port}",
+                "--log-level", "warning", "service.wsgi:app"],
+    "sync": ["gunicorn", "-w", "4", "-b", "127.0.0.1:{port}", "--log-level", "warning", "service.wsgi:app"],
+    "granian": ["granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "8", "--host", "127.0.0.1",
+                "--port", "{port}", "--log-level", "warning", "--no-ws", "service.wsgi:app"],
 }
 
 
@@ -52,28 +56,71 @@ def requests_for(run: str, texts: list[str], port: int) -> list[bytes]:
     return out
 
 
+class Http(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection with a minimal answer parser (status, Content-Length, Connection).
+
+    A protocol rather than asyncio streams: the client shares the 2 cores with the server it measures, and
+    this costs it a fraction of the CPU per request.
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.answer: asyncio.Future[int] | None = None
+
+    def request(self, data: bytes) -> asyncio.Future[int]:
+        assert self.transport is not None
+        self.answer = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return self.answer
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buffer[:end].lower()
+        length, close = 0, False
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection":
+                close = value.strip() == b"close"
+        if len(self.buffer) < end + 4 + length:
+            return
+        self.buffer = self.buffer[end + 4 + length:]
+        if close and self.transport is not None:  # sync workers close after each answer
+            self.transport.close()
+            self.transport = None
+        if self.answer is not None and not self.answer.done():
+            self.answer.set_result(int(head[9:12]))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self.answer is not None and not self.answer.done():
+            self.answer.set_exception(exc or ConnectionResetError("server closed the connection"))
+
+
 class Connection:
-    """One keep-alive HTTP/1.1 connection that reopens when the server closes it (sync workers do)."""
+    """A client slot: its keep-alive connection, reopened when the server closes it."""
 
     def __init__(self, port: int) -> None:
         self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.http: Http | None = None
 
     async def send(self, request: bytes) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        assert self.reader is not None
-        self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
-        await self.reader.readexactly(int(headers.get("content-length", "0")))
-        if headers.get("connection", "").lower() == "close":
-            self.writer.close()
-            self.writer = None
-        return status
+        if self.http is None or self.http.transport is None:
+            _, self.http = await asyncio.get_running_loop().create_connection(Http, "127.0.0.1", self.port)
+        return await self.http.request(request)
+
+    def drop(self) -> None:
+        if self.http is not None and self.http.transport is not None:
+            self.http.transport.close()
+        self.http = None
 
 
 async def open_loop(port: int, requests: list[bytes], rate: float, connections: int) -> dict:
@@ -91,9 +138,9 @@ async def open_loop(port: int, requests: list[bytes], rate: float, connections: 
             status = await conn.send(request)
             statuses[status] = statuses.get(status, 0) + 1
             latencies.append((time.perf_counter() - scheduled) * 1000)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+        except (OSError, ValueError) as exc:
             errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
-            conn.writer = None
+            conn.drop()
         finally:
             free.put_nowait(conn)
 
@@ -163,12 +210,12 @@ def main() -> int:
             for name in configs:
                 workdir = Path(tmp) / f"{name}-{round_no}"
                 workdir.mkdir()
-                stack = Stack("production", models_dir, workdir, gunicorn=CONFIGS[name])
+                stack = Stack("production", models_dir, workdir, server=CONFIGS[name])
                 try:
                     run = f"load-{name}-{round_no}-{uuid.uuid4().hex[:6]}"
                     requests = requests_for(run, texts, stack.port)
                     cpu_before = cpu_seconds()
-                    sent = asyncio.run(open_loop(stack.port, requests, args.rate, args.connections))
+                    sent = uvloop.run(open_loop(stack.port, requests, args.rate, args.connections))
                     client_cpu = cpu_seconds() - cpu_before
                     accepted = sent["statuses"].get(202, 0)
                     counts = settle(stack.database_url, run, accepted)
@@ -193,7 +240,7 @@ def main() -> int:
         "command": "python bench/load.py " + " ".join(sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "offered_rate": args.rate, "seconds": args.seconds, "rounds": args.rounds, "connections": args.connections,
-        "gunicorn": {name: CONFIGS[name] for name in configs},
+        "servers": {name: " ".join(CONFIGS[name]) for name in configs},
         "median": median,
         "target": {"accepted_per_s": 500, "p95_ms": 50, "lost": 0},
         "lost": {name: sum(r["lost"] for r in rows) for name, rows in results.items()},

@@ -13,7 +13,8 @@ from service.config import ConfigError, Settings
 
 def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app: settings -> database -> celery -> blueprints. Nothing happens at import time."""
-    from service import logs, tasks  # noqa: F401  (tasks: registers the Celery tasks)
+    from service import logs, tasks  # tasks: registers the Celery tasks
+    from service.batching import Batcher
     from service.celery_app import make_celery
     from service.db import Database
     from service.pipeline.draft import DraftError
@@ -38,6 +39,10 @@ def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] |
         raise ConfigError(str(exc)) from None
     app.extensions["triage"] = runtime
     celery = make_celery(app, settings)
+    process = celery.tasks["triage.process_tickets"]
+    # Ids committed within 20 ms share one message: a worker classifies them in one batch anyway.
+    app.extensions["triage.dispatch"] = Batcher(lambda ids: tasks.enqueue(process, ids),
+                                                max_batch=settings.batch_size, linger_s=0.02)
     intake = intake_stats.for_broker(settings.broker_url)
     app.extensions["triage.metrics"] = metrics.registry(db, runtime, celery=celery, intake=intake)
     errors.register(app)

@@ -7,6 +7,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,27 +124,28 @@ def _known(session: Session, ticket_id: int | None, outcome: str, *, event_id: i
                   status=ticket.status if ticket else "unknown", event_id=event_id)
 
 
-def process_ticket(runtime: Runtime, session: Session, ticket_id: int, *, batch_size: int = 1) -> list[int]:
-    """Classify and route a ticket exactly once, with up to batch_size - 1 others that are waiting.
+def process_tickets(runtime: Runtime, session: Session, ticket_ids: Sequence[int], *,
+                    batch_size: int = 1) -> list[int]:
+    """Classify and route tickets exactly once, topped up to batch_size with others that are waiting.
 
-    Tickets that arrive together are classified in one model call (grouped by length inside the model);
-    each is claimed with its own conditional UPDATE, so their own tasks become no-ops. Returns the ids
-    of the write-backs to deliver.
+    Tickets that arrive together are classified in one model call (grouped by length inside the model).
+    Each is claimed by a conditional UPDATE, so a ticket already claimed elsewhere is skipped and the
+    tasks of the companions become no-ops. Returns the ids of the write-backs to deliver.
     """
     now = now_utc()
     stale = now - timedelta(seconds=runtime.settings.claim_lease_s)
-    if not store.claim_ticket(session=session, ticket_id=ticket_id, now=now, stale_before=stale):
+    claimed = store.claim_tickets(session=session, ticket_ids=ticket_ids, now=now, stale_before=stale)
+    if not claimed:
         session.rollback()
         return []
     session.commit()
-    first = store.get_ticket(session=session, ticket_id=ticket_id)
-    assert first is not None
-    tickets = [first]
+    tickets = store.get_tickets(session=session, ticket_ids=claimed)
     try:
-        if first.needs_fetch:
-            _hydrate(runtime, first)
-        if batch_size > 1:
-            tickets += store.claim_waiting(session=session, limit=batch_size - 1, exclude=ticket_id, now=now)
+        for ticket in tickets:
+            if ticket.needs_fetch:
+                _hydrate(runtime, ticket)
+        if batch_size > len(tickets):
+            tickets += store.claim_waiting(session=session, limit=batch_size - len(tickets), now=now)
             session.commit()
         decisions = decide_many(runtime, tickets)
         asked = [escalate(runtime, session, ticket, decision)

@@ -81,17 +81,21 @@ def find_ticket(*, session: Session, source: str, external_id: str) -> Ticket | 
     ).first()
 
 
-def claim_ticket(*, session: Session, ticket_id: int, now: datetime, stale_before: datetime) -> bool:
-    """Mark a ticket as being processed; true only for the one caller whose UPDATE changed the row."""
-    result = session.execute(
+def claim_tickets(*, session: Session, ticket_ids: Sequence[int], now: datetime, stale_before: datetime) -> list[int]:
+    """Mark tickets as being processed: the ids whose conditional UPDATE this caller won, in id order."""
+    claimed = session.scalars(
         update(Ticket)
-        .where(Ticket.id == ticket_id, or_(
+        .where(Ticket.id.in_(ticket_ids), or_(
             Ticket.status == TicketStatus.RECEIVED,
             (Ticket.status == TicketStatus.PROCESSING) & (Ticket.claimed_at < stale_before),
         ))
         .values(status=TicketStatus.PROCESSING, claimed_at=now, attempts=Ticket.attempts + 1)
-    )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+        .returning(Ticket.id).execution_options(synchronize_session=False))
+    return sorted(claimed)
+
+
+def get_tickets(*, session: Session, ticket_ids: Sequence[int]) -> list[Ticket]:
+    return list(session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)).order_by(Ticket.id)))
 
 
 def claim_writeback(*, session: Session, writeback_id: int, now: datetime, stale_before: datetime) -> bool:
@@ -109,23 +113,21 @@ def claim_writeback(*, session: Session, writeback_id: int, now: datetime, stale
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def claim_waiting(*, session: Session, limit: int, exclude: int, now: datetime) -> list[Ticket]:
+def claim_waiting(*, session: Session, limit: int, now: datetime) -> list[Ticket]:
     """Claim up to `limit` received tickets with their text present, oldest first (batch companions), at once.
 
     One UPDATE for the lot; on Postgres rows another worker is claiming are skipped rather than waited for.
     The status test in the UPDATE itself keeps a ticket from being claimed twice either way.
     """
-    waiting = (select(Ticket.id).where(Ticket.status == TicketStatus.RECEIVED, Ticket.needs_fetch.is_(False),
-                                       Ticket.id != exclude).order_by(Ticket.id).limit(limit))
+    waiting = (select(Ticket.id).where(Ticket.status == TicketStatus.RECEIVED, Ticket.needs_fetch.is_(False))
+               .order_by(Ticket.id).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         waiting = waiting.with_for_update(skip_locked=True)
     ids = list(session.scalars(
         update(Ticket).where(Ticket.id.in_(waiting.scalar_subquery()), Ticket.status == TicketStatus.RECEIVED)
         .values(status=TicketStatus.PROCESSING, claimed_at=now, attempts=Ticket.attempts + 1)
         .returning(Ticket.id).execution_options(synchronize_session=False)))
-    if not ids:
-        return []
-    return list(session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)))
+    return get_tickets(session=session, ticket_ids=ids) if ids else []
 
 
 def mark_writeback_done(*, session: Session, writeback_id: int, now: datetime) -> None:

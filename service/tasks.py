@@ -18,19 +18,19 @@ def runtime() -> Runtime:
     return current_app.extensions["triage"]  # type: ignore[no-any-return]
 
 
-@shared_task(name="triage.process_ticket", acks_late=True, bind=True)
-def process_ticket(self, ticket_id: int) -> None:  # type: ignore[no-untyped-def]
+@shared_task(name="triage.process_tickets", acks_late=True, bind=True)
+def process_tickets(self, ticket_ids: list[int]) -> None:  # type: ignore[no-untyped-def]
     rt = runtime()
     try:
         with rt.db.session() as session:
-            writeback_ids = flows.process_ticket(rt, session, ticket_id, batch_size=rt.settings.batch_size)
+            writeback_ids = flows.process_tickets(rt, session, ticket_ids, batch_size=rt.settings.batch_size)
     except IntegrationError as exc:
         if exc.permanent:
             return  # recorded on the ticket as failed; retrying cannot help
         raise self.retry(countdown=exc.retry_after or backoff(rt, self.request.retries),
                          max_retries=flows.MAX_PROCESS_ATTEMPTS) from None
     except Exception as exc:
-        # The flow left the ticket claimable with its error recorded; the sweep is the last resort.
+        # The flow left the tickets claimable with the error recorded; the sweep is the last resort.
         raise self.retry(exc=exc, countdown=backoff(rt, self.request.retries),
                          max_retries=flows.MAX_PROCESS_ATTEMPTS) from None
     # Drafting comes first, so the decision's internal note can carry the draft; it is bounded in time.
@@ -70,8 +70,8 @@ def sweep() -> None:
     rt = runtime()
     with rt.db.session() as session:
         tickets, writebacks = flows.stragglers(rt, session)
-    for ticket_id in tickets:
-        enqueue(process_ticket, ticket_id)
+    for start in range(0, len(tickets), rt.settings.batch_size):
+        enqueue(process_tickets, tickets[start:start + rt.settings.batch_size])
     for writeback_id in writebacks:
         enqueue(deliver_writeback, writeback_id)
     if tickets or writebacks:
@@ -89,12 +89,12 @@ def retrain() -> None:
              extra={"task": "triage.retrain"})
 
 
-def enqueue(task, item_id: int, *, countdown: float | None = None) -> bool:  # type: ignore[no-untyped-def]
-    """Publish a task; on a broker failure log it and leave the row for the sweep (nothing is lost)."""
+def enqueue(task, item: int | list[int], *, countdown: float | None = None) -> bool:  # type: ignore[no-untyped-def]
+    """Publish a task for a row id or ids; on a broker failure log it and leave the rows for the sweep."""
     try:
-        task.apply_async((item_id,), countdown=countdown)
+        task.apply_async((item,), countdown=countdown)
         return True
     except Exception as exc:  # kombu raises many types for an unreachable broker
-        log.warning("could not enqueue %s(%s): %s; the sweep will pick it up", task.name, item_id,
-                    type(exc).__name__, extra={"task": task.name, "item_id": item_id, "error": type(exc).__name__})
+        log.warning("could not enqueue %s(%s): %s; the sweep will pick it up", task.name, item,
+                    type(exc).__name__, extra={"task": task.name, "item_id": item, "error": type(exc).__name__})
         return False

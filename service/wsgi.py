@@ -1,4 +1,4 @@
-"""WSGI entry point for gunicorn: `gunicorn service.wsgi:app`."""
+"""WSGI entry point: `granian --interface wsgi service.wsgi:app` (or `gunicorn service.wsgi:app`)."""
 
 import logging
 
@@ -8,8 +8,8 @@ from service.config import Settings
 settings = Settings.from_env()
 # Before the app is built, so that even its start-up warnings are lines in the configured format.
 logs.configure(settings, service=True)
-# Gunicorn's worker lines (boot, timeouts) go through our handler too, in the same format.
-for _name in ("gunicorn.error", "gunicorn.access"):
+# The server's own lines (granian's or gunicorn's workers) go through our handler too, in the same format.
+for _name in ("_granian", "granian.access", "gunicorn.error", "gunicorn.access"):
     logging.getLogger(_name).handlers.clear()
     logging.getLogger(_name).propagate = True
 app = create_app(settings)

@@ -29,7 +29,7 @@ def module_exists(target: str) -> bool:
 def test_every_compose_command_names_something_that_exists():
     services = COMPOSE["services"]
     web = services["web"]["command"]
-    assert web[0] == "gunicorn" and module_exists(web[-1])
+    assert web[0] == "granian" and module_exists(web[-1])
     for name in ("worker", "beat"):
         command = services[name]["command"]
         assert command[:2] == ["celery", "-A"] and module_exists(command[2])
@@ -44,7 +44,7 @@ def test_the_worker_entry_point_exposes_the_celery_app_with_our_tasks(monkeypatc
     monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{tmp_path}/w.db")
     import service.worker as worker
 
-    assert {"triage.process_ticket", "triage.deliver_writeback", "triage.sweep"} <= set(worker.celery.tasks)
+    assert {"triage.process_tickets", "triage.deliver_writeback", "triage.sweep"} <= set(worker.celery.tasks)
     assert worker.celery.conf.task_acks_late is True
     assert "sweep-stragglers" in worker.celery.conf.beat_schedule
 

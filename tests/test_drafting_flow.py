@@ -21,7 +21,7 @@ def decide_and_draft(app, text, ticket_id="D-1", requester="jane.doe@example.com
     tid = app.test_client().post("/webhooks/generic", data=body, headers=headers).get_json()["ticket_id"]
     rt = app.extensions["triage"]
     with rt.db.session() as session:
-        [writeback_id] = flows.process_ticket(rt, session, tid)
+        [writeback_id] = flows.process_tickets(rt, session, [tid])
     with rt.db.session() as session:
         flows.draft_reply(rt, session, writeback_id)
     return rt, writeback_id

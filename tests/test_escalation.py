@@ -55,7 +55,7 @@ def process(app, text, ticket_id):
     tid = app.test_client().post("/webhooks/generic", data=body, headers=headers).get_json()["ticket_id"]
     rt = app.extensions["triage"]
     with rt.db.session() as session:
-        flows.process_ticket(rt, session, tid)
+        flows.process_tickets(rt, session, [tid])
     with rt.db.session() as session:
         decision = session.get(Ticket, tid).decision
         decision.prediction  # noqa: B018 - loaded while the session is open

@@ -1,6 +1,6 @@
 """Faults on real processes (bench/faults.py): whatever breaks, nothing acknowledged is lost or written back twice.
 
-Each test runs one scenario with gunicorn, a prefork `celery worker`, `celery beat`, a private redis-server, the
+Each test runs one scenario with granian, a prefork `celery worker`, `celery beat`, a private redis-server, the
 fake helpdesk's HTTP server and Postgres (shared, or a private cluster that gets restarted), then checks both
 the counts and that the fault really happened.
 """
@@ -111,7 +111,7 @@ def test_a_write_back_delivered_just_before_postgres_dies_is_recorded_when_it_is
         body, headers = signed_delivery(SECRET, {"id": "PG-1", "body": "my card was stolen"})
         ticket_id = app.test_client().post("/webhooks/generic", data=body, headers=headers).get_json()["ticket_id"]
         with rt.db.session() as session:
-            [writeback_id] = flows.process_ticket(rt, session, ticket_id)
+            [writeback_id] = flows.process_tickets(rt, session, [ticket_id])
         with rt.db.session() as session:
             assert flows.deliver_writeback(rt, session, writeback_id).outcome == "done"
         assert back.is_set()

@@ -28,7 +28,7 @@ def receive(client, ticket_id="T-1", body="I lost my card and I think it was sto
 
 def process(runtime, ticket_id):
     with runtime.db.session() as session:
-        ids = flows.process_ticket(runtime, session, ticket_id)
+        ids = flows.process_tickets(runtime, session, [ticket_id])
         return ids[0] if ids else None
 
 
@@ -182,16 +182,32 @@ def test_tickets_waiting_together_are_classified_in_one_batch_and_their_own_task
     ids = [receive(client, ticket_id=f"B-{i}", body=text) for i, text in enumerate(
         ["I lost my card", "What is the exchange rate for euros?", "My top up failed", "ATM kept my cash"])]
     with runtime.db.session() as session:
-        writebacks = flows.process_ticket(runtime, session, ids[1], batch_size=3)
+        writebacks = flows.process_tickets(runtime, session, [ids[1]], batch_size=3)
     assert len(writebacks) == 3
     with runtime.db.session() as session:
         statuses = {t.id: t.status for t in session.scalars(select(Ticket))}
         assert sorted(i for i, s in statuses.items() if s == "decided") == sorted([ids[1], ids[0], ids[2]])
         assert statuses[ids[3]] == "received"  # beyond the batch: waits for its own task
-        assert flows.process_ticket(runtime, session, ids[0], batch_size=3) == []
-        assert len(flows.process_ticket(runtime, session, ids[3], batch_size=3)) == 1
+        assert flows.process_tickets(runtime, session, [ids[0]], batch_size=3) == []
+        assert len(flows.process_tickets(runtime, session, [ids[3]], batch_size=3)) == 1
         labels = {t.external_id: t.decision.prediction.label for t in session.scalars(select(Ticket))}
     assert labels["B-0"] == "lost_or_stolen_card" and labels["B-1"] == "exchange_rate"
+
+
+def test_a_message_with_several_tickets_claims_those_still_waiting_and_skips_the_rest(client, runtime):
+    ids = [receive(client, ticket_id=f"M-{i}", body=text) for i, text in enumerate(
+        ["I lost my card", "What is the exchange rate for euros?", "My top up failed", "ATM kept my cash"])]
+    with runtime.db.session() as session:
+        assert len(flows.process_tickets(runtime, session, [ids[0]], batch_size=1)) == 1
+    with runtime.db.session() as session:
+        # ids[0] is decided already; a batch of 2 leaves no room for a waiting companion.
+        writebacks = flows.process_tickets(runtime, session, [ids[0], ids[2], ids[3]], batch_size=2)
+    assert len(writebacks) == 2
+    with runtime.db.session() as session:
+        statuses = {t.id: t.status for t in session.scalars(select(Ticket))}
+        decisions = {t.id: len(t.decisions) for t in session.scalars(select(Ticket))}
+    assert [statuses[i] for i in ids] == ["decided", "received", "decided", "decided"]
+    assert decisions[ids[0]] == 1
 
 
 def test_a_batch_that_races_another_worker_keeps_their_decision_and_saves_the_rest(client, runtime):
@@ -207,7 +223,7 @@ def test_a_batch_that_races_another_worker_keeps_their_decision_and_saves_the_re
                                 priority="normal", status="auto_routed", rule="theirs", threshold=0.5, reason={}))
         session.commit()
     with runtime.db.session() as session:
-        writebacks = flows.process_ticket(runtime, session, ids[0], batch_size=3)
+        writebacks = flows.process_tickets(runtime, session, [ids[0]], batch_size=3)
     assert len(writebacks) == 2
     with runtime.db.session() as session:
         rules = {t.external_id: [d.rule for d in t.decisions] for t in session.scalars(select(Ticket))}

@@ -1,7 +1,8 @@
 """Intake counts and latencies that every web process adds to: a Redis hash when Redis is the broker, else memory.
 
 Prometheus scrapes one gunicorn worker at a time; a counter kept in that worker's memory would show its share
-only. A Redis hash is shared by every web process on every host and costs one pipelined round trip per request.
+only. A Redis hash is shared by every web process on every host. Each process adds its counts to it in one
+pipeline every half second, off the request path, and before it answers a scrape.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from flask import Flask, Response, g, request
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from service.batching import Batcher
 from service.web.throttle import intake_source
 
 log = logging.getLogger(__name__)
@@ -62,23 +64,30 @@ class MemoryIntakeStats:
 
 class RedisIntakeStats:
     def __init__(self, url: str) -> None:
-        # Short timeouts: a Redis outage may cost a count, never an intake request's time.
+        # Short timeouts: a Redis outage may cost counts, never an intake request's time.
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self._batcher: Batcher[dict[str, float]] = Batcher(self._add, max_batch=100_000, linger_s=0.5)
 
     def record(self, *, source: str, status: int, outcome: str, seconds: float | None) -> None:
+        self._batcher.submit(_fields(source, status, outcome, seconds))
+
+    def _add(self, batch: list[dict[str, float]]) -> None:
+        totals: Counter[str] = Counter()
+        for fields in batch:
+            totals.update(fields)
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for name, value in _fields(source, status, outcome, seconds).items():
+            for name, value in totals.items():
                 if name.startswith("sum|"):
                     pipe.hincrbyfloat(REDIS_KEY, name, value)
                 else:
                     pipe.hincrby(REDIS_KEY, name, int(value))
             pipe.execute()
         except redis.RedisError as exc:
-            log.warning("intake not counted: Redis unavailable (%s)", type(exc).__name__,
-                        extra={"source": source, "status_code": status})
+            log.warning("%d intake answer(s) not counted: Redis unavailable (%s)", len(batch), type(exc).__name__)
 
     def fields(self) -> dict[str, float]:
+        self._batcher.flush()  # this process's latest counts; other processes' are at most linger_s behind
         return {k.decode(): float(v) for k, v in self._redis.hgetall(REDIS_KEY).items()}
 
 

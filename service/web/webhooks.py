@@ -1,4 +1,4 @@
-"""POST /webhooks/<source>: verify on raw bytes, store once, enqueue after commit, answer 202."""
+"""POST /webhooks/<source>: verify on raw bytes, store once, answer 202, enqueue (batched) after commit."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from service.domain import InboundEvent
 from service.ports import PayloadError, WebhookSource
 from service.runtime import Runtime
 from service.signing import SignatureError, verify
-from service.tasks import enqueue, process_ticket
 from service.web.errors import ApiError
 from service.web.intake import parse_ticket, read_json
 
@@ -49,7 +48,7 @@ def store_and_enqueue(source: str, event: InboundEvent) -> Response:
                                       reroute_on_update=rt.settings.reroute_on_update)
     if result.queued:
         assert result.ticket_id is not None
-        enqueue(process_ticket, result.ticket_id)
+        current_app.extensions["triage.dispatch"].submit(result.ticket_id)
     g.intake_outcome = result.outcome
     # Ids and outcome only: the ticket's text and the request's signature headers stay out of the log.
     log.info("delivery %s", result.outcome, extra={

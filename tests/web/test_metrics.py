@@ -69,7 +69,7 @@ def test_metrics_expose_intake_queue_latency_confidence_escalation_failures_and_
     writebacks = []
     for ticket_id in ids:
         with rt.db.session() as session:
-            writebacks += flows.process_ticket(rt, session, ticket_id)
+            writebacks += flows.process_tickets(rt, session, [ticket_id])
     for writeback_id in writebacks:
         with rt.db.session() as session:
             flows.draft_reply(rt, session, writeback_id)

@@ -167,5 +167,5 @@ def test_our_own_rate_limit_defers_a_write_back_without_spending_an_attempt(sqli
 
 def flows_process(runtime, ticket_id):
     with runtime.db.session() as session:
-        ids = flows.process_ticket(runtime, session, ticket_id)
+        ids = flows.process_tickets(runtime, session, [ticket_id])
         return ids[0] if ids else None

@@ -29,7 +29,7 @@ def test_an_escalated_ticket_shows_the_llm_answer_and_the_redacted_text(sqlite_u
         body, headers = signed_delivery(SECRET, {"id": "E-1", "body": "My card never came. Mail me at ann@example.com"})
         ticket_id = app.test_client().post("/webhooks/generic", data=body, headers=headers).get_json()["ticket_id"]
         with rt.db.session() as session:
-            flows.process_ticket(rt, session, ticket_id)
+            flows.process_tickets(rt, session, [ticket_id])
         client = app.test_client()
         sign_in(client, "ann")
         page = client.get(f"/review/tickets/{ticket_id}").get_data(as_text=True)

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 
 from service.config import Settings
@@ -23,6 +24,19 @@ bp = Blueprint("review", __name__, url_prefix="/review", template_folder="../tem
 for _code in ERROR_CODES:
     bp.register_error_handler(_code, error_page)
 csrf = CSRFProtect()
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, not even opened under the token-authenticated URL prefixes."""
+
+    def __init__(self, skip_prefixes: tuple[str, ...]) -> None:
+        # Opening one builds a signing serializer: a few percent of a webhook's CPU, for a cookie it never has.
+        self.skip_prefixes = skip_prefixes
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(self.skip_prefixes):
+            return None  # Flask then uses a null session, which refuses writes
+        return super().open_session(app, request)
 
 
 def register(app: Flask, settings: Settings, *, token_authenticated: Iterable[Blueprint]) -> None:
@@ -49,9 +63,11 @@ def register(app: Flask, settings: Settings, *, token_authenticated: Iterable[Bl
         WTF_CSRF_TIME_LIMIT=None,
     )
     csrf.init_app(app)
+    token_authenticated = tuple(token_authenticated)
     for blueprint in token_authenticated:
         # Bearer tokens and HMAC signatures authenticate these; no browser cookie is involved.
         csrf.exempt(blueprint)
+    app.session_interface = CookieSessions(tuple(f"{b.url_prefix}/" for b in token_authenticated if b.url_prefix))
     auth.login_manager.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(bp)
