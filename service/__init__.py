@@ -13,8 +13,8 @@ from service.config import ConfigError, Settings
 
 def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] | None = None) -> Flask:
     """Build the app: settings -> database -> celery -> blueprints. Nothing happens at import time."""
-    from service import logs, tasks  # tasks: registers the Celery tasks
-    from service.batching import Batcher
+    from service import flows, logs, tasks  # tasks: registers the Celery tasks
+    from service.batching import Batcher, GroupCommit
     from service.celery_app import make_celery
     from service.db import Database
     from service.pipeline.draft import DraftError
@@ -39,8 +39,10 @@ def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] |
         raise ConfigError(str(exc)) from None
     app.extensions["triage"] = runtime
     celery = make_celery(app, settings)
+    # New tickets from all request threads share one transaction, and their ids share one message.
+    app.extensions["triage.intake"] = GroupCommit(lambda rows: flows.store_new_tickets(db, rows), max_batch=64)
     process = celery.tasks["triage.process_tickets"]
-    # Ids committed within 20 ms share one message: a worker classifies them in one batch anyway.
+    # Ids committed within 20 ms go in one message: a worker classifies them in one batch anyway.
     app.extensions["triage.dispatch"] = Batcher(lambda ids: tasks.enqueue(process, ids),
                                                 max_batch=settings.batch_size, linger_s=0.02)
     intake = intake_stats.for_broker(settings.broker_url)

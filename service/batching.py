@@ -9,6 +9,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 log = logging.getLogger(__name__)
@@ -20,9 +21,10 @@ _LIVE: weakref.WeakSet[Batcher] = weakref.WeakSet()  # type: ignore[type-arg]
 class Batcher(Generic[T]):
     """Collect items from request threads and hand them to `publish` a batch at a time, off the request path.
 
-    Intake uses it twice: committed ticket ids become one Celery message per batch (a message per request
-    cost a quarter of the request's CPU), and intake counts become one Redis pipeline. What has not been
-    published when the process dies is recovered elsewhere: tickets stay received and the sweep enqueues them.
+    Intake uses it three times: new tickets share one transaction (GroupCommit), committed ticket ids share
+    one Celery message (one per request cost a quarter of the request's CPU), and intake counts share one
+    Redis pipeline. What is not published when the process dies is recovered elsewhere: the tickets stay
+    received and the sweep enqueues them.
     """
 
     def __init__(self, publish: Callable[[list[T]], object], *, max_batch: int, linger_s: float,
@@ -46,8 +48,8 @@ class Batcher(Generic[T]):
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._run, name="triage-batcher", daemon=True)
                 self._thread.start()
-            elif len(self._pending) >= self.max_batch:
-                self._cond.notify()
+            elif len(self._pending) in (1, self.max_batch):
+                self._cond.notify()  # wake it from waiting for work, or from lingering once the batch is full
 
     def flush(self) -> None:
         """Publish whatever is waiting now, in this thread (at exit, and for callers that need it sent)."""
@@ -83,3 +85,40 @@ def _flush_all() -> None:
     for batcher in list(_LIVE):
         if time.monotonic() < deadline:
             batcher.flush()
+
+
+R = TypeVar("R")
+
+
+class GroupCommit(Generic[T, R]):
+    """Many request threads' rows written by one thread in one transaction; each caller waits for its own result.
+
+    `write` gets a batch and returns one result per row, or an exception for a row that failed alone. Rows that
+    arrive while a batch is being written form the next batch, so batches grow with the load and a lone
+    request waits for no one.
+    """
+
+    def __init__(self, write: Callable[[list[T]], list[R | Exception]], *, max_batch: int,
+                 timeout_s: float = 60.0) -> None:
+        self.write = write
+        self.timeout_s = timeout_s
+        self._batcher: Batcher[tuple[T, Future[R]]] = Batcher(self._write_batch, max_batch=max_batch, linger_s=0.0)
+
+    def submit(self, row: T) -> R:
+        """Write one row with whatever else is waiting, and return its result or raise its error."""
+        future: Future[R] = Future()
+        self._batcher.submit((row, future))
+        return future.result(timeout=self.timeout_s)
+
+    def _write_batch(self, batch: list[tuple[T, Future[R]]]) -> None:
+        try:
+            results = self.write([row for row, _ in batch])
+        except Exception as exc:  # the whole batch failed (the database is down): every caller gets the error
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)

@@ -7,17 +7,17 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from service import store
-from service.db import unavailable
+from service.db import Database, unavailable
 from service.domain import (
     Decision,
     DecisionStatus,
@@ -73,17 +73,54 @@ class Intake:
     event_id: int | None = None
 
 
-def receive_ticket(session: Session, ticket: InboundTicket, *, delivery_id: str, body_sha256: str,
-                   is_update: bool = False, reroute_on_update: bool = False) -> Intake:
-    """Store a delivery and its ticket once; repeats change nothing, updates re-route only if configured."""
-    # The common case, a new ticket, is stored with no look-ups first (the intake hot path).
-    new = store.insert_new_ticket(session=session, delivery_id=delivery_id, body_sha256=body_sha256, values={
+def new_ticket_row(ticket: InboundTicket, *, delivery_id: str, body_sha256: str) -> store.NewTicket:
+    """The rows a delivery adds if its ticket is new."""
+    return store.NewTicket(delivery_id=delivery_id, body_sha256=body_sha256, values={
         "source": ticket.source, "external_id": ticket.external_id, "subject": ticket.subject, "body": ticket.body,
         "requester": ticket.requester, "tags": list(ticket.tags), "metadata": dict(ticket.metadata),
         "created_at": ticket.created_at, "received_at": now_utc(), "status": TicketStatus.RECEIVED.value,
         "needs_fetch": ticket.needs_fetch})
+
+
+def store_new_tickets(db: Database, rows: list[store.NewTicket]) -> list[tuple[int, int] | None | Exception]:
+    """Store many deliveries' new tickets in one transaction (the web process's group commit).
+
+    A row the database refuses for reasons of its own fails alone: the rows are then stored one by one,
+    so only that delivery's sender gets an error.
+    """
+    try:
+        with db.session() as session:
+            results = store.insert_new_tickets(session=session, rows=rows)
+            session.commit()
+            return list(results)
+    except SQLAlchemyError as exc:
+        if len(rows) == 1 or unavailable(exc):
+            raise
+    one_by_one: list[tuple[int, int] | None | Exception] = []
+    for row in rows:
+        try:
+            one_by_one.extend(store_new_tickets(db, [row]))
+        except SQLAlchemyError as exc:
+            one_by_one.append(exc)
+    return one_by_one
+
+
+def receive_ticket(session: Session, ticket: InboundTicket, *, delivery_id: str, body_sha256: str,
+                   is_update: bool = False, reroute_on_update: bool = False,
+                   store_new: Callable[[store.NewTicket], tuple[int, int] | None] | None = None) -> Intake:
+    """Store a delivery and its ticket once; repeats change nothing, updates re-route only if configured.
+
+    store_new stores a new ticket and commits (the web's group commit); without it, this session does.
+    """
+    # The common case, a new ticket, is stored with no look-ups first (the intake hot path).
+    row = new_ticket_row(ticket, delivery_id=delivery_id, body_sha256=body_sha256)
+    if store_new is not None:
+        new = store_new(row)
+    else:
+        new = store.insert_new_tickets(session=session, rows=[row])[0]
+        if new is not None:
+            session.commit()
     if new is not None:
-        session.commit()
         return Intake(ticket_id=new[0], queued=True, outcome="created", status=TicketStatus.RECEIVED, event_id=new[1])
     session.rollback()  # a known ticket or a repeated delivery: undo any half and look them up
     seen = store.find_event(session=session, source=ticket.source, delivery_id=delivery_id)
@@ -92,7 +129,7 @@ def receive_ticket(session: Session, ticket: InboundTicket, *, delivery_id: str,
     existing = store.find_ticket(session=session, source=ticket.source, external_id=ticket.external_id)
     if existing is None:  # removed between the INSERT and this look-up: store it afresh
         return receive_ticket(session, ticket, delivery_id=delivery_id, body_sha256=body_sha256, is_update=is_update,
-                              reroute_on_update=reroute_on_update)
+                              reroute_on_update=reroute_on_update, store_new=store_new)
     outcome = "known_ticket"
     if is_update and reroute_on_update and _text_changed(existing, ticket):
         existing.subject, existing.body = ticket.subject, ticket.body

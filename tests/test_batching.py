@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from service.batching import Batcher
+import pytest
+
+from service.batching import Batcher, GroupCommit
 
 
 class Sink:
@@ -48,13 +50,14 @@ def test_items_from_many_threads_are_published_once_each_in_bounded_batches():
     assert len(sink.batches) < 2000 / 4  # batched, not one call per item
 
 
-def test_a_lone_item_waits_no_longer_than_the_linger():
+def test_a_lone_item_waits_for_the_linger_not_the_idle_timeout():
     sink = Sink()
-    batcher = Batcher(sink, max_batch=16, linger_s=0.05)
-    started = time.monotonic()
-    batcher.submit(1)
-    wait_for(lambda: sink.items() == [1])
-    assert time.monotonic() - started < 1.0
+    batcher = Batcher(sink, max_batch=16, linger_s=0.05, idle_s=30)
+    for item in (1, 2):  # the second finds the thread waiting for work, not starting
+        started = time.monotonic()
+        batcher.submit(item)
+        wait_for(lambda item=item: sink.items()[-1:] == [item])
+        assert time.monotonic() - started < 5.0
 
 
 def test_flush_publishes_what_waits_in_the_calling_thread():
@@ -83,3 +86,39 @@ def test_a_failing_publish_does_not_stop_later_batches():
     time.sleep(0.1)
     batcher.submit(2)
     wait_for(lambda: sink.items() == [2])
+
+
+def test_group_commit_returns_each_caller_its_own_result_or_error():
+    batches = []
+
+    def write(rows: list[int]) -> list[object]:
+        batches.append(list(rows))
+        return [ValueError(f"row {r} refused") if r % 10 == 3 else r * 2 for r in rows]
+
+    commit = GroupCommit(write, max_batch=8, timeout_s=30)
+    results: dict[int, object] = {}
+
+    def caller(k: int) -> None:
+        for r in range(k * 100, k * 100 + 25):
+            try:
+                results[r] = commit.submit(r)
+            except ValueError as exc:
+                results[r] = str(exc)
+
+    threads = [threading.Thread(target=caller, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {r: (f"row {r} refused" if r % 10 == 3 else r * 2)
+                       for k in range(6) for r in range(k * 100, k * 100 + 25)}
+    assert max(len(b) for b in batches) <= 8 and len(batches) < 150  # shared, not one write per row
+
+
+def test_group_commit_hands_a_failed_batch_error_to_every_caller_in_it():
+    def write(rows: list[int]) -> list[int]:
+        raise ConnectionError("database down")
+
+    commit = GroupCommit(write, max_batch=8)
+    with pytest.raises(ConnectionError, match="database down"):
+        commit.submit(1)

@@ -45,7 +45,8 @@ def store_and_enqueue(source: str, event: InboundEvent) -> Response:
     with rt.db.session() as session:
         result = flows.receive_ticket(session, event.ticket, delivery_id=event.delivery_id or f"sha256:{digest}",
                                       body_sha256=digest, is_update=event.is_update,
-                                      reroute_on_update=rt.settings.reroute_on_update)
+                                      reroute_on_update=rt.settings.reroute_on_update,
+                                      store_new=current_app.extensions["triage.intake"].submit)
     if result.queued:
         assert result.ticket_id is not None
         current_app.extensions["triage.dispatch"].submit(result.ticket_id)
