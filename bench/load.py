@@ -1,11 +1,11 @@
-"""Sustained load on the production stack (gunicorn + Postgres + Redis + a Celery worker) on loopback; prints JSON.
+"""Sustained load on the production stack (web server + Postgres + Redis + a Celery worker) on loopback; prints JSON.
 
 An open-loop client sends signed generic webhooks at a fixed rate (latency is measured from each request's
 scheduled time, so a stalled server cannot hide its queue), then waits until every accepted ticket is
-processed and counts lost and duplicated work in the database. Gunicorn configurations alternate round by
-round so drift on a noisy machine hits each the same.
+processed and counts lost and duplicated work in the database. Configurations (web server, worker CPU priority)
+alternate round by round so drift on a noisy machine hits each the same.
 
-    .venv/bin/python bench/load.py [--rate 500] [--seconds 20] [--rounds 3] [--configs gthread,sync]
+    .venv/bin/python bench/load.py [--rate 500] [--seconds 20] [--rounds 3] [--configs granian,gthread]
 """
 
 from __future__ import annotations
@@ -35,13 +35,17 @@ from intake import SECRET, Stack, ensure_model, pct  # noqa: E402
 
 from service.signing import signed_delivery  # noqa: E402
 
-# Web servers compared side by side (run as `python -m ...`); process counts follow the 2 cores of the machine.
-CONFIGS = {
-    "gthread": ["gunicorn", "-w", "2", "-k", "gthread", "--threads", "8", "-b", "127.0.0.1:{port}",
-                "--log-level", "warning", "service.wsgi:app"],
-    "sync": ["gunicorn", "-w", "4", "-b", "127.0.0.1:{port}", "--log-level", "warning", "service.wsgi:app"],
-    "granian": ["granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "8", "--host", "127.0.0.1",
-                "--port", "{port}", "--log-level", "warning", "--no-ws", "service.wsgi:app"],
+GRANIAN = ["granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "8", "--host", "127.0.0.1",
+           "--port", "{port}", "--log-level", "warning", "--no-ws", "service.wsgi:app"]
+GTHREAD = ["gunicorn", "-w", "2", "-k", "gthread", "--threads", "8", "-b", "127.0.0.1:{port}", "--log-level", "warning",
+           "service.wsgi:app"]
+# Compared side by side: the web server (run as `python -m ...`, 2 processes for the 2 cores) and the Celery
+# workers' CPU priority. "idle" is how a box shared by web and workers should run them (README, "Sharing cores"):
+# a burst is acknowledged first and classified as soon as the web leaves a core free.
+CONFIGS: dict[str, tuple[list[str], int]] = {
+    "granian": (GRANIAN, 19),
+    "granian-worker-normal": (GRANIAN, 0),
+    "gthread": (GTHREAD, 19),
 }
 
 
@@ -187,6 +191,19 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def session_cpu(sid: int) -> float:
+    """CPU seconds used so far by the live processes of a session (a server or worker with its children)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[3] == str(sid):  # fields[3] is the session id; utime and stime follow at 11 and 12
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=500, help="webhooks per second to offer")
@@ -210,13 +227,17 @@ def main() -> int:
             for name in configs:
                 workdir = Path(tmp) / f"{name}-{round_no}"
                 workdir.mkdir()
-                stack = Stack("production", models_dir, workdir, server=CONFIGS[name])
+                server, nice = CONFIGS[name]
+                stack = Stack("production", models_dir, workdir, server=server, worker_nice=nice)
                 try:
                     run = f"load-{name}-{round_no}-{uuid.uuid4().hex[:6]}"
                     requests = requests_for(run, texts, stack.port)
-                    cpu_before = cpu_seconds()
+                    web, worker = stack.procs[-1].pid, stack.worker.pid
+                    cpu_before = cpu_seconds(), session_cpu(web), session_cpu(worker)
                     sent = uvloop.run(open_loop(stack.port, requests, args.rate, args.connections))
-                    client_cpu = cpu_seconds() - cpu_before
+                    loaded = time.perf_counter()
+                    client_cpu, web_cpu, worker_cpu = (after - before for after, before in zip(
+                        (cpu_seconds(), session_cpu(web), session_cpu(worker)), cpu_before, strict=True))
                     accepted = sent["statuses"].get(202, 0)
                     counts = settle(stack.database_url, run, accepted)
                     results[name].append({
@@ -227,29 +248,34 @@ def main() -> int:
                         "processed_per_s": round(counts["decided"] / (counts["finished"] - sent["started"]), 1),
                         "stored": counts["stored"], "decided": counts["decided"],
                         "lost": accepted - counts["decided"], "duplicate_decisions": counts["duplicate_decisions"],
-                        "client_cpu_s": round(client_cpu, 1),
+                        "drained_s": round(counts["finished"] - loaded, 1),
+                        "web_cpu_ms_per_request": round(web_cpu / max(1, sum(sent["statuses"].values())) * 1000, 2),
+                        "cpu_s_during_load": {"web": round(web_cpu, 1), "worker": round(worker_cpu, 1),
+                                              "client": round(client_cpu, 1)},
                     })
                     print(f"round {round_no} {name}: {results[name][-1]}", file=sys.stderr)
                 finally:
                     stack.stop()
 
-    keys = ("accepted_per_s", "p50_ms", "p95_ms", "p99_ms", "processed_per_s")
+    keys = ("accepted_per_s", "p50_ms", "p95_ms", "p99_ms", "processed_per_s", "drained_s", "web_cpu_ms_per_request")
     median = {name: {k: statistics.median(r[k] for r in rows) for k in keys} for name, rows in results.items()}
     summary = {
         "benchmark": "load",
         "command": "python bench/load.py " + " ".join(sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "offered_rate": args.rate, "seconds": args.seconds, "rounds": args.rounds, "connections": args.connections,
-        "servers": {name: " ".join(CONFIGS[name]) for name in configs},
+        "configs": {name: {"server": " ".join(server),
+                           "worker_cpu_priority": "idle (SCHED_IDLE, autogroup nice 19)" if nice else "normal"}
+                    for name, (server, nice) in ((name, CONFIGS[name]) for name in configs)},
         "median": median,
         "target": {"accepted_per_s": 500, "p95_ms": 50, "lost": 0},
         "lost": {name: sum(r["lost"] for r in rows) for name, rows in results.items()},
         "duplicate_decisions": {name: sum(r["duplicate_decisions"] for r in rows) for name, rows in results.items()},
         "rounds_detail": results,
     }
-    if len(configs) == 2:
-        a, b = configs
-        summary[f"ratio_{a}_over_{b}"] = {k: round(median[a][k] / median[b][k], 2) for k in keys if median[b][k]}
+    first = configs[0]
+    summary["ratio_to_" + first] = {name: {k: round(median[name][k] / median[first][k], 2) for k in keys
+                                           if median[first][k]} for name in configs[1:]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

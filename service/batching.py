@@ -1,4 +1,4 @@
-"""Handing work to a slow sink (the broker, Redis) a batch at a time, from a background thread."""
+"""Handing request threads' work to a slow sink (database, broker, Redis) a batch at a time, from one thread."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class Batcher(Generic[T]):
         self.publish = publish
         self.max_batch = max(1, max_batch)
         self.linger_s = linger_s
-        self.idle_s = idle_s  # the thread ends after this long without work and starts again on the next id
+        self.idle_s = idle_s  # the thread ends after this long without work; the next item starts it again
         self._cond = threading.Condition()
         self._pending: list[T] = []
         self._thread: threading.Thread | None = None
@@ -43,7 +43,7 @@ class Batcher(Generic[T]):
         """Queue one item for publishing; never waits for the sink."""
         with self._cond:
             self._pending.append(item)
-            # A forked child (a gunicorn worker) inherits the object but not the thread.
+            # A forked child (a web server's worker process) inherits the object but not the thread.
             if self._thread is None or self._pid != os.getpid():
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._run, name="triage-batcher", daemon=True)
