@@ -258,7 +258,8 @@ def main() -> int:
                     stack.stop()
 
     keys = ("accepted_per_s", "p50_ms", "p95_ms", "p99_ms", "processed_per_s", "drained_s", "web_cpu_ms_per_request")
-    median = {name: {k: statistics.median(r[k] for r in rows) for k in keys} for name, rows in results.items()}
+    median = {name: {k: round(statistics.median(r[k] for r in rows), 2) for k in keys}
+              for name, rows in results.items()}
     summary = {
         "benchmark": "load",
         "command": "python bench/load.py " + " ".join(sys.argv[1:]),

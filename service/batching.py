@@ -94,15 +94,16 @@ class GroupCommit(Generic[T, R]):
     """Many request threads' rows written by one thread in one transaction; each caller waits for its own result.
 
     `write` gets a batch and returns one result per row, or an exception for a row that failed alone. Rows that
-    arrive while a batch is being written form the next batch, so batches grow with the load and a lone
-    request waits for no one.
+    arrive while a batch is being written form the next batch, so batches grow with the load; a lone request
+    waits linger_s at most for company.
     """
 
-    def __init__(self, write: Callable[[list[T]], list[R | Exception]], *, max_batch: int,
+    def __init__(self, write: Callable[[list[T]], list[R | Exception]], *, max_batch: int, linger_s: float,
                  timeout_s: float = 60.0) -> None:
         self.write = write
         self.timeout_s = timeout_s
-        self._batcher: Batcher[tuple[T, Future[R]]] = Batcher(self._write_batch, max_batch=max_batch, linger_s=0.0)
+        self._batcher: Batcher[tuple[T, Future[R]]] = Batcher(self._write_batch, max_batch=max_batch,
+                                                              linger_s=linger_s)
 
     def submit(self, row: T) -> R:
         """Write one row with whatever else is waiting, and return its result or raise its error."""

@@ -95,7 +95,7 @@ def test_group_commit_returns_each_caller_its_own_result_or_error():
         batches.append(list(rows))
         return [ValueError(f"row {r} refused") if r % 10 == 3 else r * 2 for r in rows]
 
-    commit = GroupCommit(write, max_batch=8, timeout_s=30)
+    commit = GroupCommit(write, max_batch=8, linger_s=0.002, timeout_s=30)
     results: dict[int, object] = {}
 
     def caller(k: int) -> None:
@@ -119,6 +119,6 @@ def test_group_commit_hands_a_failed_batch_error_to_every_caller_in_it():
     def write(rows: list[int]) -> list[int]:
         raise ConnectionError("database down")
 
-    commit = GroupCommit(write, max_batch=8)
+    commit = GroupCommit(write, max_batch=8, linger_s=0.0)
     with pytest.raises(ConnectionError, match="database down"):
         commit.submit(1)
