@@ -179,7 +179,7 @@ class Settings:
     log_format: str = field(
         default="auto",
         metadata={"doc": "json (one object per line), text, or auto: json for the services (serve, worker, "
-                  "gunicorn, celery), text for interactive commands such as demo."},
+                  "the web server, celery), text for interactive commands such as demo."},
     )
 
     def __post_init__(self) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,9 +34,12 @@ class Database:
         finally:
             session.close()
 
-    def ping(self) -> None:
+    def ping(self) -> str | None:
+        """Reach the database; what is missing from its schema, or None when it has every migration."""
+        from service.migrate import schema_behind
+
         with self.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            return schema_behind(conn)
 
     def dispose(self) -> None:
         self.engine.dispose()

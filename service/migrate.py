@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,3 +32,20 @@ def downgrade(database_url: str, revision: str) -> None:
 
 def check(database_url: str) -> None:
     command.check(alembic_config(database_url))
+
+
+@cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config(""))
+
+
+def schema_behind(conn: Connection) -> str | None:
+    """What is missing when the database lacks migrations this code needs, else None (also when it is ahead)."""
+    current, head = MigrationContext.configure(conn).get_current_revision(), _scripts().get_current_head()
+    if current == head:
+        return None
+    if current is None:
+        return "no schema: run `triage db upgrade`"
+    if current not in {script.revision for script in _scripts().walk_revisions()}:
+        return None  # a newer release migrated first, as in a rolling upgrade; its migrations keep this one working
+    return f"schema at {current}, this release needs {head}: run `triage db upgrade`"

@@ -1,6 +1,6 @@
 """Intake counts and latencies that every web process adds to: a Redis hash when Redis is the broker, else memory.
 
-Prometheus scrapes one gunicorn worker at a time; a counter kept in that worker's memory would show its share
+Prometheus scrapes one web process at a time; a counter kept in that process's memory would show its share
 only. A Redis hash is shared by every web process on every host. Each process adds its counts to it in one
 pipeline every half second, off the request path, and before it answers a scrape.
 """

@@ -1,6 +1,6 @@
 """Prometheus metrics, all read at scrape time from what every process shares: database, broker, intake counts.
 
-Several gunicorn workers and Celery worker processes, on several hosts, do the work; counters kept in one
+Several web server processes and Celery worker processes, on several hosts, do the work; counters kept in one
 process's memory would show that process's share only. So stage latencies are stored with the tickets and
 counted in the database, queue depth is asked of the broker, and intake counts live in Redis (intake_stats).
 """

@@ -1,4 +1,4 @@
-"""Operations endpoints: liveness, readiness (database and broker), metrics, OpenAPI."""
+"""Operations endpoints: liveness, readiness (database, its schema, and broker), metrics, OpenAPI."""
 
 from __future__ import annotations
 
@@ -21,8 +21,7 @@ def readyz() -> Response:
     rt: Runtime = current_app.extensions["triage"]
     checks: dict[str, str] = {}
     try:
-        rt.db.ping()
-        checks["database"] = "ok"
+        checks["database"] = rt.db.ping() or "ok"
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
     try:

@@ -40,3 +40,27 @@ def test_a_database_url_naming_a_database_that_does_not_exist_makes_the_service_
     admin = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     response, _ = ready(make_settings(f"{admin}/triage_no_such_database", models_dir))
     assert response.status_code == 503 and response.get_json()["checks"]["database"].startswith("unavailable")
+
+
+def test_a_database_missing_migrations_makes_the_service_not_ready_and_says_what_to_run(tmp_path, models_dir):
+    from sqlalchemy import create_engine, text
+
+    from service.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    response, _ = ready(make_settings(url, models_dir))
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"] == "no schema: run `triage db upgrade`"
+    upgrade(url, "0005")
+    response, _ = ready(make_settings(url, models_dir))
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"].startswith("schema at 0005, this release needs 0006")
+    upgrade(url)
+    response, _ = ready(make_settings(url, models_dir))
+    assert response.status_code == 200 and response.get_json()["checks"]["database"] == "ok"
+    engine = create_engine(url)
+    with engine.begin() as conn:  # a newer release migrated first (a rolling upgrade): this one stays ready
+        conn.execute(text("UPDATE alembic_version SET version_num = '0007_from_a_newer_release'"))
+    engine.dispose()
+    response, _ = ready(make_settings(url, models_dir))
+    assert response.status_code == 200
