@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import platform
 import random
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
+from bench.report import publish  # noqa: E402
 from service.modelcard import ModelCard, current_version_dir  # noqa: E402
 from service.pipeline.classify import OnnxClassifier, load_model  # noqa: E402
 from service.pipeline.normalize import normalize  # noqa: E402
@@ -197,9 +197,7 @@ def main() -> int:
         "vs_transformers_pipeline": ratios,
         "argmax_agreement_with_ort_fp32": agreement,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    publish(result, args.out)
     return 0
 
 

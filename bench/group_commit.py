@@ -9,9 +9,7 @@ process's share), and Postgres backend CPU is read from /proc for the connection
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -24,6 +22,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import machine, publish  # noqa: E402
 from service import flows  # noqa: E402
 from service.db import Database  # noqa: E402
 from service.domain import InboundTicket  # noqa: E402
@@ -84,15 +83,13 @@ def main() -> int:
     summary = {
         "benchmark": "group_commit",
         "command": "python bench/group_commit.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         "tickets_per_round": args.tickets, "rounds": args.rounds,
         "median_by_batch": median,
         "ratio_to_batch_1": {size: {k: round(median[size][k] / median[1][k], 2) for k in keys} for size in SIZES[1:]},
         "rounds_detail": rounds,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
+    publish(summary, args.out)
     return 0
 
 

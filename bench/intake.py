@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -31,6 +29,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import machine, publish  # noqa: E402
 from integrations.fake.webhook import signed_delivery  # noqa: E402
 from service.migrate import upgrade  # noqa: E402
 
@@ -265,7 +264,7 @@ def main() -> int:
     summary = {
         "benchmark": "intake",
         "command": "python bench/intake.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         "tickets_per_round": args.tickets, "rounds": args.rounds, "client_concurrency": args.concurrency,
         "median": {name: {k: median(name, k) for k in keys} for name in results},
         "ratio_production_over_embedded": {
@@ -273,9 +272,7 @@ def main() -> int:
         "lost": {name: sum(r["lost"] for r in results[name]) for name in results},
         "rounds_detail": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
+    publish(summary, args.out)
     return 0
 
 

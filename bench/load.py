@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import json
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -33,6 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from intake import SECRET, Stack, ensure_model, pct  # noqa: E402
 
+from bench.report import machine, publish  # noqa: E402
 from service.signing import signed_delivery  # noqa: E402
 
 GRANIAN = ["granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "8", "--host", "127.0.0.1",
@@ -263,7 +262,7 @@ def main() -> int:
     summary = {
         "benchmark": "load",
         "command": "python bench/load.py " + " ".join(sys.argv[1:]),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         "offered_rate": args.rate, "seconds": args.seconds, "rounds": args.rounds, "connections": args.connections,
         "configs": {name: {"server": " ".join(server),
                            "worker_cpu_priority": "idle (SCHED_IDLE, autogroup nice 19)" if nice else "normal"}
@@ -277,9 +276,7 @@ def main() -> int:
     first = configs[0]
     summary["ratio_to_" + first] = {name: {k: round(median[name][k] / median[first][k], 2) for k in keys
                                            if median[first][k]} for name in configs[1:]}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2) + "\n")
-    print(json.dumps(summary, indent=2))
+    publish(summary, args.out)
     return 0
 
 
