@@ -33,7 +33,7 @@ class NewTicket:
 
 
 def insert_new_tickets(*, session: Session, rows: Sequence[NewTicket]) -> list[tuple[int, int] | None]:
-    """Insert tickets and their deliveries where neither exists yet, two multi-row statements for the lot.
+    """Insert tickets and their deliveries where neither exists yet: one round trip for the lot on Postgres.
 
     Per row: (ticket id, event id), or None for a known ticket, a repeated delivery, or a row whose ticket or
     delivery repeats an earlier row's; the caller looks those up once this transaction is committed.
