@@ -267,6 +267,11 @@ def settle(ctx: Context, deadline_s: float) -> bool:
     """Wait until every stored ticket is decided and no write-back is still pending, retrying or sending."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
+        if ctx.stack.worker.poll() is not None:
+            # As a supervisor (docker's restart policy, systemd) would: a worker can die on a broker outage, when
+            # kombu's connection-loss handling raises (RELIABILITY.md, "Limits seen"). Counted, never hidden.
+            ctx.evidence.setdefault("worker_exits_restarted", []).append(ctx.stack.worker.returncode)
+            ctx.stack.start_worker()
         try:
             undecided = ctx.scalar("SELECT count(*) FROM tickets WHERE status <> 'decided'")
             stored = ctx.scalar("SELECT count(*) FROM tickets")
