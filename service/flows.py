@@ -106,23 +106,17 @@ def store_new_tickets(db: Database, rows: list[store.NewTicket]) -> list[tuple[i
 
 
 def receive_ticket(session: Session, ticket: InboundTicket, *, delivery_id: str, body_sha256: str,
-                   is_update: bool = False, reroute_on_update: bool = False,
-                   store_new: Callable[[store.NewTicket], tuple[int, int] | None] | None = None) -> Intake:
+                   store_new: Callable[[store.NewTicket], tuple[int, int] | None], is_update: bool = False,
+                   reroute_on_update: bool = False) -> Intake:
     """Store a delivery and its ticket once; repeats change nothing, updates re-route only if configured.
 
-    store_new stores a new ticket and commits (the web's group commit); without it, this session does.
+    store_new stores and commits a new ticket (the web's group commit); session looks up and records repeats.
     """
     # The common case, a new ticket, is stored with no look-ups first (the intake hot path).
-    row = new_ticket_row(ticket, delivery_id=delivery_id, body_sha256=body_sha256)
-    if store_new is not None:
-        new = store_new(row)
-    else:
-        new = store.insert_new_tickets(session=session, rows=[row])[0]
-        if new is not None:
-            session.commit()
+    new = store_new(new_ticket_row(ticket, delivery_id=delivery_id, body_sha256=body_sha256))
     if new is not None:
         return Intake(ticket_id=new[0], queued=True, outcome="created", status=TicketStatus.RECEIVED, event_id=new[1])
-    session.rollback()  # a known ticket or a repeated delivery: undo any half and look them up
+    # A known ticket or a repeated delivery: look them up.
     seen = store.find_event(session=session, source=ticket.source, delivery_id=delivery_id)
     if seen is not None:
         return _known(session, seen.ticket_id, "duplicate_delivery", event_id=seen.id)

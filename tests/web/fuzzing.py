@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
@@ -52,6 +53,22 @@ def make_app(directory: Path, models_dir: Path) -> Any:
     upgrade(url)
     env = {**zendesk_env(NOWHERE), **jira_env(NOWHERE)}
     return create_app(make_settings(url, models_dir, integrations="zendesk,jira"), environ=env)
+
+
+def app_fixtures(name: str) -> tuple[Any, Any]:
+    """Module-scoped `app` and `client` fixtures for a fuzz module: make_app on a SQLite file of its own."""
+
+    @pytest.fixture(scope="module")
+    def app(tmp_path_factory: Any, models_dir: Path) -> Any:
+        application = make_app(tmp_path_factory.mktemp(name), models_dir)
+        yield application
+        application.extensions["triage"].db.dispose()
+
+    @pytest.fixture(scope="module")
+    def client(app: Any) -> Any:
+        return app.test_client()
+
+    return app, client
 
 
 class SigningSender:

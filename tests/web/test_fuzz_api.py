@@ -3,7 +3,6 @@
 import itertools
 from urllib.parse import quote
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,12 +10,12 @@ from tests.conftest import TOKEN
 from tests.web.fuzzing import (
     BUDGET,
     HOSTILE,
+    app_fixtures,
     assert_budget_met,
     assert_precise_answer,
     encode,
     fuzz_settings,
     json_values,
-    make_app,
     record,
     texts,
 )
@@ -31,11 +30,7 @@ authorizations = st.one_of(
     st.just(f"Basic {TOKEN}"), st.just(TOKEN), header_text, header_text.map(lambda t: f"Bearer {t}"), st.none())
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory, models_dir):
-    app = make_app(tmp_path_factory.mktemp("fuzz-api"), models_dir)
-    yield app.test_client()
-    app.extensions["triage"].db.dispose()
+app, client = app_fixtures("fuzz-api")
 
 
 def token_is_valid(authorization):

@@ -12,22 +12,13 @@ from service.models import Ticket
 from service.web.openapi import document
 from tests.conftest import TOKEN, jira_env, jira_headers, make_settings, zendesk_env, zendesk_headers
 from tests.web.conftest import decided_ticket
-from tests.web.fuzzing import BUDGET, NOWHERE, assert_precise_answer, generic_headers, make_app
+from tests.web.fuzzing import BUDGET, NOWHERE, app_fixtures, assert_precise_answer, generic_headers
 
 LIMIT = 256 * 1024
 IDS = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory, models_dir):
-    application = make_app(tmp_path_factory.mktemp("targeted"), models_dir)
-    yield application
-    application.extensions["triage"].db.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(app):
-    return app.test_client()
+app, client = app_fixtures("targeted")
 
 
 def send(client, endpoint, body, content_type="application/json", **headers):

@@ -6,7 +6,6 @@ import json
 from datetime import UTC, timedelta, timezone
 from urllib.parse import quote
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,13 +14,13 @@ from tests.conftest import FIXTURES, jira_headers, zendesk_headers
 from tests.web.fuzzing import (
     BUDGET,
     HOSTILE,
+    app_fixtures,
     assert_budget_met,
     assert_precise_answer,
     encode,
     fuzz_settings,
     generic_headers,
     json_values,
-    make_app,
     record,
     scalars,
     texts,
@@ -41,16 +40,7 @@ TIMES = st.one_of(
     texts)
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory, models_dir):
-    application = make_app(tmp_path_factory.mktemp("fuzz-webhooks"), models_dir)
-    yield application
-    application.extensions["triage"].db.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(app):
-    return app.test_client()
+app, client = app_fixtures("fuzz-webhooks")
 
 
 def stored(app, ticket_id):

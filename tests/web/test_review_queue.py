@@ -136,6 +136,7 @@ def test_an_undecided_ticket_says_it_is_waiting(agent, review_app):
     rt = review_app.extensions["triage"]
     with rt.db.session() as session:
         intake = flows.receive_ticket(session, InboundTicket(source="generic", external_id="W-1", subject="Hi",
-                                                             body="Card?"), delivery_id="d", body_sha256="x")
+                                                             body="Card?"), delivery_id="d", body_sha256="x",
+                                      store_new=review_app.extensions["triage.intake"].submit)
     page = agent.get(f"/review/tickets/{intake.ticket_id}").get_data(as_text=True)
     assert "Not decided yet" in page and "reload the page" in page
