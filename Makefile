@@ -10,6 +10,8 @@ export TRANSFORMERS_OFFLINE := 1
 # llama.cpp is compiled once (pip caches the wheel); portable AVX2 flags, not this CPU's every extension.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
+SOURCES := service integrations training tests bench
+
 install: $(VENV)/.installed
 
 # torch first, from the local CPU build (any other spec downloads a multi-GB CUDA build), then
@@ -44,11 +46,15 @@ audit: install
 test: install services chromium audit
 	$(BIN)/python -m pytest
 
-test-fast: install chromium
-	$(BIN)/python -m pytest -m "not services"
+# The quick loop: no services, no real processes, no fuzzing, no encoder training (under 3 minutes on 2 cores).
+test-fast: install
+	$(BIN)/python -m pytest -m "not services and not e2e and not fuzz and not slow"
 
+# What CI checks before the tests: lint, formatting, and types (strict on service/core and the stage packages).
 lint: install
-	$(BIN)/ruff check service integrations training tests bench
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/mypy
 
 bench: install services
 	$(BIN)/python bench/intake.py

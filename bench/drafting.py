@@ -20,10 +20,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from service.drafting import ReplyDrafter  # noqa: E402
-from service.generation import LocalGenerator  # noqa: E402
-from service.pipeline.draft import Templates  # noqa: E402
-from service.pipeline.route import load_rules  # noqa: E402
+from service.decide.route import load_rules  # noqa: E402
+from service.drafts.drafter import ReplyDrafter  # noqa: E402
+from service.drafts.local_model import LocalGenerator  # noqa: E402
+from service.drafts.templates import Templates  # noqa: E402
 
 
 def tickets(n: int, seed: int) -> list[tuple[str, str]]:

@@ -27,9 +27,9 @@ import torch  # noqa: E402
 from transformers import pipeline  # noqa: E402
 
 from bench.report import publish  # noqa: E402
-from service.modelcard import ModelCard, current_version_dir  # noqa: E402
-from service.pipeline.classify import OnnxClassifier, load_model  # noqa: E402
-from service.pipeline.normalize import normalize  # noqa: E402
+from service.core.modelcard import ModelCard, current_version_dir  # noqa: E402
+from service.decide.classify import OnnxClassifier, load_model  # noqa: E402
+from service.decide.normalize import normalize  # noqa: E402
 from training.encoder import EncoderClassifier, EncoderConfig  # noqa: E402
 
 

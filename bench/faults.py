@@ -126,7 +126,7 @@ class Sender:
                 self.answers.append(answer)
             if answer.status in (200, 202):
                 with self._lock:
-                    self.acknowledged[external_id] = answer.status  # type: ignore[assignment]
+                    self.acknowledged[external_id] = answer.status
                 return
             if (answer.status not in RETRYABLE and answer.status != "connection_error") or time.monotonic() > give_up:
                 with self._lock:

@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.report import machine, publish  # noqa: E402
-from service import flows  # noqa: E402
-from service.db import Database  # noqa: E402
-from service.domain import InboundTicket  # noqa: E402
-from service.migrate import upgrade  # noqa: E402
+from service.core.domain import InboundTicket  # noqa: E402
+from service.infra.db import Database  # noqa: E402
+from service.infra.migrate import upgrade  # noqa: E402
+from service.intake import flow as intake_flow
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SIZES = (1, 4, 16, 64)
@@ -38,14 +38,14 @@ def backend_cpu(pid: int) -> float:
 
 
 def one_round(db: Database, size: int, tickets: int, run: str) -> dict:
-    rows = [flows.new_ticket_row(InboundTicket(source="generic", external_id=f"{run}-{size}-{i}", subject="",
+    rows = [intake_flow.new_ticket_row(InboundTicket(source="generic", external_id=f"{run}-{size}-{i}", subject="",
                                                body="I lost my card yesterday, please block it"),
                                  delivery_id=f"{run}-{size}-d{i}", body_sha256="0" * 64) for i in range(tickets)]
     with db.engine.connect() as conn:  # the pool's single connection, which the batches reuse
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
     backend_before, cpu_before, wall_before = backend_cpu(pid), time.process_time(), time.perf_counter()
     for start in range(0, tickets, size):
-        results = flows.store_new_tickets(db, rows[start:start + size])
+        results = intake_flow.store_new_tickets(db, rows[start:start + size])
         assert all(isinstance(r, tuple) for r in results), results
     wall, cpu = time.perf_counter() - wall_before, time.process_time() - cpu_before
     return {"batch": size, "client_cpu_ms_per_ticket": round(cpu / tickets * 1000, 3),

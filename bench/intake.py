@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.report import machine, publish  # noqa: E402
 from integrations.fake.webhook import signed_delivery  # noqa: E402
-from service.migrate import upgrade  # noqa: E402
+from service.infra.migrate import upgrade  # noqa: E402
 
 SECRET = "bench-secret"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -155,7 +155,7 @@ class Stack:
             self.env.update(TRIAGE_DATABASE_URL=self.database_url, TRIAGE_BROKER_URL=broker_url)
             self.worker = self.start_worker()
             if beat:
-                self.start([sys.executable, "-m", "celery", "-A", "service.worker:celery", "beat", "--loglevel",
+                self.start([sys.executable, "-m", "celery", "-A", "service.worker.app:celery", "beat", "--loglevel",
                             "WARNING", "-s", str(workdir / "celerybeat-schedule")])
             server = self.server or ["granian", "--interface", "wsgi", "--workers", str(web_workers),
                                      "--blocking-threads", "8", "--host", "127.0.0.1", "--port", "{port}",
@@ -168,7 +168,7 @@ class Stack:
         self.worker_name = f"bench-{len(self.procs)}@{socket.gethostname()}"
         # SCHED_IDLE as well: a waking web thread then preempts a worker at once rather than after its slice.
         nice = ["chrt", "--idle", "0", "nice", "-n", str(self.worker_nice)] if self.worker_nice else []
-        self.worker = self.start([*nice, sys.executable, "-m", "celery", "-A", "service.worker:celery", "worker",
+        self.worker = self.start([*nice, sys.executable, "-m", "celery", "-A", "service.worker.app:celery", "worker",
                                   "-Q", "triage", "-c", "2", "--loglevel", "WARNING", "--without-mingle",
                                   "--without-gossip", "-n", self.worker_name])
         autogroup = Path(f"/proc/{self.worker.pid}/autogroup")

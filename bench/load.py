@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from intake import SECRET, Stack, ensure_model, pct  # noqa: E402
 
 from bench.report import machine, publish  # noqa: E402
-from service.signing import signed_delivery  # noqa: E402
+from service.core.signing import signed_delivery  # noqa: E402
 
 GRANIAN = ["granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "8", "--host", "127.0.0.1",
            "--port", "{port}", "--log-level", "warning", "--no-ws", "service.wsgi:app"]
@@ -78,7 +78,7 @@ class Http(asyncio.Protocol):
         return self.answer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data

@@ -15,7 +15,7 @@ REDIS_SERVER = "/usr/bin/redis-server"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

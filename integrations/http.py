@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from service.ports import IntegrationError
+from service.core.ports import IntegrationError
 
 PERMANENT = {400, 401, 403, 404, 405, 409, 410, 422}
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from service.ports import IntegrationConfigError
+from service.core.ports import IntegrationConfigError
 
 __all__ = ["IntegrationConfigError", "mapping_file", "missing", "required", "secret"]
 

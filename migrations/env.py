@@ -6,9 +6,9 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from service.config import Settings
-from service.db import make_engine
-from service.models import Base
+from service.core.settings import Settings
+from service.infra.db import make_engine
+from service.infra.models import Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logging", True):

@@ -1,31 +1,71 @@
-"""What flows need at run time, built once per process by the composition root."""
+"""What flows need at run time, built once per process by the composition root, and the one way to reach it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from service.config import Settings
-from service.db import Database
-from service.drafting import ReplyDrafter
-from service.generation import GeneratorCache
-from service.pipeline.classify import ModelCache, ShadowCache
-from service.pipeline.draft import Templates
-from service.pipeline.route import RoutingRules, load_rules
-from service.ports import LLM
-from service.ratelimit import RateLimiter, for_broker
-from service.registry import IntegrationRegistry
+from flask import current_app
+
+from service.core.ports import LLM, IntegrationConfigError
+from service.core.settings import ConfigError, Settings
+from service.decide.classify import FollowedModel, ModelCache, shadow_model
+from service.decide.route import RoutingRules, load_rules
+from service.drafts.drafter import ReplyDrafter
+from service.drafts.local_model import GeneratorCache
+from service.drafts.templates import DraftError, Templates
+from service.infra.db import Database
+from service.infra.ratelimit import RateLimiter, for_broker
+from service.infra.registry import IntegrationRegistry
+
+if TYPE_CHECKING:
+    from celery import Celery
+    from kombu import Connection
+    from prometheus_client import CollectorRegistry
+
+    from service.intake.queries import NewTicket
 
 # Sources whose tickets are written back to the configured TRIAGE_HELPDESK rather than to themselves.
 OWN_SOURCES = ("generic", "api")
+EXTENSION = "triage"
+
+
+def _unwired(_: object) -> Any:
+    raise RuntimeError("the runtime's intake is not wired: build it with create_app()")
 
 
 @dataclass
 class Runtime:
+    """Settings, database, models, rules, integrations and the intake's batching, for one process."""
+
     settings: Settings
     db: Database
     environ: Mapping[str, str]
+    # Wired by create_app: the Celery app, the metrics registry, the web process's group commit of new
+    # tickets and its batched dispatch of their ids to the workers.
+    celery: Celery | None = None
+    metrics: CollectorRegistry | None = None
+    store_new: Callable[[NewTicket], tuple[int, int] | None] = field(default=_unwired)
+    dispatch: Callable[[int], None] = field(default=_unwired)
+
+    def broker_connection(self) -> Connection:
+        """A connection to the broker (for readiness checks and queue depth)."""
+        if self.celery is None:
+            raise RuntimeError("the runtime has no Celery app: build it with create_app()")
+        connection: Connection = self.celery.connection_for_write()
+        return connection
+
+    def check(self) -> None:
+        """Build what a bad setting would break later (integrations, LLM, reply templates), so it stops the start."""
+        try:
+            self.integrations.start()
+            if self.environ.get("TRIAGE_LLM_BASE_URL"):
+                self.integrations.llm("llm")
+            _ = self.templates
+        except (IntegrationConfigError, LookupError, DraftError) as exc:
+            raise ConfigError(str(exc)) from None
 
     @cached_property
     def models(self) -> ModelCache:
@@ -33,8 +73,8 @@ class Runtime:
                           fallback="baseline")
 
     @cached_property
-    def shadow(self) -> ShadowCache:
-        return ShadowCache(self.settings.models_dir, self.settings.model_name, threads=self.settings.model_threads)
+    def shadow(self) -> FollowedModel:
+        return shadow_model(self.settings.models_dir, self.settings.model_name, threads=self.settings.model_threads)
 
     @cached_property
     def rules(self) -> RoutingRules:
@@ -50,7 +90,7 @@ class Runtime:
         """The external LLM when TRIAGE_LLM_BASE_URL is set; None means unsure tickets go to people."""
         if not self.environ.get("TRIAGE_LLM_BASE_URL"):
             return None
-        return self.integrations.get("llm")  # type: ignore[no-any-return]
+        return self.integrations.llm("llm")
 
     @cached_property
     def generator(self) -> GeneratorCache | None:
@@ -82,3 +122,10 @@ class Runtime:
     def helpdesk_for(self, source: str) -> str:
         """Which helpdesk receives the write-back for tickets from `source`."""
         return self.settings.helpdesk if source in OWN_SOURCES else source
+
+
+def runtime() -> Runtime:
+    """The runtime of the app handling this request or task (views and tasks reach it only through this)."""
+    found = current_app.extensions[EXTENSION]
+    assert isinstance(found, Runtime)
+    return found

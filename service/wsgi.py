@@ -2,8 +2,9 @@
 
 import logging
 
-from service import create_app, logs
-from service.config import Settings
+from service import create_app
+from service.core.settings import Settings
+from service.infra import logs
 
 settings = Settings.from_env()
 # Before the app is built, so that even its start-up warnings are lines in the configured format.

@@ -1,8 +1,10 @@
 """Promotions, rollbacks and trainings leave who/when/what/why lines in the models directory's audit log."""
 
-from service.modelcard import AUDIT_FILE, audit_log, promote, rollback
-from tests.conftest import BANKING77, TINY_LABELS, write_subset
-from tests.test_models_cli import triage
+import pytest
+
+from service.core.modelcard import AUDIT_FILE, audit_log, promote, rollback
+from tests.support.cli import triage
+from tests.support.settings import BANKING77, TINY_LABELS, write_subset
 from training.baseline import train
 
 
@@ -32,6 +34,7 @@ def test_the_log_is_append_only_and_skips_a_torn_last_line(tmp_path):
     assert [e["action"] for e in audit_log(tmp_path)] == ["train", "promote"]
 
 
+@pytest.mark.e2e
 def test_the_cli_records_the_reason_and_the_user(tmp_path):
     data = write_subset(tmp_path / "train.csv", BANKING77 / "train.csv", TINY_LABELS, 5)
     train(data=data, out=tmp_path, progress=False)

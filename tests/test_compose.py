@@ -42,7 +42,7 @@ def test_every_compose_command_names_something_that_exists():
 
 def test_the_worker_entry_point_exposes_the_celery_app_with_our_tasks(monkeypatch, tmp_path):
     monkeypatch.setenv("TRIAGE_DATABASE_URL", f"sqlite:///{tmp_path}/w.db")
-    import service.worker as worker
+    import service.worker.app as worker
 
     assert {"triage.process_tickets", "triage.deliver_writeback", "triage.sweep"} <= set(worker.celery.tasks)
     assert worker.celery.conf.task_acks_late is True
@@ -58,7 +58,7 @@ def test_the_dockerfile_builds_the_files_compose_runs():
 
 
 def test_the_readme_documents_every_setting_and_both_commands():
-    from service.config import describe
+    from service.core.settings import describe
 
     readme = (ROOT / "README.md").read_text()
     assert all(f"`{name}`" in readme for name, _, _ in describe())

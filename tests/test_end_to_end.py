@@ -5,10 +5,11 @@ from sqlalchemy import select
 
 from integrations.fake.webhook import signed_delivery
 from service import create_app
-from service.models import Ticket, WebhookEvent, WritebackRow
-from tests.conftest import SECRET, TOKEN, WorkerProcess, app_with_worker, make_settings, service_env, wait_until
+from service.infra.models import Ticket, WebhookEvent, WritebackRow
+from tests.support.processes import WorkerProcess, app_with_worker, service_env, wait_until
+from tests.support.settings import SECRET, TOKEN, make_settings
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
 TICKETS = [
     ("E2E-1", "I lost my card yesterday, I think it was stolen", "lost_or_stolen_card", "fraud_security"),

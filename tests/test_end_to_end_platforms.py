@@ -5,20 +5,12 @@ import json
 import pytest
 from sqlalchemy import select
 
-from service.models import Ticket
-from tests.conftest import (
-    FIXTURES,
-    app_with_worker,
-    jira_env,
-    jira_headers,
-    make_settings,
-    service_env,
-    wait_until,
-    zendesk_env,
-    zendesk_headers,
-)
+from service.infra.models import Ticket
+from tests.support.processes import app_with_worker, service_env, wait_until
+from tests.support.settings import FIXTURES, make_settings
+from tests.support.vendors import jira_env, jira_headers, zendesk_env, zendesk_headers
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
 
 @pytest.fixture

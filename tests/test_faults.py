@@ -16,18 +16,22 @@ from bench.intake import free_port
 from bench.servers import PrivatePostgres
 from integrations.fake.server import RecordingServer
 from integrations.fake.webhook import signed_delivery
-from service import create_app, flows
-from service.migrate import upgrade
-from service.models import WritebackRow
-from tests.conftest import SECRET, WorkerProcess, make_settings, service_env, wait_until
+from service import create_app
+from service.decide import flow as decide_flow
+from service.infra.migrate import upgrade
+from service.infra.models import WritebackRow
+from service.worker import sweep as worker_sweep
+from service.writeback import flow as writeback_flow
+from tests.support.processes import WorkerProcess, service_env, wait_until
+from tests.support.settings import SECRET, make_settings
 
-pytestmark = [pytest.mark.faults, pytest.mark.services]
+pytestmark = [pytest.mark.faults, pytest.mark.services, pytest.mark.e2e]
 
 TICKETS = 60
 
 
 @pytest.fixture
-def scenario(models_dir, tmp_path):  # type: ignore[no-untyped-def]
+def scenario(models_dir, tmp_path):
     def run(name: str) -> dict:
         result = run_scenario(name, tickets=TICKETS, models_dir=models_dir, workdir=tmp_path / name, deadline_s=90)
         assert result["settled"], f"not settled in 90 s: {result}"
@@ -96,7 +100,7 @@ def test_a_write_back_delivered_just_before_postgres_dies_is_recorded_when_it_is
     postgres = PrivatePostgres(free_port())
     back = threading.Event()
 
-    def stop_postgres_then_answer(match, request):  # type: ignore[no-untyped-def]
+    def stop_postgres_then_answer(match, request):
         postgres.stop("immediate")
         threading.Timer(1.0, lambda: (postgres.start(), back.set())).start()
         return 200, {"ok": True}, {}
@@ -111,13 +115,13 @@ def test_a_write_back_delivered_just_before_postgres_dies_is_recorded_when_it_is
         body, headers = signed_delivery(SECRET, {"id": "PG-1", "body": "my card was stolen"})
         ticket_id = app.test_client().post("/webhooks/generic", data=body, headers=headers).get_json()["ticket_id"]
         with rt.db.session() as session:
-            [writeback_id] = flows.process_tickets(rt, session, [ticket_id])
+            [writeback_id] = decide_flow.process_tickets(rt, session, [ticket_id])
         with rt.db.session() as session:
-            assert flows.deliver_writeback(rt, session, writeback_id).outcome == "done"
+            assert writeback_flow.deliver_writeback(rt, session, writeback_id).outcome == "done"
         assert back.is_set()
         with rt.db.session() as session:
             assert session.get(WritebackRow, writeback_id).status == "done"
-            assert flows.stragglers(rt, session) == ([], [])
+            assert worker_sweep.stragglers(rt, session) == ([], [])
         assert len(helpdesk.requests) == 1
     finally:
         if app is not None:

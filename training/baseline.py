@@ -19,9 +19,10 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from tqdm import tqdm
 
-from service.drift import confidence_histogram
-from service.modelcard import ModelCard, audit, current_version_dir, file_sha256, new_version, promote
-from service.pipeline.normalize import normalize_batch
+from integrations.catalog import label_examples
+from service.core.modelcard import ModelCard, audit, current_version_dir, file_sha256, new_version, promote
+from service.decide.normalize import normalize_batch
+from service.retrain.drift import confidence_histogram
 from training.data import FORMATS, Examples, drop_rare, read_csv, read_examples, split
 
 KIND = "sklearn-tfidf-logreg"
@@ -108,7 +109,7 @@ def train(*, data: Path, out: Path, name: str = "baseline", text_column: str = "
     ).write(tmp)
     tmp.rename(target)
     audit(out, "train", name=name, version=version, kind=KIND, data=str(data), examples=len(examples.texts),
-          validation_accuracy=metrics["validation"]["accuracy"])  # type: ignore[index]
+          validation_accuracy=metrics["validation"]["accuracy"])  # type: ignore[index]  # metrics holds dicts per split
     reason = "trained with --promote"
     if make_current is None:
         try:
@@ -130,9 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="models directory")
     parser.add_argument("--name", default="baseline")
     parser.add_argument("--format", dest="fmt", choices=FORMATS, default="csv",
-                        help="csv (generic), zendesk (ticket export JSON), jira (CSV export or search JSON)")
-    parser.add_argument("--label-field", help="with zendesk/jira: e.g. group_id, priority, custom_field:<id>; "
-                        "component, priority, project, issuetype")
+                        help="csv (generic), or a helpdesk's export: " + ", ".join(FORMATS[1:]))
+    parser.add_argument("--label-field", help=f"with a helpdesk export, the field to label by ({label_examples()})")
     parser.add_argument("--min-count", type=int, default=2, help="leave out labels with fewer examples")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="category")

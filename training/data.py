@@ -10,7 +10,9 @@ from pathlib import Path
 
 from sklearn.model_selection import train_test_split
 
-FORMATS = ("csv", "zendesk", "jira")
+from integrations.catalog import export_formats, read_export
+
+FORMATS = ("csv", *export_formats())
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,7 @@ def read_examples(path: Path, *, fmt: str = "csv", text_column: str = "text", la
         raise ValueError(f"unknown format {fmt!r}; use one of {FORMATS}")
     if not label_field:
         raise ValueError(f"--label-field is required with --format {fmt}")
-    if fmt == "zendesk":
-        from integrations.zendesk.export import read_export
-    else:
-        from integrations.jira.export import read_export  # type: ignore[no-redef]
-    rows, skipped = read_export(path, label_field=label_field)
+    rows, skipped = read_export(fmt, path, label_field=label_field)
     texts: list[str] = []
     labels: list[str] = []
     seen: set[str] = set()

@@ -30,12 +30,12 @@ from torch import nn
 from tqdm import tqdm
 from transformers import AutoModel, AutoTokenizer
 
-from service.drift import confidence_histogram
-from service.modelcard import ModelCard, audit, file_sha256, new_version, promote
-from service.pipeline.normalize import normalize
+from service.core.modelcard import ModelCard, audit, file_sha256, new_version, promote
+from service.decide.normalize import normalize
+from service.retrain.drift import confidence_histogram
 from training.baseline import build_pipeline
 from training.calibration import fit_temperature, per_class_thresholds, softmax
-from training.data import Examples, drop_rare, read_examples, split
+from training.data import FORMATS, Examples, drop_rare, read_examples, split
 
 KIND = "onnx-encoder"
 
@@ -55,7 +55,8 @@ class MeanPoolClassifier(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(encoder.config.hidden_size, n_labels)
+        hidden = int(encoder.config.hidden_size)  # type: ignore[union-attr,arg-type]  # a transformers model has a config
+        self.head = nn.Linear(hidden, n_labels)
 
     def embed(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
@@ -188,7 +189,7 @@ class EncoderClassifier:
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup))
         )
-        state = {"epoch": 0, "best": -1.0, "best_state": None, "bad_epochs": 0, "history": []}
+        state: dict[str, Any] = {"epoch": 0, "best": -1.0, "best_state": None, "bad_epochs": 0, "history": []}
         if checkpoint and checkpoint.is_file():
             saved = torch.load(checkpoint, weights_only=False)
             if saved["classes"] == self.classes_:
@@ -269,7 +270,7 @@ class EncoderClassifier:
     def save_torch(self, directory: Path) -> None:
         """The fine-tuned weights in torch form, for benchmarks and further training; never served."""
         assert self.model is not None
-        self.model.encoder.save_pretrained(directory)
+        self.model.encoder.save_pretrained(directory)  # type: ignore[operator]  # a transformers model, typed as Module
         self.tokenizer.save_pretrained(directory)
         torch.save({"head": self.model.head.state_dict(), "classes": self.classes_}, directory / "head.pt")
 
@@ -471,7 +472,7 @@ def train(
     )
     card.write(work)
     # Held-out metrics come from the model as the service will load it (card checks included).
-    from service.pipeline.classify import load_model
+    from service.decide.classify import load_model
 
     served = load_model(work, threads=cfg.threads)
     card.metrics["validation"] = quality(served, valid, thresholds)
@@ -544,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="encoder")
     parser.add_argument("--test", type=Path, help="held-out CSV to report metrics on")
     parser.add_argument("--base-model", type=Path, help="local BERT/DistilBERT checkpoint dir (default: MiniLM)")
-    parser.add_argument("--format", dest="fmt", default="csv", choices=("csv", "zendesk", "jira"))
+    parser.add_argument("--format", dest="fmt", default="csv", choices=FORMATS)
     parser.add_argument("--label-field")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="category")

@@ -14,9 +14,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from service.modelcard import ModelCard, ModelCardError, audit, current_version_dir, file_sha256, promote
-from service.pipeline.classify import load_model
-from service.ports import Classifier
+from service.core.modelcard import ModelCard, ModelCardError, audit, current_version_dir, file_sha256, promote
+from service.core.ports import Classifier
+from service.decide.classify import load_model
 from training.data import read_csv
 
 EXIT_PASSED, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2

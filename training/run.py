@@ -30,8 +30,9 @@ from typing import Any
 import yaml
 from tqdm import tqdm
 
-from service.evaluation import evaluate, write_report
-from service.pipeline.classify import load_model
+from integrations.catalog import label_examples
+from service.decide.classify import load_model
+from training.evaluate import evaluate, write_report
 from training.prepare import RARE_POLICIES, SPLITS, Split, deduplicate, handle_rare, split_rows, text_key, write_csv
 from training.sources import SOURCE_FORMATS, Row, SourceSpec, read_source
 
@@ -204,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, help="YAML/JSON file with sources: and the options below")
     parser.add_argument("--source", action="append", default=[], metavar="FORMAT:PATH",
                         help=f"a labelled source, repeatable; FORMAT one of {', '.join(SOURCE_FORMATS)}")
-    parser.add_argument("--label-field", help="label column (csv/jsonl) or helpdesk field (zendesk/jira)")
+    parser.add_argument("--label-field", help=f"label column (csv/jsonl) or helpdesk field ({label_examples()})")
     parser.add_argument("--text-column", action="append", help="csv/jsonl text column(s), joined in order")
     parser.add_argument("--id-column", help="csv/jsonl ticket id column")
     parser.add_argument("--time-column", help="csv/jsonl column with the time the ticket was opened")

@@ -11,9 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SOURCE_FORMATS = ("csv", "jsonl", "zendesk", "jira", "feedback")
+from integrations.catalog import CATALOG, export_formats, read_export
+
+# Helpdesk exports are read by their integration (integrations/catalog.py); the rest are files of ours.
+HELPDESK_FORMATS = export_formats()
+SOURCE_FORMATS = ("csv", "jsonl", *HELPDESK_FORMATS, "feedback")
 # `triage feedback export` writes these columns; the ticket key is already "<webhook source>:<external id>".
-FEEDBACK_COLUMNS = {"text": ("text",), "label": "category", "id": "source_id", "time": "created_at"}
+# The columns of `triage feedback export`.
+FEEDBACK_TEXT, FEEDBACK_LABEL, FEEDBACK_ID, FEEDBACK_TIME = ("text",), "category", "source_id", "created_at"
 
 
 @dataclass(frozen=True)
@@ -31,11 +36,11 @@ class SourceSpec:
     def __post_init__(self) -> None:
         if self.format not in SOURCE_FORMATS:
             raise ValueError(f"unknown source format {self.format!r}; use one of {', '.join(SOURCE_FORMATS)}")
-        if self.format in ("zendesk", "jira") and not self.label:
+        if self.format in HELPDESK_FORMATS and not self.label:
             raise ValueError(f"{self.format}:{self.path}: say which field is the label "
-                             f"(--label-field, e.g. {'group_id' if self.format == 'zendesk' else 'component'})")
+                             f"(--label-field, e.g. {CATALOG[self.format].label_example})")
         if not self.name:
-            default = self.format if self.format in ("zendesk", "jira") else self.path.stem
+            default = self.format if self.format in HELPDESK_FORMATS else self.path.stem
             object.__setattr__(self, "name", default)
 
     @classmethod
@@ -87,12 +92,11 @@ def read_source(spec: SourceSpec) -> tuple[list[Row], SourceReport]:
     if not spec.path.is_file():
         raise ValueError(f"{spec.format}:{spec.path}: no such file")
     report = SourceReport(f"{spec.format}:{spec.path}")
-    if spec.format in ("zendesk", "jira"):
+    if spec.format in HELPDESK_FORMATS:
         rows = _helpdesk_rows(spec, report)
     else:
         if spec.format == "feedback":
-            spec = replace(spec, text=FEEDBACK_COLUMNS["text"], label=FEEDBACK_COLUMNS["label"],
-                           id=FEEDBACK_COLUMNS["id"], time=FEEDBACK_COLUMNS["time"])
+            spec = replace(spec, text=FEEDBACK_TEXT, label=FEEDBACK_LABEL, id=FEEDBACK_ID, time=FEEDBACK_TIME)
         records = _jsonl_records(spec.path, report) if spec.format == "jsonl" else _csv_records(spec)
         rows = _table_rows(spec, records, report)
     report.read = len(rows)
@@ -102,11 +106,7 @@ def read_source(spec: SourceSpec) -> tuple[list[Row], SourceReport]:
 
 
 def _helpdesk_rows(spec: SourceSpec, report: SourceReport) -> list[Row]:
-    if spec.format == "zendesk":
-        from integrations.zendesk.export import read_export
-    else:
-        from integrations.jira.export import read_export  # type: ignore[no-redef]
-    examples, skipped = read_export(spec.path, label_field=spec.label or "")
+    examples, skipped = read_export(spec.format, spec.path, label_field=spec.label or "")
     report.skipped.update(skipped)
     return [Row(e.text, e.label, f"{spec.name}:{e.source_id}", report.source, _utc(e.created_at)) for e in examples]
 

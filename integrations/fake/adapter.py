@@ -6,8 +6,8 @@ from collections.abc import Collection, Mapping, Sequence
 
 from integrations.fake.client import FakeClient
 from integrations.fake.settings import FakeSettings
-from service.domain import InboundTicket, RateLimit, WritebackRequest
-from service.ports import IntegrationError
+from service.core.domain import InboundTicket, RateLimit, WritebackRequest
+from service.core.ports import IntegrationError
 
 
 class FakeHelpdesk:
@@ -18,12 +18,18 @@ class FakeHelpdesk:
         self.client = FakeClient(settings.url, settings.timeout_s)
 
     def write_back(self, request: WritebackRequest) -> None:
-        self.client.update_ticket(
-            request.ticket_external_id,
-            {"group": request.queue, "priority": request.priority, "label": request.label,
-             "status": str(request.status), "tags": list(request.tags), "internal_note": request.note},
-            idempotency_key=f"triage-writeback-{request.writeback_id}",
-        )
+        self.client.update_ticket(request.ticket_external_id, self._fields(request),
+                                  idempotency_key=f"triage-writeback-{request.writeback_id}")
+
+    def post_reply(self, request: WritebackRequest) -> None:
+        self.client.update_ticket(request.ticket_external_id,
+                                  {**self._fields(request), "public_reply": request.public_reply},
+                                  idempotency_key=f"triage-writeback-{request.writeback_id}")
+
+    @staticmethod
+    def _fields(request: WritebackRequest) -> dict[str, object]:
+        return {"group": request.queue, "priority": request.priority, "label": request.label,
+                "status": str(request.status), "tags": list(request.tags), "internal_note": request.note}
 
     def fetch_ticket(self, external_id: str) -> InboundTicket:
         raise IntegrationError("the fake helpdesk sends whole tickets; it has none to fetch", permanent=True)

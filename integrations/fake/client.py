@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import requests
+from urllib.parse import quote
 
 from integrations.http import call
 
@@ -30,5 +31,5 @@ class FakeClient:
             with _LOCK:
                 _MEMORY.append({"ticket_id": ticket_id, "idempotency_key": idempotency_key, **fields})
             return
-        call(self._http, "PUT", f"{self.url}/api/tickets/{requests.utils.quote(ticket_id, safe='')}/triage",
+        call(self._http, "PUT", f"{self.url}/api/tickets/{quote(ticket_id, safe='')}/triage",
              timeout=self.timeout_s, json=fields, headers={"Idempotency-Key": idempotency_key})

@@ -8,8 +8,8 @@ from typing import Any
 from integrations.jira import webhook
 from integrations.jira.client import JiraClient
 from integrations.jira.settings import JiraSettings
-from service.domain import InboundEvent, InboundTicket, RateLimit, WritebackRequest
-from service.ports import IntegrationError, PayloadError
+from service.core.domain import InboundEvent, InboundTicket, RateLimit, WritebackRequest
+from service.core.ports import IntegrationError, PayloadError
 
 
 class JiraHelpdesk:
@@ -42,6 +42,11 @@ class JiraHelpdesk:
         self.client.edit_issue(request.ticket_external_id, {"fields": fields, "update": {"labels": labels}})
         # Editing is idempotent, so a retry after a failed comment repeats the edit harmlessly.
         self.client.add_internal_comment(request.ticket_external_id, request.note)
+
+    def post_reply(self, request: WritebackRequest) -> None:
+        """The routing edit, then the approved reply as a comment the customer sees."""
+        self.write_back(request)
+        self.client.add_public_comment(request.ticket_external_id, request.public_reply or "")
 
     def rate_limits(self, request: WritebackRequest) -> Sequence[RateLimit]:
         # Reference: https://developer.atlassian.com/cloud/jira/platform/rate-limiting/

@@ -26,12 +26,23 @@ class JiraClient:
         response = call(self.http, "GET", self._url("/rest/api/2/issue/{key}", key), timeout=self.settings.timeout_s,
                         params={"fields": "summary,description,reporter,creator,labels,components,project,"
                                           "issuetype,status,priority,created"})
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def edit_issue(self, key: str, body: dict[str, Any]) -> None:
         # Reference: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issues/#api-rest-api-2-issue-issueidorkey-put
         call(self.http, "PUT", self._url("/rest/api/2/issue/{key}", key), timeout=self.settings.timeout_s,
              json=body, params={"notifyUsers": "false"})
+
+    def add_public_comment(self, key: str, text: str) -> None:
+        """A comment the requester sees: a public request comment (Service Management) or an unrestricted one."""
+        if self.settings.comment_mode == "servicedesk":
+            # Reference: https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-request/#api-rest-servicedeskapi-request-issueidorkey-comment-post
+            call(self.http, "POST", self._url("/rest/servicedeskapi/request/{key}/comment", key),
+                 timeout=self.settings.timeout_s, json={"body": text, "public": True})
+        else:
+            # Reference: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-comments/#api-rest-api-2-issue-issueidorkey-comment-post
+            call(self.http, "POST", self._url("/rest/api/2/issue/{key}/comment", key),
+                 timeout=self.settings.timeout_s, json={"body": text})
 
     def add_internal_comment(self, key: str, text: str) -> None:
         if self.settings.comment_mode == "servicedesk":

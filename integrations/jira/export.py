@@ -10,7 +10,7 @@ from typing import Any
 
 from integrations.exports import items
 from integrations.jira.webhook import _time, adf_text
-from service.domain import LabelledExample
+from service.core.domain import LabelledExample
 
 LABEL_FIELDS = ("component", "priority", "issuetype", "project", "status", "label")
 # Column names in Jira's own CSV export, and in flattened datasets such as the Apache changelog sample.

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from service.domain import InboundEvent, InboundTicket
-from service.ports import PayloadError, SignatureError
+from service.core.domain import InboundEvent, InboundTicket
+from service.core.ports import PayloadError, SignatureError
 
 SOURCE = "jira"
 ISSUE_EVENTS = {"jira:issue_created": False, "jira:issue_updated": True}  # event -> is an update

@@ -9,8 +9,8 @@ from typing import Any
 
 from integrations.llm.client import ChatClient
 from integrations.llm.settings import LLMSettings
-from service.domain import LLMAnswer
-from service.ports import IntegrationError
+from service.core.domain import LLMAnswer
+from service.core.ports import IntegrationError
 
 UNSURE = "unsure"
 SYSTEM = (

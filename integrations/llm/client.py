@@ -11,7 +11,7 @@ import requests
 
 from integrations.http import call
 from integrations.llm.settings import LLMSettings
-from service.ports import IntegrationError
+from service.core.ports import IntegrationError
 
 
 class CircuitOpen(IntegrationError):
@@ -45,7 +45,7 @@ class ChatClient:
                 # Reference: https://platform.openai.com/docs/api-reference/chat/create
                 response = call(self.http, "POST", url, timeout=s.timeout_s, json=body)
                 self._succeeded()
-                return response.json()  # type: ignore[no-any-return]
+                return response.json()
             except IntegrationError as exc:
                 delay = exc.retry_after if exc.retry_after is not None else 0.5 * 2**attempt + random.random() * 0.2
                 if exc.permanent or attempt >= s.max_retries or delay > s.max_wait_s:

@@ -32,7 +32,7 @@ class LLMSettings:
         def number(name: str, default: str, kind: type = float) -> float:
             raw = environ.get(name, default)
             try:
-                return kind(raw)  # type: ignore[no-any-return]
+                return kind(raw)
             except ValueError:
                 raise IntegrationConfigError(f"{name}={raw!r} is not a number") from None
 

@@ -8,8 +8,8 @@ from typing import Any
 from integrations.zendesk import webhook
 from integrations.zendesk.client import ZendeskClient
 from integrations.zendesk.settings import ZendeskSettings
-from service.domain import InboundEvent, InboundTicket, RateLimit, WritebackRequest
-from service.ports import IntegrationError, PayloadError
+from service.core.domain import InboundEvent, InboundTicket, RateLimit, WritebackRequest
+from service.core.ports import IntegrationError, PayloadError
 
 
 class ZendeskHelpdesk:
@@ -38,17 +38,28 @@ class ZendeskHelpdesk:
 
     def write_back(self, request: WritebackRequest) -> None:
         """Group, priority, tags, label field and an internal note, in one ticket update."""
+        self.client.update_ticket(request.ticket_external_id, self._update(request, {"body": request.note,
+                                                                                      "public": False}))
+
+    def post_reply(self, request: WritebackRequest) -> None:
+        """The same update with the approved reply as the public comment: one call, so a retry cannot send
+        the reply twice after the routing failed, nor the routing without the reply."""
+        # Reference: https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/
+        self.client.update_ticket(request.ticket_external_id, self._update(request, {
+            "body": request.public_reply or "", "public": True}))
+
+    def _update(self, request: WritebackRequest, comment: dict[str, Any]) -> dict[str, Any]:
         s = self.settings
         update: dict[str, Any] = {
             "group_id": s.groups[request.queue],
             "priority": s.priorities[request.priority],
             # additional_tags adds without replacing the agent's own tags.
             "additional_tags": [_tag(s.tag_prefix + t.removeprefix("triage_")) for t in request.tags],
-            "comment": {"body": request.note, "public": False},
+            "comment": comment,
         }
         if s.label_field_id:
             update["custom_fields"] = [{"id": s.label_field_id, "value": request.label}]
-        self.client.update_ticket(request.ticket_external_id, update)
+        return update
 
     def rate_limits(self, request: WritebackRequest) -> Sequence[RateLimit]:
         # Reference: https://developer.zendesk.com/api-reference/introduction/rate-limits/

@@ -21,7 +21,7 @@ class ZendeskClient:
         # Reference: https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#show-ticket
         response = call(self.http, "GET", f"{self.settings.base_url}/api/v2/tickets/{int(ticket_id)}.json",
                         timeout=self.settings.timeout_s, params={"include": "users"})
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def update_ticket(self, ticket_id: str, ticket: dict[str, Any]) -> None:
         # Reference: https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#update-ticket

@@ -9,7 +9,7 @@ from typing import Any
 
 from integrations.exports import items
 from integrations.zendesk.webhook import _time
-from service.domain import LabelledExample
+from service.core.domain import LabelledExample
 
 LABEL_FIELDS = "group_id, priority, type, status, brand_id, via, custom_field:<id>, tag:<prefix>"
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from service.domain import InboundEvent, InboundTicket
-from service.ports import PayloadError, SignatureError
+from service.core.domain import InboundEvent, InboundTicket
+from service.core.ports import PayloadError, SignatureError
 
 SOURCE = "zendesk"
 _TICKET_NUMBER = re.compile(r"[0-9]{1,19}")

@@ -16,7 +16,7 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Frozen copy of service.models.WRITEBACK_KIND_REF: a migration must not change when the models do.
+# Frozen copy of service.infra.models.WRITEBACK_KIND_REF: a migration must not change when the models do.
 KIND_REF = (
     "(kind = 'decision' AND feedback_id IS NULL AND draft_id IS NULL)"
     " OR (kind = 'review' AND feedback_id IS NOT NULL AND draft_id IS NULL)"

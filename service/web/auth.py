@@ -8,13 +8,12 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from service import flows, store
-from service.models import User
-from service.runtime import Runtime
+from service.review import users as review_users
+from service.runtime import runtime
 from service.web.review.security import ERROR_CODES, error_page
 
 log = logging.getLogger(__name__)
@@ -30,7 +29,7 @@ login_manager.login_message_category = "info"
 class SignedIn(UserMixin):
     """The signed-in user for one request: a plain copy of the row, never bound to a session."""
 
-    def __init__(self, user: User) -> None:
+    def __init__(self, user: review_users.User) -> None:
         self.id = user.id
         self.username = user.username
         self.role = user.role
@@ -51,10 +50,10 @@ class SignedIn(UserMixin):
 
 @login_manager.user_loader
 def _load(token: str) -> SignedIn | None:
-    rt: Runtime = current_app.extensions["triage"]
+    rt = runtime()
     with rt.db.session() as db:
-        user = store.user_by_session_token(session=db, token=token)
-        return SignedIn(user) if user is not None and user.active else None
+        user = review_users.user_for_session(db, token=token)
+        return SignedIn(user) if user is not None else None
 
 
 def role_required(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -95,14 +94,14 @@ def login() -> Any:
     if request.method == "GET":
         return render_template("login.html", username="")
     username = request.form.get("username", "")
-    rt: Runtime = current_app.extensions["triage"]
+    rt = runtime()
     with rt.db.session() as db:
-        user = flows.authenticate(db, username=username, password=request.form.get("password", ""))
+        user = review_users.authenticate(db, username=username, password=request.form.get("password", ""))
     if user is None:
         # No username in the log: people type their password into that field by mistake.
         log.info("failed sign-in from %s", request.remote_addr)
-        message = (f"Wrong username or password. After {flows.MAX_FAILED_LOGINS} failed attempts an account is "
-                   f"locked for {flows.LOCKOUT.seconds // 60} minutes.")
+        message = (f"Wrong username or password. After {review_users.MAX_FAILED_LOGINS} failed attempts an account is "
+                   f"locked for {review_users.LOCKOUT.seconds // 60} minutes.")
         return render_template("login.html", username=username, error=message), 401
     # A fresh session at sign-in: nothing an attacker planted in the old cookie survives.
     session.clear()

@@ -6,9 +6,9 @@ from typing import Any
 
 from flask import Flask, Response, jsonify
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from service.db import unavailable
+from service.infra.db import unavailable
 
 # A Postgres restart or failover takes seconds; senders that honour Retry-After come back soon after.
 DATABASE_RETRY_AFTER_S = 2
@@ -44,8 +44,8 @@ def register(app: Flask) -> None:
         if exc.code == 413:
             detail = f"request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
         response = problem(exc.code or 500, exc.name, detail)
-        if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
-            response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
 
     @app.errorhandler(Exception)

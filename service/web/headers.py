@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.wrappers import Response
 
-from service.config import Settings
+from service.core.settings import Settings
 
 # Review pages: scripts and styles only from our own static files, so an injected inline script or handler
 # cannot run.

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Request
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
-from service.domain import InboundTicket
+from service.core.domain import InboundTicket
 from service.web.errors import ApiError
 
 # Whitespace as Python, ECMA-262 and Rust regexes each define it (they disagree), spelled out so that the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from integrations.catalog import openapi_operations
 from service.web.intake import MAX_TICKET_ID, TICKET_SCHEMA
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -31,15 +32,8 @@ def _header(name: str, pattern: str, *, required: bool = True, description: str 
 
 _INTAKE_RESPONSES = {"202": _json("Accepted", "Stored and queued"),
                      "200": _json("Accepted", "Already received; not processed again")}
-# A vendor's own payload. Which objects make a ticket is the vendor's format: an object that is not a ticket
-# event gets 200 {ignored}, and a ticket event the service cannot read (no id, no text) gets 400.
-_ZENDESK_BODY = {"required": True, "content": {_JSON: {"schema": {
-    "type": "object", "description": "A trigger body ({event, ticket}) or an event subscription "
-                                     "({type: zen:event-type:..., detail})."}}}}
-_JIRA_BODY = {"required": True, "content": {_JSON: {"schema": {
-    "type": "object", "required": ["webhookEvent"], "description": "A Jira webhook event; "
-    "jira:issue_created and jira:issue_updated carry the issue, every other event is ignored.",
-    "properties": {"webhookEvent": {"type": "string", "minLength": 1}}}}}}
+# A helpdesk's own webhook: an object that is not a ticket event gets 200 {ignored}, a ticket event the service
+# cannot read (no id, no text) gets 400. Each integration describes its operation (integrations/*/openapi.py).
 _VENDOR_RESPONSES = {**_INTAKE_RESPONSES, "200": {"description": "Already received, or ignored (not a ticket event)",
                                                    "content": {_JSON: {"schema": {"oneOf": [
                                                        {"$ref": "#/components/schemas/Accepted"},
@@ -70,26 +64,8 @@ def document() -> dict[str, Any]:
                     "$ref": "#/components/schemas/Ticket"}}}},
                 "responses": {**_INTAKE_RESPONSES, **_problems(400, 401, 413, 415, 503)},
             }},
-            "/webhooks/zendesk": {"post": {
-                "summary": "Receive a Zendesk webhook (trigger body or event subscription)",
-                "description": "Signed by Zendesk: X-Zendesk-Webhook-Signature is base64(HMAC-SHA256(secret, "
-                               "timestamp + raw body)). 404 unless zendesk is in TRIAGE_INTEGRATIONS.",
-                "parameters": [
-                    _header("X-Zendesk-Webhook-Signature", "^[A-Za-z0-9+/]{43}=$"),
-                    _header("X-Zendesk-Webhook-Signature-Timestamp",
-                            "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"),
-                ],
-                "requestBody": _ZENDESK_BODY,
-                "responses": _VENDOR_RESPONSES,
-            }},
-            "/webhooks/jira": {"post": {
-                "summary": "Receive a Jira webhook (issue created or updated)",
-                "description": "Signed by Jira: X-Hub-Signature is sha256=hex(HMAC-SHA256(secret, raw body)). "
-                               "404 unless jira is in TRIAGE_INTEGRATIONS.",
-                "parameters": [_header("X-Hub-Signature", "^sha256=[0-9a-fA-F]{64}$")],
-                "requestBody": _JIRA_BODY,
-                "responses": _VENDOR_RESPONSES,
-            }},
+            **{f"/webhooks/{name}": {"post": {**operation, "responses": _VENDOR_RESPONSES}}
+               for name, operation in openapi_operations().items()},
             "/api/v1/tickets": {"post": {
                 "summary": "Submit a ticket",
                 "security": [{"bearer": []}],

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.runtime import Runtime
+from service.runtime import runtime
 from service.web.openapi import document
 
 bp = Blueprint("ops", __name__)
@@ -18,14 +18,14 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    rt: Runtime = current_app.extensions["triage"]
+    rt = runtime()
     checks: dict[str, str] = {}
     try:
         checks["database"] = rt.db.ping() or "ok"
     except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
     try:
-        with current_app.extensions["celery"].connection_for_write() as conn:
+        with rt.broker_connection() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         checks["broker"] = "ok"
     except Exception as exc:
@@ -38,7 +38,9 @@ def readyz() -> Response:
 
 @bp.get("/metrics")
 def prometheus() -> Response:
-    return Response(generate_latest(current_app.extensions["triage.metrics"]), mimetype=CONTENT_TYPE_LATEST)
+    registry = runtime().metrics
+    assert registry is not None, "create_app() builds the metrics registry"
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 
 @bp.get("/openapi.json")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 from flask_limiter import Limiter, RequestLimit
 
-from service.config import Settings
+from service.core.settings import Settings
+from service.runtime import runtime
 from service.web.errors import problem
 
 # The endpoints that take tickets in, and the source each stands for (None: the URL names it).
@@ -16,13 +17,13 @@ INTAKE_ENDPOINTS = {"webhooks.generic": "generic", "webhooks.platform": None, "a
 
 
 def intake_source() -> str | None:
-    """The source of an intake request (generic, api, zendesk, jira; unknown for other URLs), else None."""
+    """The source of an intake request (generic, api, or an integration; unknown for other URLs), else None."""
     if request.endpoint not in INTAKE_ENDPOINTS:
         return None
     source = INTAKE_ENDPOINTS[request.endpoint] or (request.view_args or {}).get("source", "")
     # A name from the URL is kept only if it is enabled: anyone can invent /webhooks/<name> URLs, and each
     # invented name would otherwise become a limiter key and a metrics label of its own.
-    if request.endpoint == "webhooks.platform" and source not in current_app.extensions["triage"].integrations.enabled:
+    if request.endpoint == "webhooks.platform" and source not in runtime().integrations.enabled:
         return "unknown"
     return source
 
@@ -49,7 +50,7 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
         key_func=sender_key, app=app, storage_uri=storage_uri(settings),
         # Sliding window: no double burst at a window edge, at the cost of two counters per key.
         strategy="sliding-window-counter", key_prefix="triage:intake",
-        storage_options={"socket_timeout": 0.5, "socket_connect_timeout": 0.5},
+        storage_options={"socket_timeout": 0.5, "socket_connect_timeout": 0.5},  # type: ignore[dict-item]  # the stub says int; redis-py takes seconds as float
         # Redis down: limit in this process's memory rather than refuse or stall intake.
         swallow_errors=True, in_memory_fallback_enabled=True, on_breach=_too_many,
     )

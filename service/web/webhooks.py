@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import NoReturn
+from collections.abc import Mapping
+from typing import NoReturn, cast
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 
-from service import flows
-from service.domain import InboundEvent
-from service.ports import PayloadError, WebhookSource
-from service.runtime import Runtime
-from service.signing import SignatureError, verify
+from service.core.domain import InboundEvent
+from service.core.ports import PayloadError
+from service.core.signing import SignatureError, verify
+from service.intake import flow as intake_flow
+from service.runtime import runtime
 from service.web.errors import ApiError
 from service.web.intake import parse_ticket, read_json
 
@@ -39,17 +40,17 @@ def dedupe_key(header: str) -> str | None:
 def store_and_enqueue(source: str, event: InboundEvent) -> Response:
     """Store the delivery and ticket once, enqueue after commit, answer 202 (queued) or 200 (known)."""
     started = time.perf_counter()
-    rt: Runtime = current_app.extensions["triage"]
+    rt = runtime()
     assert event.ticket is not None
-    digest = flows.body_digest(request.get_data(cache=True))
+    digest = intake_flow.body_digest(request.get_data(cache=True))
     with rt.db.session() as session:
-        result = flows.receive_ticket(session, event.ticket, delivery_id=event.delivery_id or f"sha256:{digest}",
+        result = intake_flow.receive_ticket(session, event.ticket, delivery_id=event.delivery_id or f"sha256:{digest}",
                                       body_sha256=digest, is_update=event.is_update,
                                       reroute_on_update=rt.settings.reroute_on_update,
-                                      store_new=current_app.extensions["triage.intake"].submit)
+                                      store_new=rt.store_new)
     if result.queued:
         assert result.ticket_id is not None
-        current_app.extensions["triage.dispatch"].submit(result.ticket_id)
+        rt.dispatch(result.ticket_id)
     g.intake_outcome = result.outcome
     # Ids and outcome only: the ticket's text and the request's signature headers stay out of the log.
     log.info("delivery %s", result.outcome, extra={
@@ -72,7 +73,7 @@ def store_and_enqueue(source: str, event: InboundEvent) -> Response:
 
 @bp.post("/generic")
 def generic() -> Response:
-    rt: Runtime = current_app.extensions["triage"]
+    rt = runtime()
     secret = rt.settings.webhook_secret.reveal()
     if not secret:
         raise ApiError(503, "webhook secret is not configured: set TRIAGE_WEBHOOK_SECRET or "
@@ -88,19 +89,21 @@ def generic() -> Response:
 
 @bp.post("/<source>")
 def platform(source: str) -> Response:
-    """A helpdesk's own webhook (Zendesk, Jira): its signature scheme, its payloads."""
-    rt: Runtime = current_app.extensions["triage"]
+    """A helpdesk's own webhook: its signature scheme, its payloads."""
+    rt = runtime()
     if source not in rt.integrations.enabled:
         raise ApiError(404, f"no integration {source!r} is enabled here; enable it with TRIAGE_INTEGRATIONS")
-    adapter = rt.integrations.get(source)
-    if not isinstance(adapter, WebhookSource):
+    adapter = rt.integrations.webhook_source(source)
+    if adapter is None:
         raise ApiError(404, f"{source!r} does not send webhooks")
+    # Werkzeug's Headers: a case-insensitive mapping of str to str, which is what adapters look names up in.
+    headers = cast(Mapping[str, str], request.headers)
     try:
-        adapter.verify(request.headers, request.get_data(cache=True))
+        adapter.verify(headers, request.get_data(cache=True))
     except SignatureError as exc:
         refuse_signature(source, exc)
     try:
-        event = adapter.parse(read_json(request, replace_nul=True), request.headers)
+        event = adapter.parse(read_json(request, replace_nul=True), headers)
     except PayloadError as exc:
         raise ApiError(400, f"not a {source} ticket payload: {exc}") from None
     if event.ticket is None:

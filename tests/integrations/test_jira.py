@@ -8,11 +8,12 @@ from integrations.jira import webhook
 from integrations.jira.adapter import from_env
 from integrations.jira.export import read_export
 from service import create_app
-from service.config import ConfigError
-from service.domain import DecisionStatus, WritebackRequest
-from service.pipeline.route import load_rules
-from service.ports import IntegrationError, PayloadError, SignatureError
-from tests.conftest import FIXTURES, ROOT, jira_env, jira_headers, make_settings
+from service.core.domain import DecisionStatus, WritebackRequest
+from service.core.ports import IntegrationError, PayloadError, SignatureError
+from service.core.settings import ConfigError
+from service.decide.route import load_rules
+from tests.support.settings import FIXTURES, ROOT, make_settings
+from tests.support.vendors import jira_env, jira_headers
 
 SAMPLES = FIXTURES / "webhooks" / "jira"
 RULES = load_rules(ROOT / "data" / "routing" / "banking77.yaml")

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from integrations.llm.adapter import UNSURE, from_env
-from tests.fakes.chat import ChatServer
+from tests.support.chat import ChatServer
 
 LABELS = ["card_arrival", "lost_or_stolen_card", "exchange_rate"]
 

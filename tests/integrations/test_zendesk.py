@@ -9,11 +9,12 @@ from integrations.zendesk import webhook
 from integrations.zendesk.adapter import from_env
 from integrations.zendesk.export import read_export
 from service import create_app
-from service.config import ConfigError
-from service.domain import DecisionStatus, WritebackRequest
-from service.pipeline.route import load_rules
-from service.ports import IntegrationError, PayloadError
-from tests.conftest import FIXTURES, ROOT, ZENDESK_GROUPS, make_settings, zendesk_env, zendesk_headers
+from service.core.domain import DecisionStatus, WritebackRequest
+from service.core.ports import IntegrationError, PayloadError
+from service.core.settings import ConfigError
+from service.decide.route import load_rules
+from tests.support.settings import FIXTURES, ROOT, make_settings
+from tests.support.vendors import ZENDESK_GROUPS, zendesk_env, zendesk_headers
 
 SAMPLES = FIXTURES / "webhooks" / "zendesk"
 RULES = load_rules(ROOT / "data" / "routing" / "banking77.yaml")

@@ -1,14 +1,27 @@
-"""Fixtures shared by the training tests."""
+"""Fixtures shared by the training tests; every test here is `slow`, and those that need torch skip without it."""
+
+import importlib.util
+from pathlib import Path
 
 import pytest
 
-from training.encoder import default_base_model
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if HERE in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
 def tiny_distilbert(tmp_path_factory):
     """A randomly initialised 2-layer DistilBERT with a BERT uncased vocabulary: no token_type_ids."""
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("the training extra (torch, transformers) is not installed: make train")
     from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
+
+    from training.encoder import default_base_model
 
     directory = tmp_path_factory.mktemp("tiny-distilbert")
     vocab = {line.rstrip("\n"): i for i, line in enumerate((default_base_model() / "vocab.txt").open())}

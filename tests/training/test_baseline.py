@@ -3,9 +3,9 @@ import shutil
 
 import pytest
 
-from service.modelcard import CARD_FILE, ModelCard, ModelCardError, current_version_dir, promote
-from service.pipeline.classify import ModelCache, load_model
-from tests.conftest import TINY_LABELS
+from service.core.modelcard import CARD_FILE, ModelCard, ModelCardError, current_version_dir, promote
+from service.decide.classify import ModelCache, load_model
+from tests.support.settings import TINY_LABELS
 
 
 def test_training_writes_a_promoted_versioned_directory_with_a_card(models_dir):

@@ -1,14 +1,13 @@
 """The champion/challenger gate refuses a worse model with its reasons and promotes a better one."""
 
-import csv
 import json
-import random
 
 import pytest
 
-from service.modelcard import audit_log, current_version_dir
-from tests.conftest import BANKING77, TINY_LABELS, write_subset
-from tests.test_models_cli import triage
+from service.core.modelcard import audit_log, current_version_dir
+from tests.support.cli import triage
+from tests.support.flows import shuffled
+from tests.support.settings import BANKING77, TINY_LABELS, write_subset
 from training.baseline import train
 from training.gate import EXIT_PASSED, EXIT_REFUSED, compare, gate, main
 
@@ -16,18 +15,6 @@ from training.gate import EXIT_PASSED, EXIT_REFUSED, compare, gate, main
 @pytest.fixture(scope="module")
 def holdout(tmp_path_factory):
     return write_subset(tmp_path_factory.mktemp("holdout") / "test.csv", BANKING77 / "test.csv", TINY_LABELS, 10)
-
-
-def shuffled(path, out, seed=0):
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    labels = [r["category"] for r in rows]
-    random.Random(seed).shuffle(labels)
-    with out.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "category"])
-        writer.writerows((r["text"], label) for r, label in zip(rows, labels, strict=True))
-    return out
 
 
 def test_the_gate_refuses_a_model_trained_on_shuffled_labels_and_says_why(tmp_path, holdout):

@@ -7,9 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import BANKING77, ROOT, TINY_LABELS
-from tests.test_cli import triage
-from tests.training.test_train_exports import APACHE, ENDAVA
+from tests.support.cli import triage
+from tests.support.settings import APACHE, BANKING77, ENDAVA, ROOT, TINY_LABELS
 from training.prepare import deduplicate, handle_rare, split_rows
 from training.run import RunConfig, encoder_shots, read_config, render, run
 from training.sources import Row, SourceSpec, read_source

@@ -8,13 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.modelcard import ModelCard, current_version_dir
-from tests.conftest import ROOT
-
-# ../shared beside the checkout; TRIAGE_SHARED_DIR points elsewhere (e.g. from a git worktree).
-SHARED = Path(os.environ.get("TRIAGE_SHARED_DIR") or ROOT.parent / "shared")
-APACHE = SHARED / "datasets" / "apache_jira_changelog" / "apache_jira_issues_sample10k.csv"
-ENDAVA = SHARED / "datasets" / "endava_it_tickets_subset" / "endava_all_tickets_first5431.csv"
+from service.core.modelcard import ModelCard, current_version_dir
+from tests.support.settings import APACHE, ENDAVA, ROOT
 
 
 def subset(source: Path, out: Path, *, rows: int, every: int = 1) -> Path:

@@ -1,9 +1,9 @@
 """The drift alarm on /metrics and on the dashboard, over predictions made to order."""
 
-from service import flows
-from service.modelcard import ModelCard, current_version_dir
-from tests.conftest import TINY_LABELS
-from tests.web.conftest import days_ago, decided_ticket
+from service.core.modelcard import ModelCard, current_version_dir
+from service.retrain import flow as retrain_flow
+from tests.support.review import days_ago, decided_ticket
+from tests.support.settings import TINY_LABELS
 
 
 def serving_version(rt):
@@ -19,7 +19,7 @@ def test_traffic_like_the_training_data_raises_no_alarm(rt, review_app, agent):
     for label, confidence in zip(labels, confidences, strict=True):
         decided_ticket(rt, label=label, confidence=confidence, model_version=version)
     with rt.db.session() as session:
-        report = flows.drift(rt, session)
+        report = retrain_flow.drift(rt, session)
     assert report is not None and report.window_n == len(labels) >= 30
     assert report.label_psi < 0.05 and report.confidence_psi < 0.05 and not report.drifting
     metrics = review_app.test_client().get("/metrics").get_data(as_text=True)
@@ -35,7 +35,7 @@ def test_one_label_flooding_in_sets_the_gauge_and_flags_the_dashboard(rt, review
     decided_ticket(rt, label="atm_support", model_version=version, decided_at=days_ago(30))
     decided_ticket(rt, label="atm_support", model_version="an-older-version")
     with rt.db.session() as session:
-        report = flows.drift(rt, session)
+        report = retrain_flow.drift(rt, session)
     assert report.window_n == 40 and report.label_psi > 1.0 and report.drifting
     metrics = review_app.test_client().get("/metrics").get_data(as_text=True)
     gauge = next(line for line in metrics.splitlines() if line.startswith('triage_drift_psi{kind="label"}'))

@@ -3,11 +3,11 @@
 import itertools
 from urllib.parse import quote
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import TOKEN
-from tests.web.fuzzing import (
+from tests.support.fuzzing import (
     BUDGET,
     HOSTILE,
     app_fixtures,
@@ -19,6 +19,9 @@ from tests.web.fuzzing import (
     record,
     texts,
 )
+from tests.support.settings import TOKEN
+
+pytestmark = pytest.mark.fuzz
 
 KEYS = itertools.count()
 # Latin-1 only: that is all an HTTP header can carry (werkzeug refuses the rest before sending).

@@ -3,8 +3,10 @@
 import pytest
 import schemathesis
 
-from tests.conftest import TOKEN
-from tests.web.fuzzing import TALLY, SigningSender, assert_budget_met, fuzz_settings, make_app, record
+from tests.support.fuzzing import TALLY, SigningSender, assert_budget_met, fuzz_settings, make_app, record
+from tests.support.settings import TOKEN
+
+pytestmark = pytest.mark.fuzz
 
 # Operations whose requests carry data; the four plain GETs have no inputs and run the few cases there are.
 WITH_INPUTS = ("POST /webhooks/generic", "POST /webhooks/zendesk", "POST /webhooks/jira", "POST /api/v1/tickets",

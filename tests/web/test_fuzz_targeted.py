@@ -8,11 +8,14 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from service import create_app
-from service.models import Ticket
+from service.infra.models import Ticket
 from service.web.openapi import document
-from tests.conftest import TOKEN, jira_env, jira_headers, make_settings, zendesk_env, zendesk_headers
-from tests.web.conftest import decided_ticket
-from tests.web.fuzzing import BUDGET, NOWHERE, app_fixtures, assert_precise_answer, generic_headers
+from tests.support.fuzzing import BUDGET, NOWHERE, app_fixtures, assert_precise_answer, generic_headers
+from tests.support.review import decided_ticket
+from tests.support.settings import TOKEN, make_settings
+from tests.support.vendors import jira_env, jira_headers, zendesk_env, zendesk_headers
+
+pytestmark = pytest.mark.fuzz
 
 LIMIT = 256 * 1024
 IDS = itertools.count()

@@ -6,12 +6,12 @@ import json
 from datetime import UTC, timedelta, timezone
 from urllib.parse import quote
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.models import Ticket
-from tests.conftest import FIXTURES, jira_headers, zendesk_headers
-from tests.web.fuzzing import (
+from service.infra.models import Ticket
+from tests.support.fuzzing import (
     BUDGET,
     HOSTILE,
     app_fixtures,
@@ -25,6 +25,10 @@ from tests.web.fuzzing import (
     scalars,
     texts,
 )
+from tests.support.settings import FIXTURES
+from tests.support.vendors import jira_headers, zendesk_headers
+
+pytestmark = pytest.mark.fuzz
 
 DELIVERIES = itertools.count()
 JSON_TYPES = ["application/json", "application/json; charset=utf-8", "APPLICATION/JSON",

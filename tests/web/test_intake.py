@@ -5,9 +5,9 @@ import pytest
 from sqlalchemy import func, select
 
 from integrations.fake.webhook import signed_delivery
-from service.models import Ticket, WebhookEvent
-from service.signing import sign
-from tests.conftest import SECRET, TOKEN
+from service.core.signing import sign
+from service.infra.models import Ticket, WebhookEvent
+from tests.support.settings import SECRET, TOKEN
 
 TICKET = {"id": "ZD-1", "subject": "Card missing", "body": "My new card has not arrived yet.",
           "requester": {"email": "ann@example.com", "name": "Ann"}, "tags": ["web"],
@@ -117,7 +117,7 @@ def test_an_oversize_body_gets_413_naming_the_limit(client, app):
 
 
 def test_unconfigured_webhook_secret_answers_503_saying_which_variable(client, runtime):
-    from service.config import Secret
+    from service.core.settings import Secret
 
     runtime.settings = runtime.settings.replace(webhook_secret=Secret(""))
     response = post_signed(client)
@@ -181,7 +181,7 @@ def test_health_readiness_metrics_and_openapi(client):
 
 def test_readiness_fails_naming_the_database_and_broker_when_they_are_gone(models_dir):
     from service import create_app
-    from tests.conftest import make_settings
+    from tests.support.settings import make_settings
 
     # Port 1 on loopback: nothing listens there, so both connections are refused at once.
     settings = make_settings("postgresql+psycopg://postgres@127.0.0.1:1/none", models_dir,

@@ -5,9 +5,12 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from service import create_app, flows
-from service.models import DecisionRow, Ticket, WebhookEvent, WritebackRow
-from tests.conftest import FIXTURES, jira_env, jira_headers, make_settings, zendesk_env, zendesk_headers
+from service import create_app
+from service.decide import flow as decide_flow
+from service.infra.models import DecisionRow, Ticket, WebhookEvent, WritebackRow
+from service.writeback import flow as writeback_flow
+from tests.support.settings import FIXTURES, make_settings
+from tests.support.vendors import jira_env, jira_headers, zendesk_env, zendesk_headers
 
 JIRA_CREATED = (FIXTURES / "webhooks" / "jira" / "jira-to-matrix__issue_created.json").read_bytes()
 
@@ -128,7 +131,7 @@ def test_a_trigger_with_only_the_id_is_fetched_from_zendesk_by_the_worker(client
         assert (ticket.subject, ticket.requester, ticket.needs_fetch) == ("Card lost", "bob@example.com", False)
         assert ticket.decision.prediction.label == "lost_or_stolen_card"
     with runtime.db.session() as session:
-        assert flows.deliver_writeback(runtime, session, writeback_id).outcome == "done"
+        assert writeback_flow.deliver_writeback(runtime, session, writeback_id).outcome == "done"
     get, put = zendesk_server.requests
     assert (get.method, put.method, put.path) == ("GET", "PUT", "/api/v2/tickets/4711.json")
     assert put.body["ticket"]["group_id"] == 360000000002  # fraud_security
@@ -146,7 +149,7 @@ def test_a_ticket_that_cannot_be_fetched_fails_visibly(client, runtime):
 
 def test_our_own_rate_limit_defers_a_write_back_without_spending_an_attempt(sqlite_url, models_dir, fake_helpdesk):
     from integrations.fake.webhook import signed_delivery
-    from tests.conftest import SECRET
+    from tests.support.settings import SECRET
 
     env = {"TRIAGE_FAKE_HELPDESK_URL": fake_helpdesk.url, "TRIAGE_FAKE_LIMIT_PER_MINUTE": "1"}
     app = create_app(make_settings(sqlite_url, models_dir), environ=env)
@@ -157,7 +160,7 @@ def test_our_own_rate_limit_defers_a_write_back_without_spending_an_attempt(sqli
         writeback_id = flows_process(rt, client.post("/webhooks/generic", data=body, headers=headers
                                                      ).get_json()["ticket_id"])
         with rt.db.session() as session:
-            outcomes.append(flows.deliver_writeback(rt, session, writeback_id))
+            outcomes.append(writeback_flow.deliver_writeback(rt, session, writeback_id))
             wb = session.get(WritebackRow, writeback_id)
             attempts, status = wb.attempts, wb.status
     assert [o.outcome for o in outcomes] == ["done", "throttled"]
@@ -167,5 +170,5 @@ def test_our_own_rate_limit_defers_a_write_back_without_spending_an_attempt(sqli
 
 def flows_process(runtime, ticket_id):
     with runtime.db.session() as session:
-        ids = flows.process_tickets(runtime, session, [ticket_id])
+        ids = decide_flow.process_tickets(runtime, session, [ticket_id])
         return ids[0] if ids else None

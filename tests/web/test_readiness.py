@@ -5,7 +5,7 @@ import time
 import pytest
 
 from service import create_app
-from tests.conftest import PG_ADMIN_URL, make_settings
+from tests.support.settings import PG_ADMIN_URL, make_settings
 
 CLOSED = "127.0.0.1:1"  # nothing listens on port 1: connections are refused at once
 
@@ -45,7 +45,7 @@ def test_a_database_url_naming_a_database_that_does_not_exist_makes_the_service_
 def test_a_database_missing_migrations_makes_the_service_not_ready_and_says_what_to_run(tmp_path, models_dir):
     from sqlalchemy import create_engine, text
 
-    from service.migrate import upgrade
+    from service.infra.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     response, _ = ready(make_settings(url, models_dir))

@@ -8,11 +8,14 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from service import flows
 from service.cli import main
-from service.models import DraftRow, Feedback, Ticket, WritebackRow
-from tests.conftest import ROOT
-from tests.web.conftest import csrf_token, decided_ticket, decision_id
+from service.drafts import flow as drafts_flow
+from service.infra.models import DraftRow, Feedback, Ticket, WritebackRow
+from service.review import feedback as review_feedback
+from service.review import verdicts as review_verdicts
+from service.writeback import flow as writeback_flow
+from tests.support.review import csrf_token, decided_ticket, decision_id
+from tests.support.settings import ROOT
 
 
 def post(client, path, **data):
@@ -25,7 +28,7 @@ def deliver_all(rt, kind=None):
         ids = session.scalars(query.where(WritebackRow.kind == kind) if kind else query).all()
     for wb_id in ids:
         with rt.db.session() as session:
-            assert flows.deliver_writeback(rt, session, wb_id).outcome == "done"
+            assert writeback_flow.deliver_writeback(rt, session, wb_id).outcome == "done"
     return ids
 
 
@@ -63,7 +66,7 @@ def test_a_correction_is_feedback_from_old_to_new_and_reaches_the_helpdesk(agent
     assert (fb.kind, fb.from_label, fb.to_label, fb.to_queue, fb.from_priority, fb.to_priority) == (
         "corrected", "card_arrival", "lost_or_stolen_card", "fraud_security", "normal", "urgent")
     with rt.db.session() as session:
-        assert fb.text_sha256 == flows.text_sha256(session.get(Ticket, ticket_id))
+        assert fb.text_sha256 == review_verdicts.text_sha256(session.get(Ticket, ticket_id))
     deliver_all(rt)
     [request] = fake_helpdesk.requests
     assert (request.body["label"], request.body["group"], request.body["priority"]) == (
@@ -79,7 +82,7 @@ def test_a_late_decision_write_back_does_not_undo_the_agents_correction(rt, fake
         decision = session.get(Ticket, ticket_id).decision
         session.add(WritebackRow(decision_id=decision.id, target="fake", status="pending"))
         session.commit()
-        flows.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision.id, user_id=1,
+        review_verdicts.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision.id, user_id=1,
                             label="exchange_rate", queue="fx_fees")
     deliver_all(rt, kind="review")
     deliver_all(rt, kind="decision")  # e.g. the helpdesk was down when the decision was first sent
@@ -116,9 +119,9 @@ def test_reviewing_a_decision_that_was_replaced_is_refused(agent, rt):
 def test_a_proposed_draft_is_edited_approved_and_written_back_once(agent, rt, fake_helpdesk):
     ticket_id = decided_ticket(rt)
     with rt.db.session() as session:
-        draft = flows.propose_draft(session, decision_id=decision_id(rt, ticket_id), text="Dear customer,\nyes.",
+        draft = drafts_flow.propose_draft(session, decision_id=decision_id(rt, ticket_id), text="Dear customer,\nyes.",
                                     source="template")
-        again = flows.propose_draft(session, decision_id=draft.decision_id, text="other", source="slm")
+        again = drafts_flow.propose_draft(session, decision_id=draft.decision_id, text="other", source="slm")
         assert again.id == draft.id and again.text == "Dear customer,\nyes."
     page = agent.get(f"/review/tickets/{ticket_id}").get_data(as_text=True)
     assert "Drafted by template" in page and "Dear customer,\nyes.</textarea>" in page
@@ -138,8 +141,9 @@ def test_a_proposed_draft_is_edited_approved_and_written_back_once(agent, rt, fa
     deliver_all(rt)
     [request] = fake_helpdesk.requests
     assert "triage_reply_approved" in request.body["tags"]
-    assert request.body["internal_note"].endswith("approved by ann; send it to the requester:\n\n"
+    assert request.body["internal_note"].endswith("approved by ann and sent to the requester as a public reply:\n\n"
                                                   "Hello Ann,\nyour card is on its way.")
+    assert request.body["public_reply"] == "Hello Ann,\nyour card is on its way."
     response = post(agent, f"/review/tickets/{ticket_id}/draft", action="approve", text="twice", **{
         **common, "version": "3"})
     assert "someone else changed or sent" in agent.get(response.headers["Location"]).get_data(True)
@@ -164,7 +168,7 @@ def test_an_agent_writes_a_reply_when_there_is_no_draft(agent, rt):
 def test_a_rejected_draft_can_be_rewritten(agent, rt):
     ticket_id = decided_ticket(rt)
     with rt.db.session() as session:
-        flows.propose_draft(session, decision_id=decision_id(rt, ticket_id), text="I'm sorry for your loss.",
+        drafts_flow.propose_draft(session, decision_id=decision_id(rt, ticket_id), text="I'm sorry for your loss.",
                             source="slm")
     common = {"decision_id": decision_id(rt, ticket_id)}
     post(agent, f"/review/tickets/{ticket_id}/draft", action="reject", version="1", **common)
@@ -182,13 +186,13 @@ def test_feedback_exports_as_labelled_examples_and_skips_changed_texts(rt):
     accepted = decided_ticket(rt, subject="Hi", body="Card arrived?")
     with rt.db.session() as session:
         for ticket_id, label in ((kept, "lost_or_stolen_card"), (kept, "card_arrival"), (changed, "exchange_rate")):
-            flows.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision_id(rt, ticket_id), user_id=1,
+            review_verdicts.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision_id(rt, ticket_id), user_id=1,
                                 label=label)
-        flows.review_ticket(rt, session, ticket_id=accepted, decision_id=decision_id(rt, accepted), user_id=2)
+        review_verdicts.review_ticket(rt, session, ticket_id=accepted, decision_id=decision_id(rt, accepted), user_id=2)
         session.get(Ticket, changed).body = "Edited after review"
         session.commit()
-        examples, stale = flows.feedback_examples(session)
-        corrections, _ = flows.feedback_examples(session, corrections_only=True)
+        examples, stale = review_feedback.feedback_examples(session)
+        corrections, _ = review_feedback.feedback_examples(session, corrections_only=True)
     assert stale == 1
     # The agent's latest word on a text wins (here a correction back to the model's own label).
     assert [(e.text, e.label, e.kind) for e in examples] == [
@@ -199,7 +203,7 @@ def test_feedback_exports_as_labelled_examples_and_skips_changed_texts(rt):
 def test_the_cli_exports_feedback_that_training_reads(rt, review_app, tmp_path):
     ticket_id = decided_ticket(rt, subject="Card", body="Someone took my card")
     with rt.db.session() as session:
-        flows.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision_id(rt, ticket_id), user_id=1,
+        review_verdicts.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision_id(rt, ticket_id), user_id=1,
                             label="lost_or_stolen_card")
     out = tmp_path / "feedback.csv"
     result = review_app.test_cli_runner().invoke(main, ["feedback", "export", "--out", str(out)])
@@ -213,6 +217,7 @@ def test_the_cli_exports_feedback_that_training_reads(rt, review_app, tmp_path):
     assert read_csv(out).labels == ["lost_or_stolen_card"]
 
 
+@pytest.mark.e2e
 def test_train_reads_the_review_feedback_from_the_database(rt, review_app, tmp_path, monkeypatch):
     texts = {"card_arrival": ["My card never came", "Card still not here", "Where is the card I ordered",
                               "No card in the post yet"],
@@ -222,7 +227,7 @@ def test_train_reads_the_review_feedback_from_the_database(rt, review_app, tmp_p
         for label, bodies in texts.items():
             for body in bodies:
                 ticket_id = decided_ticket(rt, subject="", body=body, label="lost_or_stolen_card")
-                flows.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision_id(rt, ticket_id),
+                review_verdicts.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision_id(rt, ticket_id),
                                     user_id=1, label=label)
     monkeypatch.setenv("TRIAGE_MODELS_DIR", str(tmp_path / "models"))
     result = review_app.test_cli_runner().invoke(main, [
@@ -240,6 +245,7 @@ def test_train_reads_the_review_feedback_from_the_database(rt, review_app, tmp_p
     assert all(r["key"].startswith("generic:T-") for r in rows) and summary["split"]["holdout"] == 2
 
 
+@pytest.mark.e2e
 def test_the_cli_creates_users_from_a_password_file_or_says_why_not(tmp_path, sqlite_url):
     password = tmp_path / "pw"
     password.write_text("a long enough password\n")

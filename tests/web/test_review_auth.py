@@ -6,10 +6,11 @@ import pytest
 from sqlalchemy import select
 
 from integrations.fake.webhook import signed_delivery
-from service import create_app, flows
-from service.models import User
-from tests.conftest import SECRET, TOKEN, make_settings
-from tests.web.conftest import PASSWORD, csrf_token, decided_ticket, decision_id, sign_in
+from service import create_app
+from service.infra.models import User
+from service.review import users as review_users
+from tests.support.review import PASSWORD, csrf_token, decided_ticket, decision_id, sign_in
+from tests.support.settings import SECRET, TOKEN, make_settings
 
 
 @pytest.mark.parametrize("path", ["/review", "/review/tickets/1", "/review/dashboard", "/review/admin/users"])
@@ -49,7 +50,7 @@ def test_signing_in_sets_a_session_cookie_that_scripts_cannot_read(review_app):
 def test_the_secure_cookie_flag_follows_the_setting(sqlite_url, models_dir):
     app = create_app(make_settings(sqlite_url, models_dir, session_cookie_secure=True), environ={})
     with app.extensions["triage"].db.session() as session:
-        flows.create_user(session, username="ann", password=PASSWORD, role="agent")
+        review_users.create_user(session, username="ann", password=PASSWORD, role="agent")
     client = app.test_client()
     response = client.post("/login", data={"username": "ann", "password": PASSWORD,
                                            "csrf_token": csrf_token(client)})
@@ -81,7 +82,7 @@ def test_after_sign_in_only_local_next_pages_are_followed(review_app, target, ex
 def test_an_account_locks_after_ten_failed_sign_ins(review_app, rt):
     client = review_app.test_client()
     token = csrf_token(client)
-    for _ in range(flows.MAX_FAILED_LOGINS):
+    for _ in range(review_users.MAX_FAILED_LOGINS):
         client.post("/login", data={"username": "ann", "password": "wrong", "csrf_token": token})
     # Even the right password is refused while the lock lasts.
     response = client.post("/login", data={"username": "ann", "password": PASSWORD, "csrf_token": token})

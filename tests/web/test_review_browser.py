@@ -19,13 +19,19 @@ import requests
 from sqlalchemy import select
 
 from integrations.fake.webhook import signed_delivery
-from service import create_app, flows
-from service.config import Secret
-from service.demo import Server
-from service.embedded import EmbeddedWorker
-from service.models import Feedback, Ticket
-from tests.conftest import BANKING77, ROOT, SECRET, make_settings, wait_until
-from tests.web.conftest import PASSWORD, SECRET_KEY, days_ago, decided_ticket, decision_id
+from service import create_app
+from service.core.settings import Secret
+from service.drafts import flow as drafts_flow
+from service.infra.models import Feedback, Ticket
+from service.review import users as review_users
+from service.review import verdicts as review_verdicts
+from service.worker.embedded import EmbeddedWorker
+from tests.support.processes import wait_until
+from tests.support.review import PASSWORD, SECRET_KEY, days_ago, decided_ticket, decision_id
+from tests.support.settings import BANKING77, ROOT, SECRET, make_settings
+from training.demo import Server
+
+pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path(os.environ.get("TRIAGE_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = ROOT / "test-artifacts"
@@ -70,8 +76,8 @@ def live(sqlite_url, models_dir, fake_helpdesk) -> Iterator[Live]:
                      environ={"TRIAGE_FAKE_HELPDESK_URL": fake_helpdesk.url})
     rt = app.extensions["triage"]
     with rt.db.session() as session:
-        flows.create_user(session, username="ann", password=PASSWORD, role="agent")
-        flows.create_user(session, username="root", password=PASSWORD, role="admin")
+        review_users.create_user(session, username="ann", password=PASSWORD, role="agent")
+        review_users.create_user(session, username="root", password=PASSWORD, role="admin")
     worker = EmbeddedWorker(app.extensions["celery"], concurrency=2, sweep_interval_s=3600)
     worker.start()
     server = Server(app, "127.0.0.1", 0).start()
@@ -85,7 +91,7 @@ def page_for(browser: Any, live: Live, username: str = "ann", viewport: dict[str
     """A fresh browser context, signed in through the login form; dialogs are recorded, never shown."""
     context = browser.new_context(viewport=viewport, base_url=live.url)
     page = context.new_page()
-    page.dialogs = []  # type: ignore[attr-defined]
+    page.dialogs = []
     page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
     page.goto("/review")
     assert "/login" in page.url
@@ -129,7 +135,7 @@ def seed(live: Live, n: int = 48) -> list[int]:
             review.append(ticket_id)
         elif i % 3 == 0:
             with live.rt.db.session() as session:
-                flows.review_ticket(live.rt, session, ticket_id=ticket_id, decision_id=decision_id(live.rt, ticket_id),
+                review_verdicts.review_ticket(live.rt, session, ticket_id=ticket_id, decision_id=decision_id(live.rt, ticket_id),
                                     user_id=2, label=None if i % 12 else "card_arrival")
     return review
 
@@ -140,7 +146,7 @@ def test_an_agent_signs_in_corrects_a_label_and_approves_an_edited_draft(browser
                             subject="Card gone", body="My card was in my wallet and the wallet is gone. Can you block "
                             "it and send a new one?", external_id="ZD-4711")
     with live.rt.db.session() as session:
-        flows.propose_draft(session, decision_id=decision_id(live.rt, target), source="template",
+        drafts_flow.propose_draft(session, decision_id=decision_id(live.rt, target), source="template",
                             text="Hello,\n\nThanks for getting in touch. Your card arrives within 5 working days.")
     page = page_for(browser, live)
     assert page.get_by_role("heading", name="Review queue").is_visible()
@@ -192,6 +198,7 @@ def test_an_agent_signs_in_corrects_a_label_and_approves_an_edited_draft(browser
     assert sent.path == "/api/tickets/ZD-4711/triage"
     assert sent.headers["Idempotency-Key"].startswith("triage-writeback-")
     assert sent.body["internal_note"].endswith(reply) and "approved by ann" in sent.body["internal_note"]
+    assert sent.body["public_reply"] == reply
     assert (sent.body["label"], sent.body["group"], sent.body["priority"]) == (
         "lost_or_stolen_card", "fraud_security", "urgent")
     [correction] = wait_until(lambda: helpdesk_saw("triage_reviewed"), timeout=30,

@@ -4,10 +4,14 @@ import re
 
 import pytest
 
-from service import create_app, flows, store
-from service.config import Secret
-from tests.conftest import make_settings
-from tests.web.conftest import PASSWORD, days_ago, decided_ticket, decision_id, sign_in
+from service import create_app
+from service.core.settings import Secret
+from service.review import dashboard as review_dashboard
+from service.review import queries as review_queries
+from service.review import users as review_users
+from service.review import verdicts as review_verdicts
+from tests.support.review import PASSWORD, days_ago, decided_ticket, decision_id, sign_in
+from tests.support.settings import make_settings
 
 
 def populate(rt):
@@ -20,10 +24,10 @@ def populate(rt):
     decided_ticket(rt, status="auto_routed", decided_at=days_ago(45))  # outside the 30-day window
     with rt.db.session() as session:
         for ticket_id, label in ((auto[0], None), (auto[1], None), (review[0], None), (review[1], "exchange_rate")):
-            flows.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision_id(rt, ticket_id), user_id=1,
+            review_verdicts.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision_id(rt, ticket_id), user_id=1,
                                 label=label)
         # A second look at the same decision counts once, by its latest verdict.
-        flows.review_ticket(rt, session, ticket_id=review[0], decision_id=decision_id(rt, review[0]), user_id=1,
+        review_verdicts.review_ticket(rt, session, ticket_id=review[0], decision_id=decision_id(rt, review[0]), user_id=1,
                             priority="high")
     return auto, review, escalated
 
@@ -31,7 +35,7 @@ def populate(rt):
 def check_numbers(rt):
     populate(rt)
     with rt.db.session() as session:
-        stats = flows.dashboard(rt, session, days=30)
+        stats = review_dashboard.dashboard(rt, session, days=30)
         assert (stats.decided, stats.by_status) == (10, {"auto_routed": 6, "needs_review": 3, "escalated": 1})
         assert stats.share("auto_routed") == 0.6 and stats.share("escalated") == 0.1
         # Only the priority change breaks the routing; a new label in the same queue keeps it.
@@ -44,9 +48,9 @@ def check_numbers(rt):
         assert histogram == {(9, "auto_routed"): 5, (7, "auto_routed"): 1, (3, "needs_review"): 2,
                              (4, "needs_review"): 1, (1, "escalated"): 1}
         assert stats.models_used == [("baseline", "v1", 9), ("baseline", "v2", 1)]
-        assert store.review_tab_counts(session=session, filters=store.ReviewFilter()) == {
+        assert review_queries.review_tab_counts(session=session, filters=review_queries.ReviewFilter()) == {
             "needs_review": 1, "escalated": 1, "auto_routed": 5, "reviewed": 4, "all": 11}
-        assert flows.dashboard(rt, session, days=90).decided == 11
+        assert review_dashboard.dashboard(rt, session, days=90).decided == 11
 
 
 def test_dashboard_numbers_on_sqlite(rt):
@@ -62,11 +66,11 @@ def test_dashboard_and_queue_queries_on_postgres(postgres_url, models_dir):
     with rt.db.engine.begin() as conn:
         conn.execute(text("TRUNCATE tickets, users RESTART IDENTITY CASCADE"))
     with rt.db.session() as session:
-        flows.create_user(session, username="ann", password=PASSWORD, role="agent")
+        review_users.create_user(session, username="ann", password=PASSWORD, role="agent")
     try:
         check_numbers(rt)
         with rt.db.session() as session:
-            rows, total = store.review_page(session=session, tab="all", filters=store.ReviewFilter(
+            rows, total = review_queries.review_page(session=session, tab="all", filters=review_queries.ReviewFilter(
                 min_confidence=0.3, max_confidence=0.5, decided_from=days_ago(1).date()), sort="priority",
                 priorities=rt.rules.priorities, offset=0, limit=10)
             assert total == 3 and [p.confidence for _, _, p in rows] == [0.42, 0.35, 0.31]

@@ -3,11 +3,13 @@
 import yaml
 
 from integrations.fake.webhook import signed_delivery
-from service import create_app, flows
-from service.config import Secret
-from tests.conftest import ROOT, SECRET, make_settings
-from tests.fakes.chat import ChatServer
-from tests.web.conftest import PASSWORD, SECRET_KEY, sign_in
+from service import create_app
+from service.core.settings import Secret
+from service.decide import flow as decide_flow
+from service.review import users as review_users
+from tests.support.chat import ChatServer
+from tests.support.review import PASSWORD, SECRET_KEY, sign_in
+from tests.support.settings import ROOT, SECRET, make_settings
 
 
 def test_an_escalated_ticket_shows_the_llm_answer_and_the_redacted_text(sqlite_url, models_dir, tmp_path):
@@ -25,11 +27,11 @@ def test_an_escalated_ticket_shows_the_llm_answer_and_the_redacted_text(sqlite_u
                                   "TRIAGE_LLM_PRICE_IN_PER_1K": "1"})
         rt = app.extensions["triage"]
         with rt.db.session() as session:
-            flows.create_user(session, username="ann", password=PASSWORD, role="agent")
+            review_users.create_user(session, username="ann", password=PASSWORD, role="agent")
         body, headers = signed_delivery(SECRET, {"id": "E-1", "body": "My card never came. Mail me at ann@example.com"})
         ticket_id = app.test_client().post("/webhooks/generic", data=body, headers=headers).get_json()["ticket_id"]
         with rt.db.session() as session:
-            flows.process_tickets(rt, session, [ticket_id])
+            decide_flow.process_tickets(rt, session, [ticket_id])
         client = app.test_client()
         sign_in(client, "ann")
         page = client.get(f"/review/tickets/{ticket_id}").get_data(as_text=True)

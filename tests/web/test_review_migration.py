@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
-from service.migrate import downgrade, upgrade
+from service.infra.migrate import downgrade, upgrade
 
 NOW = "2026-11-30 10:00:00"
 

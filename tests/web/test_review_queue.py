@@ -5,10 +5,11 @@ from datetime import date
 
 import pytest
 
-from service import flows
-from service.store import ReviewFilter
+from service.intake import flow as intake_flow
+from service.review import verdicts as review_verdicts
+from service.review.filters import ReviewFilter
 from service.web.review import filters
-from tests.web.conftest import days_ago, decided_ticket, decision_id
+from tests.support.review import days_ago, decided_ticket, decision_id
 
 
 def listed(client, query=""):
@@ -37,7 +38,7 @@ def test_tabs_split_tickets_by_status_and_count_each(agent, rt):
 def test_a_reviewed_ticket_moves_to_the_reviewed_tab(agent, rt):
     ticket_id = decided_ticket(rt)
     with rt.db.session() as session:
-        flows.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision_id(rt, ticket_id), user_id=1)
+        review_verdicts.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision_id(rt, ticket_id), user_id=1)
     ids, page = listed(agent)
     assert ids == [] and "Nothing needs review" in page
     assert listed(agent, "tab=reviewed")[0] == [ticket_id]
@@ -131,12 +132,12 @@ def test_an_unknown_ticket_is_a_404_page_that_says_what_to_do(agent):
 
 
 def test_an_undecided_ticket_says_it_is_waiting(agent, review_app):
-    from service.domain import InboundTicket
+    from service.core.domain import InboundTicket
 
     rt = review_app.extensions["triage"]
     with rt.db.session() as session:
-        intake = flows.receive_ticket(session, InboundTicket(source="generic", external_id="W-1", subject="Hi",
+        intake = intake_flow.receive_ticket(session, InboundTicket(source="generic", external_id="W-1", subject="Hi",
                                                              body="Card?"), delivery_id="d", body_sha256="x",
-                                      store_new=review_app.extensions["triage.intake"].submit)
+                                      store_new=rt.store_new)
     page = agent.get(f"/review/tickets/{intake.ticket_id}").get_data(as_text=True)
     assert "Not decided yet" in page and "reload the page" in page

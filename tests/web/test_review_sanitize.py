@@ -5,7 +5,7 @@ import re
 import pytest
 
 from service.web.review.sanitize import clean_html, looks_like_html, render_body
-from tests.web.conftest import decided_ticket
+from tests.support.review import decided_ticket
 
 ATTACKS = [
     "<script>alert(1)</script>",

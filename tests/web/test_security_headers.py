@@ -4,9 +4,9 @@ import pytest
 
 from integrations.fake.webhook import signed_delivery
 from service import create_app
-from service.config import Secret
+from service.core.settings import Secret
 from service.web.headers import API_CSP, PAGE_CSP
-from tests.conftest import SECRET, TOKEN, make_settings
+from tests.support.settings import SECRET, TOKEN, make_settings
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -52,7 +52,7 @@ def test_review_pages_get_the_page_policy_and_static_files_may_be_cached(client)
 
 
 def test_signed_in_review_pages_are_hardened(agent, rt):
-    from tests.web.conftest import decided_ticket
+    from tests.support.review import decided_ticket
 
     ticket_id = decided_ticket(rt)
     for path in ("/review", f"/review/tickets/{ticket_id}", "/review/dashboard"):

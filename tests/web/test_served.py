@@ -13,10 +13,11 @@ import requests
 from sqlalchemy import create_engine, func, select
 
 from integrations.fake.webhook import signed_delivery
-from service.models import Ticket
-from tests.conftest import ROOT, SECRET, WorkerProcess, make_settings, service_env, wait_until
+from service.infra.models import Ticket
+from tests.support.processes import WorkerProcess, service_env, wait_until
+from tests.support.settings import ROOT, SECRET, make_settings
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
 
 def free_port() -> int:

@@ -7,8 +7,8 @@ import pytest
 
 from integrations.fake.webhook import signed_delivery
 from service import create_app
-from service.config import ConfigError, Settings
-from tests.conftest import SECRET, TOKEN, make_settings
+from service.core.settings import ConfigError, Settings
+from tests.support.settings import SECRET, TOKEN, make_settings
 
 
 def post_generic(client, address: str):

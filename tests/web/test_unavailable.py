@@ -6,7 +6,7 @@ import pytest
 
 from integrations.fake.webhook import signed_delivery
 from service import create_app
-from tests.conftest import SECRET, make_settings
+from tests.support.settings import SECRET, make_settings
 
 
 @pytest.fixture

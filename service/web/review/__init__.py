@@ -15,7 +15,7 @@ from flask import Blueprint, Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 
-from service.config import Settings
+from service.core.settings import Settings
 from service.web.review.security import ERROR_CODES, error_page
 
 log = logging.getLogger(__name__)

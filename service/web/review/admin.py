@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from service import flows, store
-from service.runtime import Runtime
+from service.review import errors as review_errors
+from service.review import users as review_users
+from service.review.pages import users_page
+from service.runtime import runtime
 from service.web.auth import role_required
 from service.web.review import bp
 
@@ -15,25 +17,25 @@ from service.web.review import bp
 @bp.get("/admin/users")
 @role_required("admin")
 def users() -> str:
-    rt: Runtime = current_app.extensions["triage"]
+    rt = runtime()
     with rt.db.session() as session:
-        rows = store.list_users(session=session)
-    return render_template("admin_users.html", users=rows, roles=flows.ROLES, min_chars=flows.MIN_PASSWORD_CHARS)
+        rows = users_page(session)
+    return render_template("admin_users.html", users=rows, roles=review_users.ROLES, min_chars=review_users.MIN_PASSWORD_CHARS)
 
 
 @bp.post("/admin/users")
 @role_required("admin")
 def create_user() -> Response | tuple[str, int]:
-    rt: Runtime = current_app.extensions["triage"]
+    rt = runtime()
     username = request.form.get("username", "")
     try:
         with rt.db.session() as session:
-            user = flows.create_user(session, username=username, password=request.form.get("password", ""),
+            user = review_users.create_user(session, username=username, password=request.form.get("password", ""),
                                      role=request.form.get("role", ""))
-    except flows.ReviewError as exc:
+    except review_errors.ReviewError as exc:
         with rt.db.session() as session:
-            rows = store.list_users(session=session)
-        return render_template("admin_users.html", users=rows, roles=flows.ROLES, min_chars=flows.MIN_PASSWORD_CHARS,
+            rows = users_page(session)
+        return render_template("admin_users.html", users=rows, roles=review_users.ROLES, min_chars=review_users.MIN_PASSWORD_CHARS,
                                error=str(exc), username=username), exc.status
     flash(f"User {user.username} ({user.role}) added. Give them their password by a channel you trust.", "success")
     return redirect(url_for("review.users"), 303)
@@ -42,12 +44,12 @@ def create_user() -> Response | tuple[str, int]:
 @bp.post("/admin/users/<int:user_id>/active")
 @role_required("admin")
 def set_active(user_id: int) -> Response:
-    rt: Runtime = current_app.extensions["triage"]
+    rt = runtime()
     active = request.form.get("active") == "true"
     try:
         with rt.db.session() as session:
-            user = flows.set_user_active(session, user_id=user_id, active=active, by_user_id=current_user.id)
-    except flows.ReviewError as exc:
+            user = review_users.set_user_active(session, user_id=user_id, active=active, by_user_id=current_user.id)
+    except review_errors.ReviewError as exc:
         flash(str(exc), "error")
     else:
         flash(f"{user.username} can {'sign in again' if active else 'no longer sign in'}.", "success")

@@ -56,12 +56,12 @@ def stacked_bars(categories: Sequence[str], series: Sequence[Series], *, title: 
                      f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" class="tick">{value}</text>')
     for i, category in enumerate(categories):
         x = LEFT + slot * i + (slot - bar_w) / 2
-        base = TOP + plot_h
+        base = float(TOP + plot_h)
         for s in series:
             value = s.values[i]
             if not value:
                 continue
-            h = plot_h * value / top
+            h = plot_h * float(value) / top
             base -= h
             parts.append(f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{s.colour}">'
                          f'<title>{escape(category)}: {escape(s.name)} {value}</title></rect>')

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, timedelta
 
-from flask import current_app, render_template, request
+from flask import render_template, request
 from flask_login import login_required
 
-from service import flows
-from service.runtime import Runtime
+from service.review import dashboard as review_dashboard
+from service.runtime import runtime
 from service.web.review import bp
 from service.web.review.charts import Series, colours, stacked_bars, swatch
 
@@ -22,9 +22,9 @@ BINS = 10
 def dashboard() -> str:
     raw = request.args.get("days", "")
     days = int(raw) if raw.isdigit() and int(raw) in WINDOWS else 30
-    rt: Runtime = current_app.extensions["triage"]
+    rt = runtime()
     with rt.db.session() as session:
-        stats = flows.dashboard(rt, session, days=days)
+        stats = review_dashboard.dashboard(rt, session, days=days)
     today = date.today()
     day_names = [(today - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
     per_queue: dict[str, dict[str, int]] = defaultdict(dict)

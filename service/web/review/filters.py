@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from service.store import REVIEW_SORTS, REVIEW_TABS, ReviewFilter
+from service.review.filters import REVIEW_SORTS, REVIEW_TABS, ReviewFilter
 
 PER_PAGE = (25, 50, 100)
 TAB_NAMES = {"needs_review": "Needs review", "escalated": "Escalated", "auto_routed": "Auto-routed",

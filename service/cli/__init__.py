@@ -1,0 +1,44 @@
+"""The `triage` command: a Flask CLI group with Triage's own commands, one module per group."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from service import create_app
+from service.cli import models, operations, serving, setup
+from service.cli.common import settings_from_env
+from service.core.settings import ConfigError, Settings
+from service.infra import logs
+
+# Long-running commands whose lines go to a log collector: JSON when TRIAGE_LOG_FORMAT is auto.
+SERVICE_COMMANDS = ("serve", "worker")
+
+
+def _app() -> Flask:
+    return create_app(settings_from_env())
+
+
+@click.group(cls=FlaskGroup, create_app=_app, add_version_option=False, load_dotenv=False)
+def main() -> None:
+    """Triage: classify and route helpdesk tickets on your own machines."""
+    command = click.get_current_context().invoked_subcommand
+    try:
+        settings = Settings.from_env()
+    except ConfigError:
+        settings = Settings()  # the command itself reports the bad setting; log with the defaults until then
+    logs.configure(settings, service=command in SERVICE_COMMANDS)
+    if command == "worker":
+        logs.hand_celery_our_logging()
+    else:
+        # The embedded worker's per-task lines would drown the demo's and serve's own output.
+        logging.getLogger("celery").setLevel(logging.WARNING)
+
+
+for _command in (setup.config, setup.db, models.train, models.classify, models.models, models.evaluate_command,
+                 serving.serve, serving.worker, operations.writebacks, operations.users, operations.feedback,
+                 serving.demo):
+    main.add_command(_command)

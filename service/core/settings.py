@@ -1,0 +1,285 @@
+"""Typed, frozen settings: defaults, then TRIAGE_* environment variables, then *_FILE secrets."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting has a value Triage cannot use."""
+
+
+class Secret:
+    """A string that never shows itself in repr, str or logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+PREFIX = "TRIAGE_"
+LOG_FORMATS = ("auto", "json", "text")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the service; the README's configuration table is generated from these docs."""
+
+    database_url: str = field(
+        default="sqlite:///var/triage.db",
+        metadata={"doc": "SQLAlchemy URL; SQLite embedded by default, postgresql+psycopg:// in production."},
+    )
+    broker_url: str = field(
+        default="memory://",
+        metadata={"doc": "Celery broker. memory:// runs an in-process worker thread (embedded mode); "
+                  "redis://host:6379/0 in production."},
+    )
+    models_dir: Path = field(
+        default=Path("var/models"),
+        metadata={"doc": "Directory of versioned model directories (<name>/<version>/model_card.json)."},
+    )
+    model_name: str = field(default="baseline", metadata={"doc": "Which model family serves predictions "
+                                                           "(baseline, or encoder once trained)."})
+    model_threads: int = field(default=2, metadata={"doc": "onnxruntime intra-op threads per worker process."})
+    batch_size: int = field(default=16, metadata={"doc": "Most tickets a worker classifies in one model call "
+                                                   "(those waiting when a task starts)."})
+    routing_file: Path = field(
+        default=Path("data/routing/banking77.yaml"),
+        metadata={"doc": "Routing rules (YAML): label to queue and priority, overrides, thresholds."},
+    )
+    webhook_secret: Secret = field(
+        default=Secret(""),
+        metadata={"doc": "HMAC-SHA256 key for POST /webhooks/generic (or TRIAGE_WEBHOOK_SECRET_FILE).",
+                  "secret": True},
+    )
+    api_tokens: Secret = field(
+        default=Secret(""),
+        metadata={"doc": "Comma-separated bearer tokens for /api/v1 (or TRIAGE_API_TOKENS_FILE).",
+                  "secret": True},
+    )
+    secret_key: Secret = field(
+        default=Secret(""),
+        metadata={"doc": "Signs review-page session cookies and CSRF tokens (or TRIAGE_SECRET_KEY_FILE). Empty: a "
+                  "random key per process, so sign-ins end on restart; set it when running several web processes.",
+                  "secret": True},
+    )
+    session_cookie_secure: bool = field(
+        default=False,
+        metadata={"doc": "Send the review-page session cookie over HTTPS only (true/false); set true in production."},
+    )
+    session_lifetime_s: int = field(default=12 * 3600, metadata={"doc": "Seconds a review-page sign-in lasts."})
+    signature_tolerance_s: int = field(
+        default=300, metadata={"doc": "Largest age in seconds of a signed webhook timestamp (replay window)."}
+    )
+    max_body_bytes: int = field(default=256 * 1024, metadata={"doc": "Largest accepted request body."})
+    intake_rate_limit: str = field(
+        default="1200/second",
+        metadata={"doc": "Intake rate limit per source (each integration, generic, api) and sender address, e.g. "
+                  "100/second or 100/second;3000/minute; past it 429 with Retry-After. off = no limit. Shared "
+                  "through Redis when the broker is Redis."},
+    )
+    helpdesk: str = field(
+        default="fake",
+        metadata={"doc": "Helpdesk that receives write-backs for generic/API tickets (an integration's name)."},
+    )
+    integrations: str = field(
+        default="",
+        metadata={"doc": "Comma-separated helpdesk integrations to enable: their webhooks "
+                  "and write-backs. Each reads its own TRIAGE_<NAME>_* settings, checked at start."},
+    )
+    reroute_on_update: bool = field(
+        default=False,
+        metadata={"doc": "Re-classify and re-route a known ticket when an update changes its text (true/false)."},
+    )
+    http_timeout_s: float = field(default=10.0, metadata={"doc": "Timeout of every outbound HTTP call."})
+    writeback_max_attempts: int = field(
+        default=8, metadata={"doc": "Attempts before a write-back is marked failed (then `triage writebacks "
+                             "retry`); a 429 with Retry-After is not counted."}
+    )
+    writeback_backoff_s: float = field(
+        default=2.0, metadata={"doc": "First retry delay of a write-back; doubles each attempt (capped 10 min)."}
+    )
+    claim_lease_s: int = field(
+        default=300,
+        metadata={"doc": "After this many seconds a claimed but unfinished ticket or write-back is taken "
+                  "up again by the sweep."},
+    )
+    sweep_interval_s: int = field(
+        default=60, metadata={"doc": "How often celery beat (or the embedded worker) re-enqueues stragglers."}
+    )
+    worker_concurrency: int = field(default=2, metadata={"doc": "Threads of the embedded worker."})
+    drafts_file: Path = field(
+        default=Path("data/drafts/banking77.yaml"),
+        metadata={"doc": "Reply templates (YAML, Jinja2 sandboxed) per queue and intent."},
+    )
+    drafting_model: str = field(
+        default="qwen2.5-coder-1.5b",
+        metadata={"doc": "Local model that writes the acknowledgement in drafts: qwen2.5-coder-1.5b (default, chosen "
+                  "by bench/drafting.py), smollm2-135m, or none (templates only). If it is not installed, drafts "
+                  "use templates only."},
+    )
+    drafting_timeout_s: float = field(
+        default=20.0, metadata={"doc": "Longest a draft may generate; past it the template's own sentence is used."}
+    )
+    drafting_concurrency: int = field(default=1, metadata={"doc": "Drafts generated at once per worker process."})
+    cache_dir: Path = field(default=Path("var/cache"), metadata={"doc": "Where the joined Qwen model file is cached."})
+    auto_send_queues: str = field(
+        default="", metadata={"doc": "Comma-separated queues whose drafts are sent without an agent's approval "
+                              "(off by default)."}
+    )
+    llm_max_calls_per_hour: int = field(
+        default=600, metadata={"doc": "LLM budget: calls per rolling hour; past it unsure tickets go to review."}
+    )
+    llm_max_spend_per_day: float = field(
+        default=20.0, metadata={"doc": "LLM budget: spend per UTC day (price units of TRIAGE_LLM_PRICE_*)."}
+    )
+    llm_confident: float = field(
+        default=0.8, metadata={"doc": "LLM confidence at which its label is taken even against the classifier."}
+    )
+    drift_psi_threshold: float = field(
+        default=0.2, metadata={"doc": "Drift alarm: PSI of live labels or confidences vs the model's training data "
+                               "above which the dashboard flags drift (< 0.1 stable, > 0.2 a large shift)."}
+    )
+    drift_window_days: int = field(default=7, metadata={"doc": "Drift alarm: days of live predictions compared."})
+    drift_min_predictions: int = field(
+        default=30, metadata={"doc": "Drift alarm: fewest live predictions in the window before a PSI is reported."}
+    )
+    retrain_interval_s: int = field(
+        default=0, metadata={"doc": "Scheduled retraining with celery beat every this many seconds; 0 = off. Trains "
+                             "on review feedback plus TRIAGE_RETRAIN_DATA, gates against TRIAGE_RETRAIN_HOLDOUT."}
+    )
+    retrain_data: str = field(default="", metadata={"doc": "Scheduled retraining: labelled CSV (text, category) "
+                                                    "added to the review feedback; empty = feedback only."})
+    retrain_holdout: str = field(default="", metadata={"doc": "Scheduled retraining: the fixed held-out CSV of the "
+                                                       "gate; required when TRIAGE_RETRAIN_INTERVAL_S is set."})
+    log_level: str = field(default="INFO", metadata={"doc": "Python log level."})
+    log_format: str = field(
+        default="auto",
+        metadata={"doc": "json (one object per line), text, or auto: json for the services (serve, worker, "
+                  "the web server, celery), text for interactive commands such as demo."},
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("drafting_concurrency", "model_threads", "batch_size", "session_lifetime_s",
+                     "signature_tolerance_s", "max_body_bytes", "writeback_max_attempts", "claim_lease_s",
+                     "sweep_interval_s", "worker_concurrency", "drift_window_days", "drift_min_predictions",
+                     "drift_psi_threshold"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
+        if self.retrain_interval_s < 0:
+            raise ConfigError(f"{PREFIX}RETRAIN_INTERVAL_S must be 0 (off) or positive, got {self.retrain_interval_s}")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"{PREFIX}LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
+        if self.intake_rate_limit_enabled:
+            from limits import parse_many
+
+            try:
+                parse_many(self.intake_rate_limit)
+            except ValueError as exc:
+                raise ConfigError(f"{PREFIX}INTAKE_RATE_LIMIT={self.intake_rate_limit!r} is not a rate limit such "
+                                  f"as 100/second or 100/second;3000/minute ({exc}); use off for none") from None
+        if self.retrain_interval_s and not self.retrain_holdout:
+            raise ConfigError(f"{PREFIX}RETRAIN_INTERVAL_S is set: set {PREFIX}RETRAIN_HOLDOUT to the gate's "
+                              "held-out CSV")
+
+    @property
+    def embedded(self) -> bool:
+        """True when the broker lives in this process and a worker thread must run beside the web app."""
+        return self.broker_url.startswith("memory://")
+
+    @property
+    def intake_rate_limit_enabled(self) -> bool:
+        return self.intake_rate_limit.strip().lower() not in ("", "off")
+
+    @property
+    def auto_send_queue_names(self) -> set[str]:
+        return {n.strip() for n in self.auto_send_queues.split(",") if n.strip()}
+
+    @property
+    def integration_names(self) -> list[str]:
+        return [n.strip() for n in self.integrations.split(",") if n.strip()]
+
+    @property
+    def api_token_list(self) -> list[str]:
+        return [t.strip() for t in self.api_tokens.reveal().split(",") if t.strip()]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from TRIAGE_* variables (and *_FILE for secrets), then explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            key = PREFIX + f.name.upper()
+            raw = env.get(key)
+            file_key = key + "_FILE"
+            if f.metadata.get("secret") and env.get(file_key):
+                if raw is not None:
+                    raise ConfigError(f"set either {key} or {file_key}, not both")
+                try:
+                    raw = Path(env[file_key]).read_text().strip()
+                except OSError as exc:
+                    raise ConfigError(f"{file_key}: cannot read {env[file_key]!r}: {exc.strerror}") from exc
+            if raw is not None:
+                values[f.name] = _parse(key, raw, f.type)
+        for name, value in overrides.items():
+            if not any(f.name == name for f in fields(cls)):
+                raise ConfigError(f"unknown setting {name!r}")
+            values[name] = _parse(PREFIX + name.upper(), value, f.type) if isinstance(value, str) else value
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _parse(key: str, raw: str, type_name: Any) -> Any:
+    """Turn one raw string into the field's type, refusing anything ambiguous."""
+    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", str(type_name))
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            if raw not in ("true", "false"):
+                raise ValueError("use true or false")
+            return raw == "true"
+        if kind == "Path":
+            return Path(raw)
+        if kind == "Secret":
+            return Secret(raw)
+        return raw
+    except ValueError as exc:
+        raise ConfigError(f"{key}={raw if kind != 'Secret' else '***'!s} is not a valid {kind}: {exc}") from exc
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """Return (variable, default, meaning) for every setting, for the README and `triage config`."""
+    rows = []
+    for f in fields(Settings):
+        default = f.default
+        shown = "(empty)" if isinstance(default, Secret) or default == "" else str(default)
+        rows.append((PREFIX + f.name.upper(), shown, f.metadata.get("doc", "")))
+    return rows

@@ -1,0 +1,207 @@
+"""Load a model directory once per process and label texts with it."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from service.core.domain import Prediction
+from service.core.modelcard import ModelCard, ModelCardError, current_version_dir, shadow_version_dir
+from service.core.ports import Classifier
+from service.decide.normalize import normalize
+
+BATCH_SIZE = 32
+log = logging.getLogger(__name__)
+
+
+class SklearnClassifier:
+    """A scikit-learn pipeline (preprocessing included) with predict_proba."""
+
+    def __init__(self, directory: Path, card: ModelCard) -> None:
+        self.directory = directory
+        self.card = card
+        self.name = card.name
+        self.version = card.version
+        self.labels = list(card.labels)
+        # The card's artefact hash was checked before this load, so unpickling is of our own file.
+        self._pipeline = joblib.load(directory / card.artefact)
+        classes = [str(c) for c in self._pipeline.classes_]
+        if classes != self.labels:
+            raise ModelCardError(f"{directory}: artefact classes differ from the card's labels")
+
+    def predict(self, texts: Sequence[str], *, top_k: int = 3) -> list[Prediction]:
+        started = time.perf_counter()
+        proba = np.asarray(self._pipeline.predict_proba(list(texts)))
+        per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
+        out = []
+        for row in proba:
+            order = np.argsort(row)[::-1][:top_k]
+            top = tuple((self.labels[i], float(row[i])) for i in order)
+            out.append(Prediction(label=top[0][0], confidence=top[0][1], top_k=top,
+                                  model_name=self.name, model_version=self.version,
+                                  latency_ms=per_item_ms))
+        return out
+
+
+class OnnxClassifier:
+    """A fine-tuned encoder exported to ONNX, served with onnxruntime and tokenizers (never torch).
+
+    Optional ensemble members (e.g. the TF-IDF baseline) are mixed in probability space, then the mixture
+    is calibrated with the card's temperature; per-class thresholds come with each prediction.
+    """
+
+    def __init__(self, directory: Path, card: ModelCard, *, threads: int = 2) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.directory, self.card = directory, card
+        self.name, self.version, self.labels = card.name, card.version, list(card.labels)
+        serving = card.serving
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(directory / card.artefact), options,
+                                            providers=["CPUExecutionProvider"])
+        # DistilBERT takes no token_type_ids: feed exactly what the exported graph asks for.
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.tokenizer = Tokenizer.from_file(str(directory / serving.get("tokenizer", "tokenizer.json")))
+        self.tokenizer.enable_truncation(int(serving.get("max_length", 128)))
+        self.tokenizer.no_padding()
+        self.pad_id = int(serving.get("pad_id", 0))
+        self.temperature = float(serving.get("temperature", 1.0))
+        self.thresholds = {k: float(v) for k, v in serving.get("thresholds", {}).items()}
+        self.encoder_weight = float(serving.get("encoder_weight", 1.0))
+        self.members = []
+        for member, weight in serving.get("members", {}).items():
+            pipeline = joblib.load(directory / member)  # hash checked with the card's files
+            order = [list(map(str, pipeline.classes_)).index(label) for label in self.labels]
+            self.members.append((pipeline, float(weight), order))
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw encoder logits, batched by similar length so padding stays short."""
+        encodings = self.tokenizer.encode_batch([normalize(t) for t in texts])
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        for start in range(0, len(order), BATCH_SIZE):
+            chunk = order[start:start + BATCH_SIZE]
+            width = max(len(encodings[i].ids) for i in chunk)
+            feeds = {name: np.full((len(chunk), width), self.pad_id if name == "input_ids" else 0, dtype=np.int64)
+                     for name in self.input_names}
+            for row, i in enumerate(chunk):
+                e = encodings[i]
+                n = len(e.ids)
+                feeds["input_ids"][row, :n] = e.ids
+                if "attention_mask" in feeds:
+                    feeds["attention_mask"][row, :n] = e.attention_mask
+                if "token_type_ids" in feeds:
+                    feeds["token_type_ids"][row, :n] = e.type_ids
+            out[chunk] = self.session.run(None, feeds)[0]
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        probs = self.encoder_weight * _softmax(self.logits(texts))
+        for pipeline, weight, order in self.members:
+            probs += weight * np.asarray(pipeline.predict_proba(list(texts)))[:, order]
+        return _softmax(np.log(np.clip(probs, 1e-12, None)) / self.temperature)
+
+    def predict(self, texts: Sequence[str], *, top_k: int = 3) -> list[Prediction]:
+        started = time.perf_counter()
+        proba = self.predict_proba(texts)
+        per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
+        out = []
+        for row in proba:
+            best = np.argsort(row)[::-1][:top_k]
+            top = tuple((self.labels[i], float(row[i])) for i in best)
+            out.append(Prediction(label=top[0][0], confidence=top[0][1], top_k=top, model_name=self.name,
+                                  model_version=self.version, latency_ms=per_item_ms,
+                                  threshold=self.thresholds.get(top[0][0])))
+        return out
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def load_model(directory: Path, *, threads: int = 2) -> Classifier:
+    """Read the card, refuse what this service cannot serve, and load the artefact."""
+    card = ModelCard.read(directory)
+    if card.kind == "sklearn-tfidf-logreg":
+        return SklearnClassifier(directory, card)
+    if card.kind == "onnx-encoder":
+        return OnnxClassifier(directory, card, threads=threads)
+    raise ModelCardError(f"{directory}: no loader for kind {card.kind!r}")
+
+
+class FollowedModel:
+    """A model loaded once per process from the version a pointer file names, re-read every few seconds.
+
+    Both the model in service (CURRENT) and the one in shadow (SHADOW) are followed this way, so a promotion
+    or a new shadow needs no restart. A failure to load is remembered for the same interval, so a broken
+    version costs one attempt per interval, not one per ticket.
+    """
+
+    def __init__(self, locate: Callable[[], Path | None], *, threads: int = 2, check_every_s: float = 5.0) -> None:
+        self.locate, self.threads, self.check_every_s = locate, threads, check_every_s
+        self._lock = threading.Lock()
+        self._model: Classifier | None = None
+        self._dir: Path | None = None
+        self._error: Exception | None = None
+        self._checked: float | None = None
+
+    def get(self) -> Classifier | None:
+        """The model the pointer names now, or None when it names none; raises what loading raised."""
+        with self._lock:
+            now = time.monotonic()
+            if self._checked is None or now - self._checked >= self.check_every_s:
+                self._checked = now
+                try:
+                    directory = self.locate()
+                    if directory is None:
+                        self._model = None
+                    elif directory != self._dir or self._model is None:
+                        self._model = load_model(directory, threads=self.threads)
+                    self._dir, self._error = directory, None
+                except (ModelCardError, OSError, ValueError) as exc:
+                    self._model, self._dir, self._error = None, None, exc
+            if self._error is not None:
+                raise self._error
+            return self._model
+
+
+class ModelCache:
+    """The model in service; with a fallback family (the baseline), one that cannot be loaded is replaced by
+    the fallback's current version, loudly, instead of stopping classification."""
+
+    def __init__(self, models_dir: Path, name: str, check_every_s: float = 5.0, threads: int = 2,
+                 fallback: str | None = None) -> None:
+        self.name = name
+        self._main = FollowedModel(lambda: current_version_dir(models_dir, name), threads=threads,
+                                   check_every_s=check_every_s)
+        self.fallback = fallback if fallback != name else None
+        self._fallback = None if self.fallback is None else FollowedModel(
+            lambda: current_version_dir(models_dir, fallback or ""), threads=threads, check_every_s=check_every_s)
+
+    def get(self) -> Classifier:
+        try:
+            model = self._main.get()
+        except (ModelCardError, OSError, ValueError) as exc:
+            if self._fallback is None:
+                raise
+            log.error("model %r cannot be served (%s); falling back to %r", self.name, exc, self.fallback)
+            model = self._fallback.get()
+        assert model is not None  # current_version_dir raises rather than name no version
+        return model
+
+
+def shadow_model(models_dir: Path, name: str, *, threads: int = 2, check_every_s: float = 5.0) -> FollowedModel:
+    """The family's model in shadow, if any (SHADOW pointer)."""
+    return FollowedModel(lambda: shadow_version_dir(models_dir, name), threads=threads, check_every_s=check_every_s)

@@ -1,0 +1,173 @@
+"""Routing rules as data: label to queue and priority, overrides, and the review threshold."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from service.core.domain import DecisionStatus, Prediction, Route
+
+
+class RoutingError(ValueError):
+    """The routing file is not usable; the message names the file and the offending entry."""
+
+
+@dataclass(frozen=True)
+class Override:
+    name: str
+    keywords: tuple[str, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    priority: str | None = None
+    queue: str | None = None
+
+    def matches(self, text: str, metadata: Mapping[str, Any], tags: Sequence[str]) -> bool:
+        if self.keywords and not any(_has_word(text, k) for k in self.keywords):
+            return False
+        if any(str(metadata.get(k)) != str(v) for k, v in self.metadata.items()):
+            return False
+        return not self.tags or bool(set(self.tags) & set(tags))
+
+
+@dataclass(frozen=True)
+class QueueRule:
+    name: str
+    priority: str
+    threshold: float
+    auto_route: bool = True  # false: every ticket of this queue waits for a person (e.g. fraud)
+    escalate: bool = True  # false: never send this queue's tickets to the external LLM
+
+
+@dataclass(frozen=True)
+class RoutingRules:
+    priorities: tuple[str, ...]
+    default: QueueRule
+    queues: Mapping[str, QueueRule]
+    label_queue: Mapping[str, str]
+    overrides: tuple[Override, ...]
+
+    def unmapped(self, labels: Sequence[str]) -> list[str]:
+        """Labels a model can produce that no queue claims (they go to the default queue)."""
+        return [label for label in labels if label not in self.label_queue]
+
+    def route(self, prediction: Prediction, *, text: str, metadata: Mapping[str, Any] | None = None,
+              tags: Sequence[str] = ()) -> tuple[DecisionStatus, Route, str]:
+        """Choose queue, priority and status for one prediction, and say why."""
+        metadata = metadata or {}
+        queue_name = self.label_queue.get(prediction.label)
+        rule = self.queues[queue_name] if queue_name else self.default
+        queue, priority = rule.name, rule.priority
+        fired = [f"label {prediction.label!r} -> queue {queue!r}" if queue_name
+                 else f"label {prediction.label!r} has no queue -> default {queue!r}"]
+        for override in self.overrides:
+            if not override.matches(text, metadata, tags):
+                continue
+            if override.queue and override.queue != queue:
+                queue = override.queue
+                fired.append(f"override {override.name!r} -> queue {queue!r}")
+            if override.priority and self._rank(override.priority) > self._rank(priority):
+                priority = override.priority
+                fired.append(f"override {override.name!r} -> priority {priority!r}")
+        threshold = rule.threshold
+        final = self.queues.get(queue, rule)
+        if not final.auto_route:
+            return DecisionStatus.NEEDS_REVIEW, Route(queue=queue, priority=priority, rule="; ".join(fired),
+                                                      threshold=threshold), f"queue {queue!r} is never auto-routed"
+        if prediction.threshold is not None and prediction.threshold > threshold:
+            # The model's per-class threshold (chosen for a target precision) is stricter than the queue's.
+            threshold = prediction.threshold
+            fired.append(f"class threshold {threshold:.2f} for {prediction.label!r}")
+        if prediction.confidence >= threshold:
+            status = DecisionStatus.AUTO_ROUTED
+            why = f"confidence {prediction.confidence:.2f} >= threshold {threshold:.2f}"
+        else:
+            status = DecisionStatus.NEEDS_REVIEW
+            why = f"confidence {prediction.confidence:.2f} < threshold {threshold:.2f}: needs review"
+        route = Route(queue=queue, priority=priority, rule="; ".join(fired), threshold=threshold)
+        return status, route, why
+
+    def _rank(self, priority: str) -> int:
+        return self.priorities.index(priority)
+
+
+def _has_word(text: str, word: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(word.lower())}(?!\w)", text.lower()) is not None
+
+
+def load_rules(path: Path) -> RoutingRules:
+    """Parse and validate a routing file; every error names the file and the entry."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise RoutingError(f"routing file {path} does not exist; set TRIAGE_ROUTING_FILE") from exc
+    except yaml.YAMLError as exc:
+        raise RoutingError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_rules(raw, source=str(path))
+
+
+def parse_rules(raw: Any, *, source: str = "<rules>") -> RoutingRules:
+    def fail(msg: str) -> RoutingError:
+        return RoutingError(f"{source}: {msg}")
+
+    if not isinstance(raw, dict) or raw.get("version") != 1:
+        raise fail("expected a mapping with 'version: 1'")
+    priorities = tuple(raw.get("priorities") or ("low", "normal", "high", "urgent"))
+
+    def priority(value: Any, where: str) -> str:
+        if value not in priorities:
+            raise fail(f"{where}: priority {value!r} is not one of {list(priorities)}")
+        return str(value)
+
+    def threshold(value: Any, where: str) -> float:
+        if not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+            raise fail(f"{where}: threshold {value!r} must be a number between 0 and 1")
+        return float(value)
+
+    d = raw.get("default") or {}
+    default = QueueRule(name=str(d.get("queue", "general")), priority=priority(d.get("priority", "normal"),
+                        "default"), threshold=threshold(d.get("threshold", 0.5), "default"))
+    queues: dict[str, QueueRule] = {default.name: default}
+    label_queue: dict[str, str] = {}
+    for name, q in (raw.get("queues") or {}).items():
+        where = f"queues.{name}"
+        if not isinstance(q, dict):
+            raise fail(f"{where}: expected a mapping")
+        for flag in ("auto_route", "escalate"):
+            if flag in q and not isinstance(q[flag], bool):
+                raise fail(f"{where}: {flag} must be true or false")
+        queues[name] = QueueRule(name=name, priority=priority(q.get("priority", default.priority), where),
+                                 threshold=threshold(q.get("threshold", default.threshold), where),
+                                 auto_route=q.get("auto_route", True), escalate=q.get("escalate", True))
+        for label in q.get("labels") or []:
+            label = str(label)
+            if label in label_queue:
+                raise fail(f"{where}: label {label!r} is already routed to queue {label_queue[label]!r}")
+            label_queue[label] = name
+    overrides = []
+    for i, o in enumerate(raw.get("overrides") or []):
+        where = f"overrides[{i}]"
+        if not isinstance(o, dict) or "name" not in o:
+            raise fail(f"{where}: expected a mapping with a name")
+        when, then = o.get("when") or {}, o.get("set") or {}
+        unknown = set(when) - {"any_keywords", "metadata", "tags"}
+        if unknown or not when:
+            raise fail(f"{where} ({o['name']}): 'when' needs any_keywords, metadata or tags; got {sorted(when)}")
+        if not then or set(then) - {"priority", "queue"}:
+            raise fail(f"{where} ({o['name']}): 'set' takes priority and/or queue")
+        if "queue" in then and then["queue"] not in queues:
+            raise fail(f"{where} ({o['name']}): queue {then['queue']!r} is not declared under queues")
+        overrides.append(Override(
+            name=str(o["name"]),
+            keywords=tuple(str(k) for k in when.get("any_keywords", [])),
+            metadata=dict(when.get("metadata", {})),
+            tags=tuple(str(t) for t in when.get("tags", [])),
+            priority=priority(then["priority"], where) if "priority" in then else None,
+            queue=then.get("queue"),
+        ))
+    return RoutingRules(priorities=priorities, default=default, queues=queues, label_queue=label_queue,
+                        overrides=tuple(overrides))

@@ -1,1 +1,0 @@
-"""Small stages over plain values: normalize, classify, route."""

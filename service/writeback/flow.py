@@ -1,0 +1,174 @@
+"""Use cases of write-back: deliver each decision to its helpdesk exactly once, retry or fail visibly."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.core.clock import now_utc
+from service.core.domain import (
+    DecisionStatus,
+    WritebackRequest,
+    WritebackStatus,
+)
+from service.core.ports import IntegrationError
+from service.drafts.queries import draft_for
+from service.infra.db import unavailable
+from service.infra.models import (
+    WritebackRow,
+)
+from service.infra.timings import timed
+from service.review.queries import latest_feedback
+from service.review.verdicts import current_routing
+from service.runtime import Runtime
+from service.writeback.notes import render_note, render_reply_note, render_review_note
+from service.writeback.queries import claim_writeback, failed_writeback_ids, mark_writeback_done
+
+log = logging.getLogger(__name__)
+
+
+MAX_BACKOFF_S = 600.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What happened to one write-back attempt; retry_in is set when it should be tried again."""
+
+    outcome: str
+    retry_in: float | None = None
+
+
+def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> Delivery:
+    """Send one write-back if it is due; record success, a scheduled retry, or a permanent failure."""
+    now = now_utc()
+    stale = now - timedelta(seconds=runtime.settings.claim_lease_s)
+    if not claim_writeback(session=session, writeback_id=writeback_id, now=now, stale_before=stale):
+        session.rollback()
+        return Delivery("not_due")
+    session.commit()
+    wb = session.get(WritebackRow, writeback_id)
+    assert wb is not None
+    ticket = wb.decision.ticket
+    request = writeback_request(session, wb)
+    helpdesk = runtime.integrations.helpdesk(wb.target)
+    wait = max((runtime.limiter.acquire(limit) for limit in helpdesk.rate_limits(request)), default=0.0)
+    if wait > 0:
+        # Our own throttle, not a failure: the attempt is given back and the call waits for a free slot.
+        wb.attempts -= 1
+        wb.status = WritebackStatus.RETRYING
+        wb.next_attempt_at = now_utc() + timedelta(seconds=wait)
+        session.commit()
+        return Delivery("throttled", retry_in=wait)
+    ids = {"writeback_id": wb.id, "ticket_id": ticket.id, "target": wb.target, "kind": wb.kind,
+           "stage": "writeback", "attempt": wb.attempts}
+    started = time.perf_counter()
+    try:
+        if request.public_reply is not None:
+            helpdesk.post_reply(request)
+        else:
+            helpdesk.write_back(request)
+    except IntegrationError as exc:
+        took = timed(session, ticket.id, "writeback", started)
+        wb.last_error = str(exc)[:2000]
+        if exc.retry_after is not None and not exc.permanent:
+            # A 429 that says when to come back is the helpdesk pacing us, like our own limiter above: it gives
+            # the attempt back, so a rate-limit storm neither fails write-backs for good nor lengthens the backoff
+            # of a real failure after it. At least 1 s, so "Retry-After: 0" cannot spin.
+            wb.attempts -= 1
+            wb.status = WritebackStatus.RETRYING
+            wb.next_attempt_at = now_utc() + timedelta(seconds=max(exc.retry_after, 1.0))
+            session.commit()
+            return Delivery("throttled", retry_in=max(exc.retry_after, 1.0))
+        if exc.permanent or wb.attempts >= runtime.settings.writeback_max_attempts:
+            wb.status = WritebackStatus.FAILED
+            session.commit()
+            log.warning("write-back %s failed for good after %s attempt(s)", wb.id, wb.attempts,
+                        extra={**ids, "duration_ms": took, "error": str(exc)[:300]})
+            return Delivery("failed")
+        delay = min(runtime.settings.writeback_backoff_s * 2 ** (wb.attempts - 1), MAX_BACKOFF_S)
+        wb.status = WritebackStatus.RETRYING
+        wb.next_attempt_at = now_utc() + timedelta(seconds=delay)
+        session.commit()
+        log.info("write-back will be retried", extra={**ids, "duration_ms": took, "retry_in_s": delay,
+                                                       "error": str(exc)[:300]})
+        return Delivery("retrying", retry_in=delay)
+    took = timed(session, ticket.id, "writeback", started)
+    wb.status = WritebackStatus.DONE
+    wb.done_at = now_utc()
+    wb.last_error = None
+    try:
+        session.commit()
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
+        session.rollback()
+        # The helpdesk has it but the database went away before it was told: left "sending", the sweep would
+        # send it again once the lease ran out. Keep trying to record it until then.
+        _record_done(runtime, writeback_id)
+    log.info("write-back delivered", extra={**ids, "duration_ms": took})
+    return Delivery("done")
+
+
+def _record_done(runtime: Runtime, writeback_id: int) -> None:
+    """Mark a delivered write-back done on fresh connections, while the database comes back, up to one lease."""
+    deadline = time.monotonic() + runtime.settings.claim_lease_s
+    delay = 0.25
+    while True:
+        try:
+            with runtime.db.session() as session:
+                mark_writeback_done(session=session, writeback_id=writeback_id, now=now_utc())
+                session.commit()
+            return
+        except Exception as exc:
+            if not unavailable(exc) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("write-back %s was delivered but the database is unavailable; recording it in %.1f s",
+                        writeback_id, delay, extra={"writeback_id": writeback_id})
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def writeback_request(session: Session, wb: WritebackRow) -> WritebackRequest:
+    """What one write-back applies: always the ticket's current routing, with the note of its own kind."""
+    decision = wb.decision
+    # The newest review wins even when an older write-back is delivered after it (retries reorder them).
+    latest = latest_feedback(session=session, decision_ids=[decision.id]).get(decision.id)
+    routing = current_routing(decision, latest)
+    reply = None
+    if wb.kind == "review" and latest is not None:
+        note, tag = render_review_note(latest), "triage_reviewed"
+    elif wb.kind == "reply" and wb.draft is not None:
+        note, tag, reply = render_reply_note(wb.draft), "triage_reply_approved", wb.draft.text
+    else:
+        note, tag = render_note(decision.reason), f"triage_{decision.status}"
+        draft = draft_for(session=session, decision_id=decision.id)
+        if draft is not None:
+            note += f"\n\nDraft reply (not sent; an agent approves it in Triage):\n{draft.text}"
+    return WritebackRequest(
+        writeback_id=wb.id, ticket_external_id=decision.ticket.external_id, queue=routing.queue,
+        priority=routing.priority, label=routing.label, status=DecisionStatus(decision.status),
+        note=note, tags=(f"triage_{routing.queue}", tag), public_reply=reply,
+    )
+
+
+def retry_failed_writebacks(session: Session) -> list[int]:
+    """Put every failed write-back back in line (operator action after fixing the cause)."""
+    ids = failed_writeback_ids(session=session)
+    for wb_id in ids:
+        wb = session.get(WritebackRow, wb_id)
+        assert wb is not None
+        wb.status = WritebackStatus.PENDING
+        wb.attempts = 0
+        wb.next_attempt_at = None
+    session.commit()
+    return ids
+
+
+def writebacks_in(session: Session, status: str) -> list[WritebackRow]:
+    """Every write-back in one status, oldest first (for operators)."""
+    return list(session.scalars(select(WritebackRow).where(WritebackRow.status == status).order_by(WritebackRow.id)))
