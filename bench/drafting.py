@@ -66,7 +66,10 @@ def main() -> int:
                     system, user = drafter.prompt(text, queue=queue, label=label)
                     out = generator._llama.create_chat_completion(  # noqa: SLF001 - the bare baseline
                         messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-                        max_tokens=drafter.max_tokens, temperature=0.2, seed=0)
+                        max_tokens=drafter.max_tokens,
+                        temperature=0.2,
+                        seed=0,
+                    )
                     elapsed = time.perf_counter() - started
                     bare["draft_s"].append(elapsed)
                     tokens = int(out["usage"]["completion_tokens"])

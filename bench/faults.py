@@ -71,8 +71,9 @@ class Answer:
 class Sender:
     """Posts tickets at a steady pace from a few threads; retries 503/429 and refused connections until acked."""
 
-    def __init__(self, url: str, run: str, texts: list[str], rate: float, threads: int = 8,
-                 give_up_s: float = 120) -> None:
+    def __init__(
+        self, url: str, run: str, texts: list[str], rate: float, threads: int = 8, give_up_s: float = 120
+    ) -> None:
         self.url, self.run, self.texts, self.rate = url, run, texts, rate
         self.threads, self.give_up_s = threads, give_up_s
         self.answers: list[Answer] = []
@@ -110,14 +111,18 @@ class Sender:
         give_up = time.monotonic() + self.give_up_s
         while True:
             # Re-signed on each try (a fresh timestamp), same body and delivery id: stored at most once.
-            body, headers = signed_delivery(SECRET, {"id": external_id, "body": self.texts[i]},
-                                            delivery_id=f"delivery-{external_id}")
+            body, headers = signed_delivery(
+                SECRET, {"id": external_id, "body": self.texts[i]}, delivery_id=f"delivery-{external_id}"
+            )
             sent = time.monotonic()
             try:
-                response = self._local.http.post(self.url + "/webhooks/generic", data=body, headers=headers,
-                                                 timeout=15)
-                answer = Answer(time.monotonic(), response.status_code, response.headers.get("Retry-After"),
-                                response.headers.get("Content-Type", "").startswith("application/problem+json"))
+                response = self._local.http.post(self.url + "/webhooks/generic", data=body, headers=headers, timeout=15)
+                answer = Answer(
+                    time.monotonic(),
+                    response.status_code,
+                    response.headers.get("Retry-After"),
+                    response.headers.get("Content-Type", "").startswith("application/problem+json"),
+                )
             except requests.RequestException as exc:
                 self._local.http = requests.Session()
                 answer = Answer(time.monotonic(), "connection_error", error=type(exc).__name__)
@@ -177,8 +182,10 @@ def kill_worker_mid_batch(ctx: Context) -> float:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         # Only once some tickets are decided, so the kill lands in a working worker's ordinary batch.
-        if not ctx.scalar("SELECT count(*) FROM tickets WHERE status = 'processing' AND EXISTS "
-                          "(SELECT 1 FROM tickets WHERE status = 'decided')"):
+        if not ctx.scalar(
+            "SELECT count(*) FROM tickets WHERE status = 'processing' AND EXISTS "
+            "(SELECT 1 FROM tickets WHERE status = 'decided')"
+        ):
             time.sleep(0.002)
             continue
         # Freeze first, so the count we check is the state the kill leaves (a commit already on the wire may
@@ -192,11 +199,13 @@ def kill_worker_mid_batch(ctx: Context) -> float:
     else:
         raise RuntimeError("the worker never held a claimed ticket")
     os.killpg(group, signal.SIGKILL)
-    ctx.evidence.update(worker_exit_status=worker.wait(), worker_killed_by_sigkill=worker.returncode == -9,
-                        claimed_not_decided_at_kill=ctx.scalar("SELECT count(*) FROM tickets WHERE status = "
-                                                               "'processing'"),
-                        decided_at_kill=ctx.scalar("SELECT count(*) FROM tickets WHERE status = 'decided'"),
-                        acknowledged_at_kill=len(ctx.sender.acknowledged))
+    ctx.evidence.update(
+        worker_exit_status=worker.wait(),
+        worker_killed_by_sigkill=worker.returncode == -9,
+        claimed_not_decided_at_kill=ctx.scalar("SELECT count(*) FROM tickets WHERE status = 'processing'"),
+        decided_at_kill=ctx.scalar("SELECT count(*) FROM tickets WHERE status = 'decided'"),
+        acknowledged_at_kill=len(ctx.sender.acknowledged),
+    )
     ctx.stack.start_worker()  # as a supervisor would; it takes seconds to boot, so tickets wait with no worker
     return time.monotonic()
 
@@ -211,8 +220,11 @@ def restart_redis(ctx: Context) -> float:
     time.sleep(1.5)
     ctx.broker.start()
     up = time.monotonic()
-    ctx.evidence.update(down_s=round(up - down, 2), answers_while_down=ctx.sender.answers_between(down, up),
-                        answer_ms_while_down=ctx.sender.answer_ms(down, up))
+    ctx.evidence.update(
+        down_s=round(up - down, 2),
+        answers_while_down=ctx.sender.answers_between(down, up),
+        answer_ms_while_down=ctx.sender.answer_ms(down, up),
+    )
     return up
 
 
@@ -228,10 +240,13 @@ def restart_postgres(ctx: Context) -> float:
     ctx.postgres.start()
     up = time.monotonic()
     refused = [a for a in ctx.sender.answers_in(down, up) if a.status == 503]
-    ctx.evidence.update(down_s=round(up - down, 2), answers_while_down=ctx.sender.answers_between(down, up),
-                        answer_ms_while_down=ctx.sender.answer_ms(down, up),
-                        refusals_with_retry_after=sum(1 for a in refused if a.retry_after),
-                        refusals_as_problem_json=sum(1 for a in refused if a.problem_json))
+    ctx.evidence.update(
+        down_s=round(up - down, 2),
+        answers_while_down=ctx.sender.answers_between(down, up),
+        answer_ms_while_down=ctx.sender.answer_ms(down, up),
+        refusals_with_retry_after=sum(1 for a in refused if a.retry_after),
+        refusals_as_problem_json=sum(1 for a in refused if a.problem_json),
+    )
     return up
 
 
@@ -245,20 +260,27 @@ def helpdesk_storm(ctx: Context) -> float:
     start = time.monotonic()
     ctx.fake.storm(429, 6, {"Retry-After": "1"})
     ctx.fake.storm(500, 3)
-    cli = subprocess.Popen([sys.executable, "-m", "service.cli", "writebacks", "list", "--status", "retrying"],
-                           env=ctx.stack.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "writebacks", "list", "--status", "retrying"],
+        env=ctx.stack.env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     most_retrying = 0
     while time.monotonic() < start + 9:
         most_retrying = max(most_retrying, ctx.scalar("SELECT count(*) FROM writebacks WHERE status = 'retrying'"))
         time.sleep(0.25)
     listed = (cli.communicate(timeout=60)[0].strip().splitlines() or [""])[-1]
-    ctx.evidence.update(storm_s=9, most_writebacks_retrying_at_once=most_retrying,
-                        cli_writebacks_list_retrying=listed)
+    ctx.evidence.update(storm_s=9, most_writebacks_retrying_at_once=most_retrying, cli_writebacks_list_retrying=listed)
     return time.monotonic()
 
 
 FAULTS: dict[str, Callable[[Context], float]] = {
-    "worker_kill": kill_worker_mid_batch, "redis_restart": restart_redis, "postgres_restart": restart_postgres,
+    "worker_kill": kill_worker_mid_batch,
+    "redis_restart": restart_redis,
+    "postgres_restart": restart_postgres,
     "helpdesk_storm": helpdesk_storm,
 }
 
@@ -291,12 +313,16 @@ def count(ctx: Context) -> dict:
     sender, acked = ctx.sender, set(ctx.sender.acknowledged)
     with ctx.engine.connect() as conn:
         decided = set(conn.execute(text("SELECT external_id FROM tickets WHERE status = 'decided'")).scalars())
-        duplicate_decisions = conn.execute(text(
-            "SELECT count(*) FROM (SELECT ticket_id, revision FROM decisions GROUP BY ticket_id, revision "
-            "HAVING count(*) > 1) d")).scalar()
+        duplicate_decisions = conn.execute(
+            text(
+                "SELECT count(*) FROM (SELECT ticket_id, revision FROM decisions GROUP BY ticket_id, revision "
+                "HAVING count(*) > 1) d"
+            )
+        ).scalar()
         writebacks = dict(conn.execute(text("SELECT status, count(*) FROM writebacks GROUP BY status")).all())
-        retried = conn.execute(text("SELECT count(*), coalesce(max(attempts), 0) FROM writebacks "
-                                    "WHERE attempts > 1")).one()
+        retried = conn.execute(
+            text("SELECT count(*), coalesce(max(attempts), 0) FROM writebacks WHERE attempts > 1")
+        ).one()
         reclaimed = conn.execute(text("SELECT count(*) FROM tickets WHERE attempts > 1")).scalar()
     calls = list(ctx.fake.requests)  # settled: nothing is appended any more
     delivered = [r for r in calls if r.status < 300]
@@ -331,8 +357,9 @@ def count(ctx: Context) -> dict:
     }
 
 
-def run_scenario(name: str, *, tickets: int, models_dir: Path, workdir: Path, rate: float | None = None,
-                 deadline_s: float = 240) -> dict:
+def run_scenario(
+    name: str, *, tickets: int, models_dir: Path, workdir: Path, rate: float | None = None, deadline_s: float = 240
+) -> dict:
     """Run one scenario end to end on fresh servers and return its counts."""
     texts = banking77_texts(tickets)
     rate = rate or max(20.0, tickets / 10)  # about ten seconds of load, so the fault lands mid-way
@@ -348,8 +375,16 @@ def run_scenario(name: str, *, tickets: int, models_dir: Path, workdir: Path, ra
             postgres = PrivatePostgres(free_port())
             cleanup.callback(postgres.destroy)
             database_url = postgres.create_database("triage")
-        stack = Stack(f"faults-{name}", models_dir, workdir, database_url=database_url, broker_url=broker.url,
-                      env={**SCENARIO_ENV, "TRIAGE_FAKE_HELPDESK_URL": fake.url}, web_workers=1, beat=True)
+        stack = Stack(
+            f"faults-{name}",
+            models_dir,
+            workdir,
+            database_url=database_url,
+            broker_url=broker.url,
+            env={**SCENARIO_ENV, "TRIAGE_FAKE_HELPDESK_URL": fake.url},
+            web_workers=1,
+            beat=True,
+        )
         # Everything has settled by then; a prefork worker's warm shutdown after a broker outage was seen to take
         # 30 s (billiard waiting on its pool), so after 10 s it is SIGKILLed, which acks_late makes safe.
         cleanup.callback(stack.stop, grace_s=10)
@@ -363,15 +398,28 @@ def run_scenario(name: str, *, tickets: int, models_dir: Path, workdir: Path, ra
         sender.join()
         settled = settle(ctx, deadline_s)
         done = time.monotonic()
-        result = {"scenario": name, "settled": settled, **count(ctx), "fault": ctx.evidence,
-                  # Since the first ticket was sent, apart from the servers' start.
-                  "seconds": {"start_servers": round(started - booted, 1), "load": round(sender.finished - started, 1),
-                              "fault_over": round(recovered_from - started, 1), "settled": round(done - started, 1),
-                              "fault_over_to_settled": round(done - recovered_from, 1)},
-                  "settings": {**SCENARIO_ENV, "send_rate_per_s": rate, "web": "granian, 1 process x 8 threads",
-                               "celery_worker": "prefork -c 2", "beat": True},
-                  "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                              "platform": platform.platform()}}
+        result = {
+            "scenario": name,
+            "settled": settled,
+            **count(ctx),
+            "fault": ctx.evidence,
+            # Since the first ticket was sent, apart from the servers' start.
+            "seconds": {
+                "start_servers": round(started - booted, 1),
+                "load": round(sender.finished - started, 1),
+                "fault_over": round(recovered_from - started, 1),
+                "settled": round(done - started, 1),
+                "fault_over_to_settled": round(done - recovered_from, 1),
+            },
+            "settings": {
+                **SCENARIO_ENV,
+                "send_rate_per_s": rate,
+                "web": "granian, 1 process x 8 threads",
+                "celery_worker": "prefork -c 2",
+                "beat": True,
+            },
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        }
         if not settled:
             result["logs"] = {p.name: p.read_text(errors="replace")[-3000:] for p in sorted(workdir.glob("*.log"))}
         return result
@@ -386,8 +434,9 @@ def banking77_texts(n: int) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickets", type=int, default=400)
-    parser.add_argument("--scenario", choices=SCENARIOS, action="append",
-                        help="run only this scenario (repeatable); default: all four")
+    parser.add_argument(
+        "--scenario", choices=SCENARIOS, action="append", help="run only this scenario (repeatable); default: all four"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/faults.json")
     args = parser.parse_args()
     models_dir = ROOT / "var/models"
@@ -401,8 +450,11 @@ def main() -> int:
             results.append(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    return 0 if all(r["settled"] and not r["tickets"]["lost"] and not r["tickets"]["lost_writebacks"]
-                    for r in results) else 1
+    return (
+        0
+        if all(r["settled"] and not r["tickets"]["lost"] and not r["tickets"]["lost_writebacks"] for r in results)
+        else 1
+    )
 
 
 if __name__ == "__main__":

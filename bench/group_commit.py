@@ -26,7 +26,7 @@ from bench.report import machine, publish  # noqa: E402
 from service.core.domain import InboundTicket  # noqa: E402
 from service.infra.db import Database  # noqa: E402
 from service.infra.migrate import upgrade  # noqa: E402
-from service.intake import flow as intake_flow
+from service.intake import flow as intake_flow  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 SIZES = (1, 4, 16, 64)
@@ -38,19 +38,32 @@ def backend_cpu(pid: int) -> float:
 
 
 def one_round(db: Database, size: int, tickets: int, run: str) -> dict:
-    rows = [intake_flow.new_ticket_row(InboundTicket(source="generic", external_id=f"{run}-{size}-{i}", subject="",
-                                               body="I lost my card yesterday, please block it"),
-                                 delivery_id=f"{run}-{size}-d{i}", body_sha256="0" * 64) for i in range(tickets)]
+    rows = [
+        intake_flow.new_ticket_row(
+            InboundTicket(
+                source="generic",
+                external_id=f"{run}-{size}-{i}",
+                subject="",
+                body="I lost my card yesterday, please block it",
+            ),
+            delivery_id=f"{run}-{size}-d{i}",
+            body_sha256="0" * 64,
+        )
+        for i in range(tickets)
+    ]
     with db.engine.connect() as conn:  # the pool's single connection, which the batches reuse
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
     backend_before, cpu_before, wall_before = backend_cpu(pid), time.process_time(), time.perf_counter()
     for start in range(0, tickets, size):
-        results = intake_flow.store_new_tickets(db, rows[start:start + size])
+        results = intake_flow.store_new_tickets(db, rows[start : start + size])
         assert all(isinstance(r, tuple) for r in results), results
     wall, cpu = time.perf_counter() - wall_before, time.process_time() - cpu_before
-    return {"batch": size, "client_cpu_ms_per_ticket": round(cpu / tickets * 1000, 3),
-            "postgres_cpu_ms_per_ticket": round((backend_cpu(pid) - backend_before) / tickets * 1000, 3),
-            "tickets_per_s": round(tickets / wall)}
+    return {
+        "batch": size,
+        "client_cpu_ms_per_ticket": round(cpu / tickets * 1000, 3),
+        "postgres_cpu_ms_per_ticket": round((backend_cpu(pid) - backend_before) / tickets * 1000, 3),
+        "tickets_per_s": round(tickets / wall),
+    }
 
 
 def main() -> int:
@@ -84,7 +97,8 @@ def main() -> int:
         "benchmark": "group_commit",
         "command": "python bench/group_commit.py " + " ".join(sys.argv[1:]),
         "machine": machine(),
-        "tickets_per_round": args.tickets, "rounds": args.rounds,
+        "tickets_per_round": args.tickets,
+        "rounds": args.rounds,
         "median_by_batch": median,
         "ratio_to_batch_1": {size: {k: round(median[size][k] / median[1][k], 2) for k in keys} for size in SIZES[1:]},
         "rounds_detail": rounds,

@@ -46,8 +46,19 @@ def free_port() -> int:
 
 def ensure_model(models_dir: Path) -> None:
     if not (models_dir / "baseline" / "CURRENT").is_file():
-        subprocess.run([sys.executable, "-m", "training.baseline", "--data", str(ROOT / "data/banking77/train.csv"),
-                        "--out", str(models_dir)], check=True, cwd=ROOT)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "training.baseline",
+                "--data",
+                str(ROOT / "data/banking77/train.csv"),
+                "--out",
+                str(models_dir),
+            ],
+            check=True,
+            cwd=ROOT,
+        )
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
@@ -86,8 +97,7 @@ def load(url: str, texts: list[str], run: str, concurrency: int) -> dict:
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(send, enumerate(texts)))
-    return {"seconds": time.perf_counter() - started, "latencies": latencies, "statuses": statuses,
-            "started": started}
+    return {"seconds": time.perf_counter() - started, "latencies": latencies, "statuses": statuses, "started": started}
 
 
 def wait_processed(database_url: str, run: str, expected: int, timeout: float = 600) -> float:
@@ -96,8 +106,10 @@ def wait_processed(database_url: str, run: str, expected: int, timeout: float = 
     try:
         while time.monotonic() < deadline:
             with engine.connect() as conn:
-                done = conn.execute(text("SELECT count(*) FROM tickets WHERE external_id LIKE :p AND "
-                                         "status = 'decided'"), {"p": f"{run}-%"}).scalar()
+                done = conn.execute(
+                    text("SELECT count(*) FROM tickets WHERE external_id LIKE :p AND status = 'decided'"),
+                    {"p": f"{run}-%"},
+                ).scalar()
             if done >= expected:
                 return time.perf_counter()
             time.sleep(0.1)
@@ -115,9 +127,20 @@ def pct(values: list[float], q: int) -> float:
 class Stack:
     """One configuration of Triage running as separate processes on loopback."""
 
-    def __init__(self, name: str, models_dir: Path, workdir: Path, *, database_url: str | None = None,
-                 broker_url: str = REDIS_URL, env: dict[str, str] | None = None, web_workers: int = 2,
-                 beat: bool = False, server: list[str] | None = None, worker_nice: int = 0) -> None:
+    def __init__(
+        self,
+        name: str,
+        models_dir: Path,
+        workdir: Path,
+        *,
+        database_url: str | None = None,
+        broker_url: str = REDIS_URL,
+        env: dict[str, str] | None = None,
+        web_workers: int = 2,
+        beat: bool = False,
+        server: list[str] | None = None,
+        worker_nice: int = 0,
+    ) -> None:
         self.name = name
         self.workdir = workdir
         self.server = server  # a web server's command line ({port} filled in), for bench/load.py's configurations
@@ -128,9 +151,14 @@ class Stack:
         self.logs: list = []
         self.db_name: str | None = None
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
-        self.env.update(TRIAGE_WEBHOOK_SECRET=SECRET, TRIAGE_API_TOKENS="bench", TRIAGE_MODELS_DIR=str(models_dir),
-                        TRIAGE_ROUTING_FILE=str(ROOT / "data/routing/banking77.yaml"), TRIAGE_LOG_LEVEL="WARNING",
-                        **(env or {}))
+        self.env.update(
+            TRIAGE_WEBHOOK_SECRET=SECRET,
+            TRIAGE_API_TOKENS="bench",
+            TRIAGE_MODELS_DIR=str(models_dir),
+            TRIAGE_ROUTING_FILE=str(ROOT / "data/routing/banking77.yaml"),
+            TRIAGE_LOG_LEVEL="WARNING",
+            **(env or {}),
+        )
         try:
             self._start_all(database_url, broker_url, web_workers, beat)
         except BaseException:
@@ -155,11 +183,37 @@ class Stack:
             self.env.update(TRIAGE_DATABASE_URL=self.database_url, TRIAGE_BROKER_URL=broker_url)
             self.worker = self.start_worker()
             if beat:
-                self.start([sys.executable, "-m", "celery", "-A", "service.worker.app:celery", "beat", "--loglevel",
-                            "WARNING", "-s", str(workdir / "celerybeat-schedule")])
-            server = self.server or ["granian", "--interface", "wsgi", "--workers", str(web_workers),
-                                     "--blocking-threads", "8", "--host", "127.0.0.1", "--port", "{port}",
-                                     "--log-level", "warning", "--no-ws", "service.wsgi:app"]
+                self.start(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "service.worker.app:celery",
+                        "beat",
+                        "--loglevel",
+                        "WARNING",
+                        "-s",
+                        str(workdir / "celerybeat-schedule"),
+                    ]
+                )
+            server = self.server or [
+                "granian",
+                "--interface",
+                "wsgi",
+                "--workers",
+                str(web_workers),
+                "--blocking-threads",
+                "8",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "{port}",
+                "--log-level",
+                "warning",
+                "--no-ws",
+                "service.wsgi:app",
+            ]
             self.start([sys.executable, "-m", *(arg.format(port=self.port) for arg in server)])
         wait_ready(self.url, self.procs[-1])
 
@@ -168,9 +222,27 @@ class Stack:
         self.worker_name = f"bench-{len(self.procs)}@{socket.gethostname()}"
         # SCHED_IDLE as well: a waking web thread then preempts a worker at once rather than after its slice.
         nice = ["chrt", "--idle", "0", "nice", "-n", str(self.worker_nice)] if self.worker_nice else []
-        self.worker = self.start([*nice, sys.executable, "-m", "celery", "-A", "service.worker.app:celery", "worker",
-                                  "-Q", "triage", "-c", "2", "--loglevel", "WARNING", "--without-mingle",
-                                  "--without-gossip", "-n", self.worker_name])
+        self.worker = self.start(
+            [
+                *nice,
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "service.worker.app:celery",
+                "worker",
+                "-Q",
+                "triage",
+                "-c",
+                "2",
+                "--loglevel",
+                "WARNING",
+                "--without-mingle",
+                "--without-gossip",
+                "-n",
+                self.worker_name,
+            ]
+        )
         autogroup = Path(f"/proc/{self.worker.pid}/autogroup")
         if self.worker_nice and autogroup.exists():
             # Linux schedules each session as one group, so a niced process in a session of its own gets an
@@ -198,8 +270,9 @@ class Stack:
         log = (self.workdir / f"{self.name}-{len(self.procs)}.log").open("w")
         self.logs.append(log)
         # Its own process group, so a fault scenario can SIGKILL a worker together with its pool children.
-        proc = subprocess.Popen(argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.procs.append(proc)
         return proc
 
@@ -246,13 +319,18 @@ def main() -> int:
                     sent = load(stack.url, texts, run, args.concurrency)
                     accepted = sent["statuses"].get(202, 0)
                     finished = wait_processed(stack.database_url, run, accepted)
-                    results[name].append({
-                        "accepted": accepted, "statuses": sent["statuses"],
-                        "accepted_per_s": round(accepted / sent["seconds"], 1),
-                        "processed_per_s": round(accepted / (finished - sent["started"]), 1),
-                        "p50_ms": pct(sent["latencies"], 50), "p95_ms": pct(sent["latencies"], 95),
-                        "p99_ms": pct(sent["latencies"], 99), "lost": args.tickets - accepted,
-                    })
+                    results[name].append(
+                        {
+                            "accepted": accepted,
+                            "statuses": sent["statuses"],
+                            "accepted_per_s": round(accepted / sent["seconds"], 1),
+                            "processed_per_s": round(accepted / (finished - sent["started"]), 1),
+                            "p50_ms": pct(sent["latencies"], 50),
+                            "p95_ms": pct(sent["latencies"], 95),
+                            "p99_ms": pct(sent["latencies"], 99),
+                            "lost": args.tickets - accepted,
+                        }
+                    )
                     print(f"round {round_no} {name}: {results[name][-1]}", file=sys.stderr)
                 finally:
                     stack.stop()
@@ -265,10 +343,11 @@ def main() -> int:
         "benchmark": "intake",
         "command": "python bench/intake.py " + " ".join(sys.argv[1:]),
         "machine": machine(),
-        "tickets_per_round": args.tickets, "rounds": args.rounds, "client_concurrency": args.concurrency,
+        "tickets_per_round": args.tickets,
+        "rounds": args.rounds,
+        "client_concurrency": args.concurrency,
         "median": {name: {k: median(name, k) for k in keys} for name in results},
-        "ratio_production_over_embedded": {
-            k: round(median("production", k) / median("embedded", k), 2) for k in keys},
+        "ratio_production_over_embedded": {k: round(median("production", k) / median("embedded", k), 2) for k in keys},
         "lost": {name: sum(r["lost"] for r in results[name]) for name in results},
         "rounds_detail": results,
     }

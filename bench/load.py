@@ -34,10 +34,37 @@ from intake import SECRET, Stack, ensure_model, pct  # noqa: E402
 from bench.report import machine, publish  # noqa: E402
 from service.core.signing import signed_delivery  # noqa: E402
 
-GRANIAN = ["granian", "--interface", "wsgi", "--workers", "2", "--blocking-threads", "8", "--host", "127.0.0.1",
-           "--port", "{port}", "--log-level", "warning", "--no-ws", "service.wsgi:app"]
-GTHREAD = ["gunicorn", "-w", "2", "-k", "gthread", "--threads", "8", "-b", "127.0.0.1:{port}", "--log-level", "warning",
-           "service.wsgi:app"]
+GRANIAN = [
+    "granian",
+    "--interface",
+    "wsgi",
+    "--workers",
+    "2",
+    "--blocking-threads",
+    "8",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "{port}",
+    "--log-level",
+    "warning",
+    "--no-ws",
+    "service.wsgi:app",
+]
+GTHREAD = [
+    "gunicorn",
+    "-w",
+    "2",
+    "-k",
+    "gthread",
+    "--threads",
+    "8",
+    "-b",
+    "127.0.0.1:{port}",
+    "--log-level",
+    "warning",
+    "service.wsgi:app",
+]
 # Compared side by side: the web server (run as `python -m ...`, 2 processes for the 2 cores) and the Celery
 # workers' CPU priority. "idle" is how a box shared by web and workers should run them (README, "Sharing cores"):
 # a burst is acknowledged first and classified as soon as the web leaves a core free.
@@ -54,8 +81,13 @@ def requests_for(run: str, texts: list[str], port: int) -> list[bytes]:
     for i, body_text in enumerate(texts):
         body, headers = signed_delivery(SECRET, {"id": f"{run}-{i}", "body": body_text})
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        out.append((f"POST /webhooks/generic HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"
-                    f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+        out.append(
+            (
+                f"POST /webhooks/generic HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
+        )
     return out
 
 
@@ -95,7 +127,7 @@ class Http(asyncio.Protocol):
                 close = value.strip() == b"close"
         if len(self.buffer) < end + 4 + length:
             return
-        self.buffer = self.buffer[end + 4 + length:]
+        self.buffer = self.buffer[end + 4 + length :]
         if close and self.transport is not None:  # sync workers close after each answer
             self.transport.close()
             self.transport = None
@@ -168,18 +200,25 @@ def settle(database_url: str, run: str, accepted: int, timeout: float = 900) -> 
     try:
         while True:
             with engine.connect() as conn:
-                decided = conn.execute(text("SELECT count(*) FROM tickets WHERE external_id LIKE :p AND "
-                                            "status = 'decided'"), pattern).scalar() or 0
+                decided = (
+                    conn.execute(
+                        text("SELECT count(*) FROM tickets WHERE external_id LIKE :p AND status = 'decided'"), pattern
+                    ).scalar()
+                    or 0
+                )
             if decided >= accepted or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         finished = time.perf_counter()
         with engine.connect() as conn:
             stored = conn.execute(text("SELECT count(*) FROM tickets WHERE external_id LIKE :p"), pattern).scalar()
-            twice = conn.execute(text(
-                "SELECT count(*) FROM (SELECT d.ticket_id FROM decisions d JOIN tickets t ON t.id = d.ticket_id "
-                "WHERE t.external_id LIKE :p GROUP BY d.ticket_id, d.revision HAVING count(*) > 1) x"),
-                pattern).scalar()
+            twice = conn.execute(
+                text(
+                    "SELECT count(*) FROM (SELECT d.ticket_id FROM decisions d JOIN tickets t ON t.id = d.ticket_id "
+                    "WHERE t.external_id LIKE :p GROUP BY d.ticket_id, d.revision HAVING count(*) > 1) x"
+                ),
+                pattern,
+            ).scalar()
         return {"stored": stored, "decided": decided, "duplicate_decisions": twice, "finished": finished}
     finally:
         engine.dispose()
@@ -235,38 +274,61 @@ def main() -> int:
                     cpu_before = cpu_seconds(), session_cpu(web), session_cpu(worker)
                     sent = uvloop.run(open_loop(stack.port, requests, args.rate, args.connections))
                     loaded = time.perf_counter()
-                    client_cpu, web_cpu, worker_cpu = (after - before for after, before in zip(
-                        (cpu_seconds(), session_cpu(web), session_cpu(worker)), cpu_before, strict=True))
+                    client_cpu, web_cpu, worker_cpu = (
+                        after - before
+                        for after, before in zip(
+                            (cpu_seconds(), session_cpu(web), session_cpu(worker)), cpu_before, strict=True
+                        )
+                    )
                     accepted = sent["statuses"].get(202, 0)
                     counts = settle(stack.database_url, run, accepted)
-                    results[name].append({
-                        "offered": n, "accepted": accepted, "statuses": sent["statuses"], "errors": sent["errors"],
-                        "accepted_per_s": round(accepted / sent["seconds"], 1),
-                        "p50_ms": pct(sent["latencies"], 50), "p95_ms": pct(sent["latencies"], 95),
-                        "p99_ms": pct(sent["latencies"], 99),
-                        "processed_per_s": round(counts["decided"] / (counts["finished"] - sent["started"]), 1),
-                        "stored": counts["stored"], "decided": counts["decided"],
-                        "lost": accepted - counts["decided"], "duplicate_decisions": counts["duplicate_decisions"],
-                        "drained_s": round(counts["finished"] - loaded, 1),
-                        "web_cpu_ms_per_request": round(web_cpu / max(1, sum(sent["statuses"].values())) * 1000, 2),
-                        "cpu_s_during_load": {"web": round(web_cpu, 1), "worker": round(worker_cpu, 1),
-                                              "client": round(client_cpu, 1)},
-                    })
+                    results[name].append(
+                        {
+                            "offered": n,
+                            "accepted": accepted,
+                            "statuses": sent["statuses"],
+                            "errors": sent["errors"],
+                            "accepted_per_s": round(accepted / sent["seconds"], 1),
+                            "p50_ms": pct(sent["latencies"], 50),
+                            "p95_ms": pct(sent["latencies"], 95),
+                            "p99_ms": pct(sent["latencies"], 99),
+                            "processed_per_s": round(counts["decided"] / (counts["finished"] - sent["started"]), 1),
+                            "stored": counts["stored"],
+                            "decided": counts["decided"],
+                            "lost": accepted - counts["decided"],
+                            "duplicate_decisions": counts["duplicate_decisions"],
+                            "drained_s": round(counts["finished"] - loaded, 1),
+                            "web_cpu_ms_per_request": round(web_cpu / max(1, sum(sent["statuses"].values())) * 1000, 2),
+                            "cpu_s_during_load": {
+                                "web": round(web_cpu, 1),
+                                "worker": round(worker_cpu, 1),
+                                "client": round(client_cpu, 1),
+                            },
+                        }
+                    )
                     print(f"round {round_no} {name}: {results[name][-1]}", file=sys.stderr)
                 finally:
                     stack.stop()
 
     keys = ("accepted_per_s", "p50_ms", "p95_ms", "p99_ms", "processed_per_s", "drained_s", "web_cpu_ms_per_request")
-    median = {name: {k: round(statistics.median(r[k] for r in rows), 2) for k in keys}
-              for name, rows in results.items()}
+    median = {
+        name: {k: round(statistics.median(r[k] for r in rows), 2) for k in keys} for name, rows in results.items()
+    }
     summary = {
         "benchmark": "load",
         "command": "python bench/load.py " + " ".join(sys.argv[1:]),
         "machine": machine(),
-        "offered_rate": args.rate, "seconds": args.seconds, "rounds": args.rounds, "connections": args.connections,
-        "configs": {name: {"server": " ".join(server),
-                           "worker_cpu_priority": "idle (SCHED_IDLE, autogroup nice 19)" if nice else "normal"}
-                    for name, (server, nice) in ((name, CONFIGS[name]) for name in configs)},
+        "offered_rate": args.rate,
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "connections": args.connections,
+        "configs": {
+            name: {
+                "server": " ".join(server),
+                "worker_cpu_priority": "idle (SCHED_IDLE, autogroup nice 19)" if nice else "normal",
+            }
+            for name, (server, nice) in ((name, CONFIGS[name]) for name in configs)
+        },
         "median": median,
         "target": {"accepted_per_s": 500, "p95_ms": 50, "lost": 0},
         "lost": {name: sum(r["lost"] for r in rows) for name, rows in results.items()},
@@ -274,8 +336,10 @@ def main() -> int:
         "rounds_detail": results,
     }
     first = configs[0]
-    summary["ratio_to_" + first] = {name: {k: round(median[name][k] / median[first][k], 2) for k in keys
-                                           if median[first][k]} for name in configs[1:]}
+    summary["ratio_to_" + first] = {
+        name: {k: round(median[name][k] / median[first][k], 2) for k in keys if median[first][k]}
+        for name in configs[1:]
+    }
     publish(summary, args.out)
     return 0
 

@@ -32,7 +32,7 @@ from load import GRANIAN, open_loop, requests_for  # noqa: E402
 
 
 def _short(frame: str) -> str:
-    """"function (path:line)" as "function (file" from the package on, so every line of it counts as one."""
+    """ "function (path:line)" as "function (file" from the package on, so every line of it counts as one."""
     name, _, where = frame.split(":")[0].partition(" (")
     return f"{name} ({where.split('site-packages/')[-1].removeprefix(str(ROOT) + '/')}"
 
@@ -66,13 +66,33 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack("production", models_dir, Path(tmp), server=GRANIAN)
         try:
-            web = subprocess.run(["pgrep", "-P", str(stack.procs[-1].pid)], capture_output=True, text=True,
-                                 check=True).stdout.split()
+            web = subprocess.run(
+                ["pgrep", "-P", str(stack.procs[-1].pid)], capture_output=True, text=True, check=True
+            ).stdout.split()
             requests = requests_for(f"profile-{uuid.uuid4().hex[:6]}", texts, stack.port)
             os.killpg(stack.worker.pid, signal.SIGSTOP)  # intake alone: the backlog waits
-            spies = [subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--gil", "-p", pid, "-d",
-                                       str(args.seconds), "-r", "200", "-f", "raw", "-o", f"{tmp}/web-{pid}.txt"],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in web]
+            spies = [
+                subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "py-spy"),
+                        "record",
+                        "--gil",
+                        "-p",
+                        pid,
+                        "-d",
+                        str(args.seconds),
+                        "-r",
+                        "200",
+                        "-f",
+                        "raw",
+                        "-o",
+                        f"{tmp}/web-{pid}.txt",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for pid in web
+            ]
             sent = uvloop.run(open_loop(stack.port, requests, args.rate, 64))
             for spy in spies:
                 spy.wait()
@@ -80,9 +100,20 @@ def main() -> int:
             total, top = shares(sorted(Path(tmp).glob("web-*.txt")), args.top)
         finally:
             stack.stop()
-    print(json.dumps({"benchmark": "profile_load", "command": "python bench/profile_load.py " + " ".join(sys.argv[1:]),
-                      "offered_rate": args.rate, "seconds": args.seconds, "statuses": sent["statuses"],
-                      "gil_samples": total, "inclusive_share_pct": dict(top)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "profile_load",
+                "command": "python bench/profile_load.py " + " ".join(sys.argv[1:]),
+                "offered_rate": args.rate,
+                "seconds": args.seconds,
+                "statuses": sent["statuses"],
+                "gil_samples": total,
+                "inclusive_share_pct": dict(top),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

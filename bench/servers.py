@@ -36,9 +36,24 @@ class PrivateRedis:
 
     def start(self) -> None:
         log = (self.workdir / f"redis-{self.port}.log").open("a")
-        self.proc = subprocess.Popen([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", str(self.workdir)],
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         wait_for(self.alive, 10, f"redis-server on port {self.port}")
 
@@ -71,18 +86,35 @@ class PrivatePostgres:
         shutil.chown(self.dir, "postgres", "postgres")
         self.data = self.dir / "data"
         self.admin_url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        self._as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                           "--encoding", "UTF8"])
+        self._as_postgres(
+            [str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--encoding", "UTF8"]
+        )
         self.start()
 
     def _as_postgres(self, argv: list[str]) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, timeout=120)
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *argv],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
 
     def start(self) -> None:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=on"
-        self._as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "server.log"),
-                           "-o", options, "-w", "start"])
+        self._as_postgres(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.dir / "server.log"),
+                "-o",
+                options,
+                "-w",
+                "start",
+            ]
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """pg_ctl stop; `immediate` ends the server without a checkpoint, like a crash (WAL replay on start)."""

@@ -32,10 +32,18 @@ class Entry:
 
 CATALOG: dict[str, Entry] = {
     "fake": Entry("integrations.fake.adapter:from_env", public=False),
-    "zendesk": Entry("integrations.zendesk.adapter:from_env", export="integrations.zendesk.export:read_export",
-                     openapi="integrations.zendesk.openapi:OPERATION", label_example="group_id"),
-    "jira": Entry("integrations.jira.adapter:from_env", export="integrations.jira.export:read_export",
-                  openapi="integrations.jira.openapi:OPERATION", label_example="component"),
+    "zendesk": Entry(
+        "integrations.zendesk.adapter:from_env",
+        export="integrations.zendesk.export:read_export",
+        openapi="integrations.zendesk.openapi:OPERATION",
+        label_example="group_id",
+    ),
+    "jira": Entry(
+        "integrations.jira.adapter:from_env",
+        export="integrations.jira.export:read_export",
+        openapi="integrations.jira.openapi:OPERATION",
+        label_example="component",
+    ),
     "llm": Entry("integrations.llm.adapter:from_env"),
 }
 

@@ -37,8 +37,9 @@ def call(session: requests.Session, method: str, url: str, *, timeout: float, **
     detail = response.text[:500].strip()
     message = f"{method} {url}: HTTP {response.status_code}" + (f": {detail}" if detail else "")
     if response.status_code == 429:
-        raise IntegrationError(message, permanent=False,
-                               retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+        raise IntegrationError(
+            message, permanent=False, retry_after=retry_after_seconds(response.headers.get("Retry-After"))
+        )
     if response.status_code in PERMANENT or 400 <= response.status_code < 500:
         raise IntegrationError(message, permanent=True)
     raise IntegrationError(message, permanent=False)

@@ -53,5 +53,7 @@ def missing(kind: str, wanted: set[str], mapping: Mapping[str, Any], where: str)
     """Refuse to start when a queue or priority has no platform id, naming every missing one."""
     absent = sorted(w for w in wanted if w not in mapping)
     if absent:
-        raise IntegrationConfigError(f"{where}: no {kind} mapping for {', '.join(map(repr, absent))}; add "
-                                     f"them under '{kind}' in the mapping file")
+        raise IntegrationConfigError(
+            f"{where}: no {kind} mapping for {', '.join(map(repr, absent))}; add "
+            f"them under '{kind}' in the mapping file"
+        )

@@ -69,8 +69,9 @@ class Runtime:
 
     @cached_property
     def models(self) -> ModelCache:
-        return ModelCache(self.settings.models_dir, self.settings.model_name, threads=self.settings.model_threads,
-                          fallback="baseline")
+        return ModelCache(
+            self.settings.models_dir, self.settings.model_name, threads=self.settings.model_threads, fallback="baseline"
+        )
 
     @cached_property
     def shadow(self) -> FollowedModel:
@@ -82,8 +83,12 @@ class Runtime:
 
     @cached_property
     def integrations(self) -> IntegrationRegistry:
-        return IntegrationRegistry(self.environ, queues=set(self.rules.queues), priorities=self.rules.priorities,
-                                   enabled=self.settings.integration_names)
+        return IntegrationRegistry(
+            self.environ,
+            queues=set(self.rules.queues),
+            priorities=self.rules.priorities,
+            enabled=self.settings.integration_names,
+        )
 
     @cached_property
     def llm(self) -> LLM | None:
@@ -96,8 +101,12 @@ class Runtime:
     def generator(self) -> GeneratorCache | None:
         if self.settings.drafting_model == "none":
             return None
-        return GeneratorCache(self.settings.drafting_model, cache_dir=self.settings.cache_dir,
-                              threads=self.settings.model_threads, concurrency=self.settings.drafting_concurrency)
+        return GeneratorCache(
+            self.settings.drafting_model,
+            cache_dir=self.settings.cache_dir,
+            threads=self.settings.model_threads,
+            concurrency=self.settings.drafting_concurrency,
+        )
 
     @cached_property
     def templates(self) -> Templates | None:
@@ -112,8 +121,12 @@ class Runtime:
             return None
         cache = self.generator
         generator = cache.get() if cache is not None else None
-        return ReplyDrafter(self.templates, generator, timeout_s=self.settings.drafting_timeout_s,
-                            slots=cache.slots if cache is not None else None)
+        return ReplyDrafter(
+            self.templates,
+            generator,
+            timeout_s=self.settings.drafting_timeout_s,
+            slots=cache.slots if cache is not None else None,
+        )
 
     @cached_property
     def limiter(self) -> RateLimiter:

@@ -72,8 +72,9 @@ def postgres_url() -> Iterator[str]:
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        pytest.fail(f"Postgres is not reachable at {PG_ADMIN_URL} ({exc}); start it (see README) "
-                    "or point TRIAGE_TEST_PG at one")
+        pytest.fail(
+            f"Postgres is not reachable at {PG_ADMIN_URL} ({exc}); start it (see README) or point TRIAGE_TEST_PG at one"
+        )
     admin.execute(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
     upgrade(url)
@@ -88,8 +89,9 @@ def redis_url() -> str:
     try:
         client.ping()
     except redis.RedisError as exc:
-        pytest.fail(f"Redis is not reachable at {REDIS_URL} ({exc}); start it (see README) "
-                    "or point TRIAGE_TEST_REDIS at one")
+        pytest.fail(
+            f"Redis is not reachable at {REDIS_URL} ({exc}); start it (see README) or point TRIAGE_TEST_REDIS at one"
+        )
     client.flushdb()
     return REDIS_URL
 
@@ -114,7 +116,9 @@ def jira_server():
 
 @pytest.fixture
 def helpdesk_app(sqlite_url, models_dir, fake_helpdesk):
-    application = create_app(make_settings(sqlite_url, models_dir, writeback_max_attempts=3),
-                             environ={"TRIAGE_FAKE_HELPDESK_URL": fake_helpdesk.url})
+    application = create_app(
+        make_settings(sqlite_url, models_dir, writeback_max_attempts=3),
+        environ={"TRIAGE_FAKE_HELPDESK_URL": fake_helpdesk.url},
+    )
     yield application
     application.extensions["triage"].db.dispose()

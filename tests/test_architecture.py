@@ -59,8 +59,12 @@ def test_stage_packages_never_import_the_shells():
 
 
 def test_the_shared_kernel_imports_nothing_of_the_service_but_itself():
-    assert violations("service.core", ("service", "integrations", "flask", "celery", "sqlalchemy"),
-                      allowed=("service.core",)) == []
+    assert (
+        violations(
+            "service.core", ("service", "integrations", "flask", "celery", "sqlalchemy"), allowed=("service.core",)
+        )
+        == []
+    )
 
 
 def test_infrastructure_imports_only_the_kernel_and_itself():
@@ -77,16 +81,26 @@ def test_no_module_outside_integrations_names_a_vendor_in_code():
     for package in ("service", "training"):
         for name, path in modules(package):
             tree = ast.parse(path.read_text())
-            docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                          if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                          and node.body and isinstance(node.body[0], ast.Expr)
-                          and isinstance(node.body[0].value, ast.Constant)}
+            docstrings = {
+                id(node.body[0].value)
+                for node in ast.walk(tree)
+                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.body
+                and isinstance(node.body[0], ast.Expr)
+                and isinstance(node.body[0].value, ast.Constant)
+            }
             for node in ast.walk(tree):
-                text = (node.value if isinstance(node, ast.Constant) and isinstance(node.value, str)
-                        and id(node) not in docstrings else
-                        node.id if isinstance(node, ast.Name) else
-                        node.attr if isinstance(node, ast.Attribute) else
-                        node.module if isinstance(node, ast.ImportFrom) else "") or ""
+                text = (
+                    node.value
+                    if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                    else node.id
+                    if isinstance(node, ast.Name)
+                    else node.attr
+                    if isinstance(node, ast.Attribute)
+                    else node.module
+                    if isinstance(node, ast.ImportFrom)
+                    else ""
+                ) or ""
                 if "zendesk" in text.lower() or "jira" in text.lower():
                     named.append(f"{name}:{node.lineno}: {text[:60]!r}")
     assert named == []
@@ -104,9 +118,14 @@ def test_serving_and_the_worker_import_no_training_tool(tmp_path, entry):
         "loaded = sorted(m for m in ('torch', 'transformers', 'tqdm', 'matplotlib', 'training') if m in sys.modules)\n"
         "print(','.join(loaded))\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}",
-           "TRIAGE_MODELS_DIR": str(tmp_path / "models"), "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}",
+        "TRIAGE_MODELS_DIR": str(tmp_path / "models"),
+        "HOME": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""

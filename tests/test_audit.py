@@ -18,7 +18,12 @@ def test_train_promote_and_rollback_are_audited_with_who_and_why(tmp_path, monke
 
     log = audit_log(tmp_path)
     assert [(e["action"], e["version"]) for e in log] == [
-        ("train", first), ("promote", first), ("train", second), ("promote", second), ("rollback", first)]
+        ("train", first),
+        ("promote", first),
+        ("train", second),
+        ("promote", second),
+        ("rollback", first),
+    ]
     assert all(e["who"] == "alice" and e["name"] == "baseline" and e["at"] for e in log)
     assert log[1]["reason"] == "trained; no version was in service" and log[1]["previous"] is None
     assert log[3]["reason"] == "better on last week's tickets" and log[3]["previous"] == first
@@ -44,4 +49,6 @@ def test_the_cli_records_the_reason_and_the_user(tmp_path):
     assert triage("models", "rollback", env_extra=env).returncode == 0
     last_two = audit_log(tmp_path)[-2:]
     assert [(e["action"], e["who"], e["reason"]) for e in last_two] == [
-        ("promote", "bob", "try it"), ("rollback", "bob", None)]
+        ("promote", "bob", "try it"),
+        ("rollback", "bob", None),
+    ]

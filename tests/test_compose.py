@@ -50,8 +50,7 @@ def test_the_worker_entry_point_exposes_the_celery_app_with_our_tasks(monkeypatc
 
 
 def test_the_dockerfile_builds_the_files_compose_runs():
-    copies = [line.split()[1:-1] for line in (ROOT / "Dockerfile").read_text().splitlines()
-              if line.startswith("COPY ")]
+    copies = [line.split()[1:-1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")]
     copied = {path for line in copies for path in line}
     assert {"service", "integrations", "migrations", "alembic.ini", "data", "pyproject.toml"} <= copied
     assert all((ROOT / path).exists() for path in copied)

@@ -23,11 +23,13 @@ def venv(tmp_path):
     bin_dir.mkdir(parents=True)
     (bin_dir / "python").symlink_to(sys.executable)
     stub = bin_dir / "pip-audit"
-    stub.write_text('#!/usr/bin/env bash\necho "$@" > "$ARGS_FILE"\nout=""\nwhile [ $# -gt 0 ]; do\n'
-                    '  [ "$1" = --output ] && out=$2; shift\ndone\n'
-                    'if [ -z "$REPORT" ]; then echo "ConnectionError: advisory service unreachable" >&2; exit 1; fi\n'
-                    'printf "%s" "$REPORT" > "$out"\necho "No known vulnerabilities found" >&2\n'
-                    '[ "$(grep -c \'"vulns": \\[{\' "$out")" = 0 ]\n')
+    stub.write_text(
+        '#!/usr/bin/env bash\necho "$@" > "$ARGS_FILE"\nout=""\nwhile [ $# -gt 0 ]; do\n'
+        '  [ "$1" = --output ] && out=$2; shift\ndone\n'
+        'if [ -z "$REPORT" ]; then echo "ConnectionError: advisory service unreachable" >&2; exit 1; fi\n'
+        'printf "%s" "$REPORT" > "$out"\necho "No known vulnerabilities found" >&2\n'
+        '[ "$(grep -c \'"vulns": \\[{\' "$out")" = 0 ]\n'
+    )
     stub.chmod(0o755)
     return tmp_path / "venv"
 
@@ -37,8 +39,13 @@ def run(venv: Path, tmp_path: Path, report: dict | None, allow: str = "", **env:
     allowlist.write_text(allow)
     args_file.unlink(missing_ok=True)
     environ = {k: v for k, v in os.environ.items() if k != "TRIAGE_AUDIT_OFFLINE_OK"}
-    environ.update(VENV=str(venv), TRIAGE_AUDIT_ALLOWLIST=str(allowlist), ARGS_FILE=str(args_file),
-                   REPORT=json.dumps(report) if report else "", **env)
+    environ.update(
+        VENV=str(venv),
+        TRIAGE_AUDIT_ALLOWLIST=str(allowlist),
+        ARGS_FILE=str(args_file),
+        REPORT=json.dumps(report) if report else "",
+        **env,
+    )
     result = subprocess.run(["bash", str(SCRIPT)], env=environ, capture_output=True, text=True, timeout=60)
     args = args_file.read_text() if args_file.exists() else ""
     return result, args
@@ -74,8 +81,18 @@ def test_allowed_findings_are_passed_to_pip_audit_and_need_a_reason(venv, tmp_pa
     assert result.returncode == 2 and "needs a package and a reason" in result.stderr and args == ""
 
 
-@pytest.mark.parametrize("report", [None, {"dependencies": [dep("flask", skip="Dependency not found on PyPI"),
-                                                            dep("redis", skip="Dependency not found on PyPI")]}])
+@pytest.mark.parametrize(
+    "report",
+    [
+        None,
+        {
+            "dependencies": [
+                dep("flask", skip="Dependency not found on PyPI"),
+                dep("redis", skip="Dependency not found on PyPI"),
+            ]
+        },
+    ],
+)
 def test_an_audit_that_checked_nothing_fails_loudly_unless_offline_is_accepted(venv, tmp_path, report):
     result, _ = run(venv, tmp_path, report)
     assert result.returncode == 3 and "FAILED: NOT AUDITED" in result.stderr

@@ -34,8 +34,9 @@ def test_signed_webhooks_flow_through_redis_and_a_worker_to_postgres_and_the_hel
     fake_helpdesk.fail(503)  # the first write-back meets an outage and must be retried, not dropped
     ids = {}
     for external_id, text, _, _ in TICKETS:
-        body, headers = signed_delivery(SECRET, {"id": external_id, "subject": "", "body": text},
-                                        delivery_id=f"delivery-{external_id}")
+        body, headers = signed_delivery(
+            SECRET, {"id": external_id, "subject": "", "body": text}, delivery_id=f"delivery-{external_id}"
+        )
         response = client.post("/webhooks/generic", data=body, headers=headers)
         assert response.status_code == 202, response.get_json()
         ids[external_id] = response.get_json()["ticket_id"]
@@ -85,7 +86,8 @@ def test_signed_webhooks_flow_through_redis_and_a_worker_to_postgres_and_the_hel
 
 
 def test_tickets_acknowledged_while_no_worker_runs_are_processed_when_one_starts(
-        postgres_url, redis_url, models_dir, fake_helpdesk, tmp_path):
+    postgres_url, redis_url, models_dir, fake_helpdesk, tmp_path
+):
     settings = make_settings(postgres_url, models_dir, broker_url=redis_url)
     env = service_env(settings, TRIAGE_FAKE_HELPDESK_URL=fake_helpdesk.url)
     app = create_app(settings, environ=env)

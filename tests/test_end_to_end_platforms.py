@@ -16,8 +16,9 @@ pytestmark = [pytest.mark.services, pytest.mark.e2e]
 @pytest.fixture
 def platform_stack(postgres_url, redis_url, models_dir, zendesk_server, jira_server, tmp_path):
     env_extra = {**zendesk_env(zendesk_server.url), **jira_env(jira_server.url), "TRIAGE_INTEGRATIONS": "zendesk,jira"}
-    settings = make_settings(postgres_url, models_dir, broker_url=redis_url, integrations="zendesk,jira",
-                             writeback_backoff_s=0.2)
+    settings = make_settings(
+        postgres_url, models_dir, broker_url=redis_url, integrations="zendesk,jira", writeback_backoff_s=0.2
+    )
     with app_with_worker(settings, service_env(settings, **env_extra), tmp_path / "worker.log") as running:
         yield running
 
@@ -25,9 +26,11 @@ def platform_stack(postgres_url, redis_url, models_dir, zendesk_server, jira_ser
 def written_back(app, source, external_id):
     def check():
         with app.extensions["triage"].db.session() as session:
-            ticket = session.scalars(select(Ticket).where(Ticket.source == source,
-                                                          Ticket.external_id == external_id)).first()
+            ticket = session.scalars(
+                select(Ticket).where(Ticket.source == source, Ticket.external_id == external_id)
+            ).first()
             return ticket is not None and ticket.decision is not None and ticket.decision.writebacks[0].status == "done"
+
     return check
 
 

@@ -45,8 +45,11 @@ def assert_nothing_lost_or_duplicated(result: dict) -> None:
     assert tickets["sent"] == tickets["acknowledged"] == TICKETS, result["answers_to_sender"]
     assert tickets["processed"] == tickets["written_back"] == TICKETS
     assert (tickets["lost"], tickets["lost_writebacks"]) == (0, 0)
-    assert result["duplicates"] == {"decisions_per_revision": 0, "writebacks_received_more_than_once": 0,
-                                    "tickets_written_back_more_than_once": 0}
+    assert result["duplicates"] == {
+        "decisions_per_revision": 0,
+        "writebacks_received_more_than_once": 0,
+        "tickets_written_back_more_than_once": 0,
+    }
     assert result["writebacks"]["by_status"] == {"done": TICKETS}
     assert "500" not in result["answers_to_sender"]
 
@@ -93,8 +96,7 @@ def test_helpdesk_429_and_500_storms_are_retried_visibly_and_each_write_back_lan
     assert_nothing_lost_or_duplicated(result)
 
 
-def test_a_write_back_delivered_just_before_postgres_dies_is_recorded_when_it_is_back_not_sent_again(
-        models_dir):
+def test_a_write_back_delivered_just_before_postgres_dies_is_recorded_when_it_is_back_not_sent_again(models_dir):
     # Found while reading what the postgres_restart scenario could do: the helpdesk had the update, the commit
     # of "done" failed, and once the lease ran out the sweep sent it again. Here the outage is placed exactly there.
     postgres = PrivatePostgres(free_port())
@@ -131,7 +133,8 @@ def test_a_write_back_delivered_just_before_postgres_dies_is_recorded_when_it_is
 
 
 def test_a_prefork_worker_loads_the_model_as_its_processes_start_not_inside_a_claim(
-        postgres_url, redis_url, models_dir, tmp_path):
+    postgres_url, redis_url, models_dir, tmp_path
+):
     # worker_kill measured 3-10 s between a restarted worker's start and its first decision, claims held all along.
     settings = make_settings(postgres_url, models_dir, broker_url=redis_url)
     worker = WorkerProcess(service_env(settings), tmp_path / "worker.log", concurrency=1, pool="prefork")

@@ -31,15 +31,19 @@ ARTEFACT = "model.joblib"
 
 def build_pipeline(*, c: float = 20.0, seed: int = 0) -> Pipeline:
     """The baseline estimator; normalisation lives inside it so the artefact is self-contained."""
-    features = FeatureUnion([
-        ("word", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)),
-        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)),
-    ])
-    return Pipeline([
-        ("normalize", FunctionTransformer(normalize_batch)),
-        ("features", features),
-        ("clf", LogisticRegression(C=c, max_iter=2000, random_state=seed)),
-    ])
+    features = FeatureUnion(
+        [
+            ("word", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)),
+            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)),
+        ]
+    )
+    return Pipeline(
+        [
+            ("normalize", FunctionTransformer(normalize_batch)),
+            ("features", features),
+            ("clf", LogisticRegression(C=c, max_iter=2000, random_state=seed)),
+        ]
+    )
 
 
 def evaluate(pipeline: Pipeline, data: Examples) -> dict[str, float]:
@@ -58,16 +62,36 @@ def evaluate(pipeline: Pipeline, data: Examples) -> dict[str, float]:
     }
 
 
-def train(*, data: Path, out: Path, name: str = "baseline", text_column: str = "text",
-          label_column: str = "category", test: Path | None = None, holdout: float = 0.1, seed: int = 0,
-          c: float = 20.0, make_current: bool | None = None, progress: bool = True, fmt: str = "csv",
-          label_field: str | None = None, min_count: int = 2) -> Path:
+def train(
+    *,
+    data: Path,
+    out: Path,
+    name: str = "baseline",
+    text_column: str = "text",
+    label_column: str = "category",
+    test: Path | None = None,
+    holdout: float = 0.1,
+    seed: int = 0,
+    c: float = 20.0,
+    make_current: bool | None = None,
+    progress: bool = True,
+    fmt: str = "csv",
+    label_field: str | None = None,
+    min_count: int = 2,
+) -> Path:
     """Train, evaluate on held-out data, write the model directory and (optionally) promote it."""
-    bar = tqdm(total=6, desc="baseline", unit="step", disable=not progress, file=sys.stderr,
-               bar_format="{desc}: {n}/{total} {postfix} [{elapsed}]")
+    bar = tqdm(
+        total=6,
+        desc="baseline",
+        unit="step",
+        disable=not progress,
+        file=sys.stderr,
+        bar_format="{desc}: {n}/{total} {postfix} [{elapsed}]",
+    )
     bar.set_postfix_str("reading data")
-    examples, skipped = read_examples(data, fmt=fmt, text_column=text_column, label_column=label_column,
-                                      label_field=label_field)
+    examples, skipped = read_examples(
+        data, fmt=fmt, text_column=text_column, label_column=label_column, label_field=label_field
+    )
     examples, rare = drop_rare(examples, min_count)
     if rare:
         skipped[f"labels with fewer than {min_count} examples ({len(rare)} labels)"] = sum(rare.values())
@@ -82,15 +106,18 @@ def train(*, data: Path, out: Path, name: str = "baseline", text_column: str = "
     fit_s = time.perf_counter() - started
     bar.update(2)
     bar.set_postfix_str("evaluating on held-out data")
-    metrics: dict[str, object] = {"validation": evaluate(pipeline, valid_part), "fit_seconds": round(fit_s, 1),
-                                  "examples": len(examples.texts), "skipped": skipped,
-                                  # Reference distributions for the drift alarm (service/drift.py).
-                                  "label_counts": dict(sorted(Counter(fit_part.labels).items())),
-                                  "validation_confidence_hist": confidence_histogram(
-                                      pipeline.predict_proba(valid_part.texts).max(axis=1))}
+    validation = evaluate(pipeline, valid_part)
+    metrics: dict[str, object] = {
+        "validation": validation,
+        "fit_seconds": round(fit_s, 1),
+        "examples": len(examples.texts),
+        "skipped": skipped,
+        # Reference distributions for the drift alarm (service/retrain/drift.py).
+        "label_counts": dict(sorted(Counter(fit_part.labels).items())),
+        "validation_confidence_hist": confidence_histogram(pipeline.predict_proba(valid_part.texts).max(axis=1)),
+    }
     if test is not None:
-        metrics["test"] = evaluate(pipeline, read_csv(test, text_column=text_column,
-                                                      label_column=label_column))
+        metrics["test"] = evaluate(pipeline, read_csv(test, text_column=text_column, label_column=label_column))
     bar.update()
     bar.set_postfix_str("saving")
     created = datetime.now(UTC)
@@ -101,15 +128,37 @@ def train(*, data: Path, out: Path, name: str = "baseline", text_column: str = "
     tmp.mkdir(parents=True)
     joblib.dump(pipeline, tmp / ARTEFACT, compress=3)
     ModelCard(
-        name=name, version=version, kind=KIND, labels=[str(c_) for c_ in pipeline.classes_],
-        artefact=ARTEFACT, artefact_sha256=file_sha256(tmp / ARTEFACT), data_sha256=examples.sha256,
-        created_at=created.isoformat(), metrics=metrics,
-        params={"C": c, "seed": seed, "holdout": holdout, "data": str(data), "format": fmt,
-                "text_column": text_column, "label_column": label_column, "label_field": label_field},
+        name=name,
+        version=version,
+        kind=KIND,
+        labels=[str(c_) for c_ in pipeline.classes_],
+        artefact=ARTEFACT,
+        artefact_sha256=file_sha256(tmp / ARTEFACT),
+        data_sha256=examples.sha256,
+        created_at=created.isoformat(),
+        metrics=metrics,
+        params={
+            "C": c,
+            "seed": seed,
+            "holdout": holdout,
+            "data": str(data),
+            "format": fmt,
+            "text_column": text_column,
+            "label_column": label_column,
+            "label_field": label_field,
+        },
     ).write(tmp)
     tmp.rename(target)
-    audit(out, "train", name=name, version=version, kind=KIND, data=str(data), examples=len(examples.texts),
-          validation_accuracy=metrics["validation"]["accuracy"])  # type: ignore[index]  # metrics holds dicts per split
+    audit(
+        out,
+        "train",
+        name=name,
+        version=version,
+        kind=KIND,
+        data=str(data),
+        examples=len(examples.texts),
+        validation_accuracy=validation["accuracy"],
+    )
     reason = "trained with --promote"
     if make_current is None:
         try:
@@ -130,8 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="labelled CSV")
     parser.add_argument("--out", type=Path, required=True, help="models directory")
     parser.add_argument("--name", default="baseline")
-    parser.add_argument("--format", dest="fmt", choices=FORMATS, default="csv",
-                        help="csv (generic), or a helpdesk's export: " + ", ".join(FORMATS[1:]))
+    parser.add_argument(
+        "--format",
+        dest="fmt",
+        choices=FORMATS,
+        default="csv",
+        help="csv (generic), or a helpdesk's export: " + ", ".join(FORMATS[1:]),
+    )
     parser.add_argument("--label-field", help=f"with a helpdesk export, the field to label by ({label_examples()})")
     parser.add_argument("--min-count", type=int, default=2, help="leave out labels with fewer examples")
     parser.add_argument("--text-column", default="text")
@@ -140,13 +194,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-C", dest="c", type=float, default=20.0)
-    parser.add_argument("--promote", action=argparse.BooleanOptionalAction, default=None,
-                        help="make this version current (default: only if none is)")
+    parser.add_argument(
+        "--promote",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="make this version current (default: only if none is)",
+    )
     args = parser.parse_args(argv)
-    target = train(data=args.data, out=args.out, name=args.name, text_column=args.text_column,
-                   label_column=args.label_column, test=args.test, holdout=args.holdout, seed=args.seed,
-                   c=args.c, make_current=args.promote, fmt=args.fmt, label_field=args.label_field,
-                   min_count=args.min_count)
+    target = train(
+        data=args.data,
+        out=args.out,
+        name=args.name,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        test=args.test,
+        holdout=args.holdout,
+        seed=args.seed,
+        c=args.c,
+        make_current=args.promote,
+        fmt=args.fmt,
+        label_field=args.label_field,
+        min_count=args.min_count,
+    )
     card = ModelCard.read(target)
     print(f"model {card.name}@{card.version} written to {target}")
     print(f"  read {card.metrics['examples']} labelled examples; skipped: {card.metrics['skipped'] or 'none'}")

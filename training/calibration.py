@@ -23,8 +23,15 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return round(float(result.x), 4)
 
 
-def per_class_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], *, target_precision: float,
-                         min_support: int = 8, prior_weight: float = 4.0) -> dict[str, float]:
+def per_class_thresholds(
+    probs: np.ndarray,
+    y: np.ndarray,
+    labels: list[str],
+    *,
+    target_precision: float,
+    min_support: int = 8,
+    prior_weight: float = 4.0,
+) -> dict[str, float]:
     """For each label, the lowest confidence at which predictions of it reach the target precision.
 
     Validation sets hold few examples per label, so a label's precision is shrunk towards the global one
@@ -42,13 +49,19 @@ def per_class_thresholds(probs: np.ndarray, y: np.ndarray, labels: list[str], *,
         if mine.sum() < min_support:
             thresholds[label] = global_t
             continue
-        thresholds[label] = _lowest_threshold(confidence[mine], correct[mine], target_precision,
-                                              prior=(global_precision, prior_weight), floor=0.0)
+        thresholds[label] = _lowest_threshold(
+            confidence[mine], correct[mine], target_precision, prior=(global_precision, prior_weight), floor=0.0
+        )
     return thresholds
 
 
-def _lowest_threshold(confidence: np.ndarray, correct: np.ndarray, target: float,
-                      prior: tuple[float, float] | None = None, floor: float = 0.0) -> float:
+def _lowest_threshold(
+    confidence: np.ndarray,
+    correct: np.ndarray,
+    target: float,
+    prior: tuple[float, float] | None = None,
+    floor: float = 0.0,
+) -> float:
     order = np.argsort(-confidence)
     conf, ok = confidence[order], correct[order].astype(float)
     hits = np.cumsum(ok)

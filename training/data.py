@@ -45,8 +45,14 @@ def read_csv(path: Path, *, text_column: str = "text", label_column: str = "cate
     return Examples(texts, labels, digest)
 
 
-def read_examples(path: Path, *, fmt: str = "csv", text_column: str = "text", label_column: str = "category",
-                  label_field: str | None = None) -> tuple[Examples, dict[str, int]]:
+def read_examples(
+    path: Path,
+    *,
+    fmt: str = "csv",
+    text_column: str = "text",
+    label_column: str = "category",
+    label_field: str | None = None,
+) -> tuple[Examples, dict[str, int]]:
     """Read labelled examples from a generic CSV or a helpdesk export; also say what was skipped and why."""
     if fmt == "csv":
         return read_csv(path, text_column=text_column, label_column=label_column), {}
@@ -88,10 +94,13 @@ def stratified_split(labels: list[str], *, holdout: float, seed: int) -> tuple[l
     n_labels = len({labels[i] for i in strat})
     n_hold = max(round(len(strat) * holdout), n_labels)  # at least one held-out example per label
     if n_labels == 0 or len(strat) - n_hold < n_labels:
-        raise ValueError(f"{len(labels)} examples are too few to hold out {holdout:.0%} and keep every label in "
-                         "training; add data, lower --holdout or raise --min-count")
-    train_idx, hold_idx = train_test_split(strat, test_size=n_hold, random_state=seed,
-                                           stratify=[labels[i] for i in strat])
+        raise ValueError(
+            f"{len(labels)} examples are too few to hold out {holdout:.0%} and keep every label in "
+            "training; add data, lower --holdout or raise --min-count"
+        )
+    train_idx, hold_idx = train_test_split(
+        strat, test_size=n_hold, random_state=seed, stratify=[labels[i] for i in strat]
+    )
     return sorted(list(train_idx) + rest), sorted(hold_idx)
 
 

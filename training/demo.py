@@ -61,11 +61,26 @@ def ensure_model(settings: Settings) -> None:
     """Train the baseline on Banking77 if no model is promoted yet (progress goes to the terminal)."""
     if (settings.models_dir / settings.model_name / "CURRENT").is_file():
         return
-    click.echo(f"No {settings.model_name!r} model in {settings.models_dir}: training the baseline on "
-               f"{DATA / 'train.csv'} (about 20-40 s) ...")
-    subprocess.run([sys.executable, "-m", "training.baseline", "--data", str(DATA / "train.csv"),
-                    "--test", str(DATA / "test.csv"), "--out", str(settings.models_dir),
-                    "--name", settings.model_name], check=True)
+    click.echo(
+        f"No {settings.model_name!r} model in {settings.models_dir}: training the baseline on "
+        f"{DATA / 'train.csv'} (about 20-40 s) ..."
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.baseline",
+            "--data",
+            str(DATA / "train.csv"),
+            "--test",
+            str(DATA / "test.csv"),
+            "--out",
+            str(settings.models_dir),
+            "--name",
+            settings.model_name,
+        ],
+        check=True,
+    )
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -77,8 +92,9 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": round(q[49], 1), "p95": round(q[94], 1), "p99": round(q[98], 1)}
 
 
-def stream_tickets(url: str, secret: str, rows: list[tuple[str, str]], run_id: str,
-                   concurrency: int = 4) -> tuple[dict[str, str], list[float]]:
+def stream_tickets(
+    url: str, secret: str, rows: list[tuple[str, str]], run_id: str, concurrency: int = 4
+) -> tuple[dict[str, str], list[float]]:
     """POST each row as a signed webhook; return external id -> true label, and answer times in ms."""
     truth: dict[str, str] = {}
     latencies: list[float] = []
@@ -88,8 +104,9 @@ def stream_tickets(url: str, secret: str, rows: list[tuple[str, str]], run_id: s
     def send(item: tuple[int, tuple[str, str]]) -> None:
         i, (text, label) = item
         external_id = f"demo-{run_id}-{i}"
-        body, headers = signed_delivery(secret, {"id": external_id, "subject": "", "body": text,
-                                                 "requester": f"customer{i}@example.com"})
+        body, headers = signed_delivery(
+            secret, {"id": external_id, "subject": "", "body": text, "requester": f"customer{i}@example.com"}
+        )
         started = time.perf_counter()
         response = session.post(f"{url}/webhooks/generic", data=body, headers=headers, timeout=30)
         elapsed = (time.perf_counter() - started) * 1000
@@ -112,12 +129,18 @@ def wait_for_decisions(db: Any, run_id: str, expected: int, timeout_s: float = 6
         done = 0
         while done < expected:
             if time.monotonic() > deadline:
-                raise click.ClickException(f"only {done}/{expected} tickets processed after {timeout_s} s; "
-                                           "check the worker's log")
+                raise click.ClickException(
+                    f"only {done}/{expected} tickets processed after {timeout_s} s; check the worker's log"
+                )
             time.sleep(0.5)
             with db.session() as session:
-                done = len(session.scalars(select(Ticket.id).where(
-                    Ticket.external_id.startswith(prefix), Ticket.status.in_(["decided", "failed"]))).all())
+                done = len(
+                    session.scalars(
+                        select(Ticket.id).where(
+                            Ticket.external_id.startswith(prefix), Ticket.status.in_(["decided", "failed"])
+                        )
+                    ).all()
+                )
             bar.update(done - bar.n)
 
 
@@ -125,8 +148,16 @@ def summarise(db: Any, run_id: str, truth: dict[str, str], intake_ms: list[float
     prefix = f"demo-{run_id}-"
     with db.session() as session:
         rows = session.execute(
-            select(Ticket.external_id, Ticket.received_at, DecisionRow.created_at, DecisionRow.status,
-                   DecisionRow.queue, PredictionRow.label, PredictionRow.model_name, PredictionRow.model_version)
+            select(
+                Ticket.external_id,
+                Ticket.received_at,
+                DecisionRow.created_at,
+                DecisionRow.status,
+                DecisionRow.queue,
+                PredictionRow.label,
+                PredictionRow.model_name,
+                PredictionRow.model_version,
+            )
             .join(DecisionRow, DecisionRow.ticket_id == Ticket.id)
             .join(PredictionRow, PredictionRow.id == DecisionRow.prediction_id)
             .where(Ticket.external_id.startswith(prefix))
@@ -137,13 +168,18 @@ def summarise(db: Any, run_id: str, truth: dict[str, str], intake_ms: list[float
     auto_correct = sum(1 for r in auto if truth.get(r.external_id) == r.label)
     e2e = [(_utc(r[2]) - _utc(r[1])).total_seconds() * 1000 for r in rows]
     return Summary(
-        sent=len(truth), accepted=len(intake_ms), processed=len(rows),
+        sent=len(truth),
+        accepted=len(intake_ms),
+        processed=len(rows),
         accuracy=correct / len(rows) if rows else 0.0,
         auto_routed_share=len(auto) / len(rows) if rows else 0.0,
         auto_routed_accuracy=auto_correct / len(auto) if auto else 0.0,
-        status_counts=dict(statuses), queue_counts=dict(Counter(r.queue for r in rows).most_common()),
-        intake_ms=percentiles(intake_ms), end_to_end_ms=percentiles(e2e),
-        model=f"{rows[0].model_name}@{rows[0].model_version}" if rows else "-", seconds=round(seconds, 1),
+        status_counts=dict(statuses),
+        queue_counts=dict(Counter(r.queue for r in rows).most_common()),
+        intake_ms=percentiles(intake_ms),
+        end_to_end_ms=percentiles(e2e),
+        model=f"{rows[0].model_name}@{rows[0].model_version}" if rows else "-",
+        seconds=round(seconds, 1),
     )
 
 
@@ -155,15 +191,21 @@ def print_summary(s: Summary) -> None:
     click.echo("")
     click.secho("Triage demo: Banking77 test tickets through the signed webhook", bold=True)
     click.echo(f"  model               {s.model}")
-    click.echo(f"  tickets             {s.sent} sent, {s.accepted} accepted (202), {s.processed} processed "
-               f"in {s.seconds} s")
+    click.echo(
+        f"  tickets             {s.sent} sent, {s.accepted} accepted (202), {s.processed} processed in {s.seconds} s"
+    )
     click.echo(f"  accuracy            {s.accuracy:.1%} (label vs. the held-out Banking77 test label)")
-    click.echo(f"  auto-routed         {s.auto_routed_share:.1%} of tickets, {s.auto_routed_accuracy:.1%} of them "
-               "correctly; the rest wait for review (" + ", ".join(
-                   f"{k} {v}" for k, v in sorted(s.status_counts.items())) + ")")
+    click.echo(
+        f"  auto-routed         {s.auto_routed_share:.1%} of tickets, {s.auto_routed_accuracy:.1%} of them "
+        "correctly; the rest wait for review ("
+        + ", ".join(f"{k} {v}" for k, v in sorted(s.status_counts.items()))
+        + ")"
+    )
     click.echo(f"  intake latency      p50 {s.intake_ms['p50']} ms, p95 {s.intake_ms['p95']} ms")
-    click.echo(f"  end-to-end latency  p50 {s.end_to_end_ms['p50']} ms, p95 {s.end_to_end_ms['p95']} ms "
-               f"(received -> decided, including the wait behind {s.sent} tickets sent at once)")
+    click.echo(
+        f"  end-to-end latency  p50 {s.end_to_end_ms['p50']} ms, p95 {s.end_to_end_ms['p95']} ms "
+        f"(received -> decided, including the wait behind {s.sent} tickets sent at once)"
+    )
     click.echo("  per queue           " + ", ".join(f"{q} {n}" for q, n in s.queue_counts.items()))
 
 
@@ -221,8 +263,10 @@ def main(limit: int | None, host: str, port: int, serve: bool, json_out: Path | 
         if worker:
             worker.stop()
         return
-    click.echo(f"\nServing on {server.url}  (try {server.url}/api/v1/tickets/1 with the token, "
-               f"{server.url}/metrics); Ctrl-C to stop.")
+    click.echo(
+        f"\nServing on {server.url}  (try {server.url}/api/v1/tickets/1 with the token, "
+        f"{server.url}/metrics); Ctrl-C to stop."
+    )
     block(server, worker)
 
 

@@ -484,13 +484,22 @@ def train(
     # Reference distributions for the drift alarm (service/drift.py): training labels, validation confidences.
     card.metrics["label_counts"] = dict(sorted(Counter(fit_part.labels).items()))
     card.metrics["validation_confidence_hist"] = confidence_histogram(
-        [p.confidence for p in served.predict(valid.texts)])
+        [p.confidence for p in served.predict(valid.texts)]
+    )
     card.write(work)
     target = out / name / version
     work.rename(target)
     checkpoint.unlink(missing_ok=True)
-    audit(out, "train", name=name, version=version, kind=card.kind, data=str(data), examples=len(examples.texts),
-          validation_accuracy=card.metrics["validation"].get("accuracy"))
+    audit(
+        out,
+        "train",
+        name=name,
+        version=version,
+        kind=card.kind,
+        data=str(data),
+        examples=len(examples.texts),
+        validation_accuracy=card.metrics["validation"].get("accuracy"),
+    )
     reason = "trained with --promote"
     if make_current is None:
         make_current = not (out / name / "CURRENT").is_file()

@@ -28,9 +28,14 @@ class Prepared:
     conflicts: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"examples": len(self.rows), "removed": dict(self.removed), "rare_labels": self.rare,
-                "rare_policy": self.rare_policy, "conflicting_duplicates": self.conflicts,
-                "labels": dict(sorted(Counter(r.label for r in self.rows).items()))}
+        return {
+            "examples": len(self.rows),
+            "removed": dict(self.removed),
+            "rare_labels": self.rare,
+            "rare_policy": self.rare_policy,
+            "conflicting_duplicates": self.conflicts,
+            "labels": dict(sorted(Counter(r.label for r in self.rows).items())),
+        }
 
 
 def text_key(text: str) -> str:
@@ -66,8 +71,9 @@ def handle_rare(prepared: Prepared, *, min_count: int, policy: str, other_label:
     rare = {label: n for label, n in sorted(counts.items()) if n < min_count and label != other_label}
     prepared.rare, prepared.rare_policy = rare, policy
     if policy == "merge":
-        prepared.rows = [Row(r.text, other_label, r.key, r.source, r.created_at) if r.label in rare else r
-                         for r in prepared.rows]
+        prepared.rows = [
+            Row(r.text, other_label, r.key, r.source, r.created_at) if r.label in rare else r for r in prepared.rows
+        ]
         merged = Counter(r.label for r in prepared.rows)[other_label]
         if 0 < merged < min_count:  # even together they are too few to learn or to measure
             prepared.removed[f"{other_label!r} still below {min_count} after merging"] += merged
@@ -88,8 +94,12 @@ class Split:
     notes: list[str]
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"method": self.method, "train": len(self.train), "holdout": len(self.holdout),
-                               "notes": self.notes}
+        out: dict[str, Any] = {
+            "method": self.method,
+            "train": len(self.train),
+            "holdout": len(self.holdout),
+            "notes": self.notes,
+        }
         if self.method == "time" and self.holdout:
             out["holdout_from"] = min(r.created_at for r in self.holdout if r.created_at).isoformat()
         return out

@@ -59,8 +59,11 @@ class RunConfig:
     def __post_init__(self) -> None:
         if not self.sources:
             raise ValueError("no sources: give --source FORMAT:PATH (or --data) or a config file with sources:")
-        for name, value, allowed in (("split", self.split, SPLITS), ("rare", self.rare, RARE_POLICIES),
-                                     ("encoder mode", self.encoder_mode, ENCODER_MODES)):
+        for name, value, allowed in (
+            ("split", self.split, SPLITS),
+            ("rare", self.rare, RARE_POLICIES),
+            ("encoder mode", self.encoder_mode, ENCODER_MODES),
+        ):
             if value not in allowed:
                 raise ValueError(f"{name} {value!r}: use one of {', '.join(allowed)}")
         unknown = set(self.families) - set(FAMILIES)
@@ -97,8 +100,7 @@ def gather(cfg: RunConfig, *, progress: bool = True) -> tuple[list[Row], list[di
 
 def prepare(cfg: RunConfig, rows: list[Row]) -> tuple[Split, dict[str, Any]]:
     """Deduplicate, merge or drop rare labels, and split once for every family."""
-    prepared = handle_rare(deduplicate(rows), min_count=cfg.min_count, policy=cfg.rare,
-                           other_label=cfg.other_label)
+    prepared = handle_rare(deduplicate(rows), min_count=cfg.min_count, policy=cfg.rare, other_label=cfg.other_label)
     if cfg.test is not None:
         held, report = read_source(SourceSpec("csv", cfg.test, label="category", name="test"))
         held_texts = {text_key(r.text) for r in held}
@@ -109,8 +111,10 @@ def prepare(cfg: RunConfig, rows: list[Row]) -> tuple[Split, dict[str, Any]]:
     else:
         split = split_rows(prepared.rows, method=cfg.split, holdout=cfg.holdout, seed=cfg.seed)
     if len({r.label for r in split.train}) < 2:
-        raise ValueError(f"training needs at least two labels; after preparing there are "
-                         f"{dict(Counter(r.label for r in split.train))}")
+        raise ValueError(
+            f"training needs at least two labels; after preparing there are "
+            f"{dict(Counter(r.label for r in split.train))}"
+        )
     return split, prepared.as_dict()
 
 
@@ -122,32 +126,47 @@ def encoder_shots(cfg: RunConfig, train: list[Row]) -> int | None:
     return None
 
 
-def train_family(family: str, cfg: RunConfig, data: Path, *, models_dir: Path, name: str,
-                 shots: int | None, progress: bool) -> Path:
+def train_family(
+    family: str, cfg: RunConfig, data: Path, *, models_dir: Path, name: str, shots: int | None, progress: bool
+) -> Path:
     """Train one family on the prepared training part; the model directory it publishes."""
     if family == "baseline":
         from training.baseline import train
-        return train(data=data, out=models_dir, name=name, seed=cfg.seed, make_current=cfg.promote,
-                     progress=progress)
+
+        return train(data=data, out=models_dir, name=name, seed=cfg.seed, make_current=cfg.promote, progress=progress)
     from training.encoder import EncoderConfig
     from training.encoder import train as train_encoder
+
     overrides = dict(cfg.encoder)
     if "base_model" in overrides:
         overrides["base_model"] = Path(overrides["base_model"])
-    return train_encoder(data=data, out=models_dir, name=name, config=EncoderConfig(seed=cfg.seed, **overrides),
-                         shots=shots, make_current=cfg.promote, progress=progress)
+    return train_encoder(
+        data=data,
+        out=models_dir,
+        name=name,
+        config=EncoderConfig(seed=cfg.seed, **overrides),
+        shots=shots,
+        make_current=cfg.promote,
+        progress=progress,
+    )
 
 
-def run(cfg: RunConfig, *, models_dir: Path, report_dir: Path, names: dict[str, str] | None = None,
-        progress: bool = True) -> dict[str, Any]:
+def run(
+    cfg: RunConfig, *, models_dir: Path, report_dir: Path, names: dict[str, str] | None = None, progress: bool = True
+) -> dict[str, Any]:
     """The whole run; writes train.csv, holdout.csv, <family>/eval.{json,html} and summary.json under a new dir."""
     names = {**{f: f for f in FAMILIES}, **(names or {})}
     out = report_dir / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     rows, source_reports = gather(cfg, progress=progress)
     split, prepared = prepare(cfg, rows)
     summary: dict[str, Any] = {
-        "run": out.name, "sources": source_reports, "prepared": prepared, "split": split.as_dict(),
-        "config": {k: v for k, v in asdict(cfg).items() if k != "sources"}, "families": {}}
+        "run": out.name,
+        "sources": source_reports,
+        "prepared": prepared,
+        "split": split.as_dict(),
+        "config": {k: v for k, v in asdict(cfg).items() if k != "sources"},
+        "families": {},
+    }
     train_csv, holdout_csv = out / "train.csv", out / "holdout.csv"
     summary["split"]["train_sha256"] = write_csv(split.train, train_csv)
     summary["split"]["holdout_sha256"] = write_csv(split.holdout, holdout_csv)
@@ -155,16 +174,24 @@ def run(cfg: RunConfig, *, models_dir: Path, report_dir: Path, names: dict[str, 
     for family in cfg.families:
         shots = encoder_shots(cfg, split.train) if family == "encoder" else None
         print(f"training {family}" + (f" (few-shot, {shots} per label)" if shots else "") + " ...", file=sys.stderr)
-        directory = train_family(family, cfg, train_csv, models_dir=models_dir, name=names[family], shots=shots,
-                                 progress=progress)
+        directory = train_family(
+            family, cfg, train_csv, models_dir=models_dir, name=names[family], shots=shots, progress=progress
+        )
         result = evaluate(load_model(directory), texts, truth)
         json_path, html_path = write_report(result, out / family)
         coverage80 = next(c["accuracy"] for c in result["accuracy_at_coverage"] if c["coverage"] == 0.8)
         summary["families"][family] = {
-            "model": result["model"], "directory": str(directory), "mode": f"few-shot ({shots})" if shots else "full",
-            "accuracy": result["accuracy"], "macro_f1": result["macro_f1"], "ece": result["ece"],
-            "accuracy_at_80_coverage": coverage80, "auto_routed": result["model_thresholds"],
-            "report": str(html_path), "eval_json": str(json_path)}
+            "model": result["model"],
+            "directory": str(directory),
+            "mode": f"few-shot ({shots})" if shots else "full",
+            "accuracy": result["accuracy"],
+            "macro_f1": result["macro_f1"],
+            "ece": result["ece"],
+            "accuracy_at_80_coverage": coverage80,
+            "auto_routed": result["model_thresholds"],
+            "report": str(html_path),
+            "eval_json": str(json_path),
+        }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
     summary["summary_path"] = str(out / "summary.json")
     return summary
@@ -187,24 +214,34 @@ def render(summary: dict[str, Any]) -> str:
         shown = ", ".join(f"{label} ({n})" for label, n in rare[:8]) + (f" and {len(rare) - 8} more" * (len(rare) > 8))
         lines.append(f"  {len(rare)} rare labels {verb}: {shown}")
     s = summary["split"]
-    lines.append(f"split by {s['method']}: {s['train']} to train, {s['holdout']} held out"
-                 + (f" (opened from {s['holdout_from']})" if s.get("holdout_from") else ""))
+    lines.append(
+        f"split by {s['method']}: {s['train']} to train, {s['holdout']} held out"
+        + (f" (opened from {s['holdout_from']})" if s.get("holdout_from") else "")
+    )
     lines += [f"  {note}" for note in s["notes"]]
     lines.append(f"{'family':<10} {'model':<48} {'accuracy':>8} {'macro-F1':>8} {'ECE':>6} {'acc@80%':>8}")
     for family, m in summary["families"].items():
-        lines.append(f"{family:<10} {m['model']:<48} {m['accuracy']:>8.3f} {m['macro_f1']:>8.3f} {m['ece']:>6.3f} "
-                     f"{m['accuracy_at_80_coverage']:>8.3f}")
+        lines.append(
+            f"{family:<10} {m['model']:<48} {m['accuracy']:>8.3f} {m['macro_f1']:>8.3f} {m['ece']:>6.3f} "
+            f"{m['accuracy_at_80_coverage']:>8.3f}"
+        )
         lines.append(f"{'':<10} report: {m['report']}")
     lines.append(f"summary: {summary['summary_path']}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m training.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", type=Path, help="YAML/JSON file with sources: and the options below")
-    parser.add_argument("--source", action="append", default=[], metavar="FORMAT:PATH",
-                        help=f"a labelled source, repeatable; FORMAT one of {', '.join(SOURCE_FORMATS)}")
+    parser.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="FORMAT:PATH",
+        help=f"a labelled source, repeatable; FORMAT one of {', '.join(SOURCE_FORMATS)}",
+    )
     parser.add_argument("--label-field", help=f"label column (csv/jsonl) or helpdesk field ({label_examples()})")
     parser.add_argument("--text-column", action="append", help="csv/jsonl text column(s), joined in order")
     parser.add_argument("--id-column", help="csv/jsonl ticket id column")
@@ -228,13 +265,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         options = read_config(args.config) if args.config else {}
-        fields = {"label": args.label_field, "text": tuple(args.text_column or ()), "id": args.id_column,
-                  "time": args.time_column}
+        fields = {
+            "label": args.label_field,
+            "text": tuple(args.text_column or ()),
+            "id": args.id_column,
+            "time": args.time_column,
+        }
         options["sources"] = list(options.get("sources", [])) + [SourceSpec.parse(s, **fields) for s in args.source]
-        for key, value in (("test", args.test), ("split", args.split), ("holdout", args.holdout),
-                           ("min_count", args.min_count), ("rare", args.rare), ("other_label", args.other_label),
-                           ("families", tuple(args.family or ())), ("encoder_mode", args.encoder_mode),
-                           ("seed", args.seed), ("promote", args.promote)):
+        for key, value in (
+            ("test", args.test),
+            ("split", args.split),
+            ("holdout", args.holdout),
+            ("min_count", args.min_count),
+            ("rare", args.rare),
+            ("other_label", args.other_label),
+            ("families", tuple(args.family or ())),
+            ("encoder_mode", args.encoder_mode),
+            ("seed", args.seed),
+            ("promote", args.promote),
+        ):
             if value not in (None, ()):
                 options[key] = value
         encoder = dict(options.get("encoder") or {})
@@ -244,8 +293,12 @@ def main(argv: list[str] | None = None) -> int:
             encoder["base_model"] = args.base_model
         options["encoder"] = encoder
         cfg = RunConfig(**options)
-        summary = run(cfg, models_dir=args.out, report_dir=args.report_dir,
-                      names={"baseline": args.baseline_name, "encoder": args.encoder_name})
+        summary = run(
+            cfg,
+            models_dir=args.out,
+            report_dir=args.report_dir,
+            names={"baseline": args.baseline_name, "encoder": args.encoder_name},
+        )
     except (ValueError, TypeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -37,8 +37,10 @@ class SourceSpec:
         if self.format not in SOURCE_FORMATS:
             raise ValueError(f"unknown source format {self.format!r}; use one of {', '.join(SOURCE_FORMATS)}")
         if self.format in HELPDESK_FORMATS and not self.label:
-            raise ValueError(f"{self.format}:{self.path}: say which field is the label "
-                             f"(--label-field, e.g. {CATALOG[self.format].label_example})")
+            raise ValueError(
+                f"{self.format}:{self.path}: say which field is the label "
+                f"(--label-field, e.g. {CATALOG[self.format].label_example})"
+            )
         if not self.name:
             default = self.format if self.format in HELPDESK_FORMATS else self.path.stem
             object.__setattr__(self, "name", default)
@@ -59,9 +61,15 @@ class SourceSpec:
             raise ValueError(f"source {entry!r}: needs format and path; unknown keys {sorted(unknown)}")
         path = Path(entry["path"])
         text = entry.get("text", "text")
-        return cls(format=entry["format"], path=path if path.is_absolute() else base / path,
-                   label=entry.get("label"), text=tuple([text] if isinstance(text, str) else text),
-                   id=entry.get("id"), time=entry.get("time"), name=entry.get("name", ""))
+        return cls(
+            format=entry["format"],
+            path=path if path.is_absolute() else base / path,
+            label=entry.get("label"),
+            text=tuple([text] if isinstance(text, str) else text),
+            id=entry.get("id"),
+            time=entry.get("time"),
+            name=entry.get("name", ""),
+        )
 
 
 @dataclass(frozen=True)

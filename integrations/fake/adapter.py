@@ -18,18 +18,29 @@ class FakeHelpdesk:
         self.client = FakeClient(settings.url, settings.timeout_s)
 
     def write_back(self, request: WritebackRequest) -> None:
-        self.client.update_ticket(request.ticket_external_id, self._fields(request),
-                                  idempotency_key=f"triage-writeback-{request.writeback_id}")
+        self.client.update_ticket(
+            request.ticket_external_id,
+            self._fields(request),
+            idempotency_key=f"triage-writeback-{request.writeback_id}",
+        )
 
     def post_reply(self, request: WritebackRequest) -> None:
-        self.client.update_ticket(request.ticket_external_id,
-                                  {**self._fields(request), "public_reply": request.public_reply},
-                                  idempotency_key=f"triage-writeback-{request.writeback_id}")
+        self.client.update_ticket(
+            request.ticket_external_id,
+            {**self._fields(request), "public_reply": request.public_reply},
+            idempotency_key=f"triage-writeback-{request.writeback_id}",
+        )
 
     @staticmethod
     def _fields(request: WritebackRequest) -> dict[str, object]:
-        return {"group": request.queue, "priority": request.priority, "label": request.label,
-                "status": str(request.status), "tags": list(request.tags), "internal_note": request.note}
+        return {
+            "group": request.queue,
+            "priority": request.priority,
+            "label": request.label,
+            "status": str(request.status),
+            "tags": list(request.tags),
+            "internal_note": request.note,
+        }
 
     def fetch_ticket(self, external_id: str) -> InboundTicket:
         raise IntegrationError("the fake helpdesk sends whole tickets; it has none to fetch", permanent=True)
@@ -40,6 +51,7 @@ class FakeHelpdesk:
         return (RateLimit("fake:account", self.settings.limit_per_minute, 60.0),)
 
 
-def from_env(environ: Mapping[str, str], *, queues: Collection[str] = (), priorities: Collection[str] = ()
-             ) -> FakeHelpdesk:
+def from_env(
+    environ: Mapping[str, str], *, queues: Collection[str] = (), priorities: Collection[str] = ()
+) -> FakeHelpdesk:
     return FakeHelpdesk(FakeSettings.from_env(environ))

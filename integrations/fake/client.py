@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import quote
 
 import requests
-from urllib.parse import quote
 
 from integrations.http import call
 
@@ -31,5 +31,11 @@ class FakeClient:
             with _LOCK:
                 _MEMORY.append({"ticket_id": ticket_id, "idempotency_key": idempotency_key, **fields})
             return
-        call(self._http, "PUT", f"{self.url}/api/tickets/{quote(ticket_id, safe='')}/triage",
-             timeout=self.timeout_s, json=fields, headers={"Idempotency-Key": idempotency_key})
+        call(
+            self._http,
+            "PUT",
+            f"{self.url}/api/tickets/{quote(ticket_id, safe='')}/triage",
+            timeout=self.timeout_s,
+            json=fields,
+            headers={"Idempotency-Key": idempotency_key},
+        )

@@ -121,5 +121,6 @@ class FakeHelpdeskServer(RecordingServer):
     """The fake helpdesk's API: PUT /api/tickets/<id>/triage records a write-back."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
-        super().__init__([("PUT", r"/api/tickets/(?P<id>[^/]+)/triage", lambda m, r: (200, {"ok": True}, {}))],
-                         host=host)
+        super().__init__(
+            [("PUT", r"/api/tickets/(?P<id>[^/]+)/triage", lambda m, r: (200, {"ok": True}, {}))], host=host
+        )

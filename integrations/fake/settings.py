@@ -14,6 +14,8 @@ class FakeSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> FakeSettings:
-        return cls(url=environ.get("TRIAGE_FAKE_HELPDESK_URL", "").rstrip("/"),
-                   timeout_s=float(environ.get("TRIAGE_HTTP_TIMEOUT_S", "10")),
-                   limit_per_minute=int(environ.get("TRIAGE_FAKE_LIMIT_PER_MINUTE", "0")))
+        return cls(
+            url=environ.get("TRIAGE_FAKE_HELPDESK_URL", "").rstrip("/"),
+            timeout_s=float(environ.get("TRIAGE_HTTP_TIMEOUT_S", "10")),
+            limit_per_minute=int(environ.get("TRIAGE_FAKE_LIMIT_PER_MINUTE", "0")),
+        )

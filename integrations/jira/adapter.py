@@ -34,8 +34,10 @@ class JiraHelpdesk:
     def write_back(self, request: WritebackRequest) -> None:
         """Component, priority and labels in one edit, then the internal comment."""
         s = self.settings
-        fields: dict[str, Any] = {"components": [s.components[request.queue]],
-                                  "priority": s.priorities[request.priority]}
+        fields: dict[str, Any] = {
+            "components": [s.components[request.queue]],
+            "priority": s.priorities[request.priority],
+        }
         if s.request_type_field and s.request_types:
             fields[s.request_type_field] = s.request_types[request.queue]
         labels = [{"add": _label(s.label_prefix + t.removeprefix("triage_"))} for t in request.tags]

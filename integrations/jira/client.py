@@ -15,42 +15,75 @@ class JiraClient:
     def __init__(self, settings: JiraSettings) -> None:
         self.settings = settings
         self.http = requests.Session()
-        self.http.headers.update({"Authorization": settings.auth_header, "Accept": "application/json",
-                                  "User-Agent": "triage/0.1"})
+        self.http.headers.update(
+            {"Authorization": settings.auth_header, "Accept": "application/json", "User-Agent": "triage/0.1"}
+        )
 
     def _url(self, path: str, key: str) -> str:
         return f"{self.settings.base_url}{path.format(key=quote(key, safe=''))}"
 
     def get_issue(self, key: str) -> dict[str, Any]:
         # Reference: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issues/#api-rest-api-2-issue-issueidorkey-get
-        response = call(self.http, "GET", self._url("/rest/api/2/issue/{key}", key), timeout=self.settings.timeout_s,
-                        params={"fields": "summary,description,reporter,creator,labels,components,project,"
-                                          "issuetype,status,priority,created"})
+        response = call(
+            self.http,
+            "GET",
+            self._url("/rest/api/2/issue/{key}", key),
+            timeout=self.settings.timeout_s,
+            params={
+                "fields": "summary,description,reporter,creator,labels,components,project,"
+                "issuetype,status,priority,created"
+            },
+        )
         return response.json()
 
     def edit_issue(self, key: str, body: dict[str, Any]) -> None:
         # Reference: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issues/#api-rest-api-2-issue-issueidorkey-put
-        call(self.http, "PUT", self._url("/rest/api/2/issue/{key}", key), timeout=self.settings.timeout_s,
-             json=body, params={"notifyUsers": "false"})
+        call(
+            self.http,
+            "PUT",
+            self._url("/rest/api/2/issue/{key}", key),
+            timeout=self.settings.timeout_s,
+            json=body,
+            params={"notifyUsers": "false"},
+        )
 
     def add_public_comment(self, key: str, text: str) -> None:
         """A comment the requester sees: a public request comment (Service Management) or an unrestricted one."""
         if self.settings.comment_mode == "servicedesk":
             # Reference: https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-request/#api-rest-servicedeskapi-request-issueidorkey-comment-post
-            call(self.http, "POST", self._url("/rest/servicedeskapi/request/{key}/comment", key),
-                 timeout=self.settings.timeout_s, json={"body": text, "public": True})
+            call(
+                self.http,
+                "POST",
+                self._url("/rest/servicedeskapi/request/{key}/comment", key),
+                timeout=self.settings.timeout_s,
+                json={"body": text, "public": True},
+            )
         else:
             # Reference: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-comments/#api-rest-api-2-issue-issueidorkey-comment-post
-            call(self.http, "POST", self._url("/rest/api/2/issue/{key}/comment", key),
-                 timeout=self.settings.timeout_s, json={"body": text})
+            call(
+                self.http,
+                "POST",
+                self._url("/rest/api/2/issue/{key}/comment", key),
+                timeout=self.settings.timeout_s,
+                json={"body": text},
+            )
 
     def add_internal_comment(self, key: str, text: str) -> None:
         if self.settings.comment_mode == "servicedesk":
             # Reference: https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-request/#api-rest-servicedeskapi-request-issueidorkey-comment-post
-            call(self.http, "POST", self._url("/rest/servicedeskapi/request/{key}/comment", key),
-                 timeout=self.settings.timeout_s, json={"body": text, "public": False})
+            call(
+                self.http,
+                "POST",
+                self._url("/rest/servicedeskapi/request/{key}/comment", key),
+                timeout=self.settings.timeout_s,
+                json={"body": text, "public": False},
+            )
         else:
             # Reference: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-comments/#api-rest-api-2-issue-issueidorkey-comment-post
-            call(self.http, "POST", self._url("/rest/api/2/issue/{key}/comment", key),
-                 timeout=self.settings.timeout_s,
-                 json={"body": text, "visibility": dict(self.settings.comment_visibility or {})})
+            call(
+                self.http,
+                "POST",
+                self._url("/rest/api/2/issue/{key}/comment", key),
+                timeout=self.settings.timeout_s,
+                json={"body": text, "visibility": dict(self.settings.comment_visibility or {})},
+            )

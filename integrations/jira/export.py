@@ -66,11 +66,18 @@ def _from_issue(issue: dict[str, Any]) -> dict[str, list[str]]:
         items = value if isinstance(value, list) else [value] if value else []
         return [str(v.get("name") if isinstance(v, dict) else v) for v in items if v]
 
-    return {"key": [str(issue.get("key", ""))], "summary": [f.get("summary") or ""],
-            "description": [adf_text(f.get("description"))], "component": names("components"),
-            "priority": names("priority"), "issuetype": names("issuetype"),
-            "project": [str((f.get("project") or {}).get("key", ""))] if f.get("project") else [],
-            "status": names("status"), "label": names("labels"), "created": [f.get("created") or ""]}
+    return {
+        "key": [str(issue.get("key", ""))],
+        "summary": [f.get("summary") or ""],
+        "description": [adf_text(f.get("description"))],
+        "component": names("components"),
+        "priority": names("priority"),
+        "issuetype": names("issuetype"),
+        "project": [str((f.get("project") or {}).get("key", ""))] if f.get("project") else [],
+        "status": names("status"),
+        "label": names("labels"),
+        "created": [f.get("created") or ""],
+    }
 
 
 def read_export(path: Path, *, label_field: str, multi: str = "skip") -> tuple[list[LabelledExample], Counter[str]]:
@@ -99,6 +106,9 @@ def read_export(path: Path, *, label_field: str, multi: str = "skip") -> tuple[l
             skipped[f"several {label_field} values"] += 1
         else:
             created = (row.get("created") or [""])[0]
-            examples.append(LabelledExample(text=text.strip(), label=labels[0], source_id=key,
-                                            created_at=_time(created) if created else None))
+            examples.append(
+                LabelledExample(
+                    text=text.strip(), label=labels[0], source_id=key, created_at=_time(created) if created else None
+                )
+            )
     return examples, skipped

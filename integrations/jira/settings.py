@@ -39,8 +39,9 @@ class JiraSettings:
         return f"JiraSettings(base_url={self.base_url!r}, components={len(self.components)}, auth=***)"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str], *, queues: Collection[str], priorities: Collection[str]
-                 ) -> JiraSettings:
+    def from_env(
+        cls, environ: Mapping[str, str], *, queues: Collection[str], priorities: Collection[str]
+    ) -> JiraSettings:
         base = required(environ, "TRIAGE_JIRA_URL").rstrip("/")
         pat = secret(environ, "TRIAGE_JIRA_PAT", required=False)
         if pat:  # Data Center personal access token
@@ -64,14 +65,19 @@ class JiraSettings:
             missing("request_types", set(queues), request_types, where)
             if not mapping.get("request_type_field"):
                 raise IntegrationConfigError(
-                    f"{where}: request_types needs request_type_field (e.g. customfield_10010)")
+                    f"{where}: request_types needs request_type_field (e.g. customfield_10010)"
+                )
         return cls(
-            base_url=base, auth_header=auth, webhook_secret=secret(environ, "TRIAGE_JIRA_WEBHOOK_SECRET"),
+            base_url=base,
+            auth_header=auth,
+            webhook_secret=secret(environ, "TRIAGE_JIRA_WEBHOOK_SECRET"),
             components={q: ref(v) for q, v in components.items()},
-            priorities={p: ref(v) for p, v in prio.items()}, comment_mode=mode,
+            priorities={p: ref(v) for p, v in prio.items()},
+            comment_mode=mode,
             comment_visibility={str(k): str(v) for k, v in visibility.items()},
             label_prefix=str(mapping.get("label_prefix", "triage_")),
-            request_type_field=mapping.get("request_type_field"), request_types=request_types,
+            request_type_field=mapping.get("request_type_field"),
+            request_types=request_types,
             writes_per_minute=int(environ.get("TRIAGE_JIRA_WRITES_PER_MINUTE", "100")),
             timeout_s=float(environ.get("TRIAGE_HTTP_TIMEOUT_S", "10")),
         )

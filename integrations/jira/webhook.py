@@ -47,8 +47,9 @@ def parse(payload: Any, headers: Mapping[str, str]) -> InboundEvent:
     if not isinstance(issue, dict) or not isinstance(issue.get("fields"), dict):
         raise PayloadError(f"{event}: 'issue' with 'fields' is missing")
     kind = payload.get("issue_event_type_name") or event
-    return InboundEvent(ticket=_ticket(issue), reason=str(kind), delivery_id=delivery_id(headers),
-                        is_update=ISSUE_EVENTS[event])
+    return InboundEvent(
+        ticket=_ticket(issue), reason=str(kind), delivery_id=delivery_id(headers), is_update=ISSUE_EVENTS[event]
+    )
 
 
 def ticket_from_issue(issue: dict[str, Any]) -> InboundTicket:
@@ -81,8 +82,12 @@ def _ticket(issue: dict[str, Any]) -> InboundTicket:
         "components": ",".join(str(c.get("id")) for c in _list(fields.get("components")) if isinstance(c, dict)),
     }
     return InboundTicket(
-        source=SOURCE, external_id=key, subject=subject.strip(), body=body.strip(),
-        requester=str(_person(person))[:320], created_at=_time(fields.get("created")),
+        source=SOURCE,
+        external_id=key,
+        subject=subject.strip(),
+        body=body.strip(),
+        requester=str(_person(person))[:320],
+        created_at=_time(fields.get("created")),
         tags=tuple(str(label) for label in _list(fields.get("labels")))[:50],
         metadata={k: v for k, v in metadata.items() if v not in (None, "")},
     )
@@ -92,8 +97,7 @@ def _person(person: Any) -> str:
     """Server users have name/key (and often an e-mail); Cloud users only an accountId."""
     if not isinstance(person, dict):
         return ""
-    return str(person.get("emailAddress") or person.get("accountId") or person.get("name")
-               or person.get("key") or "")
+    return str(person.get("emailAddress") or person.get("accountId") or person.get("name") or person.get("key") or "")
 
 
 def adf_text(value: Any) -> str:

@@ -43,10 +43,14 @@ class LLMSettings:
         if schema not in ("true", "false"):
             raise IntegrationConfigError("TRIAGE_LLM_JSON_SCHEMA must be true or false")
         return cls(
-            base_url=required(environ, "TRIAGE_LLM_BASE_URL").rstrip("/"), model=required(environ, "TRIAGE_LLM_MODEL"),
-            api_key=secret(environ, "TRIAGE_LLM_API_KEY", required=False), auth=auth,
-            api_version=environ.get("TRIAGE_LLM_API_VERSION", ""), json_schema=schema == "true",
-            timeout_s=number("TRIAGE_LLM_TIMEOUT_S", "20"), max_retries=int(number("TRIAGE_LLM_MAX_RETRIES", "2", int)),
+            base_url=required(environ, "TRIAGE_LLM_BASE_URL").rstrip("/"),
+            model=required(environ, "TRIAGE_LLM_MODEL"),
+            api_key=secret(environ, "TRIAGE_LLM_API_KEY", required=False),
+            auth=auth,
+            api_version=environ.get("TRIAGE_LLM_API_VERSION", ""),
+            json_schema=schema == "true",
+            timeout_s=number("TRIAGE_LLM_TIMEOUT_S", "20"),
+            max_retries=int(number("TRIAGE_LLM_MAX_RETRIES", "2", int)),
             max_wait_s=number("TRIAGE_LLM_MAX_WAIT_S", "30"),
             price_in_per_1k=number("TRIAGE_LLM_PRICE_IN_PER_1K", "0"),
             price_out_per_1k=number("TRIAGE_LLM_PRICE_OUT_PER_1K", "0"),

@@ -38,15 +38,17 @@ class ZendeskHelpdesk:
 
     def write_back(self, request: WritebackRequest) -> None:
         """Group, priority, tags, label field and an internal note, in one ticket update."""
-        self.client.update_ticket(request.ticket_external_id, self._update(request, {"body": request.note,
-                                                                                      "public": False}))
+        self.client.update_ticket(
+            request.ticket_external_id, self._update(request, {"body": request.note, "public": False})
+        )
 
     def post_reply(self, request: WritebackRequest) -> None:
         """The same update with the approved reply as the public comment: one call, so a retry cannot send
         the reply twice after the routing failed, nor the routing without the reply."""
         # Reference: https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/
-        self.client.update_ticket(request.ticket_external_id, self._update(request, {
-            "body": request.public_reply or "", "public": True}))
+        self.client.update_ticket(
+            request.ticket_external_id, self._update(request, {"body": request.public_reply or "", "public": True})
+        )
 
     def _update(self, request: WritebackRequest, comment: dict[str, Any]) -> dict[str, Any]:
         s = self.settings
@@ -63,8 +65,10 @@ class ZendeskHelpdesk:
 
     def rate_limits(self, request: WritebackRequest) -> Sequence[RateLimit]:
         # Reference: https://developer.zendesk.com/api-reference/introduction/rate-limits/
-        return (RateLimit("zendesk:update-ticket", 100, 60.0),
-                RateLimit(f"zendesk:ticket:{request.ticket_external_id}", 30, 600.0))
+        return (
+            RateLimit("zendesk:update-ticket", 100, 60.0),
+            RateLimit(f"zendesk:ticket:{request.ticket_external_id}", 30, 600.0),
+        )
 
 
 def _tag(value: str) -> str:

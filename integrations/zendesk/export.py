@@ -30,7 +30,7 @@ def label_of(ticket: dict[str, Any], field: str) -> str | None:
     if field.startswith("tag:"):
         prefix = field.split(":", 1)[1]
         tags = [t for t in ticket.get("tags") or [] if str(t).startswith(prefix)]
-        return tags[0][len(prefix):] if len(tags) == 1 else None
+        return tags[0][len(prefix) :] if len(tags) == 1 else None
     if field == "via":
         via = ticket.get("via")
         return (via or {}).get("channel") if isinstance(via, dict) else None
@@ -65,6 +65,7 @@ def read_export(path: Path, *, label_field: str) -> tuple[list[LabelledExample],
         if label is None:
             skipped[f"no {label_field}"] += 1
             continue
-        examples.append(LabelledExample(text=text, label=label, source_id=ticket_id,
-                                        created_at=_time(ticket.get("created_at"))))
+        examples.append(
+            LabelledExample(text=text, label=label, source_id=ticket_id, created_at=_time(ticket.get("created_at")))
+        )
     return examples, skipped

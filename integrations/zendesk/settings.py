@@ -28,8 +28,9 @@ class ZendeskSettings:
         return f"ZendeskSettings(base_url={self.base_url!r}, groups={len(self.groups)}, auth=***)"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str], *, queues: Collection[str], priorities: Collection[str]
-                 ) -> ZendeskSettings:
+    def from_env(
+        cls, environ: Mapping[str, str], *, queues: Collection[str], priorities: Collection[str]
+    ) -> ZendeskSettings:
         base = environ.get("TRIAGE_ZENDESK_URL", "").rstrip("/")
         if not base:
             base = f"https://{required(environ, 'TRIAGE_ZENDESK_SUBDOMAIN')}.zendesk.com"
@@ -56,8 +57,14 @@ class ZendeskSettings:
         except (TypeError, ValueError):
             raise IntegrationConfigError(f"{where}: every group must be a numeric Zendesk group id") from None
         field_id = mapping.get("label_field_id")
-        return cls(base_url=base, auth_header=auth, webhook_secret=secret(environ, "TRIAGE_ZENDESK_WEBHOOK_SECRET"),
-                   groups=group_ids, priorities=prio, label_field_id=int(field_id) if field_id else None,
-                   tag_prefix=str(mapping.get("tag_prefix", "triage_")),
-                   timeout_s=float(environ.get("TRIAGE_HTTP_TIMEOUT_S", "10")),
-                   signature_tolerance_s=int(environ.get("TRIAGE_SIGNATURE_TOLERANCE_S", "300")))
+        return cls(
+            base_url=base,
+            auth_header=auth,
+            webhook_secret=secret(environ, "TRIAGE_ZENDESK_WEBHOOK_SECRET"),
+            groups=group_ids,
+            priorities=prio,
+            label_field_id=int(field_id) if field_id else None,
+            tag_prefix=str(mapping.get("tag_prefix", "triage_")),
+            timeout_s=float(environ.get("TRIAGE_HTTP_TIMEOUT_S", "10")),
+            signature_tolerance_s=int(environ.get("TRIAGE_SIGNATURE_TOLERANCE_S", "300")),
+        )

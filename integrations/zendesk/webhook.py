@@ -18,8 +18,11 @@ SOURCE = "zendesk"
 _TICKET_NUMBER = re.compile(r"[0-9]{1,19}")
 CREATED_EVENTS = {"zen:event-type:ticket.created"}
 # Event subscriptions that change what a ticket says; re-routing on them is opt-in (see settings).
-UPDATE_EVENTS = {"zen:event-type:ticket.comment_added", "zen:event-type:ticket.subject_changed",
-                 "zen:event-type:ticket.description_changed"}
+UPDATE_EVENTS = {
+    "zen:event-type:ticket.comment_added",
+    "zen:event-type:ticket.subject_changed",
+    "zen:event-type:ticket.description_changed",
+}
 
 
 def verify(secret: str, headers: Mapping[str, str], body: bytes, *, tolerance_s: int, now: float | None = None) -> None:
@@ -58,12 +61,14 @@ def parse(payload: Any, headers: Mapping[str, str]) -> InboundEvent:
         # Triage's trigger body (docs/zendesk.md) and Zendesk's own ticket objects share this shape.
         kind = str(payload.get("event") or "ticket.created")
         ticket = _ticket(payload["ticket"], requester=payload.get("requester"))
-        return InboundEvent(ticket=ticket, reason=kind, delivery_id=delivery_id(headers),
-                            is_update=kind != "ticket.created")
+        return InboundEvent(
+            ticket=ticket, reason=kind, delivery_id=delivery_id(headers), is_update=kind != "ticket.created"
+        )
     for key in ("tickets", "requests", "results"):
         if isinstance(payload.get(key), list):
-            return InboundEvent.ignore(f"a list of {key} is an export, not a webhook: train from it with "
-                                       "`triage train --format zendesk`")
+            return InboundEvent.ignore(
+                f"a list of {key} is an export, not a webhook: train from it with `triage train --format zendesk`"
+            )
     keys = ", ".join(sorted(payload)[:5]) or "nothing"
     return InboundEvent.ignore(f"not a ticket event (top-level keys: {keys})")
 
@@ -76,8 +81,12 @@ def _event_subscription(payload: dict[str, Any], event_type: str, headers: Mappi
     if not isinstance(detail, dict):
         raise PayloadError(f"{event_type}: 'detail' must be the ticket object")
     ticket = _ticket(detail)
-    return InboundEvent(ticket=ticket, reason=event_type, is_update=event_type not in CREATED_EVENTS,
-                        delivery_id=str(payload.get("id") or "")[:128] or delivery_id(headers))
+    return InboundEvent(
+        ticket=ticket,
+        reason=event_type,
+        is_update=event_type not in CREATED_EVENTS,
+        delivery_id=str(payload.get("id") or "")[:128] or delivery_id(headers),
+    )
 
 
 def ticket_from_api(ticket: dict[str, Any], requester: dict[str, Any] | None) -> InboundTicket:
@@ -104,9 +113,14 @@ def _ticket(t: dict[str, Any], requester: Any = None, *, allow_fetch: bool = Tru
     channel = via.get("channel") if isinstance(via, dict) else via
     who = requester if isinstance(requester, dict) else t.get("requester")
     email = who.get("email") if isinstance(who, dict) else None
-    metadata: dict[str, Any] = {"channel": channel, "zendesk_priority": _lower(t.get("priority")),
-                                "zendesk_type": _lower(t.get("type")), "group_id": t.get("group_id"),
-                                "requester_id": t.get("requester_id"), "brand_id": t.get("brand_id")}
+    metadata: dict[str, Any] = {
+        "channel": channel,
+        "zendesk_priority": _lower(t.get("priority")),
+        "zendesk_type": _lower(t.get("type")),
+        "group_id": t.get("group_id"),
+        "requester_id": t.get("requester_id"),
+        "brand_id": t.get("brand_id"),
+    }
     custom_fields = t.get("custom_fields") or []
     if not isinstance(custom_fields, list):
         raise PayloadError(f"ticket.custom_fields must be a list, got {_short(custom_fields)}")
@@ -114,8 +128,12 @@ def _ticket(t: dict[str, Any], requester: Any = None, *, allow_fetch: bool = Tru
         if isinstance(field, dict) and field.get("value") not in (None, "", []):
             metadata[f"custom_field_{field.get('id')}"] = field["value"]
     return InboundTicket(
-        source=SOURCE, external_id=str(ticket_id).strip(), subject=subject, body=body,
-        requester=str(email or t.get("requester_id") or "")[:320], created_at=_time(t.get("created_at")),
+        source=SOURCE,
+        external_id=str(ticket_id).strip(),
+        subject=subject,
+        body=body,
+        requester=str(email or t.get("requester_id") or "")[:320],
+        created_at=_time(t.get("created_at")),
         tags=tuple(str(x) for x in tags if str(x).strip())[:50],
         metadata={k: v for k, v in metadata.items() if v not in (None, "")},
         # A trigger body that carries only the id (the safe template in docs/zendesk.md): fetch the text.

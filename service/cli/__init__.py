@@ -38,7 +38,18 @@ def main() -> None:
         logging.getLogger("celery").setLevel(logging.WARNING)
 
 
-for _command in (setup.config, setup.db, models.train, models.classify, models.models, models.evaluate_command,
-                 serving.serve, serving.worker, operations.writebacks, operations.users, operations.feedback,
-                 serving.demo):
+for _command in (
+    setup.config,
+    setup.db,
+    models.train,
+    models.classify,
+    models.models,
+    models.evaluate_command,
+    serving.serve,
+    serving.worker,
+    operations.writebacks,
+    operations.users,
+    operations.feedback,
+    serving.demo,
+):
     main.add_command(_command)

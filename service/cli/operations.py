@@ -33,8 +33,9 @@ def writebacks_list(status: str) -> None:
     with rt.db.session() as session:
         rows = writebacks_in(session, status)
         for wb in rows:
-            click.echo(f"{wb.id}\tdecision {wb.decision_id}\t{wb.target}\tattempts {wb.attempts}\t"
-                       f"{wb.last_error or ''}")
+            click.echo(
+                f"{wb.id}\tdecision {wb.decision_id}\t{wb.target}\tattempts {wb.attempts}\t{wb.last_error or ''}"
+            )
         click.echo(f"{len(rows)} write-back(s) {status}")
 
 
@@ -59,14 +60,20 @@ def users() -> None:
 
 @users.command("create")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["agent", "admin"]), required=True,
-              help="agent reviews tickets; admin also manages users.")
-@click.option("--password-file", type=click.File("r"),
-              help="Read the password from this file (first line) instead of prompting; - for stdin.")
+@click.option(
+    "--role",
+    type=click.Choice(["agent", "admin"]),
+    required=True,
+    help="agent reviews tickets; admin also manages users.",
+)
+@click.option(
+    "--password-file",
+    type=click.File("r"),
+    help="Read the password from this file (first line) instead of prompting; - for stdin.",
+)
 @with_appcontext
 def users_create(username: str, role: str, password_file: TextIO | None) -> None:
     """Create a user who can sign in to the review page."""
-
 
     if password_file is not None:
         password = password_file.readline().rstrip("\r\n")
@@ -93,15 +100,15 @@ def feedback() -> None:
 def feedback_export(out: Path, corrections_only: bool) -> None:
     """Write reviewed tickets as a labelled CSV (text, category, ...) that `triage train` reads as feedback:F."""
     n, stale = write_feedback(out, corrections_only=corrections_only)
-    click.echo(f"{n} labelled example(s) written to {out}"
-               + (f"; {stale} skipped because the ticket's text changed after review" if stale else ""))
+    click.echo(
+        f"{n} labelled example(s) written to {out}"
+        + (f"; {stale} skipped because the ticket's text changed after review" if stale else "")
+    )
 
 
 def write_feedback(out: Path, *, corrections_only: bool) -> tuple[int, int]:
     """The agents' latest verdicts as a CSV; how many were written and how many were stale."""
     import csv
-
-
 
     rt = runtime()
     with rt.db.session() as session:
@@ -109,9 +116,31 @@ def write_feedback(out: Path, *, corrections_only: bool) -> tuple[int, int]:
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["text", "category", "kind", "source_id", "ticket_id", "revision", "text_sha256",
-                         "created_at", "reviewed_at"])
+        writer.writerow(
+            [
+                "text",
+                "category",
+                "kind",
+                "source_id",
+                "ticket_id",
+                "revision",
+                "text_sha256",
+                "created_at",
+                "reviewed_at",
+            ]
+        )
         for e in examples:
-            writer.writerow([e.text, e.label, e.kind, e.source_id, e.ticket_id, e.revision, e.text_sha256,
-                             e.created_at.isoformat(), e.reviewed_at.isoformat()])
+            writer.writerow(
+                [
+                    e.text,
+                    e.label,
+                    e.kind,
+                    e.source_id,
+                    e.ticket_id,
+                    e.revision,
+                    e.text_sha256,
+                    e.created_at.isoformat(),
+                    e.reviewed_at.isoformat(),
+                ]
+            )
     return len(examples), stale

@@ -51,14 +51,19 @@ def serve(host: str, port: int) -> None:
     worker = start_embedded(app, settings) if settings.embedded else None
     server = Server(app, host, port).start()
     # A log line, not a print: a log collector reading this service's output sees only JSON (or only text).
-    log.info("Triage serving on %s%s", server.url, " (embedded worker)" if worker else "",
-             extra={"url": server.url, "embedded_worker": worker is not None})
+    log.info(
+        "Triage serving on %s%s",
+        server.url,
+        " (embedded worker)" if worker else "",
+        extra={"url": server.url, "embedded_worker": worker is not None},
+    )
     block(server, worker)
 
 
 def start_embedded(app: Flask, settings: Settings) -> EmbeddedWorker:
-    worker = EmbeddedWorker(app.extensions["celery"], concurrency=settings.worker_concurrency,
-                            sweep_interval_s=settings.sweep_interval_s)
+    worker = EmbeddedWorker(
+        app.extensions["celery"], concurrency=settings.worker_concurrency, sweep_interval_s=settings.sweep_interval_s
+    )
     worker.start()
     return worker
 
@@ -81,9 +86,11 @@ def worker(ctx: click.Context) -> None:
     """Run a Celery worker (extra arguments go to `celery worker`, e.g. --concurrency 4)."""
     settings = settings_from_env()
     if settings.embedded:
-        raise click.ClickException("TRIAGE_BROKER_URL is memory://, which lives inside one process: "
-                                   "`triage serve` runs the worker itself. Set a redis:// broker for "
-                                   "separate workers.")
+        raise click.ClickException(
+            "TRIAGE_BROKER_URL is memory://, which lives inside one process: "
+            "`triage serve` runs the worker itself. Set a redis:// broker for "
+            "separate workers."
+        )
     app = create_app(settings)
     celery = app.extensions["celery"]
     celery.worker_main(["worker", "--loglevel=INFO", "-Q", "triage", *ctx.args])

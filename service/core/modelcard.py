@@ -115,9 +115,7 @@ def current_version_dir(models_dir: Path, name: str) -> Path:
     family = models_dir / name
     pointer = family / CURRENT_FILE
     if not pointer.is_file():
-        raise ModelCardError(
-            f"no promoted {name!r} model in {models_dir}: run `triage train` (or `triage demo`) first"
-        )
+        raise ModelCardError(f"no promoted {name!r} model in {models_dir}: run `triage train` (or `triage demo`) first")
     version = pointer.read_text().strip()
     directory = family / version
     if not directory.is_dir():
@@ -142,8 +140,14 @@ def audit_user() -> str:
 
 def audit(models_dir: Path, action: str, *, name: str, reason: str | None = None, **details: Any) -> dict[str, Any]:
     """Append one decision (who, when, what, why) to the models directory's audit log and return it."""
-    entry: dict[str, Any] = {"at": datetime.now(UTC).isoformat(), "who": audit_user(), "action": action,
-                             "name": name, "reason": reason, **details}
+    entry: dict[str, Any] = {
+        "at": datetime.now(UTC).isoformat(),
+        "who": audit_user(),
+        "action": action,
+        "name": name,
+        "reason": reason,
+        **details,
+    }
     models_dir.mkdir(parents=True, exist_ok=True)
     # One write() of one line in append mode: concurrent writers never interleave within a line.
     with (models_dir / AUDIT_FILE).open("a", encoding="utf-8") as fh:
@@ -235,8 +239,11 @@ def versions(models_dir: Path, name: str) -> list[ModelCard | ModelCardError]:
     """Every version directory of a family, newest first, with its card or why it cannot be served."""
     family = models_dir / name
     out: list[ModelCard | ModelCardError] = []
-    for directory in sorted((d for d in family.iterdir() if d.is_dir() and not d.name.endswith(".tmp")),
-                            reverse=True) if family.is_dir() else []:
+    for directory in (
+        sorted((d for d in family.iterdir() if d.is_dir() and not d.name.endswith(".tmp")), reverse=True)
+        if family.is_dir()
+        else []
+    ):
         try:
             out.append(ModelCard.read(directory))
         except ModelCardError as exc:

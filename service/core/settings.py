@@ -54,37 +54,43 @@ class Settings:
     )
     broker_url: str = field(
         default="memory://",
-        metadata={"doc": "Celery broker. memory:// runs an in-process worker thread (embedded mode); "
-                  "redis://host:6379/0 in production."},
+        metadata={
+            "doc": "Celery broker. memory:// runs an in-process worker thread (embedded mode); "
+            "redis://host:6379/0 in production."
+        },
     )
     models_dir: Path = field(
         default=Path("var/models"),
         metadata={"doc": "Directory of versioned model directories (<name>/<version>/model_card.json)."},
     )
-    model_name: str = field(default="baseline", metadata={"doc": "Which model family serves predictions "
-                                                           "(baseline, or encoder once trained)."})
+    model_name: str = field(
+        default="baseline",
+        metadata={"doc": "Which model family serves predictions (baseline, or encoder once trained)."},
+    )
     model_threads: int = field(default=2, metadata={"doc": "onnxruntime intra-op threads per worker process."})
-    batch_size: int = field(default=16, metadata={"doc": "Most tickets a worker classifies in one model call "
-                                                   "(those waiting when a task starts)."})
+    batch_size: int = field(
+        default=16,
+        metadata={"doc": "Most tickets a worker classifies in one model call (those waiting when a task starts)."},
+    )
     routing_file: Path = field(
         default=Path("data/routing/banking77.yaml"),
         metadata={"doc": "Routing rules (YAML): label to queue and priority, overrides, thresholds."},
     )
     webhook_secret: Secret = field(
         default=Secret(""),
-        metadata={"doc": "HMAC-SHA256 key for POST /webhooks/generic (or TRIAGE_WEBHOOK_SECRET_FILE).",
-                  "secret": True},
+        metadata={"doc": "HMAC-SHA256 key for POST /webhooks/generic (or TRIAGE_WEBHOOK_SECRET_FILE).", "secret": True},
     )
     api_tokens: Secret = field(
         default=Secret(""),
-        metadata={"doc": "Comma-separated bearer tokens for /api/v1 (or TRIAGE_API_TOKENS_FILE).",
-                  "secret": True},
+        metadata={"doc": "Comma-separated bearer tokens for /api/v1 (or TRIAGE_API_TOKENS_FILE).", "secret": True},
     )
     secret_key: Secret = field(
         default=Secret(""),
-        metadata={"doc": "Signs review-page session cookies and CSRF tokens (or TRIAGE_SECRET_KEY_FILE). Empty: a "
-                  "random key per process, so sign-ins end on restart; set it when running several web processes.",
-                  "secret": True},
+        metadata={
+            "doc": "Signs review-page session cookies and CSRF tokens (or TRIAGE_SECRET_KEY_FILE). Empty: a "
+            "random key per process, so sign-ins end on restart; set it when running several web processes.",
+            "secret": True,
+        },
     )
     session_cookie_secure: bool = field(
         default=False,
@@ -97,9 +103,11 @@ class Settings:
     max_body_bytes: int = field(default=256 * 1024, metadata={"doc": "Largest accepted request body."})
     intake_rate_limit: str = field(
         default="1200/second",
-        metadata={"doc": "Intake rate limit per source (each integration, generic, api) and sender address, e.g. "
-                  "100/second or 100/second;3000/minute; past it 429 with Retry-After. off = no limit. Shared "
-                  "through Redis when the broker is Redis."},
+        metadata={
+            "doc": "Intake rate limit per source (each integration, generic, api) and sender address, e.g. "
+            "100/second or 100/second;3000/minute; past it 429 with Retry-After. off = no limit. Shared "
+            "through Redis when the broker is Redis."
+        },
     )
     helpdesk: str = field(
         default="fake",
@@ -107,8 +115,10 @@ class Settings:
     )
     integrations: str = field(
         default="",
-        metadata={"doc": "Comma-separated helpdesk integrations to enable: their webhooks "
-                  "and write-backs. Each reads its own TRIAGE_<NAME>_* settings, checked at start."},
+        metadata={
+            "doc": "Comma-separated helpdesk integrations to enable: their webhooks "
+            "and write-backs. Each reads its own TRIAGE_<NAME>_* settings, checked at start."
+        },
     )
     reroute_on_update: bool = field(
         default=False,
@@ -116,16 +126,21 @@ class Settings:
     )
     http_timeout_s: float = field(default=10.0, metadata={"doc": "Timeout of every outbound HTTP call."})
     writeback_max_attempts: int = field(
-        default=8, metadata={"doc": "Attempts before a write-back is marked failed (then `triage writebacks "
-                             "retry`); a 429 with Retry-After is not counted."}
+        default=8,
+        metadata={
+            "doc": "Attempts before a write-back is marked failed (then `triage writebacks "
+            "retry`); a 429 with Retry-After is not counted."
+        },
     )
     writeback_backoff_s: float = field(
         default=2.0, metadata={"doc": "First retry delay of a write-back; doubles each attempt (capped 10 min)."}
     )
     claim_lease_s: int = field(
         default=300,
-        metadata={"doc": "After this many seconds a claimed but unfinished ticket or write-back is taken "
-                  "up again by the sweep."},
+        metadata={
+            "doc": "After this many seconds a claimed but unfinished ticket or write-back is taken "
+            "up again by the sweep."
+        },
     )
     sweep_interval_s: int = field(
         default=60, metadata={"doc": "How often celery beat (or the embedded worker) re-enqueues stragglers."}
@@ -137,9 +152,11 @@ class Settings:
     )
     drafting_model: str = field(
         default="qwen2.5-coder-1.5b",
-        metadata={"doc": "Local model that writes the acknowledgement in drafts: qwen2.5-coder-1.5b (default, chosen "
-                  "by bench/drafting.py), smollm2-135m, or none (templates only). If it is not installed, drafts "
-                  "use templates only."},
+        metadata={
+            "doc": "Local model that writes the acknowledgement in drafts: qwen2.5-coder-1.5b (default, chosen "
+            "by bench/drafting.py), smollm2-135m, or none (templates only). If it is not installed, drafts "
+            "use templates only."
+        },
     )
     drafting_timeout_s: float = field(
         default=20.0, metadata={"doc": "Longest a draft may generate; past it the template's own sentence is used."}
@@ -147,8 +164,8 @@ class Settings:
     drafting_concurrency: int = field(default=1, metadata={"doc": "Drafts generated at once per worker process."})
     cache_dir: Path = field(default=Path("var/cache"), metadata={"doc": "Where the joined Qwen model file is cached."})
     auto_send_queues: str = field(
-        default="", metadata={"doc": "Comma-separated queues whose drafts are sent without an agent's approval "
-                              "(off by default)."}
+        default="",
+        metadata={"doc": "Comma-separated queues whose drafts are sent without an agent's approval (off by default)."},
     )
     llm_max_calls_per_hour: int = field(
         default=600, metadata={"doc": "LLM budget: calls per rolling hour; past it unsure tickets go to review."}
@@ -160,33 +177,62 @@ class Settings:
         default=0.8, metadata={"doc": "LLM confidence at which its label is taken even against the classifier."}
     )
     drift_psi_threshold: float = field(
-        default=0.2, metadata={"doc": "Drift alarm: PSI of live labels or confidences vs the model's training data "
-                               "above which the dashboard flags drift (< 0.1 stable, > 0.2 a large shift)."}
+        default=0.2,
+        metadata={
+            "doc": "Drift alarm: PSI of live labels or confidences vs the model's training data "
+            "above which the dashboard flags drift (< 0.1 stable, > 0.2 a large shift)."
+        },
     )
     drift_window_days: int = field(default=7, metadata={"doc": "Drift alarm: days of live predictions compared."})
     drift_min_predictions: int = field(
         default=30, metadata={"doc": "Drift alarm: fewest live predictions in the window before a PSI is reported."}
     )
     retrain_interval_s: int = field(
-        default=0, metadata={"doc": "Scheduled retraining with celery beat every this many seconds; 0 = off. Trains "
-                             "on review feedback plus TRIAGE_RETRAIN_DATA, gates against TRIAGE_RETRAIN_HOLDOUT."}
+        default=0,
+        metadata={
+            "doc": "Scheduled retraining with celery beat every this many seconds; 0 = off. Trains "
+            "on review feedback plus TRIAGE_RETRAIN_DATA, gates against TRIAGE_RETRAIN_HOLDOUT."
+        },
     )
-    retrain_data: str = field(default="", metadata={"doc": "Scheduled retraining: labelled CSV (text, category) "
-                                                    "added to the review feedback; empty = feedback only."})
-    retrain_holdout: str = field(default="", metadata={"doc": "Scheduled retraining: the fixed held-out CSV of the "
-                                                       "gate; required when TRIAGE_RETRAIN_INTERVAL_S is set."})
+    retrain_data: str = field(
+        default="",
+        metadata={
+            "doc": "Scheduled retraining: labelled CSV (text, category) "
+            "added to the review feedback; empty = feedback only."
+        },
+    )
+    retrain_holdout: str = field(
+        default="",
+        metadata={
+            "doc": "Scheduled retraining: the fixed held-out CSV of the "
+            "gate; required when TRIAGE_RETRAIN_INTERVAL_S is set."
+        },
+    )
     log_level: str = field(default="INFO", metadata={"doc": "Python log level."})
     log_format: str = field(
         default="auto",
-        metadata={"doc": "json (one object per line), text, or auto: json for the services (serve, worker, "
-                  "the web server, celery), text for interactive commands such as demo."},
+        metadata={
+            "doc": "json (one object per line), text, or auto: json for the services (serve, worker, "
+            "the web server, celery), text for interactive commands such as demo."
+        },
     )
 
     def __post_init__(self) -> None:
-        for name in ("drafting_concurrency", "model_threads", "batch_size", "session_lifetime_s",
-                     "signature_tolerance_s", "max_body_bytes", "writeback_max_attempts", "claim_lease_s",
-                     "sweep_interval_s", "worker_concurrency", "drift_window_days", "drift_min_predictions",
-                     "drift_psi_threshold"):
+        for name in (
+            "drafting_concurrency",
+            "model_threads",
+            "batch_size",
+            "session_lifetime_s",
+            "signature_tolerance_s",
+            "max_body_bytes",
+            "writeback_max_attempts",
+            "claim_lease_s",
+            "sweep_interval_s",
+            "worker_concurrency",
+            "drift_window_days",
+            "drift_min_predictions",
+            "drift_psi_threshold",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
         if self.retrain_interval_s < 0:
@@ -199,11 +245,14 @@ class Settings:
             try:
                 parse_many(self.intake_rate_limit)
             except ValueError as exc:
-                raise ConfigError(f"{PREFIX}INTAKE_RATE_LIMIT={self.intake_rate_limit!r} is not a rate limit such "
-                                  f"as 100/second or 100/second;3000/minute ({exc}); use off for none") from None
+                raise ConfigError(
+                    f"{PREFIX}INTAKE_RATE_LIMIT={self.intake_rate_limit!r} is not a rate limit such "
+                    f"as 100/second or 100/second;3000/minute ({exc}); use off for none"
+                ) from None
         if self.retrain_interval_s and not self.retrain_holdout:
-            raise ConfigError(f"{PREFIX}RETRAIN_INTERVAL_S is set: set {PREFIX}RETRAIN_HOLDOUT to the gate's "
-                              "held-out CSV")
+            raise ConfigError(
+                f"{PREFIX}RETRAIN_INTERVAL_S is set: set {PREFIX}RETRAIN_HOLDOUT to the gate's held-out CSV"
+            )
 
     @property
     def embedded(self) -> bool:

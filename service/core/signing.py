@@ -20,8 +20,15 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def verify(secret: str, *, timestamp: str | None, signature: str | None, body: bytes,
-           tolerance_s: int, now: float | None = None) -> None:
+def verify(
+    secret: str,
+    *,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    tolerance_s: int,
+    now: float | None = None,
+) -> None:
     """Raise SignatureError unless `signature` is the HMAC of this timestamp and body, and fresh."""
     if not signature:
         raise SignatureError("missing X-Triage-Signature header")
@@ -40,8 +47,9 @@ def verify(secret: str, *, timestamp: str | None, signature: str | None, body: b
         raise SignatureError(f"timestamp is {int(age)} s off; the window is {tolerance_s} s (replay?)")
 
 
-def signed_delivery(secret: str, ticket: dict[str, Any], *, delivery_id: str | None = None,
-                    timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
+def signed_delivery(
+    secret: str, ticket: dict[str, Any], *, delivery_id: str | None = None, timestamp: int | None = None
+) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one POST /webhooks/generic, as any sender (or the demo) would send it."""
     body = json.dumps(ticket, separators=(",", ":")).encode()
     ts = str(int(time.time()) if timestamp is None else timestamp)

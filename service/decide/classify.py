@@ -43,9 +43,16 @@ class SklearnClassifier:
         for row in proba:
             order = np.argsort(row)[::-1][:top_k]
             top = tuple((self.labels[i], float(row[i])) for i in order)
-            out.append(Prediction(label=top[0][0], confidence=top[0][1], top_k=top,
-                                  model_name=self.name, model_version=self.version,
-                                  latency_ms=per_item_ms))
+            out.append(
+                Prediction(
+                    label=top[0][0],
+                    confidence=top[0][1],
+                    top_k=top,
+                    model_name=self.name,
+                    model_version=self.version,
+                    latency_ms=per_item_ms,
+                )
+            )
         return out
 
 
@@ -66,8 +73,7 @@ class OnnxClassifier:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(directory / card.artefact), options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(directory / card.artefact), options, providers=["CPUExecutionProvider"])
         # DistilBERT takes no token_type_ids: feed exactly what the exported graph asks for.
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.tokenizer = Tokenizer.from_file(str(directory / serving.get("tokenizer", "tokenizer.json")))
@@ -89,10 +95,12 @@ class OnnxClassifier:
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         for start in range(0, len(order), BATCH_SIZE):
-            chunk = order[start:start + BATCH_SIZE]
+            chunk = order[start : start + BATCH_SIZE]
             width = max(len(encodings[i].ids) for i in chunk)
-            feeds = {name: np.full((len(chunk), width), self.pad_id if name == "input_ids" else 0, dtype=np.int64)
-                     for name in self.input_names}
+            feeds = {
+                name: np.full((len(chunk), width), self.pad_id if name == "input_ids" else 0, dtype=np.int64)
+                for name in self.input_names
+            }
             for row, i in enumerate(chunk):
                 e = encodings[i]
                 n = len(e.ids)
@@ -118,9 +126,17 @@ class OnnxClassifier:
         for row in proba:
             best = np.argsort(row)[::-1][:top_k]
             top = tuple((self.labels[i], float(row[i])) for i in best)
-            out.append(Prediction(label=top[0][0], confidence=top[0][1], top_k=top, model_name=self.name,
-                                  model_version=self.version, latency_ms=per_item_ms,
-                                  threshold=self.thresholds.get(top[0][0])))
+            out.append(
+                Prediction(
+                    label=top[0][0],
+                    confidence=top[0][1],
+                    top_k=top,
+                    model_name=self.name,
+                    model_version=self.version,
+                    latency_ms=per_item_ms,
+                    threshold=self.thresholds.get(top[0][0]),
+                )
+            )
         return out
 
 
@@ -181,14 +197,21 @@ class ModelCache:
     """The model in service; with a fallback family (the baseline), one that cannot be loaded is replaced by
     the fallback's current version, loudly, instead of stopping classification."""
 
-    def __init__(self, models_dir: Path, name: str, check_every_s: float = 5.0, threads: int = 2,
-                 fallback: str | None = None) -> None:
+    def __init__(
+        self, models_dir: Path, name: str, check_every_s: float = 5.0, threads: int = 2, fallback: str | None = None
+    ) -> None:
         self.name = name
-        self._main = FollowedModel(lambda: current_version_dir(models_dir, name), threads=threads,
-                                   check_every_s=check_every_s)
+        self._main = FollowedModel(
+            lambda: current_version_dir(models_dir, name), threads=threads, check_every_s=check_every_s
+        )
         self.fallback = fallback if fallback != name else None
-        self._fallback = None if self.fallback is None else FollowedModel(
-            lambda: current_version_dir(models_dir, fallback or ""), threads=threads, check_every_s=check_every_s)
+        self._fallback = (
+            None
+            if self.fallback is None
+            else FollowedModel(
+                lambda: current_version_dir(models_dir, fallback or ""), threads=threads, check_every_s=check_every_s
+            )
+        )
 
     def get(self) -> Classifier:
         try:

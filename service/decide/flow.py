@@ -37,8 +37,7 @@ log = logging.getLogger(__name__)
 MAX_PROCESS_ATTEMPTS = 5
 
 
-def process_tickets(runtime: Runtime, session: Session, ticket_ids: Sequence[int], *,
-                    batch_size: int = 1) -> list[int]:
+def process_tickets(runtime: Runtime, session: Session, ticket_ids: Sequence[int], *, batch_size: int = 1) -> list[int]:
     """Classify and route tickets exactly once, topped up to batch_size with others that are waiting.
 
     Tickets that arrive together are classified in one model call (grouped by length inside the model).
@@ -61,8 +60,9 @@ def process_tickets(runtime: Runtime, session: Session, ticket_ids: Sequence[int
             tickets += claim_waiting(session=session, limit=batch_size - len(tickets), now=now)
             session.commit()
         decisions = decide_many(runtime, tickets)
-        asked = [escalate(runtime, session, ticket, decision)
-                 for ticket, decision in zip(tickets, decisions, strict=True)]
+        asked = [
+            escalate(runtime, session, ticket, decision) for ticket, decision in zip(tickets, decisions, strict=True)
+        ]
         decisions = [decision for decision, _ in asked]
     except Exception as exc:
         session.rollback()
@@ -72,9 +72,16 @@ def process_tickets(runtime: Runtime, session: Session, ticket_ids: Sequence[int
             give_up = permanent or ticket.attempts >= MAX_PROCESS_ATTEMPTS
             ticket.status = TicketStatus.FAILED if give_up else TicketStatus.RECEIVED
             # The error's type only: its text may quote the helpdesk's answer; it is kept on the ticket instead.
-            log.warning("ticket processing failed", extra={"ticket_id": ticket.id, "stage": "process",
-                                                           "error": type(exc).__name__, "status": ticket.status,
-                                                           "attempt": ticket.attempts})
+            log.warning(
+                "ticket processing failed",
+                extra={
+                    "ticket_id": ticket.id,
+                    "stage": "process",
+                    "error": type(exc).__name__,
+                    "status": ticket.status,
+                    "attempt": ticket.attempts,
+                },
+            )
         session.commit()
         raise
     try:
@@ -100,34 +107,62 @@ def process_tickets(runtime: Runtime, session: Session, ticket_ids: Sequence[int
 
 
 def _log_decided(ticket: Ticket, decision: Decision) -> None:
-    log.info("ticket decided", extra={
-        "ticket_id": ticket.id, "source": ticket.source, "stage": "decide", "status": decision.status.value,
-        "queue": decision.route.queue, "priority": decision.route.priority, "label": decision.label,
-        "confidence": round(decision.prediction.confidence, 4),
-        "model": f"{decision.prediction.model_name}@{decision.prediction.model_version}",
-        **{f"{stage}_ms": round(ms, 3) for stage, ms in decision.timings_ms.items()}})
+    log.info(
+        "ticket decided",
+        extra={
+            "ticket_id": ticket.id,
+            "source": ticket.source,
+            "stage": "decide",
+            "status": decision.status.value,
+            "queue": decision.route.queue,
+            "priority": decision.route.priority,
+            "label": decision.label,
+            "confidence": round(decision.prediction.confidence, 4),
+            "model": f"{decision.prediction.model_name}@{decision.prediction.model_version}",
+            **{f"{stage}_ms": round(ms, 3) for stage, ms in decision.timings_ms.items()},
+        },
+    )
 
 
-def _record(runtime: Runtime, session: Session, ticket: Ticket, decision: Decision,
-            call: LLMCall | None = None) -> WritebackRow:
+def _record(
+    runtime: Runtime, session: Session, ticket: Ticket, decision: Decision, call: LLMCall | None = None
+) -> WritebackRow:
     """Add the prediction, the decision for the ticket's revision, its LLM call if any, and one write-back."""
     return _record_many(runtime, session, [ticket], [decision], [call])[0]
 
 
-def _record_many(runtime: Runtime, session: Session, tickets: list[Ticket], decisions: list[Decision],
-                 calls: list[LLMCall | None]) -> list[WritebackRow]:
+def _record_many(
+    runtime: Runtime, session: Session, tickets: list[Ticket], decisions: list[Decision], calls: list[LLMCall | None]
+) -> list[WritebackRow]:
     """_record for a batch: each kind of row is inserted for all tickets at once (three round trips, not 3 × N)."""
-    predictions = [PredictionRow(
-        ticket_id=ticket.id, model_name=d.prediction.model_name, model_version=d.prediction.model_version,
-        label=d.prediction.label, confidence=d.prediction.confidence, latency_ms=d.prediction.latency_ms,
-        top_k=[[lab, score] for lab, score in d.prediction.top_k],
-    ) for ticket, d in zip(tickets, decisions, strict=True)]
+    predictions = [
+        PredictionRow(
+            ticket_id=ticket.id,
+            model_name=d.prediction.model_name,
+            model_version=d.prediction.model_version,
+            label=d.prediction.label,
+            confidence=d.prediction.confidence,
+            latency_ms=d.prediction.latency_ms,
+            top_k=[[lab, score] for lab, score in d.prediction.top_k],
+        )
+        for ticket, d in zip(tickets, decisions, strict=True)
+    ]
     session.add_all(predictions)
     session.flush()
-    rows = [DecisionRow(ticket_id=ticket.id, revision=ticket.revision, prediction_id=prediction.id,
-                        queue=d.route.queue, priority=d.route.priority, status=d.status, rule=d.route.rule,
-                        threshold=d.route.threshold, reason=d.explanation())
-            for ticket, d, prediction in zip(tickets, decisions, predictions, strict=True)]
+    rows = [
+        DecisionRow(
+            ticket_id=ticket.id,
+            revision=ticket.revision,
+            prediction_id=prediction.id,
+            queue=d.route.queue,
+            priority=d.route.priority,
+            status=d.status,
+            rule=d.route.rule,
+            threshold=d.route.threshold,
+            reason=d.explanation(),
+        )
+        for ticket, d, prediction in zip(tickets, decisions, predictions, strict=True)
+    ]
     session.add_all(rows)
     session.flush()
     writebacks = []
@@ -135,10 +170,17 @@ def _record_many(runtime: Runtime, session: Session, tickets: list[Ticket], deci
         if call is not None:
             call.decision_id = row.id
             session.add(call)
-        writebacks.append(WritebackRow(decision_id=row.id, target=runtime.helpdesk_for(ticket.source),
-                                       status=WritebackStatus.PENDING, created_at=now_utc()))
-        session.add_all(StageTiming(ticket_id=ticket.id, stage=stage, duration_ms=ms)
-                        for stage, ms in d.timings_ms.items())
+        writebacks.append(
+            WritebackRow(
+                decision_id=row.id,
+                target=runtime.helpdesk_for(ticket.source),
+                status=WritebackStatus.PENDING,
+                created_at=now_utc(),
+            )
+        )
+        session.add_all(
+            StageTiming(ticket_id=ticket.id, stage=stage, duration_ms=ms) for stage, ms in d.timings_ms.items()
+        )
         ticket.status = TicketStatus.DECIDED
         ticket.processed_at = now_utc()
         ticket.last_error = None
@@ -158,13 +200,26 @@ def _shadow_predict(runtime: Runtime, session: Session, tickets: list[Ticket]) -
     try:
         predictions = model.predict([ticket_text(t.subject, t.body) for t in tickets], top_k=3)
     except Exception:  # a failing candidate must never cost a ticket its decision
-        log.exception("shadow model %s@%s failed; tickets decided without shadow predictions",
-                      model.name, model.version, extra={"ticket_ids": [t.id for t in tickets], "stage": "shadow"})
+        log.exception(
+            "shadow model %s@%s failed; tickets decided without shadow predictions",
+            model.name,
+            model.version,
+            extra={"ticket_ids": [t.id for t in tickets], "stage": "shadow"},
+        )
         return
     for ticket, p in zip(tickets, predictions, strict=True):
-        session.add(PredictionRow(ticket_id=ticket.id, model_name=p.model_name, model_version=p.model_version,
-                                  label=p.label, confidence=p.confidence, latency_ms=p.latency_ms,
-                                  top_k=[[lab, score] for lab, score in p.top_k], role="shadow"))
+        session.add(
+            PredictionRow(
+                ticket_id=ticket.id,
+                model_name=p.model_name,
+                model_version=p.model_version,
+                label=p.label,
+                confidence=p.confidence,
+                latency_ms=p.latency_ms,
+                top_k=[[lab, score] for lab, score in p.top_k],
+                role="shadow",
+            )
+        )
 
 
 def _hydrate(runtime: Runtime, ticket: Ticket) -> None:
@@ -201,6 +256,13 @@ def decide_many(runtime: Runtime, tickets: list[Ticket]) -> list[Decision]:
         started = time.perf_counter()
         status, route, why = runtime.rules.route(prediction, text=text, metadata=ticket.meta, tags=ticket.tags)
         route_ms = (time.perf_counter() - started) * 1000
-        decisions.append(Decision(status=status, route=route, prediction=prediction, reason=why,
-                                  timings_ms={"classify": classify_ms, "route": route_ms}))
+        decisions.append(
+            Decision(
+                status=status,
+                route=route,
+                prediction=prediction,
+                reason=why,
+                timings_ms={"classify": classify_ms, "route": route_ms},
+            )
+        )
     return decisions

@@ -55,15 +55,19 @@ class RoutingRules:
         """Labels a model can produce that no queue claims (they go to the default queue)."""
         return [label for label in labels if label not in self.label_queue]
 
-    def route(self, prediction: Prediction, *, text: str, metadata: Mapping[str, Any] | None = None,
-              tags: Sequence[str] = ()) -> tuple[DecisionStatus, Route, str]:
+    def route(
+        self, prediction: Prediction, *, text: str, metadata: Mapping[str, Any] | None = None, tags: Sequence[str] = ()
+    ) -> tuple[DecisionStatus, Route, str]:
         """Choose queue, priority and status for one prediction, and say why."""
         metadata = metadata or {}
         queue_name = self.label_queue.get(prediction.label)
         rule = self.queues[queue_name] if queue_name else self.default
         queue, priority = rule.name, rule.priority
-        fired = [f"label {prediction.label!r} -> queue {queue!r}" if queue_name
-                 else f"label {prediction.label!r} has no queue -> default {queue!r}"]
+        fired = [
+            f"label {prediction.label!r} -> queue {queue!r}"
+            if queue_name
+            else f"label {prediction.label!r} has no queue -> default {queue!r}"
+        ]
         for override in self.overrides:
             if not override.matches(text, metadata, tags):
                 continue
@@ -76,8 +80,11 @@ class RoutingRules:
         threshold = rule.threshold
         final = self.queues.get(queue, rule)
         if not final.auto_route:
-            return DecisionStatus.NEEDS_REVIEW, Route(queue=queue, priority=priority, rule="; ".join(fired),
-                                                      threshold=threshold), f"queue {queue!r} is never auto-routed"
+            return (
+                DecisionStatus.NEEDS_REVIEW,
+                Route(queue=queue, priority=priority, rule="; ".join(fired), threshold=threshold),
+                f"queue {queue!r} is never auto-routed",
+            )
         if prediction.threshold is not None and prediction.threshold > threshold:
             # The model's per-class threshold (chosen for a target precision) is stricter than the queue's.
             threshold = prediction.threshold
@@ -129,8 +136,11 @@ def parse_rules(raw: Any, *, source: str = "<rules>") -> RoutingRules:
         return float(value)
 
     d = raw.get("default") or {}
-    default = QueueRule(name=str(d.get("queue", "general")), priority=priority(d.get("priority", "normal"),
-                        "default"), threshold=threshold(d.get("threshold", 0.5), "default"))
+    default = QueueRule(
+        name=str(d.get("queue", "general")),
+        priority=priority(d.get("priority", "normal"), "default"),
+        threshold=threshold(d.get("threshold", 0.5), "default"),
+    )
     queues: dict[str, QueueRule] = {default.name: default}
     label_queue: dict[str, str] = {}
     for name, q in (raw.get("queues") or {}).items():
@@ -140,9 +150,13 @@ def parse_rules(raw: Any, *, source: str = "<rules>") -> RoutingRules:
         for flag in ("auto_route", "escalate"):
             if flag in q and not isinstance(q[flag], bool):
                 raise fail(f"{where}: {flag} must be true or false")
-        queues[name] = QueueRule(name=name, priority=priority(q.get("priority", default.priority), where),
-                                 threshold=threshold(q.get("threshold", default.threshold), where),
-                                 auto_route=q.get("auto_route", True), escalate=q.get("escalate", True))
+        queues[name] = QueueRule(
+            name=name,
+            priority=priority(q.get("priority", default.priority), where),
+            threshold=threshold(q.get("threshold", default.threshold), where),
+            auto_route=q.get("auto_route", True),
+            escalate=q.get("escalate", True),
+        )
         for label in q.get("labels") or []:
             label = str(label)
             if label in label_queue:
@@ -161,13 +175,16 @@ def parse_rules(raw: Any, *, source: str = "<rules>") -> RoutingRules:
             raise fail(f"{where} ({o['name']}): 'set' takes priority and/or queue")
         if "queue" in then and then["queue"] not in queues:
             raise fail(f"{where} ({o['name']}): queue {then['queue']!r} is not declared under queues")
-        overrides.append(Override(
-            name=str(o["name"]),
-            keywords=tuple(str(k) for k in when.get("any_keywords", [])),
-            metadata=dict(when.get("metadata", {})),
-            tags=tuple(str(t) for t in when.get("tags", [])),
-            priority=priority(then["priority"], where) if "priority" in then else None,
-            queue=then.get("queue"),
-        ))
-    return RoutingRules(priorities=priorities, default=default, queues=queues, label_queue=label_queue,
-                        overrides=tuple(overrides))
+        overrides.append(
+            Override(
+                name=str(o["name"]),
+                keywords=tuple(str(k) for k in when.get("any_keywords", [])),
+                metadata=dict(when.get("metadata", {})),
+                tags=tuple(str(t) for t in when.get("tags", [])),
+                priority=priority(then["priority"], where) if "priority" in then else None,
+                queue=then.get("queue"),
+            )
+        )
+    return RoutingRules(
+        priorities=priorities, default=default, queues=queues, label_queue=label_queue, overrides=tuple(overrides)
+    )

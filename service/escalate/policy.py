@@ -27,10 +27,15 @@ def settle(prediction: Prediction, answer: LLMAnswer, *, confident: float = LLM_
     if answer.label == prediction.label:
         return Settlement(answer.label, "llm_agrees", f"LLM agrees with the classifier: {answer.label!r}")
     if runners_up and answer.label == runners_up[0]:
-        return Settlement(answer.label, "llm_runner_up",
-                          f"LLM chose {answer.label!r}, the classifier's second choice")
+        return Settlement(answer.label, "llm_runner_up", f"LLM chose {answer.label!r}, the classifier's second choice")
     if answer.confidence is not None and answer.confidence >= confident:
-        return Settlement(answer.label, "llm_confident",
-                          f"LLM chose {answer.label!r} with confidence {answer.confidence:.2f} >= {confident:.2f}")
-    return Settlement(None, "llm_disagrees",
-                      f"LLM chose {answer.label!r} but the classifier said {prediction.label!r}: a person decides")
+        return Settlement(
+            answer.label,
+            "llm_confident",
+            f"LLM chose {answer.label!r} with confidence {answer.confidence:.2f} >= {confident:.2f}",
+        )
+    return Settlement(
+        None,
+        "llm_disagrees",
+        f"LLM chose {answer.label!r} but the classifier said {prediction.label!r}: a person decides",
+    )

@@ -34,16 +34,22 @@ def llm_stats(*, session: Session, since: datetime | None = None) -> dict[str, f
         return column >= since if since is not None else True
 
     decided = session.scalar(select(func.count(DecisionRow.id)).where(window(DecisionRow.created_at))) or 0
-    escalated = session.scalar(
-        select(func.count(func.distinct(LLMCall.ticket_id))).where(window(LLMCall.created_at))) or 0
+    escalated = (
+        session.scalar(select(func.count(func.distinct(LLMCall.ticket_id))).where(window(LLMCall.created_at))) or 0
+    )
     calls, tokens_in, tokens_out, cost, latency = session.execute(
-        select(func.count(LLMCall.id), func.coalesce(func.sum(LLMCall.tokens_in), 0),
-               func.coalesce(func.sum(LLMCall.tokens_out), 0), func.coalesce(func.sum(LLMCall.cost), 0.0),
-               func.avg(LLMCall.latency_ms)).where(window(LLMCall.created_at))
+        select(
+            func.count(LLMCall.id),
+            func.coalesce(func.sum(LLMCall.tokens_in), 0),
+            func.coalesce(func.sum(LLMCall.tokens_out), 0),
+            func.coalesce(func.sum(LLMCall.cost), 0.0),
+            func.avg(LLMCall.latency_ms),
+        ).where(window(LLMCall.created_at))
     ).one()
     judged, right = session.execute(
-        select(func.count(LLMCall.id),
-               func.coalesce(func.sum(case((LLMCall.label == Feedback.to_label, 1), else_=0)), 0))
+        select(
+            func.count(LLMCall.id), func.coalesce(func.sum(case((LLMCall.label == Feedback.to_label, 1), else_=0)), 0)
+        )
         .join(Feedback, Feedback.decision_id == LLMCall.decision_id)
         .where(LLMCall.label.is_not(None), window(LLMCall.created_at))
     ).one()

@@ -23,14 +23,48 @@ _NAME = rf"({_WORD}(?:\s+{_WORD}){{0,2}})"
 _NAME_CUES = [
     re.compile(rf"(?m)^\s*(?i:hi|hello|hey|dear|good (?:morning|afternoon|evening))[ ,]+{_NAME}\b"),
     re.compile(rf"\b(?i:my name is|this is|i am|i'm)\s+{_NAME}\b"),
-    re.compile(rf"(?m)^\s*(?i:regards|best regards|kind regards|thanks|thank you|cheers|sincerely|best)[,!.]?\s*\n"
-               rf"\s*{_NAME}\s*$"),
+    re.compile(
+        rf"(?m)^\s*(?i:regards|best regards|kind regards|thanks|thank you|cheers|sincerely|best)[,!.]?\s*\n"
+        rf"\s*{_NAME}\s*$"
+    ),
     re.compile(rf"(?m)^\s*[-–—]+\s*{_NAME}\s*$"),
 ]
 # Capitalised words after the cues that are not names ("Hi Team", "I am Unable").
-_NOT_NAMES = {"team", "support", "there", "all", "sir", "madam", "unable", "not", "still", "trying", "writing",
-              "having", "sorry", "very", "so", "the", "a", "an", "just", "customer", "looking", "going", "from",
-              "waiting", "getting", "confused", "worried", "concerned", "back", "new", "again", "here", "also"}
+_NOT_NAMES = {
+    "team",
+    "support",
+    "there",
+    "all",
+    "sir",
+    "madam",
+    "unable",
+    "not",
+    "still",
+    "trying",
+    "writing",
+    "having",
+    "sorry",
+    "very",
+    "so",
+    "the",
+    "a",
+    "an",
+    "just",
+    "customer",
+    "looking",
+    "going",
+    "from",
+    "waiting",
+    "getting",
+    "confused",
+    "worried",
+    "concerned",
+    "back",
+    "new",
+    "again",
+    "here",
+    "also",
+}
 
 
 @dataclass
@@ -80,8 +114,9 @@ def redact(text: str) -> Redaction:
             result.mapping[seen[key]] = value
         return seen[key]
 
-    def apply(pattern: re.Pattern[str], kind: str, accept: Callable[[str], bool] = lambda v: True,
-              group: int = 0) -> None:
+    def apply(
+        pattern: re.Pattern[str], kind: str, accept: Callable[[str], bool] = lambda v: True, group: int = 0
+    ) -> None:
         def replace(m: re.Match[str]) -> str:
             value = m.group(group)
             if not accept(value):

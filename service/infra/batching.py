@@ -27,8 +27,9 @@ class Batcher(Generic[T]):
     received and the sweep enqueues them.
     """
 
-    def __init__(self, publish: Callable[[list[T]], object], *, max_batch: int, linger_s: float,
-                 idle_s: float = 2.0) -> None:
+    def __init__(
+        self, publish: Callable[[list[T]], object], *, max_batch: int, linger_s: float, idle_s: float = 2.0
+    ) -> None:
         self.publish = publish
         self.max_batch = max(1, max_batch)
         self.linger_s = linger_s
@@ -74,9 +75,9 @@ class Batcher(Generic[T]):
     def _send(self, batch: list[T]) -> None:
         for start in range(0, len(batch), self.max_batch):
             try:
-                self.publish(batch[start:start + self.max_batch])
+                self.publish(batch[start : start + self.max_batch])
             except Exception:  # the publisher's own failures are its to handle; this keeps the thread alive
-                log.exception("publishing a batch of %d failed", len(batch[start:start + self.max_batch]))
+                log.exception("publishing a batch of %d failed", len(batch[start : start + self.max_batch]))
 
 
 @atexit.register
@@ -98,12 +99,17 @@ class GroupCommit(Generic[T, R]):
     waits linger_s at most for company.
     """
 
-    def __init__(self, write: Callable[[list[T]], list[R | Exception]], *, max_batch: int, linger_s: float,
-                 timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        write: Callable[[list[T]], list[R | Exception]],
+        *,
+        max_batch: int,
+        linger_s: float,
+        timeout_s: float = 60.0,
+    ) -> None:
         self.write = write
         self.timeout_s = timeout_s
-        self._batcher: Batcher[tuple[T, Future[R]]] = Batcher(self._write_batch, max_batch=max_batch,
-                                                              linger_s=linger_s)
+        self._batcher: Batcher[tuple[T, Future[R]]] = Batcher(self._write_batch, max_batch=max_batch, linger_s=linger_s)
 
     def submit(self, row: T) -> R:
         """Write one row with whatever else is waiting, and return its result or raise its error."""

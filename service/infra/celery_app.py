@@ -30,13 +30,15 @@ def make_celery(app: Flask, settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=3,
         # Intake must not hang when Redis is down: the sweep re-enqueues whatever was stored.
-        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2,
-                                   "interval_max": 0.5},
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
         broker_transport_options=_transport_options(settings),
         beat_schedule={
             "sweep-stragglers": {"task": "triage.sweep", "schedule": float(settings.sweep_interval_s)},
-            **({"retrain": {"task": "triage.retrain", "schedule": float(settings.retrain_interval_s)}}
-               if settings.retrain_interval_s > 0 else {}),
+            **(
+                {"retrain": {"task": "triage.retrain", "schedule": float(settings.retrain_interval_s)}}
+                if settings.retrain_interval_s > 0
+                else {}
+            ),
         },
         worker_hijack_root_logger=False,
     )

@@ -22,8 +22,12 @@ REDACTED = "[redacted]"
 _secrets: set[str] = set()
 # Values shorter than this are not masked: replacing every "abc" in every line would garble the logs.
 _MIN_SECRET_LEN = 6
-_NOISY = {"werkzeug": logging.WARNING, "alembic": logging.WARNING, "kombu": logging.ERROR,
-          "flask-limiter": logging.WARNING}
+_NOISY = {
+    "werkzeug": logging.WARNING,
+    "alembic": logging.WARNING,
+    "kombu": logging.ERROR,
+    "flask-limiter": logging.WARNING,
+}
 
 
 def forbidden(key: str) -> bool:
@@ -40,8 +44,11 @@ def mask(line: str) -> str:
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    return {key: REDACTED if forbidden(key) else value for key, value in vars(record).items()
-            if key not in _STANDARD and not key.startswith("_")}
+    return {
+        key: REDACTED if forbidden(key) else value
+        for key, value in vars(record).items()
+        if key not in _STANDARD and not key.startswith("_")
+    }
 
 
 class JsonFormatter(logging.Formatter):
@@ -49,8 +56,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace(
-                "+00:00", "Z"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

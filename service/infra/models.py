@@ -152,8 +152,14 @@ class WritebackRow(Base):
     __tablename__ = "writebacks"
     __table_args__ = (
         # Partial: exactly one decision write-back per decision and target, however many reviews follow.
-        Index("ux_writebacks_decision_id_target", "decision_id", "target", unique=True,
-              sqlite_where=_DECISION_KIND, postgresql_where=_DECISION_KIND),
+        Index(
+            "ux_writebacks_decision_id_target",
+            "decision_id",
+            "target",
+            unique=True,
+            sqlite_where=_DECISION_KIND,
+            postgresql_where=_DECISION_KIND,
+        ),
         UniqueConstraint("feedback_id", "target"),
         UniqueConstraint("draft_id", "target"),
         CheckConstraint(WRITEBACK_KIND_REF, name="kind_ref"),

@@ -55,8 +55,10 @@ class RedisRateLimiter:
 
     def acquire(self, limit: RateLimit) -> float:
         now_ms = time.time() * 1000
-        wait_ms = self._script(keys=[f"triage:ratelimit:{limit.key}"],
-                               args=[now_ms, limit.window_s * 1000, limit.limit, f"{now_ms}-{uuid.uuid4().hex}"])
+        wait_ms = self._script(
+            keys=[f"triage:ratelimit:{limit.key}"],
+            args=[now_ms, limit.window_s * 1000, limit.limit, f"{now_ms}-{uuid.uuid4().hex}"],
+        )
         return float(wait_ms) / 1000
 
 

@@ -13,8 +13,14 @@ from service.core.ports import LLM, Helpdesk, IntegrationConfigError, WebhookSou
 class IntegrationRegistry:
     """Builds each adapter once per process; enabled ones are built (and validated) at start."""
 
-    def __init__(self, environ: Mapping[str, str], *, queues: Collection[str], priorities: Collection[str],
-                 enabled: Collection[str]) -> None:
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        *,
+        queues: Collection[str],
+        priorities: Collection[str],
+        enabled: Collection[str],
+    ) -> None:
         unknown = sorted(set(enabled) - set(CATALOG))
         if unknown:
             raise LookupError(f"unknown integration(s) {unknown} in TRIAGE_INTEGRATIONS; known: {public_names()}")
@@ -28,8 +34,9 @@ class IntegrationRegistry:
     def _get(self, name: str) -> Any:
         with self._lock:
             if name not in self._built:
-                self._built[name] = adapter_factory(name)(self._environ, queues=self._queues,
-                                                          priorities=self._priorities)
+                self._built[name] = adapter_factory(name)(
+                    self._environ, queues=self._queues, priorities=self._priorities
+                )
             return self._built[name]
 
     def helpdesk(self, name: str) -> Helpdesk:

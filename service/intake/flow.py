@@ -44,11 +44,23 @@ class Intake:
 
 def new_ticket_row(ticket: InboundTicket, *, delivery_id: str, body_sha256: str) -> NewTicket:
     """The rows a delivery adds if its ticket is new."""
-    return NewTicket(delivery_id=delivery_id, body_sha256=body_sha256, values={
-        "source": ticket.source, "external_id": ticket.external_id, "subject": ticket.subject, "body": ticket.body,
-        "requester": ticket.requester, "tags": list(ticket.tags), "metadata": dict(ticket.metadata),
-        "created_at": ticket.created_at, "received_at": now_utc(), "status": TicketStatus.RECEIVED.value,
-        "needs_fetch": ticket.needs_fetch})
+    return NewTicket(
+        delivery_id=delivery_id,
+        body_sha256=body_sha256,
+        values={
+            "source": ticket.source,
+            "external_id": ticket.external_id,
+            "subject": ticket.subject,
+            "body": ticket.body,
+            "requester": ticket.requester,
+            "tags": list(ticket.tags),
+            "metadata": dict(ticket.metadata),
+            "created_at": ticket.created_at,
+            "received_at": now_utc(),
+            "status": TicketStatus.RECEIVED.value,
+            "needs_fetch": ticket.needs_fetch,
+        },
+    )
 
 
 def store_new_tickets(db: Database, rows: list[NewTicket]) -> list[tuple[int, int] | None | Exception]:
@@ -74,9 +86,16 @@ def store_new_tickets(db: Database, rows: list[NewTicket]) -> list[tuple[int, in
     return one_by_one
 
 
-def receive_ticket(session: Session, ticket: InboundTicket, *, delivery_id: str, body_sha256: str,
-                   store_new: Callable[[NewTicket], tuple[int, int] | None], is_update: bool = False,
-                   reroute_on_update: bool = False) -> Intake:
+def receive_ticket(
+    session: Session,
+    ticket: InboundTicket,
+    *,
+    delivery_id: str,
+    body_sha256: str,
+    store_new: Callable[[NewTicket], tuple[int, int] | None],
+    is_update: bool = False,
+    reroute_on_update: bool = False,
+) -> Intake:
     """Store a delivery and its ticket once; repeats change nothing, updates re-route only if configured.
 
     store_new stores and commits a new ticket (the web's group commit); session looks up and records repeats.
@@ -91,8 +110,15 @@ def receive_ticket(session: Session, ticket: InboundTicket, *, delivery_id: str,
         return _known(session, seen.ticket_id, "duplicate_delivery", event_id=seen.id)
     existing = find_ticket(session=session, source=ticket.source, external_id=ticket.external_id)
     if existing is None:  # removed between the INSERT and this look-up: store it afresh
-        return receive_ticket(session, ticket, delivery_id=delivery_id, body_sha256=body_sha256, is_update=is_update,
-                              reroute_on_update=reroute_on_update, store_new=store_new)
+        return receive_ticket(
+            session,
+            ticket,
+            delivery_id=delivery_id,
+            body_sha256=body_sha256,
+            is_update=is_update,
+            reroute_on_update=reroute_on_update,
+            store_new=store_new,
+        )
     outcome = "known_ticket"
     if is_update and reroute_on_update and _text_changed(existing, ticket):
         existing.subject, existing.body = ticket.subject, ticket.body
@@ -100,8 +126,9 @@ def receive_ticket(session: Session, ticket: InboundTicket, *, delivery_id: str,
         existing.revision += 1
         existing.status, existing.claimed_at, existing.attempts = TicketStatus.RECEIVED, None, 0
         outcome = "rerouted"
-    event = WebhookEvent(source=ticket.source, delivery_id=delivery_id, body_sha256=body_sha256,
-                         ticket_id=existing.id, outcome=outcome)
+    event = WebhookEvent(
+        source=ticket.source, delivery_id=delivery_id, body_sha256=body_sha256, ticket_id=existing.id, outcome=outcome
+    )
     session.add(event)
     try:
         session.commit()
@@ -120,5 +147,10 @@ def _text_changed(row: Ticket, ticket: InboundTicket) -> bool:
 
 def _known(session: Session, ticket_id: int | None, outcome: str, *, event_id: int | None = None) -> Intake:
     ticket = get_ticket(session=session, ticket_id=ticket_id) if ticket_id is not None else None
-    return Intake(ticket_id=ticket_id, queued=False, outcome=outcome,
-                  status=ticket.status if ticket else "unknown", event_id=event_id)
+    return Intake(
+        ticket_id=ticket_id,
+        queued=False,
+        outcome=outcome,
+        status=ticket.status if ticket else "unknown",
+        event_id=event_id,
+    )

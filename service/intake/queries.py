@@ -84,8 +84,16 @@ def _insert_new_postgres(conn: Connection, rows: list[NewTicket]) -> list[tuple[
     import psycopg
     from psycopg.types.json import Json
 
-    params = [{**row.values, "tags": Json(row.values["tags"]), "metadata": Json(row.values["metadata"]),
-               "delivery_id": row.delivery_id, "body_sha256": row.body_sha256} for row in rows]
+    params = [
+        {
+            **row.values,
+            "tags": Json(row.values["tags"]),
+            "metadata": Json(row.values["metadata"]),
+            "delivery_id": row.delivery_id,
+            "body_sha256": row.body_sha256,
+        }
+        for row in rows
+    ]
     out: list[tuple[int | None, int | None]] = []
     dbapi = conn.connection.dbapi_connection
     try:
@@ -101,8 +109,9 @@ def _insert_new_postgres(conn: Connection, rows: list[NewTicket]) -> list[tuple[
         invalidated = conn.dialect.is_disconnect(exc, dbapi, None)  # type: ignore[arg-type]  # psycopg's Error is the DBAPI one
         if invalidated:
             conn.invalidate(exc)
-        raise DBAPIError.instance(_NEW_TICKET_SQL, None, exc, psycopg.Error, hide_parameters=True,
-                                  connection_invalidated=invalidated) from None
+        raise DBAPIError.instance(
+            _NEW_TICKET_SQL, None, exc, psycopg.Error, hide_parameters=True, connection_invalidated=invalidated
+        ) from None
     return out
 
 
@@ -111,19 +120,44 @@ def _insert_new_portable(conn: Connection, rows: list[NewTicket]) -> list[tuple[
     from sqlalchemy.dialects.sqlite import insert
 
     tickets, events = cast(Table, Ticket.__table__), cast(Table, WebhookEvent.__table__)
-    created = {(r.source, r.external_id): r.id for r in conn.execute(
-        insert(tickets).on_conflict_do_nothing(index_elements=["source", "external_id"])
-        .returning(tickets.c.id, tickets.c.source, tickets.c.external_id), [row.values for row in rows])}
+    created = {
+        (r.source, r.external_id): r.id
+        for r in conn.execute(
+            insert(tickets)
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            .returning(tickets.c.id, tickets.c.source, tickets.c.external_id),
+            [row.values for row in rows],
+        )
+    }
     ticket_ids = [created.get((row.values["source"], row.values["external_id"])) for row in rows]
     new = [(row, ticket_id) for row, ticket_id in zip(rows, ticket_ids, strict=True) if ticket_id is not None]
-    logged = {(r.source, r.delivery_id): r.id for r in conn.execute(
-        insert(events).on_conflict_do_nothing(index_elements=["source", "delivery_id"])
-        .returning(events.c.id, events.c.source, events.c.delivery_id),
-        [{"source": row.values["source"], "delivery_id": row.delivery_id, "body_sha256": row.body_sha256,
-          "ticket_id": ticket_id, "outcome": "created", "received_at": row.values["received_at"]}
-         for row, ticket_id in new])} if new else {}
-    return [(ticket_id, logged.get((row.values["source"], row.delivery_id)) if ticket_id is not None else None)
-            for row, ticket_id in zip(rows, ticket_ids, strict=True)]
+    logged = (
+        {
+            (r.source, r.delivery_id): r.id
+            for r in conn.execute(
+                insert(events)
+                .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+                .returning(events.c.id, events.c.source, events.c.delivery_id),
+                [
+                    {
+                        "source": row.values["source"],
+                        "delivery_id": row.delivery_id,
+                        "body_sha256": row.body_sha256,
+                        "ticket_id": ticket_id,
+                        "outcome": "created",
+                        "received_at": row.values["received_at"],
+                    }
+                    for row, ticket_id in new
+                ],
+            )
+        }
+        if new
+        else {}
+    )
+    return [
+        (ticket_id, logged.get((row.values["source"], row.delivery_id)) if ticket_id is not None else None)
+        for row, ticket_id in zip(rows, ticket_ids, strict=True)
+    ]
 
 
 def find_event(*, session: Session, source: str, delivery_id: str) -> WebhookEvent | None:
@@ -133,6 +167,4 @@ def find_event(*, session: Session, source: str, delivery_id: str) -> WebhookEve
 
 
 def find_ticket(*, session: Session, source: str, external_id: str) -> Ticket | None:
-    return session.scalars(
-        select(Ticket).where(Ticket.source == source, Ticket.external_id == external_id)
-    ).first()
+    return session.scalars(select(Ticket).where(Ticket.source == source, Ticket.external_id == external_id)).first()

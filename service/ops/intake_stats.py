@@ -106,8 +106,11 @@ class IntakeCollector(Collector):
             values = self.stats.fields()
         except redis.RedisError:
             return  # absent rather than zero: Prometheus then shows a gap, not a reset
-        total = CounterMetricFamily("triage_intake", "Intake requests answered, by source, HTTP status and outcome",
-                                    labels=["source", "status", "outcome"])
+        total = CounterMetricFamily(
+            "triage_intake",
+            "Intake requests answered, by source, HTTP status and outcome",
+            labels=["source", "status", "outcome"],
+        )
         buckets: dict[str, list[float]] = {}
         sums: dict[str, float] = {}
         for name, value in sorted(values.items()):
@@ -119,8 +122,9 @@ class IntakeCollector(Collector):
             elif kind == "sum":
                 sums[source] = value
         yield total
-        latency = HistogramMetricFamily("triage_intake_seconds", "Time to verify, store and enqueue one accepted "
-                                        "delivery", labels=["source"])
+        latency = HistogramMetricFamily(
+            "triage_intake_seconds", "Time to verify, store and enqueue one accepted delivery", labels=["source"]
+        )
         for source, counts in sorted(buckets.items()):
             cumulative, running = [], 0.0
             for bound, count in zip([*map(str, BUCKETS_S), "+Inf"], counts, strict=True):

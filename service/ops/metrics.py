@@ -63,29 +63,46 @@ class DatabaseCollector(Collector):
             ):
                 yield GaugeMetricFamily(name, doc, value=float(stats[key] or 0))
             if stats["llm_accuracy_on_reviewed"] is not None:
-                yield GaugeMetricFamily("triage_llm_accuracy_on_reviewed", "LLM labels agents confirmed",
-                                        value=float(stats["llm_accuracy_on_reviewed"]))
+                yield GaugeMetricFamily(
+                    "triage_llm_accuracy_on_reviewed",
+                    "LLM labels agents confirmed",
+                    value=float(stats["llm_accuracy_on_reviewed"]),
+                )
             yield from self._latency_and_confidence(session)
             oldest = decide_queries.oldest_waiting_ticket(session=session)
             age = 0.0 if oldest is None else (datetime.now(UTC) - _aware(oldest)).total_seconds()
-            yield GaugeMetricFamily("triage_backlog_oldest_seconds", "Age of the oldest ticket acknowledged but not "
-                                    "yet decided (0 when none waits)", value=max(age, 0.0))
+            yield GaugeMetricFamily(
+                "triage_backlog_oldest_seconds",
+                "Age of the oldest ticket acknowledged but not yet decided (0 when none waits)",
+                value=max(age, 0.0),
+            )
             if self.runtime is not None:
                 yield from self._drift(session)
 
     def _latency_and_confidence(self, session: Session) -> Iterator[Metric]:
-        stages = HistogramMetricFamily("triage_stage_seconds", "Time one pipeline stage took for one ticket "
-                                       "(classify, route, escalate, draft, writeback)", labels=["stage"])
-        for stage, (cumulative, total_ms, count) in sorted(infra_queries.histogram(
-                session=session, value=StageTiming.duration_ms, bounds=STAGE_BUCKETS_MS,
-                group=StageTiming.stage).items()):
-            stages.add_metric([stage], _buckets([b / 1000 for b in STAGE_BUCKETS_MS], cumulative, count),
-                              sum_value=total_ms / 1000)
+        stages = HistogramMetricFamily(
+            "triage_stage_seconds",
+            "Time one pipeline stage took for one ticket (classify, route, escalate, draft, writeback)",
+            labels=["stage"],
+        )
+        for stage, (cumulative, total_ms, count) in sorted(
+            infra_queries.histogram(
+                session=session, value=StageTiming.duration_ms, bounds=STAGE_BUCKETS_MS, group=StageTiming.stage
+            ).items()
+        ):
+            stages.add_metric(
+                [stage], _buckets([b / 1000 for b in STAGE_BUCKETS_MS], cumulative, count), sum_value=total_ms / 1000
+            )
         yield stages
-        confidence = HistogramMetricFamily("triage_confidence", "Classifier confidence of the model in service's "
-                                           "predictions")
-        found = infra_queries.histogram(session=session, value=PredictionRow.confidence, bounds=CONFIDENCE_BUCKETS,
-                                where=PredictionRow.role == "serving").get("")
+        confidence = HistogramMetricFamily(
+            "triage_confidence", "Classifier confidence of the model in service's predictions"
+        )
+        found = infra_queries.histogram(
+            session=session,
+            value=PredictionRow.confidence,
+            bounds=CONFIDENCE_BUCKETS,
+            where=PredictionRow.role == "serving",
+        ).get("")
         if found is not None:
             cumulative, total, count = found
             confidence.add_metric([], _buckets(CONFIDENCE_BUCKETS, cumulative, count), sum_value=total)
@@ -96,16 +113,23 @@ class DatabaseCollector(Collector):
         report = retrain_flow.drift(self.runtime, session) if self.runtime is not None else None
         if report is None:
             return
-        family = GaugeMetricFamily("triage_drift_psi", "Population stability index of live traffic vs the "
-                                   "training data of the model in service", labels=["kind"])
+        family = GaugeMetricFamily(
+            "triage_drift_psi",
+            "Population stability index of live traffic vs the training data of the model in service",
+            labels=["kind"],
+        )
         for kind, value in (("label", report.label_psi), ("confidence", report.confidence_psi)):
             if value is not None:
                 family.add_metric([kind], value)
         yield family
-        yield GaugeMetricFamily("triage_drift_window_predictions", "Live predictions the drift PSI is computed on",
-                                value=report.window_n)
-        yield GaugeMetricFamily("triage_drift_alarm", "1 when a drift PSI is above TRIAGE_DRIFT_PSI_THRESHOLD",
-                                value=1.0 if report.drifting else 0.0)
+        yield GaugeMetricFamily(
+            "triage_drift_window_predictions", "Live predictions the drift PSI is computed on", value=report.window_n
+        )
+        yield GaugeMetricFamily(
+            "triage_drift_alarm",
+            "1 when a drift PSI is above TRIAGE_DRIFT_PSI_THRESHOLD",
+            value=1.0 if report.drifting else 0.0,
+        )
 
 
 class BrokerCollector(Collector):
@@ -124,14 +148,16 @@ class BrokerCollector(Collector):
                     depth = 0  # the queue does not exist until the first message is sent
         except Exception:  # broker unreachable: no sample rather than a false 0 (/readyz reports the outage)
             return
-        family = GaugeMetricFamily("triage_broker_queue_messages", "Tasks waiting in the broker queue",
-                                   labels=["queue"])
+        family = GaugeMetricFamily(
+            "triage_broker_queue_messages", "Tasks waiting in the broker queue", labels=["queue"]
+        )
         family.add_metric([QUEUE], float(depth))
         yield family
 
 
-def registry(db: Database, runtime: Runtime | None = None, *, celery: Celery | None = None,
-             intake: IntakeStats | None = None) -> CollectorRegistry:
+def registry(
+    db: Database, runtime: Runtime | None = None, *, celery: Celery | None = None, intake: IntakeStats | None = None
+) -> CollectorRegistry:
     """A registry per app, so two apps in one process (tests) never clash over metric names."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(db, runtime))

@@ -54,13 +54,27 @@ class DriftReport:
         return any(v is not None and v > self.threshold for v in (self.label_psi, self.confidence_psi))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"model_name": self.model_name, "model_version": self.model_version, "window_n": self.window_n,
-                "label_psi": self.label_psi, "confidence_psi": self.confidence_psi, "threshold": self.threshold,
-                "drifting": self.drifting}
+        return {
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "window_n": self.window_n,
+            "label_psi": self.label_psi,
+            "confidence_psi": self.confidence_psi,
+            "threshold": self.threshold,
+            "drifting": self.drifting,
+        }
 
 
-def drift_report(metrics: Mapping[str, Any], *, model_name: str, model_version: str, labels: Mapping[str, int],
-                 confidences: Mapping[str, int], threshold: float, min_n: int = 30) -> DriftReport:
+def drift_report(
+    metrics: Mapping[str, Any],
+    *,
+    model_name: str,
+    model_version: str,
+    labels: Mapping[str, int],
+    confidences: Mapping[str, int],
+    threshold: float,
+    min_n: int = 30,
+) -> DriftReport:
     """Compare live label counts and confidence-bin counts with the card's training reference `metrics`.
 
     With fewer than `min_n` live predictions, or a card trained before the reference was stored, a PSI is

@@ -27,11 +27,18 @@ def drift(runtime: Runtime, session: Session, *, now: datetime | None = None) ->
     except ModelCardError:
         return None
     since = (now or now_utc()) - timedelta(days=settings.drift_window_days)
-    labels, confidences = live_predictions(session=session, model_name=settings.model_name,
-                                                 model_version=directory.name, since=since)
-    return drift_report(metrics, model_name=settings.model_name, model_version=directory.name, labels=labels,
-                        confidences=confidences, threshold=settings.drift_psi_threshold,
-                        min_n=settings.drift_min_predictions)
+    labels, confidences = live_predictions(
+        session=session, model_name=settings.model_name, model_version=directory.name, since=since
+    )
+    return drift_report(
+        metrics,
+        model_name=settings.model_name,
+        model_version=directory.name,
+        labels=labels,
+        confidences=confidences,
+        threshold=settings.drift_psi_threshold,
+        min_n=settings.drift_min_predictions,
+    )
 
 
 def retrain(runtime: Runtime, session: Session) -> dict[str, object]:
@@ -41,7 +48,10 @@ def retrain(runtime: Runtime, session: Session) -> dict[str, object]:
     settings = runtime.settings
     examples, _ = feedback_examples(session)
     session.rollback()  # release the read transaction: training takes minutes
-    return run(models_dir=settings.models_dir, name=settings.model_name,
-               examples=[(e.text, e.label) for e in examples],
-               data=Path(settings.retrain_data) if settings.retrain_data else None,
-               holdout=Path(settings.retrain_holdout))
+    return run(
+        models_dir=settings.models_dir,
+        name=settings.model_name,
+        examples=[(e.text, e.label) for e in examples],
+        data=Path(settings.retrain_data) if settings.retrain_data else None,
+        holdout=Path(settings.retrain_holdout),
+    )

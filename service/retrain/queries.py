@@ -15,14 +15,28 @@ from service.infra.models import (
 log = logging.getLogger(__name__)
 
 
-def live_predictions(*, session: Session, model_name: str, model_version: str, since: datetime, bins: int = 10,
-                     ) -> tuple[dict[str, int], dict[str, int]]:
+def live_predictions(
+    *,
+    session: Session,
+    model_name: str,
+    model_version: str,
+    since: datetime,
+    bins: int = 10,
+) -> tuple[dict[str, int], dict[str, int]]:
     """Label counts and confidence-bin counts ("0".."9") of one model version's serving predictions since
     `since` (drift alarm); counted in the database, as this runs on every metrics scrape."""
-    where = (PredictionRow.model_name == model_name, PredictionRow.model_version == model_version,
-             PredictionRow.role == "serving", PredictionRow.created_at >= since)
-    labels = {str(label): int(n) for label, n in session.execute(
-        select(PredictionRow.label, func.count()).where(*where).group_by(PredictionRow.label))}
+    where = (
+        PredictionRow.model_name == model_name,
+        PredictionRow.model_version == model_version,
+        PredictionRow.role == "serving",
+        PredictionRow.created_at >= since,
+    )
+    labels = {
+        str(label): int(n)
+        for label, n in session.execute(
+            select(PredictionRow.label, func.count()).where(*where).group_by(PredictionRow.label)
+        )
+    }
     bucket = case(*((PredictionRow.confidence < (i + 1) / bins, i) for i in range(bins - 1)), else_=bins - 1)
     confidences = {str(i): 0 for i in range(bins)}
     for b, n in session.execute(select(bucket, func.count()).where(*where).group_by(bucket)):

@@ -22,8 +22,15 @@ LOCK_FILE = "RETRAIN.lock"
 GATE_PASSED, GATE_REFUSED = 0, 1
 
 
-def retrain(*, models_dir: Path, name: str, examples: Iterable[tuple[str, str]], data: Path | None, holdout: Path,
-            timeout_s: float = 3600) -> dict[str, Any]:
+def retrain(
+    *,
+    models_dir: Path,
+    name: str,
+    examples: Iterable[tuple[str, str]],
+    data: Path | None,
+    holdout: Path,
+    timeout_s: float = 3600,
+) -> dict[str, Any]:
     """Train a candidate on `data` plus `examples`, gate it against the model in service, promote if it passes.
 
     A second run while one holds the lock returns at once with outcome "locked" (an flock on the models
@@ -43,8 +50,22 @@ def retrain(*, models_dir: Path, name: str, examples: Iterable[tuple[str, str]],
                 return {"outcome": "no-data", "examples": 0}
             before = _versions(models_dir / name)
             trained = subprocess.run(
-                [sys.executable, "-m", "training.baseline", "--data", str(combined), "--out", str(models_dir),
-                 "--name", name, "--no-promote"], capture_output=True, text=True, timeout=timeout_s)
+                [
+                    sys.executable,
+                    "-m",
+                    "training.baseline",
+                    "--data",
+                    str(combined),
+                    "--out",
+                    str(models_dir),
+                    "--name",
+                    name,
+                    "--no-promote",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+            )
             new = sorted(_versions(models_dir / name) - before)
             if trained.returncode != 0 or len(new) != 1:
                 tail = (trained.stderr or trained.stdout)[-500:]
@@ -53,12 +74,35 @@ def retrain(*, models_dir: Path, name: str, examples: Iterable[tuple[str, str]],
             candidate = models_dir / name / new[0]
             report_path = Path(tmp) / "gate.json"
             gated = subprocess.run(
-                [sys.executable, "-m", "training.gate", "--candidate", str(candidate), "--holdout", str(holdout),
-                 "--models-dir", str(models_dir), "--name", name, "--promote", "--report", str(report_path)],
-                capture_output=True, text=True, timeout=timeout_s)
+                [
+                    sys.executable,
+                    "-m",
+                    "training.gate",
+                    "--candidate",
+                    str(candidate),
+                    "--holdout",
+                    str(holdout),
+                    "--models-dir",
+                    str(models_dir),
+                    "--name",
+                    name,
+                    "--promote",
+                    "--report",
+                    str(report_path),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+            )
             if gated.returncode not in (GATE_PASSED, GATE_REFUSED):
-                audit(models_dir, "retrain", name=name, version=candidate.name, outcome="gate-failed",
-                      reason=gated.stderr[-500:])
+                audit(
+                    models_dir,
+                    "retrain",
+                    name=name,
+                    version=candidate.name,
+                    outcome="gate-failed",
+                    reason=gated.stderr[-500:],
+                )
                 return {"outcome": "gate-failed", "examples": n, "version": candidate.name, "error": gated.stderr}
             report = json.loads(report_path.read_text())
             outcome = "promoted" if report["promoted"] else ("passed" if report["decision"] == "pass" else "refused")

@@ -78,15 +78,22 @@ def dashboard(runtime: Runtime, session: Session, *, days: int) -> Dashboard:
         model, problem = None, str(exc)
     shadow_model, shadow = _shadow_stats(runtime, session, since)
     return Dashboard(
-        days=days, decided=sum(by_status.values()), by_status=by_status, reviewed=reviewed, label_kept=label_kept,
-        routing_kept=routing_kept, volume=daily_queue_volume(session=session, since=since),
+        days=days,
+        decided=sum(by_status.values()),
+        by_status=by_status,
+        reviewed=reviewed,
+        label_kept=label_kept,
+        routing_kept=routing_kept,
+        volume=daily_queue_volume(session=session, since=since),
         histogram=confidence_histogram(session=session, since=since),
         models_used=model_versions_used(session=session, since=since),
         writebacks=count_by(session=session, column=WritebackRow.status),
-        model_in_service=model, model_problem=problem,
+        model_in_service=model,
+        model_problem=problem,
         llm_cost_per_1000=_llm_cost_per_1000(runtime, session, since),
         drift=drift(runtime, session),
-        shadow_model=shadow_model, shadow=shadow,
+        shadow_model=shadow_model,
+        shadow=shadow,
     )
 
 
@@ -95,8 +102,10 @@ def _shadow_stats(runtime: Runtime, session: Session, since: datetime) -> tuple[
     directory = shadow_version_dir(runtime.settings.models_dir, runtime.settings.model_name)
     if directory is None:
         return None, None
-    return (f"{runtime.settings.model_name}@{directory.name}",
-            shadow_outcomes(session=session, model_version=directory.name, since=since))
+    return (
+        f"{runtime.settings.model_name}@{directory.name}",
+        shadow_outcomes(session=session, model_version=directory.name, since=since),
+    )
 
 
 def _llm_cost_per_1000(runtime: Runtime, session: Session, since: datetime) -> float | None:

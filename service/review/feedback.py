@@ -42,8 +42,14 @@ def feedback_examples(session: Session, *, corrections_only: bool = False) -> tu
             continue
         # Rows come oldest first: a later verdict on the same text replaces an earlier one.
         examples[(fb.ticket_id, fb.text_sha256)] = FeedbackExample(
-            text=text, label=fb.to_label, kind=fb.kind, source_id=f"{fb.ticket.source}:{fb.ticket.external_id}",
-            ticket_id=fb.ticket_id, revision=fb.ticket_revision, text_sha256=fb.text_sha256,
+            text=text,
+            label=fb.to_label,
+            kind=fb.kind,
+            source_id=f"{fb.ticket.source}:{fb.ticket.external_id}",
+            ticket_id=fb.ticket_id,
+            revision=fb.ticket_revision,
+            text_sha256=fb.text_sha256,
             created_at=aware(fb.ticket.created_at or fb.ticket.received_at) or fb.ticket.received_at,
-            reviewed_at=aware(fb.created_at) or fb.created_at)
+            reviewed_at=aware(fb.created_at) or fb.created_at,
+        )
     return list(examples.values()), stale

@@ -35,14 +35,26 @@ class QueuePage:
     versions: list[str]
 
 
-def queue_page(runtime: Runtime, session: Session, *, tab: str, filters: ReviewFilter, sort: str, offset: int,
-               limit: int) -> QueuePage:
-    rows, total = review_page(session=session, tab=tab, filters=filters, sort=sort,
-                              priorities=runtime.rules.priorities, offset=offset, limit=limit)
-    return QueuePage(rows=rows, total=total, counts=review_tab_counts(session=session, filters=filters),
-                     reviews=latest_feedback(session=session, decision_ids=[d.id for _, d, _ in rows]),
-                     choices=review_choices(runtime, session),
-                     versions=distinct_values(session=session, column=PredictionRow.model_version))
+def queue_page(
+    runtime: Runtime, session: Session, *, tab: str, filters: ReviewFilter, sort: str, offset: int, limit: int
+) -> QueuePage:
+    rows, total = review_page(
+        session=session,
+        tab=tab,
+        filters=filters,
+        sort=sort,
+        priorities=runtime.rules.priorities,
+        offset=offset,
+        limit=limit,
+    )
+    return QueuePage(
+        rows=rows,
+        total=total,
+        counts=review_tab_counts(session=session, filters=filters),
+        reviews=latest_feedback(session=session, decision_ids=[d.id for _, d, _ in rows]),
+        choices=review_choices(runtime, session),
+        versions=distinct_values(session=session, column=PredictionRow.model_version),
+    )
 
 
 @dataclass(frozen=True)
@@ -65,8 +77,9 @@ class TicketPage:
         return self.decision is not None and self.decision.revision == self.ticket.revision
 
 
-def ticket_page(runtime: Runtime, session: Session, ticket_id: int, *, tab: str, filters: ReviewFilter,
-                sort: str) -> TicketPage | None:
+def ticket_page(
+    runtime: Runtime, session: Session, ticket_id: int, *, tab: str, filters: ReviewFilter, sort: str
+) -> TicketPage | None:
     """The ticket view's data; None when there is no such ticket."""
     row = get_ticket(session=session, ticket_id=ticket_id)
     if row is None:
@@ -81,12 +94,17 @@ def ticket_page(runtime: Runtime, session: Session, ticket_id: int, *, tab: str,
     else:
         prev_id, next_id = None, ids[0] if ids else None
     return TicketPage(
-        ticket=row, decision=decision, routing=current_routing(decision, latest) if decision is not None else None,
-        latest=latest, history=history,
+        ticket=row,
+        decision=decision,
+        routing=current_routing(decision, latest) if decision is not None else None,
+        latest=latest,
+        history=history,
         draft=draft_for(session=session, decision_id=decision.id) if decision is not None else None,
         choices=review_choices(runtime, session),
         writebacks=sorted(decision.writebacks, key=lambda w: w.id) if decision is not None else [],
-        prev_id=prev_id, next_id=next_id)
+        prev_id=prev_id,
+        next_id=next_id,
+    )
 
 
 def users_page(session: Session) -> list[User]:
@@ -108,7 +126,9 @@ def ticket_view(session: Session, ticket_id: int) -> dict[str, Any] | None:
         "received_at": _iso(ticket.received_at),
         "processed_at": _iso(ticket.processed_at),
         "last_error": ticket.last_error,
-        "decision": None if decision is None else {
+        "decision": None
+        if decision is None
+        else {
             "status": decision.status,
             "queue": decision.queue,
             "priority": decision.priority,
@@ -123,8 +143,14 @@ def ticket_view(session: Session, ticket_id: int) -> dict[str, Any] | None:
             "llm": decision.reason.get("llm"),
             "decided_at": _iso(decision.created_at),
             "writebacks": [
-                {"target": wb.target, "status": wb.status, "attempts": wb.attempts, "last_error": wb.last_error,
-                 "next_attempt_at": _iso(wb.next_attempt_at), "done_at": _iso(wb.done_at)}
+                {
+                    "target": wb.target,
+                    "status": wb.status,
+                    "attempts": wb.attempts,
+                    "last_error": wb.last_error,
+                    "next_attempt_at": _iso(wb.next_attempt_at),
+                    "done_at": _iso(wb.done_at),
+                }
                 for wb in decision.writebacks
             ],
         },

@@ -36,8 +36,11 @@ def list_users(*, session: Session) -> list[User]:
 
 
 def _latest_decisions() -> Any:
-    return (select(DecisionRow.ticket_id, func.max(DecisionRow.revision).label("revision"))
-            .group_by(DecisionRow.ticket_id).subquery("latest"))
+    return (
+        select(DecisionRow.ticket_id, func.max(DecisionRow.revision).label("revision"))
+        .group_by(DecisionRow.ticket_id)
+        .subquery("latest")
+    )
 
 
 def _reviewed() -> ColumnElement[bool]:
@@ -46,11 +49,13 @@ def _reviewed() -> ColumnElement[bool]:
 
 def review_base(columns: Sequence[Any], filters: ReviewFilter) -> Select[Any]:
     latest = _latest_decisions()
-    query = (select(*columns)
-             .select_from(Ticket)
-             .join(latest, latest.c.ticket_id == Ticket.id)
-             .join(DecisionRow, and_(DecisionRow.ticket_id == Ticket.id, DecisionRow.revision == latest.c.revision))
-             .join(PredictionRow, PredictionRow.id == DecisionRow.prediction_id))
+    query = (
+        select(*columns)
+        .select_from(Ticket)
+        .join(latest, latest.c.ticket_id == Ticket.id)
+        .join(DecisionRow, and_(DecisionRow.ticket_id == Ticket.id, DecisionRow.revision == latest.c.revision))
+        .join(PredictionRow, PredictionRow.id == DecisionRow.prediction_id)
+    )
     if filters.queue:
         query = query.where(DecisionRow.queue == filters.queue)
     if filters.label:
@@ -65,8 +70,9 @@ def review_base(columns: Sequence[Any], filters: ReviewFilter) -> Select[Any]:
         query = query.where(DecisionRow.created_at >= datetime.combine(filters.decided_from, dtime.min, UTC))
     if filters.decided_to:
         # Inclusive of the whole last day.
-        query = query.where(DecisionRow.created_at < datetime.combine(filters.decided_to + timedelta(days=1),
-                                                                      dtime.min, UTC))
+        query = query.where(
+            DecisionRow.created_at < datetime.combine(filters.decided_to + timedelta(days=1), dtime.min, UTC)
+        )
     return query
 
 
@@ -93,8 +99,9 @@ def _ordered(query: Select[Any], sort: str, priorities: Sequence[str]) -> Select
     return query.order_by(*newest)
 
 
-def review_page(*, session: Session, tab: str, filters: ReviewFilter, sort: str, priorities: Sequence[str],
-                offset: int, limit: int) -> tuple[list[tuple[Ticket, DecisionRow, PredictionRow]], int]:
+def review_page(
+    *, session: Session, tab: str, filters: ReviewFilter, sort: str, priorities: Sequence[str], offset: int, limit: int
+) -> tuple[list[tuple[Ticket, DecisionRow, PredictionRow]], int]:
     """One page of the queue view and the number of tickets on all pages."""
     condition = _in_tab(tab)
     counted = review_base([func.count()], filters)
@@ -106,8 +113,9 @@ def review_page(*, session: Session, tab: str, filters: ReviewFilter, sort: str,
     return [(t, d, p) for t, d, p in rows], total
 
 
-def review_ids(*, session: Session, tab: str, filters: ReviewFilter, sort: str, priorities: Sequence[str],
-               limit: int = 5000) -> list[int]:
+def review_ids(
+    *, session: Session, tab: str, filters: ReviewFilter, sort: str, priorities: Sequence[str], limit: int = 5000
+) -> list[int]:
     """Ticket ids of a queue view in order, for moving to the previous and next ticket."""
     condition = _in_tab(tab)
     query = review_base([Ticket.id], filters)
@@ -130,16 +138,20 @@ def latest_feedback(*, session: Session, decision_ids: Sequence[int]) -> dict[in
     """The newest feedback on each of these decisions (decisions without any are left out)."""
     if not decision_ids:
         return {}
-    newest = (select(func.max(Feedback.id)).where(Feedback.decision_id.in_(decision_ids))
-              .group_by(Feedback.decision_id))
-    rows = session.scalars(select(Feedback).where(Feedback.id.in_(newest))
-                           .options(selectinload(Feedback.user)))
+    newest = select(func.max(Feedback.id)).where(Feedback.decision_id.in_(decision_ids)).group_by(Feedback.decision_id)
+    rows = session.scalars(select(Feedback).where(Feedback.id.in_(newest)).options(selectinload(Feedback.user)))
     return {f.decision_id: f for f in rows}
 
 
 def ticket_feedback(*, session: Session, ticket_id: int) -> list[Feedback]:
-    return list(session.scalars(select(Feedback).where(Feedback.ticket_id == ticket_id)
-                                .options(selectinload(Feedback.user)).order_by(Feedback.id.desc())))
+    return list(
+        session.scalars(
+            select(Feedback)
+            .where(Feedback.ticket_id == ticket_id)
+            .options(selectinload(Feedback.user))
+            .order_by(Feedback.id.desc())
+        )
+    )
 
 
 def feedback_for_export(*, session: Session, corrections_only: bool = False) -> list[Feedback]:

@@ -42,16 +42,24 @@ def create_user(session: Session, *, username: str, password: str, role: str) ->
     """Add a user who can sign in to the review page."""
     username = username.strip().lower()
     if not _USERNAME.match(username):
-        raise ReviewError("a username is 1 to 64 lower-case letters, digits and . _ @ -, starting with a letter "
-                          "or digit")
+        raise ReviewError(
+            "a username is 1 to 64 lower-case letters, digits and . _ @ -, starting with a letter or digit"
+        )
     if role not in ROLES:
         raise ReviewError(f"role must be one of {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD_CHARS:
         raise ReviewError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
     if find_user(session=session, username=username) is not None:
         raise ReviewError(f"user {username!r} already exists", status=409)
-    user = User(username=username, password_hash=generate_password_hash(password), role=role, active=True,
-                session_token=secrets.token_urlsafe(32), failed_logins=0, created_at=now_utc())
+    user = User(
+        username=username,
+        password_hash=generate_password_hash(password),
+        role=role,
+        active=True,
+        session_token=secrets.token_urlsafe(32),
+        failed_logins=0,
+        created_at=now_utc(),
+    )
     session.add(user)
     try:
         session.commit()
@@ -81,8 +89,9 @@ def authenticate(session: Session, *, username: str, password: str) -> User | No
         user.failed_logins += 1
         if user.failed_logins >= MAX_FAILED_LOGINS:
             user.locked_until, user.failed_logins = now + LOCKOUT, 0
-            log.warning("user %s locked for %s after repeated failed sign-ins", user.id, LOCKOUT,
-                        extra={"user_id": user.id})
+            log.warning(
+                "user %s locked for %s after repeated failed sign-ins", user.id, LOCKOUT, extra={"user_id": user.id}
+            )
         session.commit()
         return None
     if not user.active:

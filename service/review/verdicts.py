@@ -61,8 +61,11 @@ def review_choices(runtime: Runtime, session: Session) -> Choices:
     rules = runtime.rules
     labels = dict.fromkeys(distinct_values(session=session, column=PredictionRow.label), rules.default.name)
     labels.update(rules.label_queue)
-    return Choices(labels=dict(sorted(labels.items(), key=lambda kv: kv[0].lower())),
-                   queues=sorted(rules.queues), priorities=list(rules.priorities))
+    return Choices(
+        labels=dict(sorted(labels.items(), key=lambda kv: kv[0].lower())),
+        queues=sorted(rules.queues),
+        priorities=list(rules.priorities),
+    )
 
 
 def decision_under_review(session: Session, ticket_id: int, decision_id: int) -> tuple[Ticket, DecisionRow]:
@@ -72,8 +75,10 @@ def decision_under_review(session: Session, ticket_id: int, decision_id: int) ->
         raise ReviewError(f"no ticket {ticket_id}", status=404)
     decision = ticket.decision
     if decision is None or decision.id != decision_id or decision.revision != ticket.revision:
-        raise ReviewError("this ticket changed and was routed again since the page was loaded; reload it and "
-                          "review the new decision", status=409)
+        raise ReviewError(
+            "this ticket changed and was routed again since the page was loaded; reload it and review the new decision",
+            status=409,
+        )
     return ticket, decision
 
 
@@ -86,12 +91,20 @@ class Verdict:
     writeback_id: int
 
 
-def review_ticket(runtime: Runtime, session: Session, *, ticket_id: int, decision_id: int, user_id: int,
-                  label: str | None = None, queue: str | None = None, priority: str | None = None) -> Verdict:
+def review_ticket(
+    runtime: Runtime,
+    session: Session,
+    *,
+    ticket_id: int,
+    decision_id: int,
+    user_id: int,
+    label: str | None = None,
+    queue: str | None = None,
+    priority: str | None = None,
+) -> Verdict:
     """Accept (nothing given) or correct a decision: store feedback, queue a write-back of the result."""
     ticket, decision = decision_under_review(session, ticket_id, decision_id)
-    before = current_routing(decision, latest_feedback(session=session, decision_ids=[decision.id])
-                             .get(decision.id))
+    before = current_routing(decision, latest_feedback(session=session, decision_ids=[decision.id]).get(decision.id))
     after = Routing(label or before.label, queue or before.queue, priority or before.priority)
     choices = review_choices(runtime, session)
     if after.label != before.label and after.label not in choices.labels:
@@ -102,16 +115,30 @@ def review_ticket(runtime: Runtime, session: Session, *, ticket_id: int, decisio
         raise ReviewError(f"priority must be one of {', '.join(choices.priorities)}")
     now = now_utc()
     feedback = Feedback(
-        ticket_id=ticket.id, decision_id=decision.id, user_id=user_id,
+        ticket_id=ticket.id,
+        decision_id=decision.id,
+        user_id=user_id,
         kind="accepted" if after == before else "corrected",
-        from_label=before.label, to_label=after.label, from_queue=before.queue, to_queue=after.queue,
-        from_priority=before.priority, to_priority=after.priority,
-        ticket_revision=ticket.revision, text_sha256=text_sha256(ticket), created_at=now,
+        from_label=before.label,
+        to_label=after.label,
+        from_queue=before.queue,
+        to_queue=after.queue,
+        from_priority=before.priority,
+        to_priority=after.priority,
+        ticket_revision=ticket.revision,
+        text_sha256=text_sha256(ticket),
+        created_at=now,
     )
     session.add(feedback)
     session.flush()
-    writeback = WritebackRow(decision_id=decision.id, target=runtime.helpdesk_for(ticket.source), kind="review",
-                             feedback_id=feedback.id, status=WritebackStatus.PENDING, created_at=now)
+    writeback = WritebackRow(
+        decision_id=decision.id,
+        target=runtime.helpdesk_for(ticket.source),
+        kind="review",
+        feedback_id=feedback.id,
+        status=WritebackStatus.PENDING,
+        created_at=now,
+    )
     session.add(writeback)
     session.commit()
     return Verdict(feedback_id=feedback.id, kind=feedback.kind, writeback_id=writeback.id)

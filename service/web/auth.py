@@ -76,8 +76,13 @@ def _safe_next(target: str | None) -> str:
     """Only a path on this site: an absolute or scheme-relative URL would make sign-in an open redirect."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") and not target.startswith("//") \
-                and "\\" not in target:
+        if (
+            not parts.scheme
+            and not parts.netloc
+            and target.startswith("/")
+            and not target.startswith("//")
+            and "\\" not in target
+        ):
             return target
     return url_for("review.queue")
 
@@ -100,8 +105,10 @@ def login() -> Any:
     if user is None:
         # No username in the log: people type their password into that field by mistake.
         log.info("failed sign-in from %s", request.remote_addr)
-        message = (f"Wrong username or password. After {review_users.MAX_FAILED_LOGINS} failed attempts an account is "
-                   f"locked for {review_users.LOCKOUT.seconds // 60} minutes.")
+        message = (
+            f"Wrong username or password. After {review_users.MAX_FAILED_LOGINS} failed attempts an account is "
+            f"locked for {review_users.LOCKOUT.seconds // 60} minutes."
+        )
         return render_template("login.html", username=username, error=message), 401
     # A fresh session at sign-in: nothing an attacker planted in the old cookie survives.
     session.clear()

@@ -60,8 +60,12 @@ def register(app: Flask) -> None:
         # Not our bug and not the sender's: 503 tells webhook senders to retry, and a repeated delivery is
         # stored once, so a retry after an ambiguous commit is harmless.
         app.logger.warning("database unavailable: %s", type(getattr(exc, "orig", None) or exc).__name__)
-        response = problem(503, "Service Unavailable", "the database is unavailable, so this request may not "
-                           "have been stored; send it again after Retry-After seconds (a repeated delivery is "
-                           "stored once)")
+        response = problem(
+            503,
+            "Service Unavailable",
+            "the database is unavailable, so this request may not "
+            "have been stored; send it again after Retry-After seconds (a repeated delivery is "
+            "stored once)",
+        )
         response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
         return response

@@ -38,22 +38,39 @@ TICKET_SCHEMA: dict[str, Any] = {
     ],
     "additionalProperties": False,
     "properties": {
-        "id": {"description": "The ticket's id in the sending system (unique per source).",
-               "oneOf": [{"type": "string", "minLength": 1, "maxLength": 128, "pattern": _ID_PATTERN},
-                         {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}]},
+        "id": {
+            "description": "The ticket's id in the sending system (unique per source).",
+            "oneOf": [
+                {"type": "string", "minLength": 1, "maxLength": 128, "pattern": _ID_PATTERN},
+                {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+            ],
+        },
         "subject": _text(1000),
         "body": _text(100000),
-        "requester": {"description": "Who asked: an e-mail address or {email, name}.",
-                      "oneOf": [_text(320),
-                                {"type": "object", "additionalProperties": False,
-                                 "properties": {"email": _text(320), "name": _text(200)}}]},
-        "created_at": {"type": "string", "format": "date-time",
-                       "description": "RFC 3339 time the ticket was opened, with its offset (2026-11-30T10:00:00Z)."},
+        "requester": {
+            "description": "Who asked: an e-mail address or {email, name}.",
+            "oneOf": [
+                _text(320),
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"email": _text(320), "name": _text(200)},
+                },
+            ],
+        },
+        "created_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339 time the ticket was opened, with its offset (2026-11-30T10:00:00Z).",
+        },
         "tags": {"type": "array", "maxItems": 50, "items": _text(100)},
-        "metadata": {"type": "object", "maxProperties": 50, "description": "Flat key/value facts used by "
-                     "routing overrides (e.g. tier: vip).",
-                     "propertyNames": _NO_NUL,
-                     "additionalProperties": {"type": ["string", "number", "boolean", "null"], **_NO_NUL}},
+        "metadata": {
+            "type": "object",
+            "maxProperties": 50,
+            "description": "Flat key/value facts used by routing overrides (e.g. tier: vip).",
+            "propertyNames": _NO_NUL,
+            "additionalProperties": {"type": ["string", "number", "boolean", "null"], **_NO_NUL},
+        },
     },
 }
 MAX_DEPTH = 32
@@ -79,8 +96,7 @@ def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> A
         yield ValidationError(f"{_shown(instance)} does not match {pattern!r}")
 
 
-_VALIDATOR = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})(
-    TICKET_SCHEMA, format_checker=_FORMATS)
+_VALIDATOR = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})(TICKET_SCHEMA, format_checker=_FORMATS)
 
 
 def parse_date_time(value: str) -> datetime | None:
@@ -95,8 +111,10 @@ def parse_date_time(value: str) -> datetime | None:
     # datetime has no leap second; RFC 3339 allows :60, so keep the second before it.
     second = 59 if second == 60 else second
     try:
-        return datetime.fromisoformat(f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
-                                      f"{fraction}{'+00:00' if offset == 'Z' else offset}")
+        return datetime.fromisoformat(
+            f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
+            f"{fraction}{'+00:00' if offset == 'Z' else offset}"
+        )
     except ValueError:
         return None
 
@@ -122,8 +140,9 @@ def read_json(request: Request, *, replace_nul: bool = False) -> Any:
     if _nesting(text) > MAX_DEPTH:
         raise ApiError(400, f"JSON is nested deeper than {MAX_DEPTH} levels")
     try:
-        payload = json.loads(text, object_pairs_hook=_object, parse_constant=_constant, parse_float=_float,
-                             parse_int=_int)
+        payload = json.loads(
+            text, object_pairs_hook=_object, parse_constant=_constant, parse_float=_float, parse_int=_int
+        )
     except json.JSONDecodeError as exc:
         raise ApiError(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     return _storable(payload, "", replace_nul=replace_nul)
@@ -164,12 +183,16 @@ def _storable(value: Any, path: str, *, replace_nul: bool) -> Any:
     if isinstance(value, str):
         return _text_at(value, path or "(body)", replace_nul=replace_nul)
     if isinstance(value, list):
-        return [_storable(item, f"{path}/{i}" if path else str(i), replace_nul=replace_nul)
-                for i, item in enumerate(value)]
+        return [
+            _storable(item, f"{path}/{i}" if path else str(i), replace_nul=replace_nul) for i, item in enumerate(value)
+        ]
     if isinstance(value, dict):
-        return {_text_at(key, f"{path}/{key}" if path else key, replace_nul=replace_nul, key=True):
-                _storable(item, f"{path}/{key}" if path else key, replace_nul=replace_nul)
-                for key, item in value.items()}
+        return {
+            _text_at(key, f"{path}/{key}" if path else key, replace_nul=replace_nul, key=True): _storable(
+                item, f"{path}/{key}" if path else key, replace_nul=replace_nul
+            )
+            for key, item in value.items()
+        }
     return value
 
 
@@ -179,8 +202,12 @@ def _text_at(text: str, path: str, *, replace_nul: bool, key: bool = False) -> s
     surrogate = _SURROGATE.search(text)
     if surrogate is None and replace_nul:
         return text.replace("\x00", "\ufffd")
-    what = (f"unpaired surrogate \\u{ord(surrogate.group()):04x} is not valid Unicode (an astral character "
-            "needs both halves)" if surrogate else "NUL (\\u0000) is not allowed in text")
+    what = (
+        f"unpaired surrogate \\u{ord(surrogate.group()):04x} is not valid Unicode (an astral character "
+        "needs both halves)"
+        if surrogate
+        else "NUL (\\u0000) is not allowed in text"
+    )
     where = _shown(_UNSTORABLE.sub("\ufffd", path))
     raise ApiError(400, f"{'the key ' if key else ''}{where}: {what}")
 
@@ -225,9 +252,14 @@ def parse_ticket(payload: Any, *, source: str) -> InboundTicket:
     # JSON Schema counts 1e3 as an integer; store it as the id 1000, not "1000.0".
     external_id = str(int(ticket_id)) if isinstance(ticket_id, float) else str(ticket_id)
     return InboundTicket(
-        source=source, external_id=external_id, subject=payload.get("subject", ""),
-        body=payload.get("body", ""), requester=requester, created_at=created_at,
-        tags=tuple(payload.get("tags", [])), metadata=dict(payload.get("metadata", {})),
+        source=source,
+        external_id=external_id,
+        subject=payload.get("subject", ""),
+        body=payload.get("body", ""),
+        requester=requester,
+        created_at=created_at,
+        tags=tuple(payload.get("tags", [])),
+        metadata=dict(payload.get("metadata", {})),
     )
 
 
@@ -238,7 +270,8 @@ def _message(error: Any) -> str:
         return error.message.replace("is a required property", "is required")
     if error.validator == "additionalProperties":
         return error.message.replace("were unexpected", "are not fields of a ticket").replace(
-            "was unexpected", "is not a field of a ticket")
+            "was unexpected", "is not a field of a ticket"
+        )
     if error.validator == "oneOf" and error.absolute_path and error.absolute_path[-1] == "id":
         return "must be a non-empty string (no surrounding spaces, ≤128 chars) or an integer from 0 to 2^63-1"
     if error.validator == "format" and error.validator_value == "date-time":

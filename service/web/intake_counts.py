@@ -22,8 +22,9 @@ def install(app: Flask, stats: IntakeStats) -> None:
         source = intake_source() if request.method == "POST" else None
         if source is not None:
             status = response.status_code
-            outcome = g.get("intake_outcome") or ("rate_limited" if status == 429 else
-                                                  "refused" if status < 500 else "error")
+            outcome = g.get("intake_outcome") or (
+                "rate_limited" if status == 429 else "refused" if status < 500 else "error"
+            )
             started = g.get("intake_started")
             seconds = time.perf_counter() - started if started is not None and status < 300 else None
             stats.record(source=source, status=status, outcome=outcome, seconds=seconds)

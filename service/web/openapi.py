@@ -13,12 +13,18 @@ _TEXT = {"type": "string"}
 
 
 def _problems(*codes: int) -> dict[str, Any]:
-    text = {400: "Malformed JSON, text the database cannot store, or an invalid ticket (detail says which)",
-            401: "Missing or invalid signature / token", 404: "Not found, or the integration is not enabled",
-            405: "Method not allowed", 413: "Body too large",
-            415: "Not application/json (UTF-8)", 503: "Not configured, or a dependency is down"}
-    return {str(c): {"description": text[c], "content": {"application/problem+json": {"schema": _PROBLEM}}}
-            for c in codes}
+    text = {
+        400: "Malformed JSON, text the database cannot store, or an invalid ticket (detail says which)",
+        401: "Missing or invalid signature / token",
+        404: "Not found, or the integration is not enabled",
+        405: "Method not allowed",
+        413: "Body too large",
+        415: "Not application/json (UTF-8)",
+        503: "Not configured, or a dependency is down",
+    }
+    return {
+        str(c): {"description": text[c], "content": {"application/problem+json": {"schema": _PROBLEM}}} for c in codes
+    }
 
 
 def _json(ref: str, description: str) -> dict[str, Any]:
@@ -26,98 +32,204 @@ def _json(ref: str, description: str) -> dict[str, Any]:
 
 
 def _header(name: str, pattern: str, *, required: bool = True, description: str = "") -> dict[str, Any]:
-    return {"name": name, "in": "header", "required": required, "description": description,
-            "schema": {"type": "string", "pattern": pattern}}
+    return {
+        "name": name,
+        "in": "header",
+        "required": required,
+        "description": description,
+        "schema": {"type": "string", "pattern": pattern},
+    }
 
 
-_INTAKE_RESPONSES = {"202": _json("Accepted", "Stored and queued"),
-                     "200": _json("Accepted", "Already received; not processed again")}
+_INTAKE_RESPONSES = {
+    "202": _json("Accepted", "Stored and queued"),
+    "200": _json("Accepted", "Already received; not processed again"),
+}
 # A helpdesk's own webhook: an object that is not a ticket event gets 200 {ignored}, a ticket event the service
 # cannot read (no id, no text) gets 400. Each integration describes its operation (integrations/*/openapi.py).
-_VENDOR_RESPONSES = {**_INTAKE_RESPONSES, "200": {"description": "Already received, or ignored (not a ticket event)",
-                                                   "content": {_JSON: {"schema": {"oneOf": [
-                                                       {"$ref": "#/components/schemas/Accepted"},
-                                                       {"$ref": "#/components/schemas/Ignored"}]}}}},
-                     **_problems(400, 401, 404, 413, 415)}
+_VENDOR_RESPONSES = {
+    **_INTAKE_RESPONSES,
+    "200": {
+        "description": "Already received, or ignored (not a ticket event)",
+        "content": {
+            _JSON: {
+                "schema": {
+                    "oneOf": [{"$ref": "#/components/schemas/Accepted"}, {"$ref": "#/components/schemas/Ignored"}]
+                }
+            }
+        },
+    },
+    **_problems(400, 401, 404, 413, 415),
+}
 
 
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
-        "info": {"title": "Triage", "version": "1",
-                 "description": "Ticket classification and routing. Intake answers at once; decisions "
-                                "follow asynchronously at the status URL. Every error is "
-                                "application/problem+json whose detail says what is wrong."},
+        "info": {
+            "title": "Triage",
+            "version": "1",
+            "description": "Ticket classification and routing. Intake answers at once; decisions "
+            "follow asynchronously at the status URL. Every error is "
+            "application/problem+json whose detail says what is wrong.",
+        },
         "paths": {
-            "/webhooks/generic": {"post": {
-                "summary": "Receive a signed ticket",
-                "description": "X-Triage-Signature is sha256=hex(HMAC-SHA256(secret, timestamp + '.' + "
-                               "raw body)); X-Triage-Timestamp is Unix seconds within the replay window. "
-                               "X-Triage-Delivery (optional) deduplicates retries; without it the body "
-                               "hash does.",
-                "parameters": [
-                    _header("X-Triage-Signature", "^sha256=[0-9a-f]{64}$"),
-                    _header("X-Triage-Timestamp", "^[0-9]{1,12}$"),
-                    {"name": "X-Triage-Delivery", "in": "header", "schema": {"type": "string", "maxLength": 128}},
-                ],
-                "requestBody": {"required": True, "content": {_JSON: {"schema": {
-                    "$ref": "#/components/schemas/Ticket"}}}},
-                "responses": {**_INTAKE_RESPONSES, **_problems(400, 401, 413, 415, 503)},
-            }},
-            **{f"/webhooks/{name}": {"post": {**operation, "responses": _VENDOR_RESPONSES}}
-               for name, operation in openapi_operations().items()},
-            "/api/v1/tickets": {"post": {
-                "summary": "Submit a ticket",
-                "security": [{"bearer": []}],
-                "parameters": [{"name": "Idempotency-Key", "in": "header",
-                                "schema": {"type": "string", "maxLength": 128}}],
-                "requestBody": {"required": True, "content": {_JSON: {"schema": {
-                    "$ref": "#/components/schemas/Ticket"}}}},
-                "responses": {**_INTAKE_RESPONSES, **_problems(400, 401, 413, 415, 503)},
-            }},
-            "/api/v1/tickets/{ticket_id}": {"get": {
-                "summary": "A ticket with its decision and the reason for it",
-                "security": [{"bearer": []}],
-                "parameters": [{"name": "ticket_id", "in": "path", "required": True, "example": 1,
-                                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_TICKET_ID}}],
-                "responses": {"200": _json("TicketView", "The ticket"), **_problems(401, 404, 503)},
-            }},
-            "/api/v1/stats": {"get": {
-                "summary": "Escalation rate, LLM usage and cost per 1,000 tickets, overall and for 24 hours",
-                "security": [{"bearer": []}],
-                "responses": {"200": _json("Stats", "The numbers"), **_problems(401, 503)},
-            }},
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {
-                "description": "Alive", "content": {_JSON: {"schema": {
-                    "type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}}}}}}},
-            "/readyz": {"get": {"summary": "Database and broker reachable",
-                                "responses": {"200": _json("Readiness", "Ready"),
-                                              "503": _json("Readiness", "Not ready; checks say which")}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
-                "description": "Prometheus text exposition format", "content": {"text/plain": {"schema": _TEXT}}}}}},
-            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {
-                "description": "OpenAPI 3.1", "content": {_JSON: {"schema": {"type": "object"}}}}}}},
+            "/webhooks/generic": {
+                "post": {
+                    "summary": "Receive a signed ticket",
+                    "description": "X-Triage-Signature is sha256=hex(HMAC-SHA256(secret, timestamp + '.' + "
+                    "raw body)); X-Triage-Timestamp is Unix seconds within the replay window. "
+                    "X-Triage-Delivery (optional) deduplicates retries; without it the body "
+                    "hash does.",
+                    "parameters": [
+                        _header("X-Triage-Signature", "^sha256=[0-9a-f]{64}$"),
+                        _header("X-Triage-Timestamp", "^[0-9]{1,12}$"),
+                        {"name": "X-Triage-Delivery", "in": "header", "schema": {"type": "string", "maxLength": 128}},
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Ticket"}}},
+                    },
+                    "responses": {**_INTAKE_RESPONSES, **_problems(400, 401, 413, 415, 503)},
+                }
+            },
+            **{
+                f"/webhooks/{name}": {"post": {**operation, "responses": _VENDOR_RESPONSES}}
+                for name, operation in openapi_operations().items()
+            },
+            "/api/v1/tickets": {
+                "post": {
+                    "summary": "Submit a ticket",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 128}}
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Ticket"}}},
+                    },
+                    "responses": {**_INTAKE_RESPONSES, **_problems(400, 401, 413, 415, 503)},
+                }
+            },
+            "/api/v1/tickets/{ticket_id}": {
+                "get": {
+                    "summary": "A ticket with its decision and the reason for it",
+                    "security": [{"bearer": []}],
+                    "parameters": [
+                        {
+                            "name": "ticket_id",
+                            "in": "path",
+                            "required": True,
+                            "example": 1,
+                            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_TICKET_ID},
+                        }
+                    ],
+                    "responses": {"200": _json("TicketView", "The ticket"), **_problems(401, 404, 503)},
+                }
+            },
+            "/api/v1/stats": {
+                "get": {
+                    "summary": "Escalation rate, LLM usage and cost per 1,000 tickets, overall and for 24 hours",
+                    "security": [{"bearer": []}],
+                    "responses": {"200": _json("Stats", "The numbers"), **_problems(401, 503)},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "responses": {
+                        "200": {
+                            "description": "Alive",
+                            "content": {
+                                _JSON: {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["status"],
+                                        "properties": {"status": {"const": "ok"}},
+                                    }
+                                }
+                            },
+                        }
+                    },
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Database and broker reachable",
+                    "responses": {
+                        "200": _json("Readiness", "Ready"),
+                        "503": _json("Readiness", "Not ready; checks say which"),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text exposition format",
+                            "content": {"text/plain": {"schema": _TEXT}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {
+                        "200": {"description": "OpenAPI 3.1", "content": {_JSON: {"schema": {"type": "object"}}}}
+                    },
+                }
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Ticket": TICKET_SCHEMA,
-                "Accepted": {"type": "object", "required": ["ticket_id", "status", "duplicate", "status_url"],
-                             "properties": {"ticket_id": {"type": "integer"}, "status": _TEXT,
-                                            "duplicate": {"type": "boolean"}, "outcome": _TEXT,
-                                            "status_url": _TEXT}},
-                "Ignored": {"type": "object", "required": ["ignored", "reason"],
-                            "properties": {"ignored": {"const": True}, "reason": _TEXT}},
-                "Problem": {"type": "object", "required": ["status", "title", "detail"],
-                            "properties": {"status": {"type": "integer"}, "title": _TEXT, "detail": _TEXT,
-                                           "errors": {"type": "array", "items": _TEXT}}},
-                "Readiness": {"type": "object", "required": ["status", "checks"],
-                              "properties": {"status": {"enum": ["ready", "not ready"]},
-                                             "checks": {"type": "object", "additionalProperties": _TEXT}}},
+                "Accepted": {
+                    "type": "object",
+                    "required": ["ticket_id", "status", "duplicate", "status_url"],
+                    "properties": {
+                        "ticket_id": {"type": "integer"},
+                        "status": _TEXT,
+                        "duplicate": {"type": "boolean"},
+                        "outcome": _TEXT,
+                        "status_url": _TEXT,
+                    },
+                },
+                "Ignored": {
+                    "type": "object",
+                    "required": ["ignored", "reason"],
+                    "properties": {"ignored": {"const": True}, "reason": _TEXT},
+                },
+                "Problem": {
+                    "type": "object",
+                    "required": ["status", "title", "detail"],
+                    "properties": {
+                        "status": {"type": "integer"},
+                        "title": _TEXT,
+                        "detail": _TEXT,
+                        "errors": {"type": "array", "items": _TEXT},
+                    },
+                },
+                "Readiness": {
+                    "type": "object",
+                    "required": ["status", "checks"],
+                    "properties": {
+                        "status": {"enum": ["ready", "not ready"]},
+                        "checks": {"type": "object", "additionalProperties": _TEXT},
+                    },
+                },
                 "TicketView": _TICKET_VIEW,
-                "Stats": {"type": "object", "required": ["all_time", "last_24h", "llm_configured"],
-                          "properties": {"all_time": _LLM_STATS, "last_24h": _LLM_STATS,
-                                         "llm_configured": {"type": "boolean"}}},
+                "Stats": {
+                    "type": "object",
+                    "required": ["all_time", "last_24h", "llm_configured"],
+                    "properties": {
+                        "all_time": _LLM_STATS,
+                        "last_24h": _LLM_STATS,
+                        "llm_configured": {"type": "boolean"},
+                    },
+                },
             },
         },
     }
@@ -128,38 +240,107 @@ _NUMBER = {"type": "number"}
 _COUNT = {"type": "integer", "minimum": 0}
 _LLM_STATS = {
     "type": "object",
-    "required": ["decided", "escalated", "escalation_rate", "llm_calls", "tokens_in", "tokens_out", "llm_cost",
-                 "llm_mean_latency_ms", "cost_per_1000_tickets", "llm_reviewed", "llm_accuracy_on_reviewed"],
-    "properties": {"decided": _COUNT, "escalated": _COUNT, "escalation_rate": _NUMBER, "llm_calls": _COUNT,
-                   "tokens_in": _COUNT, "tokens_out": _COUNT, "llm_cost": _NUMBER,
-                   "llm_mean_latency_ms": {"type": ["number", "null"]}, "cost_per_1000_tickets": _NUMBER,
-                   "llm_reviewed": _COUNT, "llm_accuracy_on_reviewed": {"type": ["number", "null"]}},
+    "required": [
+        "decided",
+        "escalated",
+        "escalation_rate",
+        "llm_calls",
+        "tokens_in",
+        "tokens_out",
+        "llm_cost",
+        "llm_mean_latency_ms",
+        "cost_per_1000_tickets",
+        "llm_reviewed",
+        "llm_accuracy_on_reviewed",
+    ],
+    "properties": {
+        "decided": _COUNT,
+        "escalated": _COUNT,
+        "escalation_rate": _NUMBER,
+        "llm_calls": _COUNT,
+        "tokens_in": _COUNT,
+        "tokens_out": _COUNT,
+        "llm_cost": _NUMBER,
+        "llm_mean_latency_ms": {"type": ["number", "null"]},
+        "cost_per_1000_tickets": _NUMBER,
+        "llm_reviewed": _COUNT,
+        "llm_accuracy_on_reviewed": {"type": ["number", "null"]},
+    },
 }
 _DECISION = {
     "type": "object",
-    "required": ["status", "queue", "priority", "label", "classifier_label", "confidence", "top_k", "model",
-                 "decided_at", "writebacks"],
+    "required": [
+        "status",
+        "queue",
+        "priority",
+        "label",
+        "classifier_label",
+        "confidence",
+        "top_k",
+        "model",
+        "decided_at",
+        "writebacks",
+    ],
     "properties": {
-        "status": _TEXT, "queue": _TEXT, "priority": _TEXT, "rule": _NULLABLE_TEXT,
-        "threshold": {"type": ["number", "null"]}, "label": _TEXT, "classifier_label": _TEXT,
+        "status": _TEXT,
+        "queue": _TEXT,
+        "priority": _TEXT,
+        "rule": _NULLABLE_TEXT,
+        "threshold": {"type": ["number", "null"]},
+        "label": _TEXT,
+        "classifier_label": _TEXT,
         "confidence": _NUMBER,
-        "top_k": {"type": "array", "items": {"type": "object", "required": ["label", "score"],
-                                             "properties": {"label": _TEXT, "score": _NUMBER}}},
-        "model": {"type": "object", "required": ["name", "version"],
-                  "properties": {"name": _TEXT, "version": _TEXT}},
-        "reason": _NULLABLE_TEXT, "llm": {"type": ["object", "null"]}, "decided_at": _NULLABLE_TEXT,
-        "writebacks": {"type": "array", "items": {"type": "object", "required": ["target", "status", "attempts"],
-                                                  "properties": {"target": _TEXT, "status": _TEXT,
-                                                                 "attempts": _COUNT, "last_error": _NULLABLE_TEXT,
-                                                                 "next_attempt_at": _NULLABLE_TEXT,
-                                                                 "done_at": _NULLABLE_TEXT}}},
+        "top_k": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["label", "score"],
+                "properties": {"label": _TEXT, "score": _NUMBER},
+            },
+        },
+        "model": {"type": "object", "required": ["name", "version"], "properties": {"name": _TEXT, "version": _TEXT}},
+        "reason": _NULLABLE_TEXT,
+        "llm": {"type": ["object", "null"]},
+        "decided_at": _NULLABLE_TEXT,
+        "writebacks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["target", "status", "attempts"],
+                "properties": {
+                    "target": _TEXT,
+                    "status": _TEXT,
+                    "attempts": _COUNT,
+                    "last_error": _NULLABLE_TEXT,
+                    "next_attempt_at": _NULLABLE_TEXT,
+                    "done_at": _NULLABLE_TEXT,
+                },
+            },
+        },
     },
 }
 _TICKET_VIEW = {
     "type": "object",
-    "required": ["id", "source", "external_id", "subject", "status", "received_at", "processed_at", "last_error",
-                 "decision"],
-    "properties": {"id": {"type": "integer"}, "source": _TEXT, "external_id": _TEXT, "subject": _TEXT,
-                   "status": _TEXT, "received_at": _NULLABLE_TEXT, "processed_at": _NULLABLE_TEXT,
-                   "last_error": _NULLABLE_TEXT, "decision": {"oneOf": [{"type": "null"}, _DECISION]}},
+    "required": [
+        "id",
+        "source",
+        "external_id",
+        "subject",
+        "status",
+        "received_at",
+        "processed_at",
+        "last_error",
+        "decision",
+    ],
+    "properties": {
+        "id": {"type": "integer"},
+        "source": _TEXT,
+        "external_id": _TEXT,
+        "subject": _TEXT,
+        "status": _TEXT,
+        "received_at": _NULLABLE_TEXT,
+        "processed_at": _NULLABLE_TEXT,
+        "last_error": _NULLABLE_TEXT,
+        "decision": {"oneOf": [{"type": "null"}, _DECISION]},
+    },
 }

@@ -47,12 +47,17 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
     from service.web import api, webhooks
 
     limiter = Limiter(
-        key_func=sender_key, app=app, storage_uri=storage_uri(settings),
+        key_func=sender_key,
+        app=app,
+        storage_uri=storage_uri(settings),
         # Sliding window: no double burst at a window edge, at the cost of two counters per key.
-        strategy="sliding-window-counter", key_prefix="triage:intake",
+        strategy="sliding-window-counter",
+        key_prefix="triage:intake",
         storage_options={"socket_timeout": 0.5, "socket_connect_timeout": 0.5},  # type: ignore[dict-item]  # the stub says int; redis-py takes seconds as float
         # Redis down: limit in this process's memory rather than refuse or stall intake.
-        swallow_errors=True, in_memory_fallback_enabled=True, on_breach=_too_many,
+        swallow_errors=True,
+        in_memory_fallback_enabled=True,
+        on_breach=_too_many,
     )
     limit = settings.intake_rate_limit
     limiter.limit(limit, methods=["POST"])(webhooks.bp)
@@ -62,8 +67,11 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
 
 def _too_many(limit: RequestLimit) -> Response:
     retry_after = max(1, math.ceil(limit.reset_at - time.time()))
-    response = problem(429, "Too Many Requests",
-                       f"more than {limit.limit} from this sender for {intake_source()!r}; retry after "
-                       f"{retry_after} s", retry_after_s=retry_after)
+    response = problem(
+        429,
+        "Too Many Requests",
+        f"more than {limit.limit} from this sender for {intake_source()!r}; retry after {retry_after} s",
+        retry_after_s=retry_after,
+    )
     response.headers["Retry-After"] = str(retry_after)
     return response

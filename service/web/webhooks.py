@@ -24,8 +24,9 @@ MAX_KEY_LENGTH = 128  # webhook_events.delivery_id
 
 def accept(source: str, delivery_id: str | None) -> Response:
     """The tail of our own intake endpoints: validate the generic ticket, then store and enqueue it."""
-    event = InboundEvent(ticket=parse_ticket(read_json(request), source=source), reason="created",
-                         delivery_id=delivery_id)
+    event = InboundEvent(
+        ticket=parse_ticket(read_json(request), source=source), reason="created", delivery_id=delivery_id
+    )
     return store_and_enqueue(source, event)
 
 
@@ -44,19 +45,34 @@ def store_and_enqueue(source: str, event: InboundEvent) -> Response:
     assert event.ticket is not None
     digest = intake_flow.body_digest(request.get_data(cache=True))
     with rt.db.session() as session:
-        result = intake_flow.receive_ticket(session, event.ticket, delivery_id=event.delivery_id or f"sha256:{digest}",
-                                      body_sha256=digest, is_update=event.is_update,
-                                      reroute_on_update=rt.settings.reroute_on_update,
-                                      store_new=rt.store_new)
+        result = intake_flow.receive_ticket(
+            session,
+            event.ticket,
+            delivery_id=event.delivery_id or f"sha256:{digest}",
+            body_sha256=digest,
+            is_update=event.is_update,
+            reroute_on_update=rt.settings.reroute_on_update,
+            store_new=rt.store_new,
+        )
     if result.queued:
         assert result.ticket_id is not None
         rt.dispatch(result.ticket_id)
     g.intake_outcome = result.outcome
     # Ids and outcome only: the ticket's text and the request's signature headers stay out of the log.
-    log.info("delivery %s", result.outcome, extra={
-        "source": source, "ticket_id": result.ticket_id, "event_id": result.event_id,
-        "delivery_id": event.delivery_id, "external_id": event.ticket.external_id, "outcome": result.outcome,
-        "queued": result.queued, "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
+    log.info(
+        "delivery %s",
+        result.outcome,
+        extra={
+            "source": source,
+            "ticket_id": result.ticket_id,
+            "event_id": result.event_id,
+            "delivery_id": event.delivery_id,
+            "external_id": event.ticket.external_id,
+            "outcome": result.outcome,
+            "queued": result.queued,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+        },
+    )
     payload = {
         "ticket_id": result.ticket_id,
         "status": result.status,
@@ -76,12 +92,15 @@ def generic() -> Response:
     rt = runtime()
     secret = rt.settings.webhook_secret.reveal()
     if not secret:
-        raise ApiError(503, "webhook secret is not configured: set TRIAGE_WEBHOOK_SECRET or "
-                            "TRIAGE_WEBHOOK_SECRET_FILE")
+        raise ApiError(503, "webhook secret is not configured: set TRIAGE_WEBHOOK_SECRET or TRIAGE_WEBHOOK_SECRET_FILE")
     try:
-        verify(secret, timestamp=request.headers.get("X-Triage-Timestamp"),
-               signature=request.headers.get("X-Triage-Signature"), body=request.get_data(cache=True),
-               tolerance_s=rt.settings.signature_tolerance_s)
+        verify(
+            secret,
+            timestamp=request.headers.get("X-Triage-Timestamp"),
+            signature=request.headers.get("X-Triage-Signature"),
+            body=request.get_data(cache=True),
+            tolerance_s=rt.settings.signature_tolerance_s,
+        )
     except SignatureError as exc:
         refuse_signature("generic", exc)
     return accept("generic", dedupe_key("X-Triage-Delivery"))

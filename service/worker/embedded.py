@@ -24,8 +24,14 @@ class EmbeddedWorker:
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._worker = celery.WorkController(
-            app=celery, pool_cls="threads", concurrency=concurrency, loglevel="WARNING",
-            queues=[QUEUE], without_heartbeat=True, without_mingle=True, without_gossip=True,
+            app=celery,
+            pool_cls="threads",
+            concurrency=concurrency,
+            loglevel="WARNING",
+            queues=[QUEUE],
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
             ready_callback=lambda *_: self._ready.set(),
         )
         self._threads: list[threading.Thread] = []

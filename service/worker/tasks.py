@@ -26,12 +26,14 @@ def process_tickets(self: Task, ticket_ids: list[int]) -> None:
     except IntegrationError as exc:
         if exc.permanent:
             return  # recorded on the ticket as failed; retrying cannot help
-        raise self.retry(countdown=exc.retry_after or backoff(rt, self.request.retries),
-                         max_retries=decide_flow.MAX_PROCESS_ATTEMPTS) from None
+        raise self.retry(
+            countdown=exc.retry_after or backoff(rt, self.request.retries), max_retries=decide_flow.MAX_PROCESS_ATTEMPTS
+        ) from None
     except Exception as exc:
         # The flow left the tickets claimable with the error recorded; the sweep is the last resort.
-        raise self.retry(exc=exc, countdown=backoff(rt, self.request.retries),
-                         max_retries=decide_flow.MAX_PROCESS_ATTEMPTS) from None
+        raise self.retry(
+            exc=exc, countdown=backoff(rt, self.request.retries), max_retries=decide_flow.MAX_PROCESS_ATTEMPTS
+        ) from None
     # Drafting comes first, so the decision's internal note can carry the draft; it is bounded in time.
     next_task = draft_reply if rt.templates is not None else deliver_writeback
     for writeback_id in writeback_ids:
@@ -46,8 +48,11 @@ def draft_reply(writeback_id: int) -> None:
             drafts_flow.draft_reply(rt, session, writeback_id)
     except Exception:
         # A draft is a convenience: never let it hold up the decision's write-back.
-        log.exception("drafting failed for write-back %s; delivering without a draft", writeback_id,
-                      extra={"task": "triage.draft_reply", "writeback_id": writeback_id, "stage": "draft"})
+        log.exception(
+            "drafting failed for write-back %s; delivering without a draft",
+            writeback_id,
+            extra={"task": "triage.draft_reply", "writeback_id": writeback_id, "stage": "draft"},
+        )
     enqueue(deliver_writeback, writeback_id)
 
 
@@ -70,12 +75,16 @@ def sweep() -> None:
     with rt.db.session() as session:
         tickets, writebacks = worker_sweep.stragglers(rt, session)
     for start in range(0, len(tickets), rt.settings.batch_size):
-        enqueue(process_tickets, tickets[start:start + rt.settings.batch_size])
+        enqueue(process_tickets, tickets[start : start + rt.settings.batch_size])
     for writeback_id in writebacks:
         enqueue(deliver_writeback, writeback_id)
     if tickets or writebacks:
-        log.info("sweep re-enqueued %d ticket(s) and %d write-back(s)", len(tickets), len(writebacks),
-                 extra={"task": "triage.sweep", "ticket_ids": tickets[:100], "writeback_ids": writebacks[:100]})
+        log.info(
+            "sweep re-enqueued %d ticket(s) and %d write-back(s)",
+            len(tickets),
+            len(writebacks),
+            extra={"task": "triage.sweep", "ticket_ids": tickets[:100], "writeback_ids": writebacks[:100]},
+        )
 
 
 @shared_task(name="triage.retrain", acks_late=False)
@@ -84,8 +93,9 @@ def retrain() -> None:
     rt = runtime()
     with rt.db.session() as session:
         result = retrain_flow.retrain(rt, session)
-    log.info("scheduled retraining: %s", {k: v for k, v in result.items() if k != "gate"},
-             extra={"task": "triage.retrain"})
+    log.info(
+        "scheduled retraining: %s", {k: v for k, v in result.items() if k != "gate"}, extra={"task": "triage.retrain"}
+    )
 
 
 def enqueue(task: Task, item: int | list[int], *, countdown: float | None = None) -> bool:
@@ -94,6 +104,11 @@ def enqueue(task: Task, item: int | list[int], *, countdown: float | None = None
         task.apply_async((item,), countdown=countdown)
         return True
     except Exception as exc:  # kombu raises many types for an unreachable broker
-        log.warning("could not enqueue %s(%s): %s; the sweep will pick it up", task.name, item,
-                    type(exc).__name__, extra={"task": task.name, "item_id": item, "error": type(exc).__name__})
+        log.warning(
+            "could not enqueue %s(%s): %s; the sweep will pick it up",
+            task.name,
+            item,
+            type(exc).__name__,
+            extra={"task": task.name, "item_id": item, "error": type(exc).__name__},
+        )
         return False

@@ -64,8 +64,14 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
         wb.next_attempt_at = now_utc() + timedelta(seconds=wait)
         session.commit()
         return Delivery("throttled", retry_in=wait)
-    ids = {"writeback_id": wb.id, "ticket_id": ticket.id, "target": wb.target, "kind": wb.kind,
-           "stage": "writeback", "attempt": wb.attempts}
+    ids = {
+        "writeback_id": wb.id,
+        "ticket_id": ticket.id,
+        "target": wb.target,
+        "kind": wb.kind,
+        "stage": "writeback",
+        "attempt": wb.attempts,
+    }
     started = time.perf_counter()
     try:
         if request.public_reply is not None:
@@ -87,15 +93,21 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
         if exc.permanent or wb.attempts >= runtime.settings.writeback_max_attempts:
             wb.status = WritebackStatus.FAILED
             session.commit()
-            log.warning("write-back %s failed for good after %s attempt(s)", wb.id, wb.attempts,
-                        extra={**ids, "duration_ms": took, "error": str(exc)[:300]})
+            log.warning(
+                "write-back %s failed for good after %s attempt(s)",
+                wb.id,
+                wb.attempts,
+                extra={**ids, "duration_ms": took, "error": str(exc)[:300]},
+            )
             return Delivery("failed")
         delay = min(runtime.settings.writeback_backoff_s * 2 ** (wb.attempts - 1), MAX_BACKOFF_S)
         wb.status = WritebackStatus.RETRYING
         wb.next_attempt_at = now_utc() + timedelta(seconds=delay)
         session.commit()
-        log.info("write-back will be retried", extra={**ids, "duration_ms": took, "retry_in_s": delay,
-                                                       "error": str(exc)[:300]})
+        log.info(
+            "write-back will be retried",
+            extra={**ids, "duration_ms": took, "retry_in_s": delay, "error": str(exc)[:300]},
+        )
         return Delivery("retrying", retry_in=delay)
     took = timed(session, ticket.id, "writeback", started)
     wb.status = WritebackStatus.DONE
@@ -127,8 +139,12 @@ def _record_done(runtime: Runtime, writeback_id: int) -> None:
         except Exception as exc:
             if not unavailable(exc) or time.monotonic() + delay > deadline:
                 raise
-            log.warning("write-back %s was delivered but the database is unavailable; recording it in %.1f s",
-                        writeback_id, delay, extra={"writeback_id": writeback_id})
+            log.warning(
+                "write-back %s was delivered but the database is unavailable; recording it in %.1f s",
+                writeback_id,
+                delay,
+                extra={"writeback_id": writeback_id},
+            )
         time.sleep(delay)
         delay = min(delay * 2, 5.0)
 
@@ -150,9 +166,15 @@ def writeback_request(session: Session, wb: WritebackRow) -> WritebackRequest:
         if draft is not None:
             note += f"\n\nDraft reply (not sent; an agent approves it in Triage):\n{draft.text}"
     return WritebackRequest(
-        writeback_id=wb.id, ticket_external_id=decision.ticket.external_id, queue=routing.queue,
-        priority=routing.priority, label=routing.label, status=DecisionStatus(decision.status),
-        note=note, tags=(f"triage_{routing.queue}", tag), public_reply=reply,
+        writeback_id=wb.id,
+        ticket_external_id=decision.ticket.external_id,
+        queue=routing.queue,
+        priority=routing.priority,
+        label=routing.label,
+        status=DecisionStatus(decision.status),
+        note=note,
+        tags=(f"triage_{routing.queue}", tag),
+        public_reply=reply,
     )
 
 

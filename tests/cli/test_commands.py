@@ -12,9 +12,17 @@ pytestmark = pytest.mark.e2e
 
 def test_demo_streams_banking77_tickets_through_the_webhook_and_summarises(tmp_path, models_dir):
     out = tmp_path / "summary.json"
-    result = triage("demo", "--limit", "120", "--no-serve", "--port", "0", "--json-out", str(out),
-                    env_extra={"TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db",
-                               "TRIAGE_MODELS_DIR": str(models_dir)})
+    result = triage(
+        "demo",
+        "--limit",
+        "120",
+        "--no-serve",
+        "--port",
+        "0",
+        "--json-out",
+        str(out),
+        env_extra={"TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db", "TRIAGE_MODELS_DIR": str(models_dir)},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(out.read_text())
     assert summary["sent"] == summary["accepted"] == summary["processed"] == 120
@@ -30,9 +38,16 @@ def test_demo_streams_banking77_tickets_through_the_webhook_and_summarises(tmp_p
 
 def test_demo_trains_the_baseline_when_no_model_exists(tmp_path):
     models = tmp_path / "models"
-    result = triage("demo", "--limit", "20", "--no-serve", "--port", "0",
-                    env_extra={"TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db",
-                               "TRIAGE_MODELS_DIR": str(models)}, timeout=600)
+    result = triage(
+        "demo",
+        "--limit",
+        "20",
+        "--no-serve",
+        "--port",
+        "0",
+        env_extra={"TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db", "TRIAGE_MODELS_DIR": str(models)},
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "training the baseline" in result.stdout
     assert (models / "baseline" / "CURRENT").is_file()
@@ -79,8 +94,16 @@ def test_train_writes_a_model_through_the_cli(tmp_path, models_dir):
     from tests.support.settings import BANKING77, TINY_LABELS, write_subset
 
     data = write_subset(tmp_path / "train.csv", BANKING77 / "train.csv", TINY_LABELS[:3], 20)
-    result = triage("train", "--data", str(data), "--family", "baseline", "--report-dir", str(tmp_path / "runs"),
-                    env_extra={"TRIAGE_MODELS_DIR": str(tmp_path / "m")})
+    result = triage(
+        "train",
+        "--data",
+        str(data),
+        "--family",
+        "baseline",
+        "--report-dir",
+        str(tmp_path / "runs"),
+        env_extra={"TRIAGE_MODELS_DIR": str(tmp_path / "m")},
+    )
     assert result.returncode == 0, result.stderr
     assert "split by ticket: 48 to train, 12 held out" in result.stdout
     assert Path(tmp_path / "m" / "baseline" / "CURRENT").is_file()

@@ -31,8 +31,9 @@ def test_list_promote_and_rollback_follow_the_history(tmp_path):
 
 def test_eval_writes_json_and_an_html_report_with_plots(tmp_path, models_dir):
     test = write_subset(tmp_path / "test.csv", BANKING77 / "test.csv", TINY_LABELS, 10)
-    result = triage("eval", "--data", str(test), "--out", str(tmp_path / "report"),
-                    env_extra={"TRIAGE_MODELS_DIR": str(models_dir)})
+    result = triage(
+        "eval", "--data", str(test), "--out", str(tmp_path / "report"), env_extra={"TRIAGE_MODELS_DIR": str(models_dir)}
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "report" / "eval.json").read_text())
     assert report["n"] == 80 and 0.5 < report["accuracy"] <= 1 and 0 <= report["ece"] <= 1

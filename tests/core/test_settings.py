@@ -12,19 +12,28 @@ def test_defaults_run_embedded_on_sqlite_without_any_environment():
 
 
 def test_environment_values_are_parsed_to_their_types():
-    settings = Settings.from_env({"TRIAGE_MAX_BODY_BYTES": "1024", "TRIAGE_MODELS_DIR": "/srv/models",
-                                  "TRIAGE_HTTP_TIMEOUT_S": "2.5", "TRIAGE_BROKER_URL": "redis://r:6379/0"})
+    settings = Settings.from_env(
+        {
+            "TRIAGE_MAX_BODY_BYTES": "1024",
+            "TRIAGE_MODELS_DIR": "/srv/models",
+            "TRIAGE_HTTP_TIMEOUT_S": "2.5",
+            "TRIAGE_BROKER_URL": "redis://r:6379/0",
+        }
+    )
     assert settings.max_body_bytes == 1024
     assert settings.models_dir == Path("/srv/models")
     assert settings.http_timeout_s == 2.5
     assert not settings.embedded
 
 
-@pytest.mark.parametrize("key, value, words", [
-    ("TRIAGE_MAX_BODY_BYTES", "lots", "not a valid int"),
-    ("TRIAGE_MAX_BODY_BYTES", "0", "must be positive"),
-    ("TRIAGE_HTTP_TIMEOUT_S", "ten", "not a valid float"),
-])
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("TRIAGE_MAX_BODY_BYTES", "lots", "not a valid int"),
+        ("TRIAGE_MAX_BODY_BYTES", "0", "must be positive"),
+        ("TRIAGE_HTTP_TIMEOUT_S", "ten", "not a valid float"),
+    ],
+)
 def test_bad_values_are_refused_with_the_variable_named(key, value, words):
     with pytest.raises(ConfigError) as info:
         Settings.from_env({key: value})

@@ -1,6 +1,5 @@
 """Deciding tickets on SQLite: claim, classify in batches, route, record; races between workers."""
 
-
 import pytest
 from sqlalchemy import func, select
 
@@ -51,8 +50,12 @@ def test_a_failing_model_leaves_the_ticket_for_retry_with_the_error_recorded(cli
 
 
 def test_tickets_waiting_together_are_classified_in_one_batch_and_their_own_tasks_do_nothing(client, runtime):
-    ids = [receive(client, ticket_id=f"B-{i}", body=text) for i, text in enumerate(
-        ["I lost my card", "What is the exchange rate for euros?", "My top up failed", "ATM kept my cash"])]
+    ids = [
+        receive(client, ticket_id=f"B-{i}", body=text)
+        for i, text in enumerate(
+            ["I lost my card", "What is the exchange rate for euros?", "My top up failed", "ATM kept my cash"]
+        )
+    ]
     with runtime.db.session() as session:
         writebacks = decide_flow.process_tickets(runtime, session, [ids[1]], batch_size=3)
     assert len(writebacks) == 3
@@ -67,8 +70,12 @@ def test_tickets_waiting_together_are_classified_in_one_batch_and_their_own_task
 
 
 def test_a_message_with_several_tickets_claims_those_still_waiting_and_skips_the_rest(client, runtime):
-    ids = [receive(client, ticket_id=f"M-{i}", body=text) for i, text in enumerate(
-        ["I lost my card", "What is the exchange rate for euros?", "My top up failed", "ATM kept my cash"])]
+    ids = [
+        receive(client, ticket_id=f"M-{i}", body=text)
+        for i, text in enumerate(
+            ["I lost my card", "What is the exchange rate for euros?", "My top up failed", "ATM kept my cash"]
+        )
+    ]
     with runtime.db.session() as session:
         assert len(decide_flow.process_tickets(runtime, session, [ids[0]], batch_size=1)) == 1
     with runtime.db.session() as session:
@@ -83,16 +90,36 @@ def test_a_message_with_several_tickets_claims_those_still_waiting_and_skips_the
 
 
 def test_a_batch_that_races_another_worker_keeps_their_decision_and_saves_the_rest(client, runtime):
-    ids = [receive(client, ticket_id=f"R-{i}", body=text) for i, text in enumerate(
-        ["I lost my card", "What is the exchange rate for euros?", "My top up failed"])]
+    ids = [
+        receive(client, ticket_id=f"R-{i}", body=text)
+        for i, text in enumerate(["I lost my card", "What is the exchange rate for euros?", "My top up failed"])
+    ]
     # Another worker, whose claim had gone stale, decided R-2 between our claim and our commit.
     with runtime.db.session() as session:
-        prediction = PredictionRow(ticket_id=ids[2], model_name="other", model_version="v0", label="top_up_failed",
-                                   confidence=0.99, latency_ms=1.0, top_k=[["top_up_failed", 0.99]])
+        prediction = PredictionRow(
+            ticket_id=ids[2],
+            model_name="other",
+            model_version="v0",
+            label="top_up_failed",
+            confidence=0.99,
+            latency_ms=1.0,
+            top_k=[["top_up_failed", 0.99]],
+        )
         session.add(prediction)
         session.flush()
-        session.add(DecisionRow(ticket_id=ids[2], revision=1, prediction_id=prediction.id, queue="payments",
-                                priority="normal", status="auto_routed", rule="theirs", threshold=0.5, reason={}))
+        session.add(
+            DecisionRow(
+                ticket_id=ids[2],
+                revision=1,
+                prediction_id=prediction.id,
+                queue="payments",
+                priority="normal",
+                status="auto_routed",
+                rule="theirs",
+                threshold=0.5,
+                reason={},
+            )
+        )
         session.commit()
     with runtime.db.session() as session:
         writebacks = decide_flow.process_tickets(runtime, session, [ids[0]], batch_size=3)

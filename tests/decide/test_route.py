@@ -11,26 +11,57 @@ RULES = load_rules(ROOT / "data" / "routing" / "banking77.yaml")
 
 
 def prediction(label: str, confidence: float) -> Prediction:
-    return Prediction(label=label, confidence=confidence, top_k=((label, confidence),), model_name="m",
-                      model_version="1")
+    return Prediction(
+        label=label, confidence=confidence, top_k=((label, confidence),), model_name="m", model_version="1"
+    )
 
 
-@pytest.mark.parametrize("label, confidence, text, metadata, queue, priority, status", [
-    ("card_arrival", 0.9, "where is my card", {}, "cards", "normal", DecisionStatus.AUTO_ROUTED),
-    ("card_arrival", 0.2, "where is my card", {}, "cards", "normal", DecisionStatus.NEEDS_REVIEW),
-    ("exchange_rate", 0.9, "what rate do you use", {}, "fx_fees", "low", DecisionStatus.AUTO_ROUTED),
-    ("compromised_card", 0.55, "someone used my card", {}, "fraud_security", "urgent",
-     DecisionStatus.NEEDS_REVIEW),  # fraud asks for 0.60
-    ("exchange_rate", 0.9, "this is FRAUD, the rate is a scam", {}, "fx_fees", "urgent",
-     DecisionStatus.AUTO_ROUTED),
-    ("exchange_rate", 0.9, "what rate do you use", {"tier": "vip"}, "fx_fees", "high",
-     DecisionStatus.AUTO_ROUTED),
-    ("lost_or_stolen_card", 0.9, "stolen card", {"tier": "vip"}, "fraud_security", "urgent",
-     DecisionStatus.AUTO_ROUTED),  # overrides never lower priority
-    ("exchange_rate", 0.9, "I will take this to the ombudsman", {}, "complaints", "high",
-     DecisionStatus.AUTO_ROUTED),
-    ("never_seen_label", 0.9, "hello", {}, "general", "normal", DecisionStatus.AUTO_ROUTED),
-])
+@pytest.mark.parametrize(
+    "label, confidence, text, metadata, queue, priority, status",
+    [
+        ("card_arrival", 0.9, "where is my card", {}, "cards", "normal", DecisionStatus.AUTO_ROUTED),
+        ("card_arrival", 0.2, "where is my card", {}, "cards", "normal", DecisionStatus.NEEDS_REVIEW),
+        ("exchange_rate", 0.9, "what rate do you use", {}, "fx_fees", "low", DecisionStatus.AUTO_ROUTED),
+        (
+            "compromised_card",
+            0.55,
+            "someone used my card",
+            {},
+            "fraud_security",
+            "urgent",
+            DecisionStatus.NEEDS_REVIEW,
+        ),  # fraud asks for 0.60
+        (
+            "exchange_rate",
+            0.9,
+            "this is FRAUD, the rate is a scam",
+            {},
+            "fx_fees",
+            "urgent",
+            DecisionStatus.AUTO_ROUTED,
+        ),
+        ("exchange_rate", 0.9, "what rate do you use", {"tier": "vip"}, "fx_fees", "high", DecisionStatus.AUTO_ROUTED),
+        (
+            "lost_or_stolen_card",
+            0.9,
+            "stolen card",
+            {"tier": "vip"},
+            "fraud_security",
+            "urgent",
+            DecisionStatus.AUTO_ROUTED,
+        ),  # overrides never lower priority
+        (
+            "exchange_rate",
+            0.9,
+            "I will take this to the ombudsman",
+            {},
+            "complaints",
+            "high",
+            DecisionStatus.AUTO_ROUTED,
+        ),
+        ("never_seen_label", 0.9, "hello", {}, "general", "normal", DecisionStatus.AUTO_ROUTED),
+    ],
+)
 def test_banking77_routing(label, confidence, text, metadata, queue, priority, status):
     got_status, route, why = RULES.route(prediction(label, confidence), text=text, metadata=metadata)
     assert (route.queue, route.priority, got_status) == (queue, priority, status)
@@ -58,16 +89,18 @@ def test_the_demo_routing_maps_every_banking77_intent_to_one_of_six_to_ten_queue
 BASE = {"version": 1, "default": {"queue": "general", "priority": "normal", "threshold": 0.5}}
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"version": 2}, "version: 1"),
-    ({"queues": {"a": {"labels": ["x"]}, "b": {"labels": ["x"]}}}, "already routed"),
-    ({"queues": {"a": {"priority": "asap", "labels": []}}}, "priority 'asap'"),
-    ({"queues": {"a": {"threshold": 1.5, "labels": []}}}, "between 0 and 1"),
-    ({"overrides": [{"name": "o", "when": {"any_keywords": ["x"]}, "set": {"queue": "nowhere"}}]},
-     "not declared"),
-    ({"overrides": [{"name": "o", "when": {"weather": "rain"}, "set": {"priority": "high"}}]}, "'when' needs"),
-    ({"overrides": [{"name": "o", "when": {"tags": ["x"]}, "set": {"colour": "red"}}]}, "'set' takes"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"version": 2}, "version: 1"),
+        ({"queues": {"a": {"labels": ["x"]}, "b": {"labels": ["x"]}}}, "already routed"),
+        ({"queues": {"a": {"priority": "asap", "labels": []}}}, "priority 'asap'"),
+        ({"queues": {"a": {"threshold": 1.5, "labels": []}}}, "between 0 and 1"),
+        ({"overrides": [{"name": "o", "when": {"any_keywords": ["x"]}, "set": {"queue": "nowhere"}}]}, "not declared"),
+        ({"overrides": [{"name": "o", "when": {"weather": "rain"}, "set": {"priority": "high"}}]}, "'when' needs"),
+        ({"overrides": [{"name": "o", "when": {"tags": ["x"]}, "set": {"colour": "red"}}]}, "'set' takes"),
+    ],
+)
 def test_invalid_rules_are_refused_naming_the_entry(change, words):
     with pytest.raises(RoutingError, match=words):
         parse_rules({**BASE, **change}, source="rules.yaml")
@@ -88,7 +121,13 @@ def test_a_queue_that_never_auto_routes_sends_even_confident_tickets_to_review()
 def test_a_model_threshold_stricter_than_the_queue_wins():
     from service.core.domain import Prediction
 
-    p = Prediction(label="card_arrival", confidence=0.7, top_k=(("card_arrival", 0.7),), model_name="m",
-                   model_version="1", threshold=0.8)
+    p = Prediction(
+        label="card_arrival",
+        confidence=0.7,
+        top_k=(("card_arrival", 0.7),),
+        model_name="m",
+        model_version="1",
+        threshold=0.8,
+    )
     status, route, why = RULES.route(p, text="where is my card")
     assert status == DecisionStatus.NEEDS_REVIEW and route.threshold == 0.8 and "class threshold" in route.rule

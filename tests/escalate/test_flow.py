@@ -16,11 +16,19 @@ from tests.support.chat import ChatServer
 from tests.support.flows import strict_rules
 from tests.support.settings import SECRET, TOKEN, make_settings
 
-PII = ["olga.petrova@example.com", "4111 1111 1111 1111", "DE89 3704 0044 0532 0130 00", "+44 20 7946 0958",
-       "81.2.69.160", "Olga Petrova"]
-PII_TICKET = ("Hello, my name is Olga Petrova. My card 4111 1111 1111 1111 has not arrived; refund to "
-              "DE89 3704 0044 0532 0130 00 or call +44 20 7946 0958. Logged in from 81.2.69.160. "
-              "Mail olga.petrova@example.com")
+PII = [
+    "olga.petrova@example.com",
+    "4111 1111 1111 1111",
+    "DE89 3704 0044 0532 0130 00",
+    "+44 20 7946 0958",
+    "81.2.69.160",
+    "Olga Petrova",
+]
+PII_TICKET = (
+    "Hello, my name is Olga Petrova. My card 4111 1111 1111 1111 has not arrived; refund to "
+    "DE89 3704 0044 0532 0130 00 or call +44 20 7946 0958. Logged in from 81.2.69.160. "
+    "Mail olga.petrova@example.com"
+)
 
 
 @pytest.fixture
@@ -31,11 +39,20 @@ def chat():
 
 
 def make_app(sqlite_url, models_dir, tmp_path, chat=None, rules=None, **settings):
-    env = {} if chat is None else {"TRIAGE_LLM_BASE_URL": f"{chat.url}/v1", "TRIAGE_LLM_MODEL": "gpt-test",
-                                   "TRIAGE_LLM_API_KEY": "sk-test", "TRIAGE_LLM_PRICE_IN_PER_1K": "1",
-                                   "TRIAGE_LLM_PRICE_OUT_PER_1K": "2"}
-    return create_app(make_settings(sqlite_url, models_dir, routing_file=rules or strict_rules(tmp_path), **settings),
-                      environ=env)
+    env = (
+        {}
+        if chat is None
+        else {
+            "TRIAGE_LLM_BASE_URL": f"{chat.url}/v1",
+            "TRIAGE_LLM_MODEL": "gpt-test",
+            "TRIAGE_LLM_API_KEY": "sk-test",
+            "TRIAGE_LLM_PRICE_IN_PER_1K": "1",
+            "TRIAGE_LLM_PRICE_OUT_PER_1K": "2",
+        }
+    )
+    return create_app(
+        make_settings(sqlite_url, models_dir, routing_file=rules or strict_rules(tmp_path), **settings), environ=env
+    )
 
 
 def process(app, text, ticket_id):

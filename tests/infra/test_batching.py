@@ -38,8 +38,9 @@ def wait_for(predicate, timeout: float = 5.0) -> None:
 def test_items_from_many_threads_are_published_once_each_in_bounded_batches():
     sink = Sink()
     batcher = Batcher(sink, max_batch=16, linger_s=0.02)
-    threads = [threading.Thread(target=lambda k=k: [batcher.submit(k * 1000 + i) for i in range(250)])
-               for k in range(8)]
+    threads = [
+        threading.Thread(target=lambda k=k: [batcher.submit(k * 1000 + i) for i in range(250)]) for k in range(8)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -110,8 +111,9 @@ def test_group_commit_returns_each_caller_its_own_result_or_error():
         t.start()
     for t in threads:
         t.join()
-    assert results == {r: (f"row {r} refused" if r % 10 == 3 else r * 2)
-                       for k in range(6) for r in range(k * 100, k * 100 + 25)}
+    assert results == {
+        r: (f"row {r} refused" if r % 10 == 3 else r * 2) for k in range(6) for r in range(k * 100, k * 100 + 25)
+    }
     assert max(len(b) for b in batches) <= 8 and len(batches) < 150  # shared, not one write per row
 
 

@@ -42,8 +42,10 @@ def parse(lines: str) -> list[dict]:
 def test_a_line_is_one_json_object_with_extra_fields_and_nothing_forbidden(captured):
     logs.register_secrets(Settings(webhook_secret=Secret("hunter2-webhook")), {"TRIAGE_LLM_API_KEY": "sk-live-123456"})
     log = logging.getLogger("service.test")
-    log.info("delivery created", extra={"ticket_id": 7, "event_id": 9, "subject": SUBJECT,
-                                        "authorization": "Bearer x", "api_token": "t"})
+    log.info(
+        "delivery created",
+        extra={"ticket_id": 7, "event_id": 9, "subject": SUBJECT, "authorization": "Bearer x", "api_token": "t"},
+    )
     log.warning("upstream said hunter2-webhook and sk-live-123456\nover two lines")
     try:
         raise ValueError("boom")
@@ -77,7 +79,8 @@ def test_text_lines_carry_the_extra_fields_and_hide_the_forbidden_ones():
 
 @pytest.mark.services
 def test_a_ticket_through_web_and_worker_logs_ids_but_no_ticket_text_or_secret(
-        captured, postgres_url, redis_url, models_dir, fake_helpdesk, tmp_path):
+    captured, postgres_url, redis_url, models_dir, fake_helpdesk, tmp_path
+):
     settings = make_settings(postgres_url, models_dir, broker_url=redis_url, writeback_backoff_s=0.2)
     env = service_env(settings, TRIAGE_FAKE_HELPDESK_URL=fake_helpdesk.url, TRIAGE_LOG_FORMAT="json")
     app = create_app(settings, environ=env)
@@ -90,8 +93,11 @@ def test_a_ticket_through_web_and_worker_logs_ids_but_no_ticket_text_or_secret(
         signature = headers["X-Triage-Signature"]
         accepted = client.post("/webhooks/generic", data=body, headers=headers)
         assert accepted.status_code == 202
-        via_api = client.post("/api/v1/tickets", json={"id": f"{external_id}-api", "body": API_BODY},
-                              headers={"Authorization": f"Bearer {TOKEN}"})
+        via_api = client.post(
+            "/api/v1/tickets",
+            json={"id": f"{external_id}-api", "body": API_BODY},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
         assert via_api.status_code == 202
         forged, forged_headers = signed_delivery("not-the-secret", {"id": "forged", "body": BODY})
         assert client.post("/webhooks/generic", data=forged, headers=forged_headers).status_code == 401
@@ -119,6 +125,17 @@ def test_a_ticket_through_web_and_worker_logs_ids_but_no_ticket_text_or_secret(
     assert ids <= {e["ticket_id"] for e in decided} and all("classify_ms" in e for e in decided)
     assert ids <= {e["ticket_id"] for e in work if e["message"] == "write-back delivered"}
     everything = captured.getvalue() + worker_lines
-    for forbidden in (SUBJECT, "Zebra", "Quokka", "Narwhal", BODY[:40], SECRET, TOKEN, signature,
-                      signature.removeprefix("sha256="), forged_headers["X-Triage-Signature"], "Bearer"):
+    for forbidden in (
+        SUBJECT,
+        "Zebra",
+        "Quokka",
+        "Narwhal",
+        BODY[:40],
+        SECRET,
+        TOKEN,
+        signature,
+        signature.removeprefix("sha256="),
+        forged_headers["X-Triage-Signature"],
+        "Bearer",
+    ):
         assert forbidden not in everything, forbidden

@@ -31,6 +31,7 @@ def post_all(app, deliveries):
         with app.test_client() as client:
             response = client.post("/webhooks/generic", data=body, headers=headers)
             return response.status_code, response.get_json()
+
     with ThreadPoolExecutor(8) as pool:
         return list(pool.map(send, deliveries))
 
@@ -43,13 +44,17 @@ def test_the_same_delivery_sent_eight_times_at_once_is_stored_once(pg_app):
     assert sum(body["duplicate"] for _, body in answers) == 7
     with pg_app.extensions["triage"].db.session() as session:
         assert session.scalar(select(func.count()).select_from(Ticket).where(Ticket.external_id == "race-1")) == 1
-        assert session.scalar(select(func.count()).select_from(WebhookEvent)
-                              .where(WebhookEvent.delivery_id == "d-race-1")) == 1
+        assert (
+            session.scalar(select(func.count()).select_from(WebhookEvent).where(WebhookEvent.delivery_id == "d-race-1"))
+            == 1
+        )
 
 
 def test_one_ticket_in_eight_different_deliveries_at_once_is_one_ticket_with_eight_events(pg_app):
-    deliveries = [signed_delivery(SECRET, {"id": "race-2", "body": "Exchange rate?"}, delivery_id=f"d-race-2-{i}")
-                  for i in range(8)]
+    deliveries = [
+        signed_delivery(SECRET, {"id": "race-2", "body": "Exchange rate?"}, delivery_id=f"d-race-2-{i}")
+        for i in range(8)
+    ]
     answers = post_all(pg_app, deliveries)
     assert sorted(status for status, _ in answers) == [200] * 7 + [202]
     assert sorted(body["outcome"] for _, body in answers) == ["created"] + ["known_ticket"] * 7

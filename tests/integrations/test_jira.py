@@ -22,28 +22,92 @@ APACHE = ROOT.parent / "shared" / "datasets" / "apache_jira_changelog" / "apache
 # file -> (key, summary, description starts with, requester, is_update, issuetype id, status id, project)
 TICKETS = {
     "jenkins-jira-trigger__issue_created": ("TEST-4", "a", "", "admin@admin.com", False, "10000", "10000", "TEST"),
-    "jenkins-jira-trigger__issue_updated_fields_updated": ("TEST-11", "summary updated", "description updated",
-                                                           "admin@example.com", True, "3", "10000", "TEST"),
-    "jenkins-jira-trigger__issue_updated_with_comment": ("TEST-4", "a", "", "admin@admin.com", True, "10000",
-                                                         "10000", "TEST"),
-    "jenkins-jira-trigger__issue_updated_without_comment": ("TEST-44", "updated", "Dummy issue description",
-                                                            "admin@admin.com", True, "10000", "10000", "TEST"),
-    "jira-to-matrix__issue_created": ("BBCOM-1398", "Prueba de creación de tareas en un proyecto público", "Info",
-                                      "5b912f5c8a96e82b9549361c", False, "3", "1", "BBCOM"),
+    "jenkins-jira-trigger__issue_updated_fields_updated": (
+        "TEST-11",
+        "summary updated",
+        "description updated",
+        "admin@example.com",
+        True,
+        "3",
+        "10000",
+        "TEST",
+    ),
+    "jenkins-jira-trigger__issue_updated_with_comment": (
+        "TEST-4",
+        "a",
+        "",
+        "admin@admin.com",
+        True,
+        "10000",
+        "10000",
+        "TEST",
+    ),
+    "jenkins-jira-trigger__issue_updated_without_comment": (
+        "TEST-44",
+        "updated",
+        "Dummy issue description",
+        "admin@admin.com",
+        True,
+        "10000",
+        "10000",
+        "TEST",
+    ),
+    "jira-to-matrix__issue_created": (
+        "BBCOM-1398",
+        "Prueba de creación de tareas en un proyecto público",
+        "Info",
+        "5b912f5c8a96e82b9549361c",
+        False,
+        "3",
+        "1",
+        "BBCOM",
+    ),
     "jira-to-matrix__issue_updated_commented": ("BBCOM-956", "BBCOM-956", "dafdasfadf", "", True, "3", "4", "BBCOM"),
-    "jira-to-matrix__issue_updated_description-update": ("INDEV-131", "Тестовая задача для переноса",
-                                                         "Лалалалл 11233", "5c07f55ba1b46046f530e0f3", True,
-                                                         "10169", "10257", "INDEV"),
-    "jira-to-matrix__issue_updated_move-issue": ("INDEV-130", "test Task 2", "dsf", "5b912f5c8a96e82b9549361c",
-                                                 True, "10169", "10257", "INDEV"),
-    "jira-to-matrix__issue_updated_rank-changed": ("INDEV-259", "test new me_b", "", "5d034a895b75cc0c04cca79c",
-                                                   True, "10169", "10257", "INDEV"),
-    "jira-to-matrix__issue_updated_status-changed": ("INDEV-6", "Prueba de creación de tareas en un proyecto público",
-                                                     "Prueba de creación", "5b912f5c8a96e82b9549361c", True,
-                                                     "10177", "10258", "INDEV"),
+    "jira-to-matrix__issue_updated_description-update": (
+        "INDEV-131",
+        "Тестовая задача для переноса",
+        "Лалалалл 11233",
+        "5c07f55ba1b46046f530e0f3",
+        True,
+        "10169",
+        "10257",
+        "INDEV",
+    ),
+    "jira-to-matrix__issue_updated_move-issue": (
+        "INDEV-130",
+        "test Task 2",
+        "dsf",
+        "5b912f5c8a96e82b9549361c",
+        True,
+        "10169",
+        "10257",
+        "INDEV",
+    ),
+    "jira-to-matrix__issue_updated_rank-changed": (
+        "INDEV-259",
+        "test new me_b",
+        "",
+        "5d034a895b75cc0c04cca79c",
+        True,
+        "10169",
+        "10257",
+        "INDEV",
+    ),
+    "jira-to-matrix__issue_updated_status-changed": (
+        "INDEV-6",
+        "Prueba de creación de tareas en un proyecto público",
+        "Prueba de creación",
+        "5b912f5c8a96e82b9549361c",
+        True,
+        "10177",
+        "10258",
+        "INDEV",
+    ),
 }
-IGNORED = {f"jira-to-matrix__{event}": event
-           for event in ("comment_created", "comment_updated", "issuelink_created", "project_created")}
+IGNORED = {
+    f"jira-to-matrix__{event}": event
+    for event in ("comment_created", "comment_updated", "issuelink_created", "project_created")
+}
 
 
 def load(name):
@@ -73,20 +137,31 @@ def test_every_shipped_jira_sample_is_covered_by_the_tables_above():
 
 
 def test_cloud_descriptions_in_document_format_are_flattened_to_text():
-    adf = {"type": "doc", "version": 1, "content": [
-        {"type": "paragraph", "content": [{"type": "text", "text": "My card"}, {"type": "text", "text": "is lost"}]},
-        {"type": "paragraph", "content": [{"type": "text", "text": "Please block it"}]}]}
+    adf = {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {
+                "type": "paragraph",
+                "content": [{"type": "text", "text": "My card"}, {"type": "text", "text": "is lost"}],
+            },
+            {"type": "paragraph", "content": [{"type": "text", "text": "Please block it"}]},
+        ],
+    }
     payload = load("jenkins-jira-trigger__issue_created")
     payload["issue"]["fields"]["description"] = adf
     assert webhook.parse(payload, {}).ticket.body == "My card is lost\nPlease block it"
 
 
-@pytest.mark.parametrize("payload, words", [
-    ({"issue": {}}, "webhookEvent"),
-    ({"webhookEvent": "jira:issue_created"}, "'issue'"),
-    ({"webhookEvent": "jira:issue_created", "issue": {"key": "nokey", "fields": {"summary": "x"}}}, "issue key"),
-    ({"webhookEvent": "jira:issue_created", "issue": {"key": "A-1", "fields": {"summary": " "}}}, "neither"),
-])
+@pytest.mark.parametrize(
+    "payload, words",
+    [
+        ({"issue": {}}, "webhookEvent"),
+        ({"webhookEvent": "jira:issue_created"}, "'issue'"),
+        ({"webhookEvent": "jira:issue_created", "issue": {"key": "nokey", "fields": {"summary": "x"}}}, "issue key"),
+        ({"webhookEvent": "jira:issue_created", "issue": {"key": "A-1", "fields": {"summary": " "}}}, "neither"),
+    ],
+)
 def test_malformed_jira_payloads_raise_a_payload_error(payload, words):
     with pytest.raises(PayloadError, match=words):
         webhook.parse(payload, {})
@@ -95,8 +170,11 @@ def test_malformed_jira_payloads_raise_a_payload_error(payload, words):
 def test_signature_is_hex_hmac_sha256_of_the_raw_body():
     body = b'{"webhookEvent": "jira:issue_created"}'
     webhook.verify("jira-webhook-secret", jira_headers(body), body)
-    for headers, words in ((jira_headers(body, secret="other"), "does not match"), ({}, "missing"),
-                           ({"X-Hub-Signature": "md5=abc"}, "sha256=")):
+    for headers, words in (
+        (jira_headers(body, secret="other"), "does not match"),
+        ({}, "missing"),
+        ({"X-Hub-Signature": "md5=abc"}, "sha256="),
+    ):
         with pytest.raises(SignatureError, match=words):
             webhook.verify("jira-webhook-secret", headers, body)
     with pytest.raises(SignatureError):
@@ -108,9 +186,16 @@ def adapter(server, **env):
 
 
 def request(**changes):
-    base = dict(writeback_id=9, ticket_external_id="SUP-12", queue="cards", priority="urgent", label="card_arrival",
-                status=DecisionStatus.NEEDS_REVIEW, note="Triage: needs review.",
-                tags=("triage_cards", "triage_needs_review"))
+    base = dict(
+        writeback_id=9,
+        ticket_external_id="SUP-12",
+        queue="cards",
+        priority="urgent",
+        label="card_arrival",
+        status=DecisionStatus.NEEDS_REVIEW,
+        note="Triage: needs review.",
+        tags=("triage_cards", "triage_needs_review"),
+    )
     return WritebackRequest(**{**base, **changes})
 
 
@@ -119,16 +204,21 @@ def test_write_back_sets_component_priority_labels_then_adds_an_internal_jsm_com
     adapter(jira_server).write_back(request())
     edit, comment = jira_server.requests
     assert (edit.method, edit.path, edit.query) == ("PUT", "/rest/api/2/issue/SUP-12", "notifyUsers=false")
-    assert edit.body == {"fields": {"components": [{"id": "10102"}], "priority": {"id": "1"}},
-                         "update": {"labels": [{"add": "triage_cards"}, {"add": "triage_needs_review"}]}}
+    assert edit.body == {
+        "fields": {"components": [{"id": "10102"}], "priority": {"id": "1"}},
+        "update": {"labels": [{"add": "triage_cards"}, {"add": "triage_needs_review"}]},
+    }
     assert (comment.method, comment.path) == ("POST", "/rest/servicedeskapi/request/SUP-12/comment")
     assert comment.body == {"body": "Triage: needs review.", "public": False}
     assert jira_server.issues["SUP-12"]["fields"]["labels"] == ["triage_cards", "triage_needs_review"]
 
 
 def test_restricted_mode_posts_a_platform_comment_visible_to_a_role(jira_server, tmp_path):
-    mapping = (ROOT / "docs" / "examples" / "jira-mapping.yaml").read_text().replace("comment: servicedesk",
-                                                                                     "comment: restricted")
+    mapping = (
+        (ROOT / "docs" / "examples" / "jira-mapping.yaml")
+        .read_text()
+        .replace("comment: servicedesk", "comment: restricted")
+    )
     (tmp_path / "m.yaml").write_text(mapping)
     jira_server.add_issue("SUP-12", "Where is my card?")
     adapter(jira_server, TRIAGE_JIRA_MAPPING_FILE=str(tmp_path / "m.yaml")).write_back(request())
@@ -144,13 +234,20 @@ def test_data_center_uses_a_personal_access_token(jira_server):
     assert all(r.headers["Authorization"] == "Bearer dc-pat" for r in jira_server.requests)
 
 
-@pytest.mark.parametrize("status, body, permanent, words", [
-    (404, {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}}, True,
-     "Issue does not exist"),
-    (400, {"errorMessages": [], "errors": {"priority": "Specify a valid priority id"}}, True, "valid priority"),
-    (429, None, False, "HTTP 429"),
-    (502, None, False, "HTTP 502"),
-])
+@pytest.mark.parametrize(
+    "status, body, permanent, words",
+    [
+        (
+            404,
+            {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}},
+            True,
+            "Issue does not exist",
+        ),
+        (400, {"errorMessages": [], "errors": {"priority": "Specify a valid priority id"}}, True, "valid priority"),
+        (429, None, False, "HTTP 429"),
+        (502, None, False, "HTTP 502"),
+    ],
+)
 def test_jira_errors_keep_the_platform_text_and_are_permanent_or_transient(jira_server, status, body, permanent, words):
     jira_server.add_issue("SUP-12", "x")
     jira_server.fail(status, body=body)
@@ -173,13 +270,17 @@ def test_fetch_reads_an_issue(jira_server):
     assert (ticket.external_id, ticket.subject, ticket.body) == ("SUP-7", "Refund missing", "It has been a week")
 
 
-@pytest.mark.parametrize("old, new, words", [
-    ('  cards: "10102"\n', "", "no components mapping for 'cards'"),
-    ('  urgent: "1"\n', "", "no priorities mapping for 'urgent'"),
-    ("comment: servicedesk", "comment: loud", "comment must be one of"),
-])
-def test_startup_refuses_an_incomplete_jira_mapping_naming_what_is_missing(tmp_path, sqlite_url, models_dir,
-                                                                           old, new, words):
+@pytest.mark.parametrize(
+    "old, new, words",
+    [
+        ('  cards: "10102"\n', "", "no components mapping for 'cards'"),
+        ('  urgent: "1"\n', "", "no priorities mapping for 'urgent'"),
+        ("comment: servicedesk", "comment: loud", "comment must be one of"),
+    ],
+)
+def test_startup_refuses_an_incomplete_jira_mapping_naming_what_is_missing(
+    tmp_path, sqlite_url, models_dir, old, new, words
+):
     full = (ROOT / "docs" / "examples" / "jira-mapping.yaml").read_text()
     assert old in full
     path = tmp_path / "m.yaml"
@@ -198,9 +299,10 @@ def write_jira_csv(path):
     path.write_text(
         "Summary,Issue key,Issue id,Issue Type,Priority,Component/s,Component/s,Labels,Labels,Description,Created\n"
         "Card never came,SUP-1,10001,Task,High,Cards,,vip,,Ordered last month,30/Nov/26 9:00 AM\n"
-        "Charged twice,SUP-2,10002,Task,Medium,Payments,Cards,,,\"Two charges,\nsame shop\",30/Nov/26 9:05 AM\n"
+        'Charged twice,SUP-2,10002,Task,Medium,Payments,Cards,,,"Two charges,\nsame shop",30/Nov/26 9:05 AM\n'
         "No component,SUP-3,10003,Task,Low,,,,,,\n"
-        "Card never came,SUP-1,10001,Task,High,Cards,,,,,\n")
+        "Card never came,SUP-1,10001,Task,High,Cards,,,,,\n"
+    )
 
 
 def test_a_jira_csv_export_with_repeated_headers_is_read(tmp_path):
@@ -208,7 +310,8 @@ def test_a_jira_csv_export_with_repeated_headers_is_read(tmp_path):
     write_jira_csv(path)
     examples, skipped = read_export(path, label_field="component")
     assert [(e.source_id, e.label, e.text) for e in examples] == [
-        ("SUP-1", "Cards", "Card never came. Ordered last month")]
+        ("SUP-1", "Cards", "Card never came. Ordered last month")
+    ]
     assert skipped == {"several component values": 1, "no component": 1, "duplicate issue": 1}
     first, _ = read_export(path, label_field="component", multi="first")
     assert [(e.source_id, e.label) for e in first] == [("SUP-1", "Cards"), ("SUP-2", "Payments")]
@@ -217,12 +320,34 @@ def test_a_jira_csv_export_with_repeated_headers_is_read(tmp_path):
 
 
 def test_a_rest_search_result_is_read(tmp_path):
-    page = {"startAt": 0, "maxResults": 50, "total": 2, "issues": [
-        {"id": "1", "key": "SUP-1", "fields": {"summary": "Card never came", "description": None,
-                                               "components": [{"id": "10", "name": "Cards"}],
-                                               "priority": {"id": "2", "name": "High"}, "project": {"key": "SUP"}}},
-        {"id": "2", "key": "SUP-2", "fields": {"summary": "Refund", "components": [], "priority": {"name": "Low"},
-                                               "project": {"key": "SUP"}}}]}
+    page = {
+        "startAt": 0,
+        "maxResults": 50,
+        "total": 2,
+        "issues": [
+            {
+                "id": "1",
+                "key": "SUP-1",
+                "fields": {
+                    "summary": "Card never came",
+                    "description": None,
+                    "components": [{"id": "10", "name": "Cards"}],
+                    "priority": {"id": "2", "name": "High"},
+                    "project": {"key": "SUP"},
+                },
+            },
+            {
+                "id": "2",
+                "key": "SUP-2",
+                "fields": {
+                    "summary": "Refund",
+                    "components": [],
+                    "priority": {"name": "Low"},
+                    "project": {"key": "SUP"},
+                },
+            },
+        ],
+    }
     path = tmp_path / "search.json"
     path.write_text(json.dumps(page))
     examples, skipped = read_export(path, label_field="component")
@@ -232,11 +357,14 @@ def test_a_rest_search_result_is_read(tmp_path):
 
 
 @pytest.mark.skipif(not APACHE.is_file(), reason="needs ../shared/datasets beside the checkout")
-@pytest.mark.parametrize("field, count, skipped", [
-    ("priority", 10000, {}),
-    ("project", 10000, {}),
-    ("component", 5986, {"no component": 2880, "several component values": 1134}),
-])
+@pytest.mark.parametrize(
+    "field, count, skipped",
+    [
+        ("priority", 10000, {}),
+        ("project", 10000, {}),
+        ("component", 5986, {"no component": 2880, "several component values": 1134}),
+    ],
+)
 def test_the_apache_jira_export_reads_with_the_chosen_label_field(field, count, skipped):
     examples, why = read_export(APACHE, label_field=field)
     assert len(examples) == count and dict(why) == skipped

@@ -25,11 +25,17 @@ def chat():
 @pytest.fixture
 def app(sqlite_url, models_dir, tmp_path, chat, fake_helpdesk):
     """Every ticket is unsure (strict rules), so it goes to the LLM; write-backs go to the fake helpdesk."""
-    env = {"TRIAGE_LLM_BASE_URL": f"{chat.url}/v1", "TRIAGE_LLM_MODEL": "gpt-test", "TRIAGE_LLM_API_KEY": "sk-test",
-           "TRIAGE_LLM_PRICE_IN_PER_1K": "1", "TRIAGE_LLM_PRICE_OUT_PER_1K": "2",
-           "TRIAGE_FAKE_HELPDESK_URL": fake_helpdesk.url}
-    application = create_app(make_settings(sqlite_url, models_dir, routing_file=strict_rules(tmp_path),
-                                           drafting_model="none"), environ=env)
+    env = {
+        "TRIAGE_LLM_BASE_URL": f"{chat.url}/v1",
+        "TRIAGE_LLM_MODEL": "gpt-test",
+        "TRIAGE_LLM_API_KEY": "sk-test",
+        "TRIAGE_LLM_PRICE_IN_PER_1K": "1",
+        "TRIAGE_LLM_PRICE_OUT_PER_1K": "2",
+        "TRIAGE_FAKE_HELPDESK_URL": fake_helpdesk.url,
+    }
+    application = create_app(
+        make_settings(sqlite_url, models_dir, routing_file=strict_rules(tmp_path), drafting_model="none"), environ=env
+    )
     yield application
     application.extensions["triage"].db.dispose()
 
@@ -59,10 +65,13 @@ def test_metrics_expose_intake_queue_latency_confidence_escalation_failures_and_
     assert client.post("/webhooks/generic", data=forged, headers=headers).status_code == 401
 
     waiting = scrape(client)
-    assert value(waiting, "triage_intake", "triage_intake_total", source="generic", status="202",
-                 outcome="created") == 2
-    assert value(waiting, "triage_intake", "triage_intake_total", source="generic", status="401",
-                 outcome="bad_signature") == 1
+    assert (
+        value(waiting, "triage_intake", "triage_intake_total", source="generic", status="202", outcome="created") == 2
+    )
+    assert (
+        value(waiting, "triage_intake", "triage_intake_total", source="generic", status="401", outcome="bad_signature")
+        == 1
+    )
     assert value(waiting, "triage_intake_seconds", "triage_intake_seconds_count", source="generic") == 2
     assert value(waiting, "triage_broker_queue_messages", queue="triage") >= 2  # enqueued, no worker here
     assert value(waiting, "triage_tickets", status="received") == 2
@@ -90,8 +99,11 @@ def test_metrics_expose_intake_queue_latency_confidence_escalation_failures_and_
         assert count == 2, stage
         total = value(done, "triage_stage_seconds", "triage_stage_seconds_sum", stage=stage)
         assert 0 < total < 60, stage
-        buckets = sorted((float(dict(labels)["le"]), v) for (name, labels), v in done["triage_stage_seconds"].items()
-                         if name.endswith("_bucket") and dict(labels)["stage"] == stage)
+        buckets = sorted(
+            (float(dict(labels)["le"]), v)
+            for (name, labels), v in done["triage_stage_seconds"].items()
+            if name.endswith("_bucket") and dict(labels)["stage"] == stage
+        )
         assert [v for _, v in buckets] == sorted(v for _, v in buckets) and buckets[-1][1] == count
     assert value(done, "triage_confidence", "triage_confidence_count") == 2
     assert 0 < value(done, "triage_confidence", "triage_confidence_sum") <= 2

@@ -19,12 +19,15 @@ def test_psi_is_the_sum_of_share_differences_times_their_log_ratio():
     assert expected > 0.2
 
 
-@pytest.mark.parametrize(("expected", "actual", "low", "high"), [
-    ({"a": 100, "b": 100, "c": 100}, {"a": 105, "b": 95, "c": 100}, 0.0, 0.01),  # noise: stable
-    ({"a": 100, "b": 100}, {"a": 120, "b": 80}, 0.01, 0.1),  # a small shift
-    ({"a": 100, "b": 100}, {"a": 100, "b": 100, "new": 100}, 1.0, 10.0),  # a label never seen in training
-    ({"a": 100, "b": 100}, {"a": 200}, 1.0, 10.0),  # a label vanished
-])
+@pytest.mark.parametrize(
+    ("expected", "actual", "low", "high"),
+    [
+        ({"a": 100, "b": 100, "c": 100}, {"a": 105, "b": 95, "c": 100}, 0.0, 0.01),  # noise: stable
+        ({"a": 100, "b": 100}, {"a": 120, "b": 80}, 0.01, 0.1),  # a small shift
+        ({"a": 100, "b": 100}, {"a": 100, "b": 100, "new": 100}, 1.0, 10.0),  # a label never seen in training
+        ({"a": 100, "b": 100}, {"a": 200}, 1.0, 10.0),  # a label vanished
+    ],
+)
 def test_psi_grows_with_the_shift_and_stays_finite_for_empty_bins(expected, actual, low, high):
     assert low <= psi(expected, actual) <= high
 
@@ -42,24 +45,48 @@ REFERENCE = {"label_counts": {"a": 50, "b": 50}, "validation_confidence_hist": c
 
 
 def test_a_report_flags_drift_when_labels_shift_past_the_threshold():
-    report = drift_report(REFERENCE, model_name="m", model_version="v", labels={"a": 90, "b": 10},
-                          confidences=confidence_histogram([0.95] * 100), threshold=0.2)
+    report = drift_report(
+        REFERENCE,
+        model_name="m",
+        model_version="v",
+        labels={"a": 90, "b": 10},
+        confidences=confidence_histogram([0.95] * 100),
+        threshold=0.2,
+    )
     assert report.window_n == 100 and report.label_psi > 0.2 and report.confidence_psi == pytest.approx(0.0)
     assert report.drifting and report.as_dict()["drifting"] is True
 
 
 def test_low_confidence_traffic_alone_raises_the_alarm():
-    report = drift_report(REFERENCE, model_name="m", model_version="v", labels={"a": 50, "b": 50},
-                          confidences=confidence_histogram([0.3] * 100), threshold=0.2)
+    report = drift_report(
+        REFERENCE,
+        model_name="m",
+        model_version="v",
+        labels={"a": 50, "b": 50},
+        confidences=confidence_histogram([0.3] * 100),
+        threshold=0.2,
+    )
     assert report.label_psi == pytest.approx(0.0) and report.confidence_psi > 0.2 and report.drifting
 
 
 def test_too_few_predictions_or_an_old_card_leave_the_psi_unknown():
-    few = drift_report(REFERENCE, model_name="m", model_version="v", labels={"a": 10},
-                       confidences=confidence_histogram([0.3] * 10), threshold=0.2)
+    few = drift_report(
+        REFERENCE,
+        model_name="m",
+        model_version="v",
+        labels={"a": 10},
+        confidences=confidence_histogram([0.3] * 10),
+        threshold=0.2,
+    )
     assert (few.label_psi, few.confidence_psi, few.drifting) == (None, None, False)
-    old = drift_report({}, model_name="m", model_version="v", labels={"a": 100},
-                       confidences=confidence_histogram([0.3] * 100), threshold=0.2)
+    old = drift_report(
+        {},
+        model_name="m",
+        model_version="v",
+        labels={"a": 100},
+        confidences=confidence_histogram([0.3] * 100),
+        threshold=0.2,
+    )
     assert (old.label_psi, old.confidence_psi) == (None, None)
 
 

@@ -25,11 +25,17 @@ def holdout(tmp_path):
 
 def test_a_better_candidate_is_trained_gated_and_promoted(tmp_path, holdout):
     models = tmp_path / "models"
-    champion = train(data=write_subset(tmp_path / "few.csv", BANKING77 / "train.csv", TINY_LABELS, 3), out=models,
-                     progress=False)
+    champion = train(
+        data=write_subset(tmp_path / "few.csv", BANKING77 / "train.csv", TINY_LABELS, 3), out=models, progress=False
+    )
     data = write_subset(tmp_path / "more.csv", BANKING77 / "train.csv", TINY_LABELS, 30)
-    result = retrain(models_dir=models, name="baseline", examples=[("my card has still not arrived", "card_arrival")],
-                     data=data, holdout=holdout)
+    result = retrain(
+        models_dir=models,
+        name="baseline",
+        examples=[("my card has still not arrived", "card_arrival")],
+        data=data,
+        holdout=holdout,
+    )
     assert result["outcome"] == "promoted" and result["examples"] == 30 * len(TINY_LABELS) + 1
     assert current_version_dir(models, "baseline").name == result["version"] != champion.name
     assert [e["action"] for e in audit_log(models)][-3:] == ["train", "promote", "gate"]
@@ -39,8 +45,9 @@ def test_a_worse_candidate_is_refused_and_the_champion_stays(tmp_path, holdout):
     models = tmp_path / "models"
     good = write_subset(tmp_path / "good.csv", BANKING77 / "train.csv", TINY_LABELS, 30)
     champion = train(data=good, out=models, progress=False)
-    result = retrain(models_dir=models, name="baseline", examples=[], data=shuffled(good, tmp_path / "bad.csv"),
-                     holdout=holdout)
+    result = retrain(
+        models_dir=models, name="baseline", examples=[], data=shuffled(good, tmp_path / "bad.csv"), holdout=holdout
+    )
     assert result["outcome"] == "refused" and result["gate"]["reasons"]
     assert current_version_dir(models, "baseline") == champion
 
@@ -49,8 +56,9 @@ def test_only_one_run_at_a_time(tmp_path, holdout):
     (tmp_path / "models").mkdir()
     with (tmp_path / "models" / LOCK_FILE).open("w") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        result = retrain(models_dir=tmp_path / "models", name="baseline", examples=[("x", "y")], data=None,
-                         holdout=holdout)
+        result = retrain(
+            models_dir=tmp_path / "models", name="baseline", examples=[("x", "y")], data=None, holdout=holdout
+        )
     assert result == {"outcome": "locked", "reason": "another retraining is running"}
 
 
@@ -64,8 +72,9 @@ def test_the_flow_uses_the_configured_data_and_holdout(sqlite_url, models_dir, t
     models = tmp_path / "models"
     shutil.copytree(models_dir, models)
     data = write_subset(tmp_path / "data.csv", BANKING77 / "train.csv", TINY_LABELS, 3)
-    app = create_app(make_settings(sqlite_url, models, retrain_data=str(data), retrain_holdout=str(holdout)),
-                     environ={})
+    app = create_app(
+        make_settings(sqlite_url, models, retrain_data=str(data), retrain_holdout=str(holdout)), environ={}
+    )
     rt = app.extensions["triage"]
     with rt.db.session() as session:
         result = retrain_flow.retrain(rt, session)
@@ -76,8 +85,9 @@ def test_the_flow_uses_the_configured_data_and_holdout(sqlite_url, models_dir, t
 def test_retraining_is_scheduled_only_when_configured(sqlite_url, models_dir, tmp_path):
     off = create_app(make_settings(sqlite_url, models_dir), environ={})
     assert "retrain" not in off.extensions["celery"].conf.beat_schedule
-    on = create_app(make_settings(sqlite_url, models_dir, retrain_interval_s=86400, retrain_holdout="h.csv"),
-                    environ={})
+    on = create_app(
+        make_settings(sqlite_url, models_dir, retrain_interval_s=86400, retrain_holdout="h.csv"), environ={}
+    )
     assert on.extensions["celery"].conf.beat_schedule["retrain"] == {"task": "triage.retrain", "schedule": 86400.0}
     with pytest.raises(ConfigError, match="TRIAGE_RETRAIN_HOLDOUT"):
         Settings.from_env({"TRIAGE_RETRAIN_INTERVAL_S": "3600"})

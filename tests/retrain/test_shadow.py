@@ -42,8 +42,12 @@ def test_without_a_shadow_only_the_serving_prediction_is_stored(client, runtime)
 def test_shadow_predictions_are_recorded_and_never_written_back(client, runtime, own_models, fake_helpdesk):
     models, candidate = own_models
     set_shadow(models, "baseline", candidate, reason="trial")
-    ticket_ids = [receive(client, ticket_id=f"T-{i}", body=body) for i, body in enumerate(
-        ["I lost my card and I think it was stolen", "What exchange rate do you use for euros?"])]
+    ticket_ids = [
+        receive(client, ticket_id=f"T-{i}", body=body)
+        for i, body in enumerate(
+            ["I lost my card and I think it was stolen", "What exchange rate do you use for euros?"]
+        )
+    ]
     writebacks = [process(runtime, t) for t in ticket_ids]
     for writeback_id in writebacks:
         deliver(runtime, writeback_id)

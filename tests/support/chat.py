@@ -22,7 +22,16 @@ class ChatServer(RecordingServer):
             time.sleep(self.delay_s)
         answer = self.answers.pop(0) if self.answers else {"label": "unsure", "confidence": 0.0}
         content = answer if isinstance(answer, str) else json.dumps(answer)
-        return 200, {"id": "chatcmpl-1", "object": "chat.completion", "model": request.body.get("model"),
-                     "choices": [{"index": 0, "finish_reason": "stop",
-                                  "message": {"role": "assistant", "content": content}}],
-                     "usage": {"prompt_tokens": 420, "completion_tokens": 12, "total_tokens": 432}}, {}
+        return (
+            200,
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "model": request.body.get("model"),
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                ],
+                "usage": {"prompt_tokens": 420, "completion_tokens": 12, "total_tokens": 432},
+            },
+            {},
+        )

@@ -63,5 +63,3 @@ def make_due(runtime, writeback_id):
     with runtime.db.session() as session:
         session.get(WritebackRow, writeback_id).next_attempt_at = core_clock.now_utc() - timedelta(seconds=1)
         session.commit()
-
-

@@ -43,9 +43,18 @@ NOWHERE = "http://127.0.0.1:9"
 
 def fuzz_settings(max_examples: int) -> settings:
     """Deterministic runs (fixed seed, no example database) so CI sees the same cases every time."""
-    return settings(max_examples=max_examples, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+            HealthCheck.function_scoped_fixture,
+        ],
+    )
 
 
 def make_app(directory: Path, models_dir: Path) -> Any:
@@ -91,12 +100,13 @@ class SigningSender:
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         path = environ.get("PATH_INFO", "")
-        if path == "/webhooks/generic" and self._well_formed(environ, "HTTP_X_TRIAGE_SIGNATURE",
-                                                             "HTTP_X_TRIAGE_TIMESTAMP", self.GENERIC):
+        if path == "/webhooks/generic" and self._well_formed(
+            environ, "HTTP_X_TRIAGE_SIGNATURE", "HTTP_X_TRIAGE_TIMESTAMP", self.GENERIC
+        ):
             environ.update(generic_headers_environ(body))
         elif path == "/webhooks/zendesk" and self._well_formed(
-                environ, "HTTP_X_ZENDESK_WEBHOOK_SIGNATURE", "HTTP_X_ZENDESK_WEBHOOK_SIGNATURE_TIMESTAMP",
-                self.ZENDESK):
+            environ, "HTTP_X_ZENDESK_WEBHOOK_SIGNATURE", "HTTP_X_ZENDESK_WEBHOOK_SIGNATURE_TIMESTAMP", self.ZENDESK
+        ):
             ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             environ["HTTP_X_ZENDESK_WEBHOOK_SIGNATURE_TIMESTAMP"] = ts
             environ["HTTP_X_ZENDESK_WEBHOOK_SIGNATURE"] = zendesk_signature(body, ts)
@@ -147,19 +157,56 @@ def assert_precise_answer(response: Any) -> None:
 
 # Text that has broken parsers, templates and databases before: NUL, lone surrogates, RTL and bidi
 # overrides, zero-width and combining characters, emoji (astral, ZWJ sequences), and markup.
-HOSTILE = ["\x00", "\ud800", "\udfff", "\u202e", "\u200f", "\u2066", "\u200b", "\ufeff", "\ufffd", "e\u0301",
-           "\U0001f600", "\U0001f469\u200d\U0001f4bb", "\U0001f1fa\U0001f1f8", "ﷺ", "𒐫", "\u0085", "\u2028",
-           "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "\"'><svg/onload=alert(1)>",
-           "{{7*7}}", "${jndi:ldap://x}", "'; DROP TABLE tickets; --", "%s%n", "\\", '"', "\r\n", "\t"]
+HOSTILE = [
+    "\x00",
+    "\ud800",
+    "\udfff",
+    "\u202e",
+    "\u200f",
+    "\u2066",
+    "\u200b",
+    "\ufeff",
+    "\ufffd",
+    "e\u0301",
+    "\U0001f600",
+    "\U0001f469\u200d\U0001f4bb",
+    "\U0001f1fa\U0001f1f8",
+    "ﷺ",
+    "𒐫",
+    "\u0085",
+    "\u2028",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "\"'><svg/onload=alert(1)>",
+    "{{7*7}}",
+    "${jndi:ldap://x}",
+    "'; DROP TABLE tickets; --",
+    "%s%n",
+    "\\",
+    '"',
+    "\r\n",
+    "\t",
+]
 # Everything Unicode has, surrogates included, so text can carry unpaired ones as JSON escapes.
 any_char = st.characters(codec=None, exclude_categories=())
-texts = st.one_of(st.text(max_size=40), st.text(alphabet=any_char, max_size=20),
-                  st.lists(st.sampled_from(HOSTILE), max_size=4).map("".join),
-                  st.text(alphabet=st.sampled_from("aZ09 -_.@"), max_size=12))
-scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-                    st.floats(allow_nan=False, allow_infinity=False), texts)
-json_values = st.recursive(scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(texts, inner, max_size=4)), max_leaves=12)
+texts = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet=any_char, max_size=20),
+    st.lists(st.sampled_from(HOSTILE), max_size=4).map("".join),
+    st.text(alphabet=st.sampled_from("aZ09 -_.@"), max_size=12),
+)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    texts,
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(texts, inner, max_size=4)),
+    max_leaves=12,
+)
 
 
 def encode(value: Any, ascii_only: bool) -> bytes:

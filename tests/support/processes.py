@@ -20,32 +20,55 @@ from tests.support.settings import ROOT
 def service_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment a separate worker process needs to share the test's configuration."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
-    env.update({
-        "TRIAGE_DATABASE_URL": settings.database_url,
-        "TRIAGE_BROKER_URL": settings.broker_url,
-        "TRIAGE_MODELS_DIR": str(settings.models_dir),
-        "TRIAGE_ROUTING_FILE": str(settings.routing_file),
-        "TRIAGE_WEBHOOK_SECRET": settings.webhook_secret.reveal(),
-        "TRIAGE_API_TOKENS": settings.api_tokens.reveal(),
-        "TRIAGE_WRITEBACK_BACKOFF_S": str(settings.writeback_backoff_s),
-        **extra,
-    })
+    env.update(
+        {
+            "TRIAGE_DATABASE_URL": settings.database_url,
+            "TRIAGE_BROKER_URL": settings.broker_url,
+            "TRIAGE_MODELS_DIR": str(settings.models_dir),
+            "TRIAGE_ROUTING_FILE": str(settings.routing_file),
+            "TRIAGE_WEBHOOK_SECRET": settings.webhook_secret.reveal(),
+            "TRIAGE_API_TOKENS": settings.api_tokens.reveal(),
+            "TRIAGE_WRITEBACK_BACKOFF_S": str(settings.writeback_backoff_s),
+            **extra,
+        }
+    )
     return env
 
 
 class WorkerProcess:
     """A real `celery worker` subprocess, started and stopped by tests."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 2, quiet: bool = False,
-                 pool: str = "threads") -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, concurrency: int = 2, quiet: bool = False, pool: str = "threads"
+    ) -> None:
         self.log_path = log_path
         self._log = log_path.open("w")
         self.proc = subprocess.Popen(
             # quiet: no start-up banner, so the output holds nothing but log lines.
-            [sys.executable, "-m", "celery", "-A", "service.worker.app:celery", *(["-q"] if quiet else []), "worker",
-             "-Q", "triage", "-P", pool, "-c", str(concurrency), "--loglevel=INFO", "--without-mingle",
-             "--without-gossip", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "service.worker.app:celery",
+                *(["-q"] if quiet else []),
+                "worker",
+                "-Q",
+                "triage",
+                "-P",
+                pool,
+                "-c",
+                str(concurrency),
+                "--loglevel=INFO",
+                "--without-mingle",
+                "--without-gossip",
+                "-n",
+                f"test-{uuid.uuid4().hex[:6]}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -93,5 +116,3 @@ def app_with_worker(settings: Settings, env: dict[str, str], log_path: Path) -> 
     finally:
         worker.stop()
         app.extensions["triage"].db.dispose()
-
-

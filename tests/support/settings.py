@@ -27,8 +27,16 @@ TOKEN = "test-api-token"
 
 
 # A few labels spread over several queues: enough to route for real, small enough to train in seconds.
-TINY_LABELS = ("card_arrival", "lost_or_stolen_card", "exchange_rate", "pending_transfer", "top_up_failed",
-               "edit_personal_details", "declined_card_payment", "atm_support")
+TINY_LABELS = (
+    "card_arrival",
+    "lost_or_stolen_card",
+    "exchange_rate",
+    "pending_transfer",
+    "top_up_failed",
+    "edit_personal_details",
+    "declined_card_payment",
+    "atm_support",
+)
 
 
 def write_subset(path: Path, source: Path, labels: tuple[str, ...], per_label: int) -> Path:
@@ -44,9 +52,13 @@ def write_subset(path: Path, source: Path, labels: tuple[str, ...], per_label: i
 
 
 def make_settings(database_url: str, models_dir: Path, **overrides: object) -> Settings:
-    return Settings(database_url=database_url, models_dir=models_dir,
-                    routing_file=ROOT / "data" / "routing" / "banking77.yaml",
-                    webhook_secret=Secret(SECRET), api_tokens=Secret(TOKEN)).replace(**overrides)
+    return Settings(
+        database_url=database_url,
+        models_dir=models_dir,
+        routing_file=ROOT / "data" / "routing" / "banking77.yaml",
+        webhook_secret=Secret(SECRET),
+        api_tokens=Secret(TOKEN),
+    ).replace(**overrides)
 
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -60,5 +72,3 @@ APACHE = SHARED / "datasets" / "apache_jira_changelog" / "apache_jira_issues_sam
 
 
 ENDAVA = SHARED / "datasets" / "endava_it_tickets_subset" / "endava_all_tickets_first5431.csv"
-
-

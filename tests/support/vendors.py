@@ -21,17 +21,34 @@ class ZendeskServer(RecordingServer):
         self.tickets: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self.auth = "Basic " + base64.b64encode(f"{ZENDESK_EMAIL}/token:{ZENDESK_TOKEN}".encode()).decode()
-        super().__init__([
-            ("PUT", r"/api/v2/tickets/(?P<id>\d+)\.json", self._update),
-            ("GET", r"/api/v2/tickets/(?P<id>\d+)\.json", self._show),
-        ])
+        super().__init__(
+            [
+                ("PUT", r"/api/v2/tickets/(?P<id>\d+)\.json", self._update),
+                ("GET", r"/api/v2/tickets/(?P<id>\d+)\.json", self._show),
+            ]
+        )
 
-    def add_ticket(self, ticket_id: int, subject: str, description: str, requester_email: str = "ann@example.com",
-                   tags: list[str] | None = None) -> None:
-        self.tickets[ticket_id] = {"id": ticket_id, "subject": subject, "description": description,
-                                   "requester_id": 9000 + ticket_id, "tags": tags or [], "priority": None,
-                                   "group_id": None, "status": "new", "via": {"channel": "web"},
-                                   "created_at": "2026-11-30T10:00:00Z", "_email": requester_email}
+    def add_ticket(
+        self,
+        ticket_id: int,
+        subject: str,
+        description: str,
+        requester_email: str = "ann@example.com",
+        tags: list[str] | None = None,
+    ) -> None:
+        self.tickets[ticket_id] = {
+            "id": ticket_id,
+            "subject": subject,
+            "description": description,
+            "requester_id": 9000 + ticket_id,
+            "tags": tags or [],
+            "priority": None,
+            "group_id": None,
+            "status": "new",
+            "via": {"channel": "web"},
+            "created_at": "2026-11-30T10:00:00Z",
+            "_email": requester_email,
+        }
 
     def _denied(self, request: Recorded) -> tuple[int, Any, dict[str, str]] | None:
         if request.headers.get("Authorization") != self.auth:
@@ -56,8 +73,15 @@ class ZendeskServer(RecordingServer):
         if not isinstance(update, dict):
             return 400, {"error": "InvalidEndpoint", "description": "ticket object required"}, {}
         if "group_id" in update and update["group_id"] not in self.groups:
-            return 422, {"error": "RecordInvalid", "description": "Record validation errors",
-                         "details": {"group_id": [{"description": "Group: is invalid", "error": "InvalidValue"}]}}, {}
+            return (
+                422,
+                {
+                    "error": "RecordInvalid",
+                    "description": "Record validation errors",
+                    "details": {"group_id": [{"description": "Group: is invalid", "error": "InvalidValue"}]},
+                },
+                {},
+            )
         for key in ("group_id", "priority", "custom_fields"):
             if key in update:
                 ticket[key] = update[key]
@@ -77,26 +101,42 @@ class JiraServer(RecordingServer):
         self.comments: dict[str, list[dict[str, Any]]] = {}
         self._ids = itertools.count(10000)
         self.auth = "Basic " + base64.b64encode(f"{JIRA_EMAIL}:{JIRA_TOKEN}".encode()).decode()
-        super().__init__([
-            ("PUT", r"/rest/api/2/issue/(?P<key>[A-Z][A-Z0-9]*-\d+)", self._edit),
-            ("GET", r"/rest/api/2/issue/(?P<key>[A-Z][A-Z0-9]*-\d+)", self._get),
-            ("POST", r"/rest/servicedeskapi/request/(?P<key>[A-Z][A-Z0-9]*-\d+)/comment", self._comment),
-            ("POST", r"/rest/api/2/issue/(?P<key>[A-Z][A-Z0-9]*-\d+)/comment", self._comment),
-        ])
+        super().__init__(
+            [
+                ("PUT", r"/rest/api/2/issue/(?P<key>[A-Z][A-Z0-9]*-\d+)", self._edit),
+                ("GET", r"/rest/api/2/issue/(?P<key>[A-Z][A-Z0-9]*-\d+)", self._get),
+                ("POST", r"/rest/servicedeskapi/request/(?P<key>[A-Z][A-Z0-9]*-\d+)/comment", self._comment),
+                ("POST", r"/rest/api/2/issue/(?P<key>[A-Z][A-Z0-9]*-\d+)/comment", self._comment),
+            ]
+        )
 
     def add_issue(self, key: str, summary: str, description: str = "") -> None:
-        self.issues[key] = {"id": str(next(self._ids)), "key": key, "fields": {
-            "summary": summary, "description": description, "labels": [], "components": [],
-            "priority": {"id": "3"}, "project": {"id": "10000", "key": key.split("-")[0]},
-            "issuetype": {"id": "10001"}, "status": {"id": "1"}, "reporter": {"accountId": "5b10a2844c20165700ede21g"},
-            "created": "2026-11-30T10:00:00.000+0000"}}
+        self.issues[key] = {
+            "id": str(next(self._ids)),
+            "key": key,
+            "fields": {
+                "summary": summary,
+                "description": description,
+                "labels": [],
+                "components": [],
+                "priority": {"id": "3"},
+                "project": {"id": "10000", "key": key.split("-")[0]},
+                "issuetype": {"id": "10001"},
+                "status": {"id": "1"},
+                "reporter": {"accountId": "5b10a2844c20165700ede21g"},
+                "created": "2026-11-30T10:00:00.000+0000",
+            },
+        }
 
     def _missing(self, key: str, request: Recorded) -> tuple[int, Any, dict[str, str]] | None:
         if request.headers.get("Authorization") != self.auth:
             return 401, {"errorMessages": ["You are not authenticated."], "errors": {}}, {}
         if key not in self.issues:
-            return 404, {"errorMessages": ["Issue does not exist or you do not have permission to see it."],
-                         "errors": {}}, {}
+            return (
+                404,
+                {"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}},
+                {},
+            )
         return None
 
     def _get(self, m: Any, request: Recorded) -> tuple[int, Any, dict[str, str]]:
@@ -129,25 +169,50 @@ class JiraServer(RecordingServer):
 ZENDESK_SECRET, JIRA_SECRET = "zd-webhook-secret", "jira-webhook-secret"
 
 
-ZENDESK_GROUPS = {q: 360000000000 + i for i, q in enumerate(
-    ["general", "fraud_security", "cards", "card_payments", "transfers", "top_ups", "cash_atm", "fx_fees",
-     "identity_verification", "account", "complaints"], start=1)}
+ZENDESK_GROUPS = {
+    q: 360000000000 + i
+    for i, q in enumerate(
+        [
+            "general",
+            "fraud_security",
+            "cards",
+            "card_payments",
+            "transfers",
+            "top_ups",
+            "cash_atm",
+            "fx_fees",
+            "identity_verification",
+            "account",
+            "complaints",
+        ],
+        start=1,
+    )
+}
 
 
 def zendesk_env(server_url: str) -> dict[str, str]:
-    return {"TRIAGE_ZENDESK_URL": server_url, "TRIAGE_ZENDESK_EMAIL": ZENDESK_EMAIL,
-            "TRIAGE_ZENDESK_API_TOKEN": ZENDESK_TOKEN, "TRIAGE_ZENDESK_WEBHOOK_SECRET": ZENDESK_SECRET,
-            "TRIAGE_ZENDESK_MAPPING_FILE": str(ROOT / "docs" / "examples" / "zendesk-mapping.yaml")}
+    return {
+        "TRIAGE_ZENDESK_URL": server_url,
+        "TRIAGE_ZENDESK_EMAIL": ZENDESK_EMAIL,
+        "TRIAGE_ZENDESK_API_TOKEN": ZENDESK_TOKEN,
+        "TRIAGE_ZENDESK_WEBHOOK_SECRET": ZENDESK_SECRET,
+        "TRIAGE_ZENDESK_MAPPING_FILE": str(ROOT / "docs" / "examples" / "zendesk-mapping.yaml"),
+    }
 
 
 def jira_env(server_url: str) -> dict[str, str]:
-    return {"TRIAGE_JIRA_URL": server_url, "TRIAGE_JIRA_EMAIL": JIRA_EMAIL, "TRIAGE_JIRA_API_TOKEN": JIRA_TOKEN,
-            "TRIAGE_JIRA_WEBHOOK_SECRET": JIRA_SECRET,
-            "TRIAGE_JIRA_MAPPING_FILE": str(ROOT / "docs" / "examples" / "jira-mapping.yaml")}
+    return {
+        "TRIAGE_JIRA_URL": server_url,
+        "TRIAGE_JIRA_EMAIL": JIRA_EMAIL,
+        "TRIAGE_JIRA_API_TOKEN": JIRA_TOKEN,
+        "TRIAGE_JIRA_WEBHOOK_SECRET": JIRA_SECRET,
+        "TRIAGE_JIRA_MAPPING_FILE": str(ROOT / "docs" / "examples" / "jira-mapping.yaml"),
+    }
 
 
-def zendesk_headers(body: bytes, secret: str = ZENDESK_SECRET, timestamp: str | None = None,
-                    invocation: str = "8350205582") -> dict[str, str]:
+def zendesk_headers(
+    body: bytes, secret: str = ZENDESK_SECRET, timestamp: str | None = None, invocation: str = "8350205582"
+) -> dict[str, str]:
     import base64
     import hashlib
     import hmac
@@ -155,17 +220,21 @@ def zendesk_headers(body: bytes, secret: str = ZENDESK_SECRET, timestamp: str | 
 
     ts = timestamp or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     signature = base64.b64encode(hmac.new(secret.encode(), ts.encode() + body, hashlib.sha256).digest()).decode()
-    return {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": signature,
-            "X-Zendesk-Webhook-Signature-Timestamp": ts, "X-Zendesk-Webhook-Id": "01F1KRFQ6BG29CNWFR60NK5FNY",
-            "X-Zendesk-Webhook-Invocation-Id": invocation}
+    return {
+        "Content-Type": "application/json",
+        "X-Zendesk-Webhook-Signature": signature,
+        "X-Zendesk-Webhook-Signature-Timestamp": ts,
+        "X-Zendesk-Webhook-Id": "01F1KRFQ6BG29CNWFR60NK5FNY",
+        "X-Zendesk-Webhook-Invocation-Id": invocation,
+    }
 
 
 def jira_headers(body: bytes, secret: str = JIRA_SECRET, identifier: str = "jira-delivery-1") -> dict[str, str]:
     import hashlib
     import hmac
 
-    return {"Content-Type": "application/json",
-            "X-Hub-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
-            "X-Atlassian-Webhook-Identifier": identifier}
-
-
+    return {
+        "Content-Type": "application/json",
+        "X-Hub-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
+        "X-Atlassian-Webhook-Identifier": identifier,
+    }

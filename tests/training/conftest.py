@@ -26,7 +26,8 @@ def tiny_distilbert(tmp_path_factory):
     directory = tmp_path_factory.mktemp("tiny-distilbert")
     vocab = {line.rstrip("\n"): i for i, line in enumerate((default_base_model() / "vocab.txt").open())}
     DistilBertTokenizerFast(vocab=vocab).save_pretrained(directory)
-    config = DistilBertConfig(vocab_size=len(vocab), dim=32, hidden_dim=64, n_layers=2, n_heads=2,
-                              max_position_embeddings=128)
+    config = DistilBertConfig(
+        vocab_size=len(vocab), dim=32, hidden_dim=64, n_layers=2, n_heads=2, max_position_embeddings=128
+    )
     DistilBertModel(config).save_pretrained(directory)
     return directory

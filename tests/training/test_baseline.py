@@ -21,8 +21,9 @@ def test_training_writes_a_promoted_versioned_directory_with_a_card(models_dir):
 
 def test_the_loaded_model_predicts_known_intents_with_probabilities(models_dir):
     model = load_model(current_version_dir(models_dir, "baseline"))
-    lost, rate = model.predict(["I lost my card, someone may have stolen it",
-                                "What exchange rate do you use for euros?"], top_k=3)
+    lost, rate = model.predict(
+        ["I lost my card, someone may have stolen it", "What exchange rate do you use for euros?"], top_k=3
+    )
     assert lost.label == "lost_or_stolen_card"
     assert rate.label == "exchange_rate"
     assert len(lost.top_k) == 3 and lost.top_k[0] == (lost.label, lost.confidence)
@@ -43,13 +44,16 @@ def edit_card(directory, **changes):
     path.write_text(json.dumps(card))
 
 
-@pytest.mark.parametrize("changes, words", [
-    ({"format": "something-else/9"}, "format"),
-    ({"kind": "pytorch-magic"}, "kind"),
-    ({"feature_version": "normalize-v0"}, "retrain"),
-    ({"labels": []}, "labels"),
-    ({"artefact_sha256": "0" * 64}, "altered"),
-])
+@pytest.mark.parametrize(
+    "changes, words",
+    [
+        ({"format": "something-else/9"}, "format"),
+        ({"kind": "pytorch-magic"}, "kind"),
+        ({"feature_version": "normalize-v0"}, "retrain"),
+        ({"labels": []}, "labels"),
+        ({"artefact_sha256": "0" * 64}, "altered"),
+    ],
+)
 def test_a_card_the_service_cannot_use_is_refused(copied, changes, words):
     edit_card(copied, **changes)
     with pytest.raises(ModelCardError, match=words):

@@ -25,15 +25,23 @@ TINY_GATE = 0.0
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     base = tmp_path_factory.mktemp("encoder-data")
-    return (write_subset(base / "train.csv", BANKING77 / "train.csv", TINY_LABELS, 30),
-            write_subset(base / "test.csv", BANKING77 / "test.csv", TINY_LABELS, 8))
+    return (
+        write_subset(base / "train.csv", BANKING77 / "train.csv", TINY_LABELS, 30),
+        write_subset(base / "test.csv", BANKING77 / "test.csv", TINY_LABELS, 8),
+    )
 
 
 @pytest.fixture(scope="module")
 def minilm_model(data, tmp_path_factory):
     out = tmp_path_factory.mktemp("encoder-models")
-    train(data=data[0], test=data[1], out=out, config=EncoderConfig(epochs=2, seed=1), progress=False,
-          min_int8_agreement=TINY_GATE)
+    train(
+        data=data[0],
+        test=data[1],
+        out=out,
+        config=EncoderConfig(epochs=2, seed=1),
+        progress=False,
+        min_int8_agreement=TINY_GATE,
+    )
     return current_version_dir(out, "encoder")
 
 
@@ -79,9 +87,13 @@ def test_serving_batches_of_mixed_lengths_match_one_at_a_time(minilm_model):
 
 
 def test_a_tiny_random_distilbert_trains_exports_and_serves_without_token_type_ids(data, tiny_distilbert, tmp_path):
-    target = train(data=data[0], out=tmp_path, config=EncoderConfig(base_model=tiny_distilbert, epochs=1,
-                                                                      head_init=False, ensemble=False),
-                   progress=False, min_int8_agreement=0.0)
+    target = train(
+        data=data[0],
+        out=tmp_path,
+        config=EncoderConfig(base_model=tiny_distilbert, epochs=1, head_init=False, ensemble=False),
+        progress=False,
+        min_int8_agreement=0.0,
+    )
     card = ModelCard.read(target)
     assert card.serving["input_names"] == ["input_ids", "attention_mask"]
     model = load_model(target)
@@ -103,8 +115,14 @@ def test_an_int8_graph_that_fails_parity_is_not_published_and_fp32_is_served(dat
 
 def test_with_require_int8_a_parity_failure_publishes_nothing(data, tiny_distilbert, tmp_path):
     with pytest.raises(ParityError, match="not published"):
-        train(data=data[0], out=tmp_path, config=tiny(tiny_distilbert), progress=False, min_int8_agreement=1.01,
-              require_int8=True)
+        train(
+            data=data[0],
+            out=tmp_path,
+            config=tiny(tiny_distilbert),
+            progress=False,
+            min_int8_agreement=1.01,
+            require_int8=True,
+        )
     family = tmp_path / "encoder"
     assert not (family / "CURRENT").exists()
     assert [p.name.endswith(".tmp") for p in family.iterdir() if p.is_dir()] == [True]

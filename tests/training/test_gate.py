@@ -46,8 +46,21 @@ def test_the_gate_promotes_a_model_trained_on_more_data_from_the_command_line(tm
     champion = train(data=few, out=tmp_path, progress=False)
     better = train(data=more, out=tmp_path, progress=False, make_current=False)
 
-    code = main(["--candidate", str(better), "--holdout", str(holdout), "--models-dir", str(tmp_path),
-                 "--name", "baseline", "--promote", "--max-recall-drop", "0.2"])
+    code = main(
+        [
+            "--candidate",
+            str(better),
+            "--holdout",
+            str(holdout),
+            "--models-dir",
+            str(tmp_path),
+            "--name",
+            "baseline",
+            "--promote",
+            "--max-recall-drop",
+            "0.2",
+        ]
+    )
 
     assert code == EXIT_PASSED
     assert current_version_dir(tmp_path, "baseline") == better
@@ -65,8 +78,21 @@ def test_a_margin_the_candidate_cannot_reach_refuses_it_with_exit_1(tmp_path, ho
     data = write_subset(tmp_path / "train.csv", BANKING77 / "train.csv", TINY_LABELS, 10)
     train(data=data, out=tmp_path, progress=False)
     same = train(data=data, out=tmp_path, progress=False, make_current=False)
-    code = main(["--candidate", str(same), "--holdout", str(holdout), "--models-dir", str(tmp_path),
-                 "--margin", "0.02", "--promote", "--report", str(tmp_path / "r.json")])
+    code = main(
+        [
+            "--candidate",
+            str(same),
+            "--holdout",
+            str(holdout),
+            "--models-dir",
+            str(tmp_path),
+            "--margin",
+            "0.02",
+            "--promote",
+            "--report",
+            str(tmp_path / "r.json"),
+        ]
+    )
     assert code == EXIT_REFUSED
     out = capsys.readouterr().out
     assert "REFUSED: 1 check(s) failed" in out and "+ margin 2.00%" in out
@@ -89,8 +115,15 @@ def test_triage_models_gate_runs_the_gate_by_version(tmp_path, holdout):
     data = write_subset(tmp_path / "train.csv", BANKING77 / "train.csv", TINY_LABELS, 10)
     train(data=data, out=tmp_path, progress=False)
     worse = train(data=shuffled(data, tmp_path / "s.csv"), out=tmp_path, progress=False, make_current=False)
-    result = triage("models", "gate", worse.name, "--holdout", str(holdout), "--promote",
-                    env_extra={"TRIAGE_MODELS_DIR": str(tmp_path)})
+    result = triage(
+        "models",
+        "gate",
+        worse.name,
+        "--holdout",
+        str(holdout),
+        "--promote",
+        env_extra={"TRIAGE_MODELS_DIR": str(tmp_path)},
+    )
     assert result.returncode == EXIT_REFUSED, result.stderr
     assert "REFUSED" in result.stdout and "recall of" in result.stdout
     assert current_version_dir(tmp_path, "baseline").name != worse.name

@@ -32,22 +32,32 @@ def row(key, label="a", text=None, day=None, source="s"):
 
 def test_csv_and_jsonl_sources_use_the_chosen_columns_and_say_what_they_skipped(tmp_path):
     table = tmp_path / "history.csv"
-    table.write_text("ticket,subject,body,queue,opened\n"
-                     "7,Card,It never came,cards,2025-03-01T10:00:00Z\n"
-                     "8,,,cards,2025-03-02\n"
-                     "9,Refund,,,2025-03-02\n"
-                     "10,Rate,What rate?,fx,yesterday\n")
-    rows, report = read_source(SourceSpec("csv", table, label="queue", text=("subject", "body"), id="ticket",
-                                          time="opened"))
-    assert [(r.text, r.label, r.key) for r in rows] == [("Card. It never came", "cards", "history:7"),
-                                                       ("Rate. What rate?", "fx", "history:10")]
+    table.write_text(
+        "ticket,subject,body,queue,opened\n"
+        "7,Card,It never came,cards,2025-03-01T10:00:00Z\n"
+        "8,,,cards,2025-03-02\n"
+        "9,Refund,,,2025-03-02\n"
+        "10,Rate,What rate?,fx,yesterday\n"
+    )
+    rows, report = read_source(
+        SourceSpec("csv", table, label="queue", text=("subject", "body"), id="ticket", time="opened")
+    )
+    assert [(r.text, r.label, r.key) for r in rows] == [
+        ("Card. It never came", "cards", "history:7"),
+        ("Rate. What rate?", "fx", "history:10"),
+    ]
     assert rows[0].created_at == datetime(2025, 3, 1, 10, tzinfo=UTC) and rows[1].created_at is None
-    assert report.as_dict() == {"source": f"csv:{table}", "read": 2, "skipped": {
-        "no subject/body": 1, "no queue": 1, "unreadable opened (kept, without a time)": 1}}
+    assert report.as_dict() == {
+        "source": f"csv:{table}",
+        "read": 2,
+        "skipped": {"no subject/body": 1, "no queue": 1, "unreadable opened (kept, without a time)": 1},
+    }
 
     lines = tmp_path / "more.jsonl"
-    lines.write_text('{"text": "Where is my card", "category": "cards"}\nnot json\n[1]\n\n'
-                     '{"text": "Exchange rate", "category": "fx"}\n')
+    lines.write_text(
+        '{"text": "Where is my card", "category": "cards"}\nnot json\n[1]\n\n'
+        '{"text": "Exchange rate", "category": "fx"}\n'
+    )
     rows, report = read_source(SourceSpec("jsonl", lines))
     assert [r.key for r in rows] == ["more:row-1", "more:row-2"]
     assert report.skipped == {"not a JSON line": 1, "not a JSON object": 1}
@@ -71,13 +81,19 @@ def test_sources_refuse_what_they_cannot_read_with_a_message_that_says_what_to_d
 
 
 def test_feedback_replaces_an_exports_label_for_the_same_ticket_and_duplicate_texts_are_dropped():
-    export = [row("zendesk:1", "cards", "My card is lost"), row("zendesk:2", "fx", "What rate"),
-              row("zendesk:3", "cards", "  what   RATE "), row("zendesk:2", "fx", "What rate")]
+    export = [
+        row("zendesk:1", "cards", "My card is lost"),
+        row("zendesk:2", "fx", "What rate"),
+        row("zendesk:3", "cards", "  what   RATE "),
+        row("zendesk:2", "fx", "What rate"),
+    ]
     feedback = [row("zendesk:1", "lost_card", "My card is lost", source="feedback")]
     prepared = deduplicate(export + feedback)
     assert sorted((r.key, r.label) for r in prepared.rows) == [("zendesk:1", "lost_card"), ("zendesk:3", "cards")]
-    assert prepared.removed == {"same ticket in another source or twice (later one kept)": 2,
-                                "same text as another ticket": 1}
+    assert prepared.removed == {
+        "same ticket in another source or twice (later one kept)": 2,
+        "same text as another ticket": 1,
+    }
     assert prepared.conflicts == 1  # "What rate" was fx in one ticket, cards in another
 
 
@@ -127,9 +143,17 @@ def three_sources(tmp_path_factory):
     base = tmp_path_factory.mktemp("sources")
     pairs = list(banking_rows())
     random.Random(0).shuffle(pairs)  # Banking77 is sorted by label; tickets arrive mixed
-    tickets = [{"id": 100 + i, "subject": "", "description": text, "group_id": label, "status": "open",
-                "created_at": (T0 + timedelta(hours=i)).isoformat().replace("+00:00", "Z")}
-               for i, (text, label) in enumerate(pairs[::2])]
+    tickets = [
+        {
+            "id": 100 + i,
+            "subject": "",
+            "description": text,
+            "group_id": label,
+            "status": "open",
+            "created_at": (T0 + timedelta(hours=i)).isoformat().replace("+00:00", "Z"),
+        }
+        for i, (text, label) in enumerate(pairs[::2])
+    ]
     (base / "zendesk.json").write_text(json.dumps({"tickets": tickets}))
     with (base / "history.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
@@ -141,16 +165,33 @@ def three_sources(tmp_path_factory):
     with (base / "feedback.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["text", "category", "kind", "source_id", "created_at", "reviewed_at"])
-        writer.writerow([tickets[0]["description"], "corrected_label", "corrected", "zendesk:100",
-                         tickets[0]["created_at"], T0.isoformat()])
-        writer.writerow([tickets[1]["description"], tickets[1]["group_id"], "accepted", "zendesk:102",
-                         tickets[1]["created_at"], T0.isoformat()])
+        writer.writerow(
+            [
+                tickets[0]["description"],
+                "corrected_label",
+                "corrected",
+                "zendesk:100",
+                tickets[0]["created_at"],
+                T0.isoformat(),
+            ]
+        )
+        writer.writerow(
+            [
+                tickets[1]["description"],
+                tickets[1]["group_id"],
+                "accepted",
+                "zendesk:102",
+                tickets[1]["created_at"],
+                T0.isoformat(),
+            ]
+        )
     config = base / "train.yml"
     config.write_text(
         "sources:\n"
         "  - {format: zendesk, path: zendesk.json, label: group_id}\n"
         "  - {format: csv, path: history.csv, text: [body], label: queue, id: ticket, time: opened}\n"
-        "split: time\nholdout: 0.25\nmin_count: 3\nrare: merge\n")
+        "split: time\nholdout: 0.25\nmin_count: 3\nrare: merge\n"
+    )
     return base
 
 
@@ -163,8 +204,11 @@ def test_one_run_trains_and_evaluates_both_families_on_the_same_split(three_sour
     assert [s["read"] for s in summary["sources"]] == [36, 37, 2]  # feedback is read last
     prepared = summary["prepared"]
     # Two Banking77 training texts differ only in case: one is dropped so it cannot sit on both sides.
-    assert prepared["removed"] == {"same ticket in another source or twice (later one kept)": 2,
-                                   "same text as another ticket": 1, "'other' still below 3 after merging": 2}
+    assert prepared["removed"] == {
+        "same ticket in another source or twice (later one kept)": 2,
+        "same text as another ticket": 1,
+        "'other' still below 3 after merging": 2,
+    }
     assert prepared["rare_labels"] == {"account_closure": 1, "corrected_label": 1}
     split = summary["split"]
     assert split["method"] == "time" and split["train"] + split["holdout"] == prepared["examples"] == 70
@@ -196,9 +240,19 @@ def triage_train(*args, env_extra=None):
 
 @pytest.mark.skipif(not APACHE.is_file(), reason="needs ../shared beside the checkout")
 def test_the_cli_trains_from_the_apache_jira_export_by_component_with_rare_components_merged(tmp_path):
-    result = triage_train("--source", f"jira:{APACHE}", "--label-field", "component", "--min-count", "40",
-                          "--family", "baseline", "--report-dir", str(tmp_path / "runs"),
-                          env_extra={"TRIAGE_MODELS_DIR": str(tmp_path / "m")})
+    result = triage_train(
+        "--source",
+        f"jira:{APACHE}",
+        "--label-field",
+        "component",
+        "--min-count",
+        "40",
+        "--family",
+        "baseline",
+        "--report-dir",
+        str(tmp_path / "runs"),
+        env_extra={"TRIAGE_MODELS_DIR": str(tmp_path / "m")},
+    )
     assert result.returncode == 0, result.stderr
     assert "split by ticket" in result.stdout and "rare labels merged into other" in result.stdout
     summary = json.loads(next((tmp_path / "runs").glob("*/summary.json")).read_text())
@@ -211,8 +265,9 @@ def test_the_cli_trains_from_the_apache_jira_export_by_component_with_rare_compo
 
 @pytest.mark.skipif(not ENDAVA.is_file(), reason="needs ../shared beside the checkout")
 def test_the_cli_refuses_a_bad_source_and_says_what_to_do(tmp_path):
-    result = triage_train("--source", f"csv:{ENDAVA}", "--label-field", "category",
-                          env_extra={"TRIAGE_MODELS_DIR": str(tmp_path / "m")})
+    result = triage_train(
+        "--source", f"csv:{ENDAVA}", "--label-field", "category", env_extra={"TRIAGE_MODELS_DIR": str(tmp_path / "m")}
+    )
     assert result.returncode == 2 and "no column(s) ['text']" in result.stderr
     assert "Traceback" not in result.stderr
     nothing = triage_train(env_extra={"TRIAGE_MODELS_DIR": str(tmp_path / "m")})

@@ -29,15 +29,33 @@ def subset(source: Path, out: Path, *, rows: int, every: int = 1) -> Path:
 
 def train_cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
-    return subprocess.run([sys.executable, "-m", "training.baseline", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "training.baseline", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.skipif(not APACHE.is_file(), reason=f"needs {APACHE} (../shared/datasets beside the checkout)")
 def test_a_baseline_trains_from_the_apache_jira_export_labelled_by_project(tmp_path):
     data = subset(APACHE, tmp_path / "jira.csv", rows=1500, every=6)
-    result = train_cli("--data", str(data), "--out", str(tmp_path), "--name", "jira", "--format", "jira",
-                       "--label-field", "project", "--min-count", "10")
+    result = train_cli(
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path),
+        "--name",
+        "jira",
+        "--format",
+        "jira",
+        "--label-field",
+        "project",
+        "--min-count",
+        "10",
+    )
     assert result.returncode == 0, result.stderr
     card = ModelCard.read(current_version_dir(tmp_path, "jira"))
     assert {"HBASE", "SPARK", "HADOOP", "FLINK", "KAFKA"} <= set(card.labels)
@@ -54,8 +72,20 @@ def test_a_baseline_trains_from_the_apache_jira_export_labelled_by_project(tmp_p
 @pytest.mark.skipif(not ENDAVA.is_file(), reason=f"needs {ENDAVA} (../shared/datasets beside the checkout)")
 def test_a_baseline_trains_from_endava_it_tickets_labelled_by_category(tmp_path):
     data = subset(ENDAVA, tmp_path / "endava.csv", rows=1500)
-    result = train_cli("--data", str(data), "--out", str(tmp_path), "--name", "it", "--text-column", "body",
-                       "--label-column", "category", "--min-count", "5")
+    result = train_cli(
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path),
+        "--name",
+        "it",
+        "--text-column",
+        "body",
+        "--label-column",
+        "category",
+        "--min-count",
+        "5",
+    )
     assert result.returncode == 0, result.stderr
     card = ModelCard.read(current_version_dir(tmp_path, "it"))
     # Anonymised integer categories with extreme imbalance; 1 and 8 have fewer than 5 tickets here.

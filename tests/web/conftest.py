@@ -14,8 +14,10 @@ from tests.support.settings import make_settings
 @pytest.fixture
 def review_app(sqlite_url, models_dir, fake_helpdesk):
     """The app on SQLite, write-backs going to the fake helpdesk over HTTP, with an agent and an admin."""
-    application = create_app(make_settings(sqlite_url, models_dir, secret_key=Secret(SECRET_KEY)),
-                             environ={"TRIAGE_FAKE_HELPDESK_URL": fake_helpdesk.url})
+    application = create_app(
+        make_settings(sqlite_url, models_dir, secret_key=Secret(SECRET_KEY)),
+        environ={"TRIAGE_FAKE_HELPDESK_URL": fake_helpdesk.url},
+    )
     with application.extensions["triage"].db.session() as session:
         review_users.create_user(session, username="ann", password=PASSWORD, role="agent")
         review_users.create_user(session, username="root", password=PASSWORD, role="admin")

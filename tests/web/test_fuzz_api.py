@@ -29,8 +29,16 @@ header_chars = st.characters(max_codepoint=255, exclude_characters="\r\n\x00")
 header_text = st.text(alphabet=header_chars, max_size=40)
 long_keys = st.text(alphabet=header_chars, min_size=120, max_size=140)
 authorizations = st.one_of(
-    st.just(f"Bearer {TOKEN}"), st.just(f"bearer   {TOKEN}  "), st.just(f"Bearer {TOKEN}x"), st.just("Bearer "),
-    st.just(f"Basic {TOKEN}"), st.just(TOKEN), header_text, header_text.map(lambda t: f"Bearer {t}"), st.none())
+    st.just(f"Bearer {TOKEN}"),
+    st.just(f"bearer   {TOKEN}  "),
+    st.just(f"Bearer {TOKEN}x"),
+    st.just("Bearer "),
+    st.just(f"Basic {TOKEN}"),
+    st.just(TOKEN),
+    header_text,
+    header_text.map(lambda t: f"Bearer {t}"),
+    st.none(),
+)
 
 
 app, client = app_fixtures("fuzz-api")
@@ -43,13 +51,21 @@ def token_is_valid(authorization):
 
 def test_posting_tickets_to_the_api_gets_a_precise_answer(client):
     @fuzz_settings(BUDGET["api_post"])
-    @given(authorization=authorizations, key=st.one_of(st.none(), header_text, long_keys),
-           value=st.one_of(
-               st.fixed_dictionaries({"id": st.one_of(texts, st.integers())},
-                                     optional={"subject": st.one_of(texts, json_values),
-                                               "body": st.one_of(st.sampled_from(HOSTILE), json_values)}),
-               json_values),
-           ascii_only=st.booleans())
+    @given(
+        authorization=authorizations,
+        key=st.one_of(st.none(), header_text, long_keys),
+        value=st.one_of(
+            st.fixed_dictionaries(
+                {"id": st.one_of(texts, st.integers())},
+                optional={
+                    "subject": st.one_of(texts, json_values),
+                    "body": st.one_of(st.sampled_from(HOSTILE), json_values),
+                },
+            ),
+            json_values,
+        ),
+        ascii_only=st.booleans(),
+    )
     def run(authorization, key, value, ascii_only):
         record("api_post")
         headers = {"Content-Type": "application/json"}
@@ -68,16 +84,25 @@ def test_posting_tickets_to_the_api_gets_a_precise_answer(client):
     assert_budget_met("api_post")
 
 
-ticket_ids = st.one_of(st.integers(min_value=-10, max_value=2**70).map(str), st.just("9" * 5000),
-                       st.text(max_size=20).map(lambda t: quote(t, safe="")), st.sampled_from(["1", "01", "+1", "1.0"]))
+ticket_ids = st.one_of(
+    st.integers(min_value=-10, max_value=2**70).map(str),
+    st.just("9" * 5000),
+    st.text(max_size=20).map(lambda t: quote(t, safe="")),
+    st.sampled_from(["1", "01", "+1", "1.0"]),
+)
 
 
 def test_reading_the_api_gets_a_precise_answer(client):
     @fuzz_settings(BUDGET["api_get"])
-    @given(authorization=authorizations, path=st.one_of(ticket_ids.map(lambda i: f"/api/v1/tickets/{i}"),
-                                                        st.just("/api/v1/stats"), st.just("/api/v1/tickets"),
-                                                        st.text(max_size=20).map(
-                                                            lambda t: f"/api/v1/{quote(t, safe='')}")))
+    @given(
+        authorization=authorizations,
+        path=st.one_of(
+            ticket_ids.map(lambda i: f"/api/v1/tickets/{i}"),
+            st.just("/api/v1/stats"),
+            st.just("/api/v1/tickets"),
+            st.text(max_size=20).map(lambda t: f"/api/v1/{quote(t, safe='')}"),
+        ),
+    )
     def run(authorization, path):
         record("api_get")
         headers = {} if authorization is None else {"Authorization": authorization}

@@ -9,12 +9,37 @@ from tests.support.settings import TOKEN
 pytestmark = pytest.mark.fuzz
 
 # Operations whose requests carry data; the four plain GETs have no inputs and run the few cases there are.
-WITH_INPUTS = ("POST /webhooks/generic", "POST /webhooks/zendesk", "POST /webhooks/jira", "POST /api/v1/tickets",
-               "GET /api/v1/tickets/{ticket_id}")
+WITH_INPUTS = (
+    "POST /webhooks/generic",
+    "POST /webhooks/zendesk",
+    "POST /webhooks/jira",
+    "POST /api/v1/tickets",
+    "GET /api/v1/tickets/{ticket_id}",
+)
 # Schemathesis's defaults, plus 413 among the right answers to invalid data: a body over the size limit is
 # refused before it is read, whatever else is wrong with it.
-CONFIG = schemathesis.Config.from_dict({"checks": {"negative_data_rejection": {
-    "expected-statuses": ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]}}})
+CONFIG = schemathesis.Config.from_dict(
+    {
+        "checks": {
+            "negative_data_rejection": {
+                "expected-statuses": [
+                    "400",
+                    "401",
+                    "403",
+                    "404",
+                    "405",
+                    "406",
+                    "409",
+                    "413",
+                    "415",
+                    "422",
+                    "428",
+                    "429",
+                ]
+            }
+        }
+    }
+)
 PER_OPERATION = 300  # fuzzing-phase cases each; the coverage phase and the plain GETs add about 700 more
 
 
@@ -50,16 +75,18 @@ def test_every_operation_answers_as_its_document_says(case):
 
 def test_schemathesis_tests_every_operation_of_the_document(openapi_schema):
     labels = {op.ok().label for op in openapi_schema.get_all_operations()}
-    documented = {f"{method.upper()} {path}" for path, item in openapi_schema.raw_schema["paths"].items()
-                  for method in item}
+    documented = {
+        f"{method.upper()} {path}" for path, item in openapi_schema.raw_schema["paths"].items() for method in item
+    }
     # Schemathesis leaves out the document's own URL; everything else is fuzzed.
     assert labels == documented - {"GET /openapi.json"}
     assert set(WITH_INPUTS) <= labels
 
 
 def test_schemathesis_ran_its_budget_on_every_operation(request):
-    selected = any(item.originalname == "test_every_operation_answers_as_its_document_says"
-                   for item in request.session.items)
+    selected = any(
+        item.originalname == "test_every_operation_answers_as_its_document_says" for item in request.session.items
+    )
     if not selected:
         pytest.skip("the schemathesis test was not selected in this run")
     short = {label: TALLY[f"openapi {label}"] for label in WITH_INPUTS if TALLY[f"openapi {label}"] < PER_OPERATION}

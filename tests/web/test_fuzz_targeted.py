@@ -145,12 +145,21 @@ def test_a_wrong_type_or_value_in_a_field_gets_a_400_naming_the_field(client, en
     expect(send(client, endpoint, json.dumps(ticket).encode()), 400, words)
 
 
-HTML = {"id": "<b>html-1</b>", "subject": "<script>alert('s')</script>", "body": "<img src=x onerror=alert(1)>",
-        "requester": {"email": "\"><svg/onload=alert(1)>@example.com"}, "tags": ["<i>t</i>", "{{7*7}}"],
-        "metadata": {"<k onclick=x>": "</textarea><script>alert(1)</script>"}}
-UNICODE = {"id": "\u202euni-1", "subject": "\u202eevil.exe\u202c \u200f\u2066x\u2069",
-           "body": "\U0001f469\u200d\U0001f4bb \U0001f1fa\U0001f1f8 e\u0301 \ufdfa \u2028 \u0085 \ufeff \U0001242b",
-           "tags": ["\U0001f600"], "metadata": {"\u05e9\u05dc\u05d5\u05dd": "\u0645\u0631\u062d\u0628\u0627"}}
+HTML = {
+    "id": "<b>html-1</b>",
+    "subject": "<script>alert('s')</script>",
+    "body": "<img src=x onerror=alert(1)>",
+    "requester": {"email": '"><svg/onload=alert(1)>@example.com'},
+    "tags": ["<i>t</i>", "{{7*7}}"],
+    "metadata": {"<k onclick=x>": "</textarea><script>alert(1)</script>"},
+}
+UNICODE = {
+    "id": "\u202euni-1",
+    "subject": "\u202eevil.exe\u202c \u200f\u2066x\u2069",
+    "body": "\U0001f469\u200d\U0001f4bb \U0001f1fa\U0001f1f8 e\u0301 \ufdfa \u2028 \u0085 \ufeff \U0001242b",
+    "tags": ["\U0001f600"],
+    "metadata": {"\u05e9\u05dc\u05d5\u05dd": "\u0645\u0631\u062d\u0628\u0627"},
+}
 
 
 @pytest.mark.parametrize("endpoint", ["generic", "api"])
@@ -162,20 +171,33 @@ def test_hostile_but_valid_text_is_accepted_and_stored_and_served_as_sent(client
     assert response.status_code == 202, response.get_json()
     row = stored(app, response)
     assert (row.external_id, row.subject, row.body, row.tags, row.meta) == (
-        ticket["id"], ticket["subject"], ticket["body"], ticket["tags"], ticket["metadata"])
+        ticket["id"],
+        ticket["subject"],
+        ticket["body"],
+        ticket["tags"],
+        ticket["metadata"],
+    )
     # Served back as JSON data, never as markup.
     view = client.get(response.get_json()["status_url"], headers={"Authorization": f"Bearer {TOKEN}"})
     assert view.mimetype == "application/json" and view.get_json()["subject"] == ticket["subject"]
 
 
-@pytest.mark.parametrize("ticket, check", [
-    ({"id": 1e3, "body": "x"}, lambda row: row.external_id == "1000"),
-    ({"id": "pair-1", "body": "\ud83d\ude00"}, lambda row: row.body == "\U0001f600"),
-    ({"id": "leap-1", "body": "x", "created_at": "2016-12-31T23:59:60Z"},
-     lambda row: row.created_at.replace(tzinfo=UTC) == datetime(2016, 12, 31, 23, 59, 59, tzinfo=UTC)),
-    ({"id": "lower-1", "body": "x", "created_at": "2026-11-30t10:00:00.123456789z"},
-     lambda row: row.created_at.replace(tzinfo=UTC) == datetime(2026, 11, 30, 10, 0, 0, 123456, tzinfo=UTC)),
-], ids=["id 1e3 is the integer 1000", "an escaped surrogate pair", "a leap second", "lower-case t and z"])
+@pytest.mark.parametrize(
+    "ticket, check",
+    [
+        ({"id": 1e3, "body": "x"}, lambda row: row.external_id == "1000"),
+        ({"id": "pair-1", "body": "\ud83d\ude00"}, lambda row: row.body == "\U0001f600"),
+        (
+            {"id": "leap-1", "body": "x", "created_at": "2016-12-31T23:59:60Z"},
+            lambda row: row.created_at.replace(tzinfo=UTC) == datetime(2016, 12, 31, 23, 59, 59, tzinfo=UTC),
+        ),
+        (
+            {"id": "lower-1", "body": "x", "created_at": "2026-11-30t10:00:00.123456789z"},
+            lambda row: row.created_at.replace(tzinfo=UTC) == datetime(2026, 11, 30, 10, 0, 0, 123456, tzinfo=UTC),
+        ),
+    ],
+    ids=["id 1e3 is the integer 1000", "an escaped surrogate pair", "a leap second", "lower-case t and z"],
+)
 def test_edge_values_the_format_allows_are_read_as_meant(client, app, ticket, check):
     body = json.dumps(ticket).encode()
     response = send(client, "generic", body)
@@ -191,8 +213,10 @@ def test_a_dedupe_key_too_long_to_store_is_refused_rather_than_cut(client, endpo
 
 
 # Arabic-Indic digits arrive as their UTF-8 bytes read as Latin-1, as a WSGI server hands them over.
-@pytest.mark.parametrize("timestamp", ["\u0661\u0667\u0660\u0660".encode().decode("latin-1"), "1_700_000_000",
-                                       "+1700000000", "9" * 40, "-5", "1e9"])
+@pytest.mark.parametrize(
+    "timestamp",
+    ["\u0661\u0667\u0660\u0660".encode().decode("latin-1"), "1_700_000_000", "+1700000000", "9" * 40, "-5", "1e9"],
+)
 def test_a_timestamp_that_is_not_plain_unix_seconds_gets_401(client, timestamp):
     body = b'{"id": "ts", "body": "x"}'
     headers = generic_headers(body) | {"X-Triage-Timestamp": timestamp}
@@ -209,40 +233,56 @@ def test_reading_a_ticket_that_cannot_exist_is_a_404(client, ticket_id):
 ZENDESK = {"event": "ticket.created", "ticket": {"id": "4711", "subject": "Card", "description": "It is lost."}}
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"id": "\u00b2"}, "ticket.id must be a Zendesk ticket number, got '\u00b2'"),
-    ({"id": "\u0661\u0662"}, "ticket.id must be a Zendesk ticket number"),
-    ({"id": "1" * 20}, "ticket.id must be a Zendesk ticket number"),
-    ({"id": True}, "ticket.id must be a Zendesk ticket number, got True"),
-    ({"id": [4711]}, "ticket.id must be a Zendesk ticket number, got [4711]"),
-    ({"tags": 5}, "ticket.tags must be a list or a space-separated string, got 5"),
-    ({"custom_fields": {"id": 1}}, "ticket.custom_fields must be a list, got {'id': 1}"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"id": "\u00b2"}, "ticket.id must be a Zendesk ticket number, got '\u00b2'"),
+        ({"id": "\u0661\u0662"}, "ticket.id must be a Zendesk ticket number"),
+        ({"id": "1" * 20}, "ticket.id must be a Zendesk ticket number"),
+        ({"id": True}, "ticket.id must be a Zendesk ticket number, got True"),
+        ({"id": [4711]}, "ticket.id must be a Zendesk ticket number, got [4711]"),
+        ({"tags": 5}, "ticket.tags must be a list or a space-separated string, got 5"),
+        ({"custom_fields": {"id": 1}}, "ticket.custom_fields must be a list, got {'id': 1}"),
+    ],
+)
 def test_a_zendesk_ticket_with_a_field_of_the_wrong_kind_gets_a_400(client, change, words):
     body = json.dumps({**ZENDESK, "ticket": ZENDESK["ticket"] | change}).encode()
     expect(send(client, "zendesk", body), 400, f"not a zendesk ticket payload: {words}")
 
 
-JIRA = {"webhookEvent": "jira:issue_created", "issue": {"id": "1", "key": "CARD-1", "fields": {
-    "summary": "Card lost", "description": "Please block it", "labels": ["web"]}}}
+JIRA = {
+    "webhookEvent": "jira:issue_created",
+    "issue": {
+        "id": "1",
+        "key": "CARD-1",
+        "fields": {"summary": "Card lost", "description": "Please block it", "labels": ["web"]},
+    },
+}
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"key": "CARD-" + "1" * 130}, "issue.key must be a Jira issue key like ABC-123"),
-    ({"key": " CARD-1"}, "issue.key must be a Jira issue key like ABC-123, got ' CARD-1'"),
-    ({"key": 5}, "issue.key must be a Jira issue key like ABC-123, got 5"),
-    ({"fields": "summary"}, "jira:issue_created: 'issue' with 'fields' is missing"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"key": "CARD-" + "1" * 130}, "issue.key must be a Jira issue key like ABC-123"),
+        ({"key": " CARD-1"}, "issue.key must be a Jira issue key like ABC-123, got ' CARD-1'"),
+        ({"key": 5}, "issue.key must be a Jira issue key like ABC-123, got 5"),
+        ({"fields": "summary"}, "jira:issue_created: 'issue' with 'fields' is missing"),
+    ],
+)
 def test_a_jira_issue_with_a_field_of_the_wrong_kind_gets_a_400(client, change, words):
     body = json.dumps({**JIRA, "issue": JIRA["issue"] | change}).encode()
     expect(send(client, "jira", body), 400, f"not a jira ticket payload: {words}")
 
 
-@pytest.mark.parametrize("fields", [
-    {"labels": 5, "components": {"id": 1}},
-    {"description": {"type": "doc", "content": 5}},
-    {"description": {"type": "doc", "content": [{"type": "text", "text": "<script>x</script>", "content": "y"}]}},
-], ids=["labels and components not lists", "document content not a list", "document content a string"])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"labels": 5, "components": {"id": 1}},
+        {"description": {"type": "doc", "content": 5}},
+        {"description": {"type": "doc", "content": [{"type": "text", "text": "<script>x</script>", "content": "y"}]}},
+    ],
+    ids=["labels and components not lists", "document content not a list", "document content a string"],
+)
 def test_optional_jira_fields_of_the_wrong_kind_read_as_empty(client, app, fields):
     issue = JIRA["issue"] | {"key": f"OPT-{next(IDS)}", "fields": JIRA["issue"]["fields"] | fields}
     response = send(client, "jira", json.dumps({**JIRA, "issue": issue}).encode())
@@ -250,12 +290,21 @@ def test_optional_jira_fields_of_the_wrong_kind_read_as_empty(client, app, field
     assert stored(app, response).subject == "Card lost"
 
 
-@pytest.mark.parametrize("endpoint, payload, read", [
-    ("zendesk", {**ZENDESK, "ticket": ZENDESK["ticket"] | {"id": "4712", "description": "a\x00b"}},
-     lambda row: row.body),
-    ("jira", {**JIRA, "issue": JIRA["issue"] | {"key": "NUL-1", "fields": {"summary": "<b>a\x00b</b>"}}},
-     lambda row: row.subject),
-])
+@pytest.mark.parametrize(
+    "endpoint, payload, read",
+    [
+        (
+            "zendesk",
+            {**ZENDESK, "ticket": ZENDESK["ticket"] | {"id": "4712", "description": "a\x00b"}},
+            lambda row: row.body,
+        ),
+        (
+            "jira",
+            {**JIRA, "issue": JIRA["issue"] | {"key": "NUL-1", "fields": {"summary": "<b>a\x00b</b>"}}},
+            lambda row: row.subject,
+        ),
+    ],
+)
 def test_nul_in_a_vendor_payload_is_stored_as_a_replacement_character(client, app, endpoint, payload, read):
     response = send(client, endpoint, json.dumps(payload).encode())
     assert response.status_code == 202, response.get_json()
@@ -278,8 +327,10 @@ def test_the_fuzz_budget_adds_up_to_ten_thousand_cases():
 @pytest.mark.services
 def test_hostile_valid_text_and_vendor_nul_are_stored_on_postgres(postgres_url, models_dir):
     # SQLite stores what Postgres refuses (NUL, surrogates), so the inert-storage promise is checked there too.
-    application = create_app(make_settings(postgres_url, models_dir, integrations="zendesk,jira"),
-                             environ={**zendesk_env(NOWHERE), **jira_env(NOWHERE)})
+    application = create_app(
+        make_settings(postgres_url, models_dir, integrations="zendesk,jira"),
+        environ={**zendesk_env(NOWHERE), **jira_env(NOWHERE)},
+    )
     try:
         client = application.test_client()
         for ticket in (HTML, UNICODE):

@@ -9,9 +9,15 @@ from service.core.signing import sign
 from service.infra.models import Ticket, WebhookEvent
 from tests.support.settings import SECRET, TOKEN
 
-TICKET = {"id": "ZD-1", "subject": "Card missing", "body": "My new card has not arrived yet.",
-          "requester": {"email": "ann@example.com", "name": "Ann"}, "tags": ["web"],
-          "metadata": {"tier": "vip"}, "created_at": "2026-11-30T10:00:00Z"}
+TICKET = {
+    "id": "ZD-1",
+    "subject": "Card missing",
+    "body": "My new card has not arrived yet.",
+    "requester": {"email": "ann@example.com", "name": "Ann"},
+    "tags": ["web"],
+    "metadata": {"tier": "vip"},
+    "created_at": "2026-11-30T10:00:00Z",
+}
 
 
 def post_signed(client, ticket=TICKET, delivery_id="d-1", **kw):
@@ -34,7 +40,11 @@ def test_a_signed_ticket_is_stored_and_acknowledged_with_a_status_url(client, ru
     with runtime.db.session() as session:
         ticket = session.get(Ticket, body["ticket_id"])
         assert (ticket.external_id, ticket.requester, ticket.tags, ticket.meta) == (
-            "ZD-1", "ann@example.com", ["web"], {"tier": "vip"})
+            "ZD-1",
+            "ann@example.com",
+            ["web"],
+            {"tier": "vip"},
+        )
 
 
 def test_the_same_delivery_again_returns_200_with_the_same_ticket(client, runtime):
@@ -60,13 +70,25 @@ def test_without_a_delivery_id_the_body_hash_deduplicates(client):
     assert client.post("/webhooks/generic", data=body, headers=headers).status_code == 200
 
 
-@pytest.mark.parametrize("mutate, words", [
-    (lambda h, b: (h | {"X-Triage-Signature": "sha256=" + "0" * 64}, b), "does not match"),
-    (lambda h, b: (h, b.replace(b"Card", b"Cash")), "does not match"),
-    (lambda h, b: ({k: v for k, v in h.items() if k != "X-Triage-Signature"}, b), "missing"),
-    (lambda h, b: (h | {"X-Triage-Timestamp": str(int(time.time()) - 3600),
-                        "X-Triage-Signature": sign(SECRET, str(int(time.time()) - 3600), b)}, b), "window"),
-])
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (lambda h, b: (h | {"X-Triage-Signature": "sha256=" + "0" * 64}, b), "does not match"),
+        (lambda h, b: (h, b.replace(b"Card", b"Cash")), "does not match"),
+        (lambda h, b: ({k: v for k, v in h.items() if k != "X-Triage-Signature"}, b), "missing"),
+        (
+            lambda h, b: (
+                h
+                | {
+                    "X-Triage-Timestamp": str(int(time.time()) - 3600),
+                    "X-Triage-Signature": sign(SECRET, str(int(time.time()) - 3600), b),
+                },
+                b,
+            ),
+            "window",
+        ),
+    ],
+)
 def test_forged_unsigned_or_stale_webhooks_get_401_and_store_nothing(client, runtime, mutate, words):
     body, headers = signed_delivery(SECRET, TICKET)
     headers, body = mutate(headers, body)
@@ -79,25 +101,31 @@ def test_forged_unsigned_or_stale_webhooks_get_401_and_store_nothing(client, run
 
 def signed_raw(client, body: bytes, content_type="application/json"):
     ts = str(int(time.time()))
-    return client.post("/webhooks/generic", data=body, headers={
-        "Content-Type": content_type, "X-Triage-Timestamp": ts, "X-Triage-Signature": sign(SECRET, ts, body)})
+    return client.post(
+        "/webhooks/generic",
+        data=body,
+        headers={"Content-Type": content_type, "X-Triage-Timestamp": ts, "X-Triage-Signature": sign(SECRET, ts, body)},
+    )
 
 
-@pytest.mark.parametrize("body, status, words", [
-    (b'{"id": "1", "body": "x"', 400, "malformed JSON"),
-    (b"", 400, "empty"),
-    (b'{"id": "1", "body": "\xff\xfe"}', 400, "UTF-8"),
-    (b"[" * 100 + b"]" * 100, 400, "nested deeper"),
-    (b'["not", "an", "object"]', 400, "is not of type 'object'"),
-    (b'{"subject": "no id"}', 400, "'id' is required"),
-    (b'{"id": "1"}', 400, "needs a non-empty subject or body"),
-    (b'{"id": "1", "subject": "", "body": ""}', 400, "needs a non-empty subject or body"),
-    (b'{"id": " ", "body": "x"}', 400, "id: must be a non-empty string"),
-    (b'{"id": "1", "body": "x", "subjet": "typo"}', 400, "'subjet' is not a field of a ticket"),
-    (b'{"id": "1", "body": "x", "tags": "urgent"}', 400, "tags: 'urgent' is not of type 'array'"),
-    (b'{"id": "1", "body": "x", "created_at": "last tuesday"}', 400, "created_at"),
-    (b'{"id": "1", "body": "x", "metadata": {"a": {"b": 1}}}', 400, "metadata/a"),
-])
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        (b'{"id": "1", "body": "x"', 400, "malformed JSON"),
+        (b"", 400, "empty"),
+        (b'{"id": "1", "body": "\xff\xfe"}', 400, "UTF-8"),
+        (b"[" * 100 + b"]" * 100, 400, "nested deeper"),
+        (b'["not", "an", "object"]', 400, "is not of type 'object'"),
+        (b'{"subject": "no id"}', 400, "'id' is required"),
+        (b'{"id": "1"}', 400, "needs a non-empty subject or body"),
+        (b'{"id": "1", "subject": "", "body": ""}', 400, "needs a non-empty subject or body"),
+        (b'{"id": " ", "body": "x"}', 400, "id: must be a non-empty string"),
+        (b'{"id": "1", "body": "x", "subjet": "typo"}', 400, "'subjet' is not a field of a ticket"),
+        (b'{"id": "1", "body": "x", "tags": "urgent"}', 400, "tags: 'urgent' is not of type 'array'"),
+        (b'{"id": "1", "body": "x", "created_at": "last tuesday"}', 400, "created_at"),
+        (b'{"id": "1", "body": "x", "metadata": {"a": {"b": 1}}}', 400, "metadata/a"),
+    ],
+)
 def test_bad_bodies_get_a_400_that_says_what_is_wrong(client, runtime, body, status, words):
     response = signed_raw(client, body)
     assert response.status_code == status, response.get_json()
@@ -136,14 +164,19 @@ def test_the_api_takes_a_ticket_with_a_token_and_deduplicates_by_idempotency_key
     assert again.status_code == 200 and again.get_json()["ticket_id"] == first.get_json()["ticket_id"]
 
 
-@pytest.mark.parametrize("headers, words", [
-    ({}, "Bearer"),
-    ({"Authorization": "Basic abc"}, "Bearer"),
-    (auth("wrong"), "not valid"),
-])
+@pytest.mark.parametrize(
+    "headers, words",
+    [
+        ({}, "Bearer"),
+        ({"Authorization": "Basic abc"}, "Bearer"),
+        (auth("wrong"), "not valid"),
+    ],
+)
 def test_the_api_refuses_requests_without_a_valid_token(client, headers, words):
-    for response in (client.post("/api/v1/tickets", json=TICKET, headers=headers),
-                     client.get("/api/v1/tickets/1", headers=headers)):
+    for response in (
+        client.post("/api/v1/tickets", json=TICKET, headers=headers),
+        client.get("/api/v1/tickets/1", headers=headers),
+    ):
         assert response.status_code == 401 and words in response.get_json()["detail"]
 
 
@@ -184,8 +217,9 @@ def test_readiness_fails_naming_the_database_and_broker_when_they_are_gone(model
     from tests.support.settings import make_settings
 
     # Port 1 on loopback: nothing listens there, so both connections are refused at once.
-    settings = make_settings("postgresql+psycopg://postgres@127.0.0.1:1/none", models_dir,
-                             broker_url="redis://127.0.0.1:1/0")
+    settings = make_settings(
+        "postgresql+psycopg://postgres@127.0.0.1:1/none", models_dir, broker_url="redis://127.0.0.1:1/0"
+    )
     ready = create_app(settings, environ={}).test_client().get("/readyz")
     assert ready.status_code == 503
     checks = ready.get_json()["checks"]

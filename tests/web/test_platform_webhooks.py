@@ -56,10 +56,13 @@ def test_jira_events_that_are_not_tickets_answer_200_with_a_reason_and_create_no
     assert count(runtime, Ticket) == 0 and count(runtime, WebhookEvent) == 0
 
 
-@pytest.mark.parametrize("headers", [
-    lambda body: jira_headers(body, secret="wrong"),
-    lambda body: {"Content-Type": "application/json"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        lambda body: jira_headers(body, secret="wrong"),
+        lambda body: {"Content-Type": "application/json"},
+    ],
+)
 def test_forged_or_unsigned_jira_webhooks_get_401(client, runtime, headers):
     response = client.post("/webhooks/jira", data=JIRA_CREATED, headers=headers(JIRA_CREATED))
     assert response.status_code == 401 and count(runtime, Ticket) == 0
@@ -78,17 +81,32 @@ def test_an_integration_that_is_not_enabled_answers_404(sqlite_url, models_dir):
 
 
 def zendesk_event(ticket_id="35436", event_id="evt-1", kind="created", description="My card was charged twice"):
-    return json.dumps({"type": f"zen:event-type:ticket.{kind}", "id": event_id, "account_id": 1,
-                       "time": "2026-11-30T05:33:18Z", "zendesk_event_version": "2022-11-06",
-                       "subject": f"zen:ticket:{ticket_id}",
-                       "detail": {"id": ticket_id, "subject": "Charged twice", "description": description,
-                                  "requester_id": "1", "tags": []}}).encode()
+    return json.dumps(
+        {
+            "type": f"zen:event-type:ticket.{kind}",
+            "id": event_id,
+            "account_id": 1,
+            "time": "2026-11-30T05:33:18Z",
+            "zendesk_event_version": "2022-11-06",
+            "subject": f"zen:ticket:{ticket_id}",
+            "detail": {
+                "id": ticket_id,
+                "subject": "Charged twice",
+                "description": description,
+                "requester_id": "1",
+                "tags": [],
+            },
+        }
+    ).encode()
 
 
 def test_zendesk_forged_stale_and_unsigned_deliveries_get_401(client, runtime):
     body = zendesk_event()
-    for headers in (zendesk_headers(body, secret="wrong"), zendesk_headers(body, timestamp="2020-01-01T00:00:00Z"),
-                    {"Content-Type": "application/json"}):
+    for headers in (
+        zendesk_headers(body, secret="wrong"),
+        zendesk_headers(body, timestamp="2020-01-01T00:00:00Z"),
+        {"Content-Type": "application/json"},
+    ):
         assert client.post("/webhooks/zendesk", data=body, headers=headers).status_code == 401
     assert count(runtime, Ticket) == 0
 
@@ -107,8 +125,9 @@ def test_an_update_to_a_known_ticket_is_recorded_but_not_rerouted_by_default(cli
 def test_with_reroute_on_update_a_changed_ticket_gets_a_new_decision_and_write_back(client, runtime):
     runtime.settings = runtime.settings.replace(reroute_on_update=True)
     created = zendesk_event()
-    ticket_id = client.post("/webhooks/zendesk", data=created,
-                            headers=zendesk_headers(created, invocation="i1")).get_json()["ticket_id"]
+    ticket_id = client.post(
+        "/webhooks/zendesk", data=created, headers=zendesk_headers(created, invocation="i1")
+    ).get_json()["ticket_id"]
     flows_process(runtime, ticket_id)
     update = zendesk_event(event_id="evt-2", kind="comment_added", description="Actually I lost my card")
     again = client.post("/webhooks/zendesk", data=update, headers=zendesk_headers(update, invocation="i2"))
@@ -157,8 +176,9 @@ def test_our_own_rate_limit_defers_a_write_back_without_spending_an_attempt(sqli
     outcomes = []
     for i in range(2):
         body, headers = signed_delivery(SECRET, {"id": f"R-{i}", "body": "where is my card"})
-        writeback_id = flows_process(rt, client.post("/webhooks/generic", data=body, headers=headers
-                                                     ).get_json()["ticket_id"])
+        writeback_id = flows_process(
+            rt, client.post("/webhooks/generic", data=body, headers=headers).get_json()["ticket_id"]
+        )
         with rt.db.session() as session:
             outcomes.append(writeback_flow.deliver_writeback(rt, session, writeback_id))
             wb = session.get(WritebackRow, writeback_id)

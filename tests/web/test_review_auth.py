@@ -28,8 +28,9 @@ def test_a_wrong_password_is_refused_without_saying_which_part_was_wrong(review_
     client = review_app.test_client()
     caplog.set_level(logging.INFO, logger="service")
     for username in ("ann", "nobody"):
-        response = client.post("/login", data={"username": username, "password": "not the password",
-                                               "csrf_token": csrf_token(client)})
+        response = client.post(
+            "/login", data={"username": username, "password": "not the password", "csrf_token": csrf_token(client)}
+        )
         assert response.status_code == 401
         assert "Wrong username or password" in response.get_data(as_text=True)
     assert client.get("/review").status_code == 302
@@ -52,8 +53,7 @@ def test_the_secure_cookie_flag_follows_the_setting(sqlite_url, models_dir):
     with app.extensions["triage"].db.session() as session:
         review_users.create_user(session, username="ann", password=PASSWORD, role="agent")
     client = app.test_client()
-    response = client.post("/login", data={"username": "ann", "password": PASSWORD,
-                                           "csrf_token": csrf_token(client)})
+    response = client.post("/login", data={"username": "ann", "password": PASSWORD, "csrf_token": csrf_token(client)})
     assert "Secure" in response.headers["Set-Cookie"]
     app.extensions["triage"].db.dispose()
 
@@ -66,16 +66,20 @@ def test_without_a_secret_key_the_app_starts_with_a_random_one_and_says_so(sqlit
     app.extensions["triage"].db.dispose()
 
 
-@pytest.mark.parametrize("target, expected", [
-    ("/review/dashboard", "/review/dashboard"),
-    ("https://evil.example/", "/review"),
-    ("//evil.example/", "/review"),
-    ("/\\evil.example", "/review"),
-])
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        ("/review/dashboard", "/review/dashboard"),
+        ("https://evil.example/", "/review"),
+        ("//evil.example/", "/review"),
+        ("/\\evil.example", "/review"),
+    ],
+)
 def test_after_sign_in_only_local_next_pages_are_followed(review_app, target, expected):
     client = review_app.test_client()
-    response = client.post("/login?next=" + target, data={"username": "ann", "password": PASSWORD,
-                                                         "csrf_token": csrf_token(client)})
+    response = client.post(
+        "/login?next=" + target, data={"username": "ann", "password": PASSWORD, "csrf_token": csrf_token(client)}
+    )
     assert response.headers["Location"] == expected
 
 
@@ -107,8 +111,10 @@ def test_a_deactivated_user_is_signed_out_everywhere(review_app, rt, admin):
     sign_in(ann, "ann")
     with rt.db.session() as session:
         ann_id = session.scalars(select(User.id).where(User.username == "ann")).one()
-    response = admin.post(f"/review/admin/users/{ann_id}/active",
-                          data={"active": "false", "csrf_token": csrf_token(admin, "/review/admin/users")})
+    response = admin.post(
+        f"/review/admin/users/{ann_id}/active",
+        data={"active": "false", "csrf_token": csrf_token(admin, "/review/admin/users")},
+    )
     assert response.status_code == 303
     assert ann.get("/review").status_code == 302
     response = ann.post("/login", data={"username": "ann", "password": PASSWORD, "csrf_token": csrf_token(ann)})
@@ -118,16 +124,19 @@ def test_a_deactivated_user_is_signed_out_everywhere(review_app, rt, admin):
 def test_an_admin_cannot_deactivate_themselves(rt, admin):
     with rt.db.session() as session:
         root_id = session.scalars(select(User.id).where(User.username == "root")).one()
-    admin.post(f"/review/admin/users/{root_id}/active",
-               data={"active": "false", "csrf_token": csrf_token(admin, "/review/admin/users")})
+    admin.post(
+        f"/review/admin/users/{root_id}/active",
+        data={"active": "false", "csrf_token": csrf_token(admin, "/review/admin/users")},
+    )
     assert "you cannot deactivate yourself" in admin.get("/review/admin/users").get_data(as_text=True)
 
 
 def test_an_agent_gets_403_on_admin_pages(agent):
     assert agent.get("/review/admin/users").status_code == 403
     token = csrf_token(agent, "/review")
-    response = agent.post("/review/admin/users", data={"username": "eve", "password": PASSWORD, "role": "admin",
-                                                       "csrf_token": token})
+    response = agent.post(
+        "/review/admin/users", data={"username": "eve", "password": PASSWORD, "role": "admin", "csrf_token": token}
+    )
     assert response.status_code == 403
     assert "This page is for admins" in response.get_data(as_text=True)
     assert agent.post("/review/admin/users/1/active", data={"active": "false", "csrf_token": token}).status_code == 403
@@ -135,23 +144,28 @@ def test_an_agent_gets_403_on_admin_pages(agent):
 
 def test_an_admin_adds_a_user_who_can_then_sign_in(review_app, admin):
     token = csrf_token(admin, "/review/admin/users")
-    response = admin.post("/review/admin/users", data={"username": "Bob", "password": "short", "role": "agent",
-                                                       "csrf_token": token})
+    response = admin.post(
+        "/review/admin/users", data={"username": "Bob", "password": "short", "role": "agent", "csrf_token": token}
+    )
     assert response.status_code == 400 and "at least 12 characters" in response.get_data(as_text=True)
-    response = admin.post("/review/admin/users", data={"username": "Bob", "password": PASSWORD, "role": "agent",
-                                                       "csrf_token": token})
+    response = admin.post(
+        "/review/admin/users", data={"username": "Bob", "password": PASSWORD, "role": "agent", "csrf_token": token}
+    )
     assert response.status_code == 303
     assert "bob" in admin.get("/review/admin/users").get_data(as_text=True)
     sign_in(review_app.test_client(), "bob")
 
 
-@pytest.mark.parametrize("path, data", [
-    ("/login", {"username": "ann", "password": PASSWORD}),
-    ("/logout", {}),
-    ("/review/tickets/{id}/review", {"action": "accept"}),
-    ("/review/tickets/{id}/draft", {"action": "save", "text": "hi", "version": "0"}),
-    ("/review/admin/users", {"username": "eve", "password": PASSWORD, "role": "admin"}),
-])
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        ("/login", {"username": "ann", "password": PASSWORD}),
+        ("/logout", {}),
+        ("/review/tickets/{id}/review", {"action": "accept"}),
+        ("/review/tickets/{id}/draft", {"action": "save", "text": "hi", "version": "0"}),
+        ("/review/admin/users", {"username": "eve", "password": PASSWORD, "role": "admin"}),
+    ],
+)
 def test_a_post_without_the_csrf_token_is_refused(rt, admin, path, data):
     ticket_id = decided_ticket(rt)
     data = {**data, "decision_id": str(decision_id(rt, ticket_id))}
@@ -166,8 +180,9 @@ def test_the_api_and_webhooks_still_work_without_csrf_tokens(review_app):
     client = review_app.test_client()
     body, headers = signed_delivery(SECRET, {"id": "W-1", "body": "My card has not arrived"})
     assert client.post("/webhooks/generic", data=body, headers=headers).status_code == 202
-    response = client.post("/api/v1/tickets", json={"id": "A-1", "body": "Exchange rate?"},
-                           headers={"Authorization": f"Bearer {TOKEN}"})
+    response = client.post(
+        "/api/v1/tickets", json={"id": "A-1", "body": "Exchange rate?"}, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     assert response.status_code == 202
     assert "Set-Cookie" not in response.headers
 

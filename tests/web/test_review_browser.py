@@ -36,16 +36,26 @@ pytestmark = pytest.mark.e2e
 CHROMIUM = Path(os.environ.get("TRIAGE_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = ROOT / "test-artifacts"
 # Playwright's own browser downloads are impossible here; these flags keep Debian's chromium offline and quiet.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 HOSTILE_SUBJECT = "<img src=x onerror=\"window.__pwned='subject'\">Refund please"
-HOSTILE_BODY = ("<p>Hello,</p><script>window.__pwned='script'; alert('script')</script>"
-                "<img src=x onerror=\"window.__pwned='img'; alert('img')\">"
-                "<svg onload=\"window.__pwned='svg'\"><circle r=4></circle></svg>"
-                "<p onmouseover=\"window.__pwned='hover'\">Please refund my card payment.</p>"
-                "<a id=bad href=\"javascript:window.__pwned='link'\">click here</a>")
+HOSTILE_BODY = (
+    "<p>Hello,</p><script>window.__pwned='script'; alert('script')</script>"
+    "<img src=x onerror=\"window.__pwned='img'; alert('img')\">"
+    "<svg onload=\"window.__pwned='svg'\"><circle r=4></circle></svg>"
+    "<p onmouseover=\"window.__pwned='hover'\">Please refund my card payment.</p>"
+    "<a id=bad href=\"javascript:window.__pwned='link'\">click here</a>"
+)
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +82,10 @@ class Live:
 @pytest.fixture
 def live(sqlite_url, models_dir, fake_helpdesk) -> Iterator[Live]:
     """The app on a loopback port, a worker delivering write-backs, an agent (ann) and an admin (root)."""
-    app = create_app(make_settings(sqlite_url, models_dir, secret_key=Secret(SECRET_KEY), sweep_interval_s=3600),
-                     environ={"TRIAGE_FAKE_HELPDESK_URL": fake_helpdesk.url})
+    app = create_app(
+        make_settings(sqlite_url, models_dir, secret_key=Secret(SECRET_KEY), sweep_interval_s=3600),
+        environ={"TRIAGE_FAKE_HELPDESK_URL": fake_helpdesk.url},
+    )
     rt = app.extensions["triage"]
     with rt.db.session() as session:
         review_users.create_user(session, username="ann", password=PASSWORD, role="agent")
@@ -128,26 +140,51 @@ def seed(live: Live, n: int = 48) -> list[int]:
         status = "auto_routed" if confidence >= threshold else "needs_review"
         if i % 17 == 5:
             status, confidence = "escalated", round(rng.uniform(0.1, 0.3), 3)
-        ticket_id = decided_ticket(live.rt, status=status, label=label, confidence=confidence, queue=queue,
-                                   priority=rules.queues[queue].priority, subject="", body=row["text"],
-                                   decided_at=days_ago(rng.uniform(0, 13)), model_version="20261130T034252-b06e26ac")
+        ticket_id = decided_ticket(
+            live.rt,
+            status=status,
+            label=label,
+            confidence=confidence,
+            queue=queue,
+            priority=rules.queues[queue].priority,
+            subject="",
+            body=row["text"],
+            decided_at=days_ago(rng.uniform(0, 13)),
+            model_version="20261130T034252-b06e26ac",
+        )
         if status == "needs_review":
             review.append(ticket_id)
         elif i % 3 == 0:
             with live.rt.db.session() as session:
-                review_verdicts.review_ticket(live.rt, session, ticket_id=ticket_id, decision_id=decision_id(live.rt, ticket_id),
-                                    user_id=2, label=None if i % 12 else "card_arrival")
+                review_verdicts.review_ticket(
+                    live.rt,
+                    session,
+                    ticket_id=ticket_id,
+                    decision_id=decision_id(live.rt, ticket_id),
+                    user_id=2,
+                    label=None if i % 12 else "card_arrival",
+                )
     return review
 
 
 def test_an_agent_signs_in_corrects_a_label_and_approves_an_edited_draft(browser, live):
     review_ids = seed(live)
-    target = decided_ticket(live.rt, label="card_arrival", confidence=0.41, queue="cards",
-                            subject="Card gone", body="My card was in my wallet and the wallet is gone. Can you block "
-                            "it and send a new one?", external_id="ZD-4711")
+    target = decided_ticket(
+        live.rt,
+        label="card_arrival",
+        confidence=0.41,
+        queue="cards",
+        subject="Card gone",
+        body="My card was in my wallet and the wallet is gone. Can you block it and send a new one?",
+        external_id="ZD-4711",
+    )
     with live.rt.db.session() as session:
-        drafts_flow.propose_draft(session, decision_id=decision_id(live.rt, target), source="template",
-                            text="Hello,\n\nThanks for getting in touch. Your card arrives within 5 working days.")
+        drafts_flow.propose_draft(
+            session,
+            decision_id=decision_id(live.rt, target),
+            source="template",
+            text="Hello,\n\nThanks for getting in touch. Your card arrives within 5 working days.",
+        )
     page = page_for(browser, live)
     assert page.get_by_role("heading", name="Review queue").is_visible()
     rows = page.locator("tr[data-row]")
@@ -178,7 +215,12 @@ def test_an_agent_signs_in_corrects_a_label_and_approves_an_edited_draft(browser
     with live.rt.db.session() as session:
         [fb] = session.scalars(select(Feedback).where(Feedback.ticket_id == target)).all()
         assert (fb.from_label, fb.to_label, fb.to_queue, fb.to_priority, fb.user.username) == (
-            "card_arrival", "lost_or_stolen_card", "fraud_security", "urgent", "ann")
+            "card_arrival",
+            "lost_or_stolen_card",
+            "fraud_security",
+            "urgent",
+            "ann",
+        )
 
     # e jumps into the draft; the agent rewrites it and approves.
     page.keyboard.press("e")
@@ -190,19 +232,25 @@ def test_an_agent_signs_in_corrects_a_label_and_approves_an_edited_draft(browser
 
     def helpdesk_saw(tag: str) -> Any:
         """What the helpdesk received for this ticket with `tag` (seeded reviews may be swept out too)."""
-        return [r for r in live.helpdesk.successful()
-                if r.path == "/api/tickets/ZD-4711/triage" and tag in r.body["tags"]]
+        return [
+            r for r in live.helpdesk.successful() if r.path == "/api/tickets/ZD-4711/triage" and tag in r.body["tags"]
+        ]
 
-    [sent] = wait_until(lambda: helpdesk_saw("triage_reply_approved"), timeout=30,
-                        message="the approved reply at the fake helpdesk")
+    [sent] = wait_until(
+        lambda: helpdesk_saw("triage_reply_approved"), timeout=30, message="the approved reply at the fake helpdesk"
+    )
     assert sent.path == "/api/tickets/ZD-4711/triage"
     assert sent.headers["Idempotency-Key"].startswith("triage-writeback-")
     assert sent.body["internal_note"].endswith(reply) and "approved by ann" in sent.body["internal_note"]
     assert sent.body["public_reply"] == reply
     assert (sent.body["label"], sent.body["group"], sent.body["priority"]) == (
-        "lost_or_stolen_card", "fraud_security", "urgent")
-    [correction] = wait_until(lambda: helpdesk_saw("triage_reviewed"), timeout=30,
-                              message="the correction at the fake helpdesk")
+        "lost_or_stolen_card",
+        "fraud_security",
+        "urgent",
+    )
+    [correction] = wait_until(
+        lambda: helpdesk_saw("triage_reviewed"), timeout=30, message="the correction at the fake helpdesk"
+    )
     assert "label card_arrival -> lost_or_stolen_card" in correction.body["internal_note"]
     page.reload()
     assert page.locator("#writebacks .badge-wb-done").count() == 2
@@ -224,8 +272,9 @@ def test_an_agent_signs_in_corrects_a_label_and_approves_an_edited_draft(browser
 
 
 def test_a_ticket_through_the_webhook_is_decided_and_shown(browser, live):
-    body, headers = signed_delivery(SECRET, {"id": "W-7", "subject": "Card not here",
-                                             "body": "My new card still has not arrived"})
+    body, headers = signed_delivery(
+        SECRET, {"id": "W-7", "subject": "Card not here", "body": "My new card still has not arrived"}
+    )
     answer = requests.post(f"{live.url}/webhooks/generic", data=body, headers=headers, timeout=10)
     ticket_id = answer.json()["ticket_id"]
 
@@ -261,9 +310,11 @@ def test_a_post_without_the_csrf_token_is_refused(browser, live):
     ticket_id = decided_ticket(live.rt)
     page = page_for(browser, live)
     page.goto(f"/review/tickets/{ticket_id}")
-    status = page.evaluate("""async (decision) => (await fetch(location.pathname + '/review', {method: 'POST',
+    status = page.evaluate(
+        """async (decision) => (await fetch(location.pathname + '/review', {method: 'POST',
         body: new URLSearchParams({action: 'accept', decision_id: decision})})).status""",
-                           str(decision_id(live.rt, ticket_id)))
+        str(decision_id(live.rt, ticket_id)),
+    )
     assert status == 400
     # The same through the page's own form with its token taken out.
     page.evaluate("document.querySelector('#accept-form input[name=csrf_token]').remove()")

@@ -22,9 +22,14 @@ def test_an_escalated_ticket_shows_the_llm_answer_and_the_redacted_text(sqlite_u
     chat = ChatServer().start()
     chat.answers.append({"label": "card_arrival", "confidence": 0.9})
     try:
-        app = create_app(make_settings(sqlite_url, models_dir, routing_file=rules, secret_key=Secret(SECRET_KEY)),
-                         environ={"TRIAGE_LLM_BASE_URL": f"{chat.url}/v1", "TRIAGE_LLM_MODEL": "gpt-test",
-                                  "TRIAGE_LLM_PRICE_IN_PER_1K": "1"})
+        app = create_app(
+            make_settings(sqlite_url, models_dir, routing_file=rules, secret_key=Secret(SECRET_KEY)),
+            environ={
+                "TRIAGE_LLM_BASE_URL": f"{chat.url}/v1",
+                "TRIAGE_LLM_MODEL": "gpt-test",
+                "TRIAGE_LLM_PRICE_IN_PER_1K": "1",
+            },
+        )
         rt = app.extensions["triage"]
         with rt.db.session() as session:
             review_users.create_user(session, username="ann", password=PASSWORD, role="agent")

@@ -28,8 +28,12 @@ def test_tabs_split_tickets_by_status_and_count_each(agent, rt):
     escalated = decided_ticket(rt, status="escalated", confidence=0.2)
     ids, page = listed(agent)
     assert ids == [review]
-    assert (tab_count(page, "Needs review"), tab_count(page, "Auto-routed"), tab_count(page, "Escalated"),
-            tab_count(page, "All")) == (1, 1, 1, 3)
+    assert (
+        tab_count(page, "Needs review"),
+        tab_count(page, "Auto-routed"),
+        tab_count(page, "Escalated"),
+        tab_count(page, "All"),
+    ) == (1, 1, 1, 3)
     assert listed(agent, "tab=auto_routed")[0] == [auto]
     assert listed(agent, "tab=escalated")[0] == [escalated]
     assert sorted(listed(agent, "tab=all")[0]) == sorted([review, auto, escalated])
@@ -38,17 +42,26 @@ def test_tabs_split_tickets_by_status_and_count_each(agent, rt):
 def test_a_reviewed_ticket_moves_to_the_reviewed_tab(agent, rt):
     ticket_id = decided_ticket(rt)
     with rt.db.session() as session:
-        review_verdicts.review_ticket(rt, session, ticket_id=ticket_id, decision_id=decision_id(rt, ticket_id), user_id=1)
+        review_verdicts.review_ticket(
+            rt, session, ticket_id=ticket_id, decision_id=decision_id(rt, ticket_id), user_id=1
+        )
     ids, page = listed(agent)
     assert ids == [] and "Nothing needs review" in page
     assert listed(agent, "tab=reviewed")[0] == [ticket_id]
 
 
 def test_filters_narrow_the_list(agent, rt):
-    cards = decided_ticket(rt, label="card_arrival", queue="cards", confidence=0.30, model_version="v1",
-                           decided_at=days_ago(3))
-    fraud = decided_ticket(rt, label="lost_or_stolen_card", queue="fraud_security", confidence=0.55,
-                           model_version="v2", decided_at=days_ago(1))
+    cards = decided_ticket(
+        rt, label="card_arrival", queue="cards", confidence=0.30, model_version="v1", decided_at=days_ago(3)
+    )
+    fraud = decided_ticket(
+        rt,
+        label="lost_or_stolen_card",
+        queue="fraud_security",
+        confidence=0.55,
+        model_version="v2",
+        decided_at=days_ago(1),
+    )
     assert listed(agent, "queue=fraud_security")[0] == [fraud]
     assert listed(agent, "label=card_arrival")[0] == [cards]
     assert listed(agent, "conf_min=50&conf_max=60")[0] == [fraud]
@@ -91,28 +104,39 @@ def test_bad_filter_values_are_ignored_and_explained(agent, rt):
     ticket_id = decided_ticket(rt)
     ids, page = listed(agent, "conf_min=abc&since=yesterday&sort=random&page=-1&tab=nope")
     assert ids == [ticket_id]
-    for words in ("confidence &#39;abc&#39; is not a number", "is not YYYY-MM-DD", "sort &#39;random&#39;",
-                  "tab &#39;nope&#39;", "showing page 1"):
+    for words in (
+        "confidence &#39;abc&#39; is not a number",
+        "is not YYYY-MM-DD",
+        "sort &#39;random&#39;",
+        "tab &#39;nope&#39;",
+        "showing page 1",
+    ):
         assert words in page
 
 
-@pytest.mark.parametrize("args, expected", [
-    ({}, filters.QueueArgs()),
-    ({"conf_min": "80", "conf_max": "20"}, filters.QueueArgs()),
-    ({"conf_min": "150"}, filters.QueueArgs()),
-    ({"since": "2026-12-02", "until": "2026-12-01"}, filters.QueueArgs()),
-    ({"per_page": "7"}, filters.QueueArgs()),
-    ({"tab": "escalated", "conf_min": "5", "per_page": "50", "page": "3"},
-     filters.QueueArgs(tab="escalated", conf_min=5, per_page=50, page=3)),
-])
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ({}, filters.QueueArgs()),
+        ({"conf_min": "80", "conf_max": "20"}, filters.QueueArgs()),
+        ({"conf_min": "150"}, filters.QueueArgs()),
+        ({"since": "2026-12-02", "until": "2026-12-01"}, filters.QueueArgs()),
+        ({"per_page": "7"}, filters.QueueArgs()),
+        (
+            {"tab": "escalated", "conf_min": "5", "per_page": "50", "page": "3"},
+            filters.QueueArgs(tab="escalated", conf_min=5, per_page=50, page=3),
+        ),
+    ],
+)
 def test_queue_arguments_are_parsed_strictly(args, expected):
     assert filters.parse(args) == expected
 
 
 def test_queue_arguments_become_filters_and_short_urls():
     args = filters.parse({"queue": "cards", "conf_min": "10", "conf_max": "60", "since": "2026-11-01"})
-    assert args.filters == ReviewFilter(queue="cards", min_confidence=0.1, max_confidence=0.6,
-                                        decided_from=date(2026, 11, 1))
+    assert args.filters == ReviewFilter(
+        queue="cards", min_confidence=0.1, max_confidence=0.6, decided_from=date(2026, 11, 1)
+    )
     assert args.query() == "queue=cards&conf_min=10&conf_max=60&since=2026-11-01"
     assert args.query(page=2, queue="") == "conf_min=10&conf_max=60&since=2026-11-01&page=2"
 
@@ -136,8 +160,12 @@ def test_an_undecided_ticket_says_it_is_waiting(agent, review_app):
 
     rt = review_app.extensions["triage"]
     with rt.db.session() as session:
-        intake = intake_flow.receive_ticket(session, InboundTicket(source="generic", external_id="W-1", subject="Hi",
-                                                             body="Card?"), delivery_id="d", body_sha256="x",
-                                      store_new=rt.store_new)
+        intake = intake_flow.receive_ticket(
+            session,
+            InboundTicket(source="generic", external_id="W-1", subject="Hi", body="Card?"),
+            delivery_id="d",
+            body_sha256="x",
+            store_new=rt.store_new,
+        )
     page = agent.get(f"/review/tickets/{intake.ticket_id}").get_data(as_text=True)
     assert "Not decided yet" in page and "reload the page" in page

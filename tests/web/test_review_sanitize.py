@@ -15,7 +15,7 @@ ATTACKS = [
     '<a href="JaVaScRiPt:alert(1)">click</a>',
     '<iframe src="https://evil.example"></iframe>',
     '<p style="background:url(javascript:alert(1))" onclick="alert(1)">x</p>',
-    '<body onload=alert(1)>',
+    "<body onload=alert(1)>",
     "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
     '<object data="x.swf"></object><embed src="x.swf">',
     '<form action="https://evil.example"><input name=x></form>',
@@ -38,13 +38,16 @@ def test_formatting_and_safe_links_are_kept():
     assert 'href="https://bank.example/help"' in out and 'rel="noopener noreferrer nofollow"' in out
 
 
-@pytest.mark.parametrize("text, is_html", [
-    ("I <3 my card, 2 < 3", False),
-    ("Plain text\nwith lines", False),
-    ("<p>Hello</p>", True),
-    ("Hi<br>there", True),
-    ("<!-- a comment -->text", True),
-])
+@pytest.mark.parametrize(
+    "text, is_html",
+    [
+        ("I <3 my card, 2 < 3", False),
+        ("Plain text\nwith lines", False),
+        ("<p>Hello</p>", True),
+        ("Hi<br>there", True),
+        ("<!-- a comment -->text", True),
+    ],
+)
 def test_html_is_told_from_plain_text(text, is_html):
     assert looks_like_html(text) is is_html
 
@@ -55,9 +58,12 @@ def test_plain_text_is_escaped_and_keeps_its_line_breaks():
 
 
 def test_the_ticket_page_shows_a_hostile_ticket_inert(agent, rt):
-    ticket_id = decided_ticket(rt, subject='<script>alert("subject")</script>',
-                               body='<p>Hi</p><script>alert("body")</script><img src=x onerror="alert(2)">'
-                                    '<a href="javascript:alert(3)">link</a>')
+    ticket_id = decided_ticket(
+        rt,
+        subject='<script>alert("subject")</script>',
+        body='<p>Hi</p><script>alert("body")</script><img src=x onerror="alert(2)">'
+        '<a href="javascript:alert(3)">link</a>',
+    )
     page = agent.get(f"/review/tickets/{ticket_id}").get_data(as_text=True)
     assert "&lt;script&gt;alert(&#34;subject&#34;)&lt;/script&gt;" in page  # the subject, shown as text
     body = page.split('class="ticket-body', 1)[1].split("</div>", 1)[0]

@@ -32,9 +32,29 @@ def served(postgres_url: str, redis_url: str, models_dir: Path, tmp_path: Path) 
     env = service_env(settings, TRIAGE_MAX_BODY_BYTES="4096")
     port = free_port()
     log = (tmp_path / "granian.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "granian", "--interface", "wsgi", "--workers", "2",
-                               "--blocking-threads", "4", "--host", "127.0.0.1", "--port", str(port), "--no-ws",
-                               "service.wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--workers",
+            "2",
+            "--blocking-threads",
+            "4",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-ws",
+            "service.wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     worker = WorkerProcess(env, tmp_path / "worker.log")
     url = f"http://127.0.0.1:{port}"
     try:
@@ -67,10 +87,18 @@ def test_tickets_posted_to_the_server_are_acknowledged_and_then_decided_by_a_wor
     # Acknowledged in the web processes; published a batch at a time from their dispatch threads.
     engine = create_engine(postgres_url)
     try:
+
         def decided() -> bool:
             with engine.connect() as conn:
-                return conn.execute(select(func.count()).select_from(Ticket).where(
-                    Ticket.external_id.like("SRV-%"), Ticket.status == "decided")).scalar() == 40
+                return (
+                    conn.execute(
+                        select(func.count())
+                        .select_from(Ticket)
+                        .where(Ticket.external_id.like("SRV-%"), Ticket.status == "decided")
+                    ).scalar()
+                    == 40
+                )
+
         wait_until(decided, timeout=120, message="all 40 tickets decided")
     finally:
         engine.dispose()
@@ -82,10 +110,15 @@ def test_the_server_passes_refusals_through_with_their_status_and_problem(served
     assert too_big.status_code == 413
     assert too_big.headers["Content-Type"] == "application/problem+json"
     body, headers = signed_delivery(SECRET, {"id": "SRV-type", "body": "hello"})
-    wrong_type = requests.post(f"{served}/webhooks/generic", data=body,
-                               headers={**headers, "Content-Type": "text/plain"}, timeout=10)
+    wrong_type = requests.post(
+        f"{served}/webhooks/generic", data=body, headers={**headers, "Content-Type": "text/plain"}, timeout=10
+    )
     assert wrong_type.status_code == 415 and "application/json" in wrong_type.json()["detail"]
-    forged = requests.post(f"{served}/webhooks/generic", data=body,
-                           headers={**headers, "X-Triage-Signature": "sha256=" + "0" * 64}, timeout=10)
+    forged = requests.post(
+        f"{served}/webhooks/generic",
+        data=body,
+        headers={**headers, "X-Triage-Signature": "sha256=" + "0" * 64},
+        timeout=10,
+    )
     assert forged.status_code == 401
     assert requests.get(f"{served}/readyz", timeout=10).status_code == 200

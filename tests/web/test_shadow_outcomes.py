@@ -8,9 +8,19 @@ from tests.support.review import days_ago, decided_ticket, decision_id
 
 def shadow(rt, ticket_id, label, version="cand", when=None):
     with rt.db.session() as session:
-        session.add(PredictionRow(ticket_id=ticket_id, model_name="baseline", model_version=version, label=label,
-                                  confidence=0.5, top_k=[], latency_ms=1.0, role="shadow",
-                                  **({"created_at": when} if when else {})))
+        session.add(
+            PredictionRow(
+                ticket_id=ticket_id,
+                model_name="baseline",
+                model_version=version,
+                label=label,
+                confidence=0.5,
+                top_k=[],
+                latency_ms=1.0,
+                role="shadow",
+                **({"created_at": when} if when else {}),
+            )
+        )
         session.commit()
 
 
@@ -27,10 +37,22 @@ def test_agreement_and_reviewed_accuracy_compare_the_shadow_with_the_model_in_se
     old = decided_ticket(rt, label="card_arrival", decided_at=days_ago(40))
     shadow(rt, old, "atm_support", when=days_ago(40))  # outside the window
     with rt.db.session() as session:
-        review_verdicts.review_ticket(rt, session, ticket_id=shadow_right, decision_id=decision_id(rt, shadow_right), user_id=1,
-                            label="lost_or_stolen_card")
+        review_verdicts.review_ticket(
+            rt,
+            session,
+            ticket_id=shadow_right,
+            decision_id=decision_id(rt, shadow_right),
+            user_id=1,
+            label="lost_or_stolen_card",
+        )
         review_verdicts.review_ticket(rt, session, ticket_id=agree, decision_id=decision_id(rt, agree), user_id=1)
-        review_verdicts.review_ticket(rt, session, ticket_id=both_wrong, decision_id=decision_id(rt, both_wrong), user_id=1,
-                            label="pending_transfer")
+        review_verdicts.review_ticket(
+            rt,
+            session,
+            ticket_id=both_wrong,
+            decision_id=decision_id(rt, both_wrong),
+            user_id=1,
+            label="pending_transfer",
+        )
         outcomes = review_stats.shadow_outcomes(session=session, model_version="cand", since=days_ago(30))
     assert outcomes == review_stats.ShadowOutcomes(predicted=4, agreed=1, reviewed=3, shadow_right=2, serving_right=1)

@@ -17,8 +17,12 @@ def post_generic(client, address: str):
 
 
 def post_api(client, address: str):
-    return client.post("/api/v1/tickets", json={"id": uuid.uuid4().hex, "body": "where is my card?"},
-                       headers={"Authorization": f"Bearer {TOKEN}"}, environ_base={"REMOTE_ADDR": address})
+    return client.post(
+        "/api/v1/tickets",
+        json={"id": uuid.uuid4().hex, "body": "where is my card?"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        environ_base={"REMOTE_ADDR": address},
+    )
 
 
 @pytest.fixture
@@ -45,7 +49,8 @@ def test_a_sender_over_its_limit_gets_429_problem_json_with_retry_after_in_every
     assert problem["status"] == 429 and "3 per 1 minute" in problem["detail"] and "'generic'" in problem["detail"]
     # At most the window, plus one for rounding up to whole seconds.
     assert 1 <= int(refused.headers["Retry-After"]) <= 61 and problem["retry_after_s"] == int(
-        refused.headers["Retry-After"])
+        refused.headers["Retry-After"]
+    )
     assert post_generic(first, address).status_code == 429
 
 
@@ -59,8 +64,14 @@ def test_one_noisy_sender_does_not_use_up_another_source_or_another_senders_budg
     assert post_generic(client, quiet).status_code == 202  # same source, other sender
     ticket_id = post_api(client, quiet).get_json()["ticket_id"]
     for _ in range(5):  # only intake is limited: reads and probes from the noisy sender still answer
-        assert client.get(f"/api/v1/tickets/{ticket_id}", headers={"Authorization": f"Bearer {TOKEN}"},
-                          environ_base={"REMOTE_ADDR": noisy}).status_code == 200
+        assert (
+            client.get(
+                f"/api/v1/tickets/{ticket_id}",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+                environ_base={"REMOTE_ADDR": noisy},
+            ).status_code
+            == 200
+        )
         assert client.get("/healthz", environ_base={"REMOTE_ADDR": noisy}).status_code == 200
 
 

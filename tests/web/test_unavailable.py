@@ -15,8 +15,7 @@ def unreachable_client(models_dir):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app(make_settings(f"postgresql+psycopg://postgres@127.0.0.1:{port}/triage", models_dir),
-                     environ={})
+    app = create_app(make_settings(f"postgresql+psycopg://postgres@127.0.0.1:{port}/triage", models_dir), environ={})
     yield app.test_client()
     app.extensions["triage"].db.dispose()
 

@@ -1,6 +1,5 @@
 """The sweep: tickets and write-backs that should be in the queue but are not."""
 
-
 from datetime import timedelta
 
 import pytest
@@ -38,5 +37,3 @@ def test_a_ticket_whose_worker_died_mid_way_is_taken_up_again_after_the_lease(cl
         session.commit()
         assert ticket_id in worker_sweep.stragglers(runtime, session)[0]
     assert process(runtime, ticket_id) is not None
-
-

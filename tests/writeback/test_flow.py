@@ -1,7 +1,5 @@
 """Write-back delivery on SQLite, with the fake helpdesk behind a real loopback HTTP server."""
 
-
-
 import pytest
 
 from service.infra.models import WritebackRow
@@ -90,5 +88,3 @@ def test_transient_failures_stop_after_the_attempt_bound_and_can_be_retried(clie
     with runtime.db.session() as session:
         assert writeback_flow.retry_failed_writebacks(session) == [writeback_id]
     assert deliver(runtime, writeback_id).outcome == "done"
-
-

@@ -19,8 +19,7 @@ from service.core.settings import Settings
 from service.web.review.security import ERROR_CODES, error_page
 
 log = logging.getLogger(__name__)
-bp = Blueprint("review", __name__, url_prefix="/review", template_folder="../templates",
-               static_folder="../static")
+bp = Blueprint("review", __name__, url_prefix="/review", template_folder="../templates", static_folder="../static")
 for _code in ERROR_CODES:
     bp.register_error_handler(_code, error_page)
 csrf = CSRFProtect()
@@ -47,8 +46,10 @@ def register(app: Flask, settings: Settings, *, token_authenticated: Iterable[Bl
     key = settings.secret_key.reveal()
     if not key:
         key = secrets.token_hex(32)
-        log.warning("TRIAGE_SECRET_KEY is unset: using a random key, so review-page sign-ins end when this "
-                    "process stops and do not carry over to other web processes")
+        log.warning(
+            "TRIAGE_SECRET_KEY is unset: using a random key, so review-page sign-ins end when this "
+            "process stops and do not carry over to other web processes"
+        )
     app.config.update(
         SECRET_KEY=key,
         SESSION_COOKIE_NAME="triage_session",

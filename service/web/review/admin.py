@@ -20,7 +20,9 @@ def users() -> str:
     rt = runtime()
     with rt.db.session() as session:
         rows = users_page(session)
-    return render_template("admin_users.html", users=rows, roles=review_users.ROLES, min_chars=review_users.MIN_PASSWORD_CHARS)
+    return render_template(
+        "admin_users.html", users=rows, roles=review_users.ROLES, min_chars=review_users.MIN_PASSWORD_CHARS
+    )
 
 
 @bp.post("/admin/users")
@@ -30,13 +32,20 @@ def create_user() -> Response | tuple[str, int]:
     username = request.form.get("username", "")
     try:
         with rt.db.session() as session:
-            user = review_users.create_user(session, username=username, password=request.form.get("password", ""),
-                                     role=request.form.get("role", ""))
+            user = review_users.create_user(
+                session, username=username, password=request.form.get("password", ""), role=request.form.get("role", "")
+            )
     except review_errors.ReviewError as exc:
         with rt.db.session() as session:
             rows = users_page(session)
-        return render_template("admin_users.html", users=rows, roles=review_users.ROLES, min_chars=review_users.MIN_PASSWORD_CHARS,
-                               error=str(exc), username=username), exc.status
+        return render_template(
+            "admin_users.html",
+            users=rows,
+            roles=review_users.ROLES,
+            min_chars=review_users.MIN_PASSWORD_CHARS,
+            error=str(exc),
+            username=username,
+        ), exc.status
     flash(f"User {user.username} ({user.role}) added. Give them their password by a channel you trust.", "success")
     return redirect(url_for("review.users"), 303)
 

@@ -35,8 +35,10 @@ def dashboard() -> str:
     volume_chart = stacked_bars(
         [d[5:] for d in day_names],
         [Series(q, [per_queue[q].get(d, 0) for d in day_names], queue_colours[q]) for q in queue_names],
-        title="Tickets per queue per day", description=f"Stacked bars of decided tickets per day for the last "
-        f"{days} days, one colour per queue.", tick_every=max(1, days // 10))
+        title="Tickets per queue per day",
+        description=f"Stacked bars of decided tickets per day for the last {days} days, one colour per queue.",
+        tick_every=max(1, days // 10),
+    )
     bins: dict[str, list[int]] = {"auto_routed": [0] * BINS, "needs_review": [0] * BINS, "escalated": [0] * BINS}
     for b, status, n in stats.histogram:
         bins.setdefault(status, [0] * BINS)[b] += n
@@ -44,12 +46,24 @@ def dashboard() -> str:
     histogram_chart = stacked_bars(
         [f"{b * 10}–{b * 10 + 10}" for b in range(BINS)],
         [Series(s.replace("_", " "), v, status_colours.get(s, "#7f7f7f")) for s, v in bins.items()],
-        title="Confidence histogram", description="Tickets per confidence band of the predicted label, in "
-        "percent, stacked by routing status.")
+        title="Confidence histogram",
+        description="Tickets per confidence band of the predicted label, in percent, stacked by routing status.",
+    )
     return render_template(
-        "dashboard.html", stats=stats, days=days, windows=WINDOWS, volume_chart=volume_chart,
-        histogram_chart=histogram_chart, queue_legend=[(q, swatch(queue_colours[q])) for q in queue_names],
+        "dashboard.html",
+        stats=stats,
+        days=days,
+        windows=WINDOWS,
+        volume_chart=volume_chart,
+        histogram_chart=histogram_chart,
+        queue_legend=[(q, swatch(queue_colours[q])) for q in queue_names],
         status_legend=[(s, swatch(status_colours.get(s, "#7f7f7f"))) for s in bins],
-        volume_table=[(d, [per_queue[q].get(d, 0) for q in queue_names]) for d in day_names
-                      if any(per_queue[q].get(d) for q in queue_names)],
-        queue_names=queue_names, bins=bins, drift_days=rt.settings.drift_window_days)
+        volume_table=[
+            (d, [per_queue[q].get(d, 0) for q in queue_names])
+            for d in day_names
+            if any(per_queue[q].get(d) for q in queue_names)
+        ],
+        queue_names=queue_names,
+        bins=bins,
+        drift_days=rt.settings.drift_window_days,
+    )

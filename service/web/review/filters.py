@@ -11,10 +11,20 @@ from urllib.parse import urlencode
 from service.review.filters import REVIEW_SORTS, REVIEW_TABS, ReviewFilter
 
 PER_PAGE = (25, 50, 100)
-TAB_NAMES = {"needs_review": "Needs review", "escalated": "Escalated", "auto_routed": "Auto-routed",
-             "reviewed": "Reviewed", "all": "All"}
-SORT_NAMES = {"newest": "Newest first", "oldest": "Oldest first", "confidence": "Least confident first",
-              "confidence_desc": "Most confident first", "priority": "Highest priority first"}
+TAB_NAMES = {
+    "needs_review": "Needs review",
+    "escalated": "Escalated",
+    "auto_routed": "Auto-routed",
+    "reviewed": "Reviewed",
+    "all": "All",
+}
+SORT_NAMES = {
+    "newest": "Newest first",
+    "oldest": "Oldest first",
+    "confidence": "Least confident first",
+    "confidence_desc": "Most confident first",
+    "priority": "Highest priority first",
+}
 
 
 @dataclass(frozen=True)
@@ -37,10 +47,14 @@ class QueueArgs:
     @property
     def filters(self) -> ReviewFilter:
         return ReviewFilter(
-            queue=self.queue or None, label=self.label or None,
+            queue=self.queue or None,
+            label=self.label or None,
             min_confidence=None if self.conf_min is None else self.conf_min / 100,
             max_confidence=None if self.conf_max is None else self.conf_max / 100,
-            model_version=self.model or None, decided_from=self.since, decided_to=self.until)
+            model_version=self.model or None,
+            decided_from=self.since,
+            decided_to=self.until,
+        )
 
     @property
     def filtered(self) -> bool:
@@ -55,8 +69,19 @@ class QueueArgs:
         view = replace(self, **changes)
         default = QueueArgs()
         out: dict[str, str] = {}
-        for name in ("tab", "queue", "label", "conf_min", "conf_max", "model", "since", "until", "sort", "page",
-                     "per_page"):
+        for name in (
+            "tab",
+            "queue",
+            "label",
+            "conf_min",
+            "conf_max",
+            "model",
+            "since",
+            "until",
+            "sort",
+            "page",
+            "per_page",
+        ):
             value = getattr(view, name)
             if value != getattr(default, name) and value not in (None, ""):
                 out[name] = value.isoformat() if isinstance(value, date) else str(value)
@@ -125,7 +150,16 @@ def parse(args: Mapping[str, str]) -> QueueArgs:
         problems.append("the start date is after the end date; both ignored")
         since = until = None
     return QueueArgs(
-        tab=choice("tab", REVIEW_TABS, "needs_review"), queue=text("queue", 64), label=text("label"),
-        conf_min=conf_min, conf_max=conf_max, model=text("model", 64), since=since, until=until,
-        sort=choice("sort", REVIEW_SORTS, "newest"), page=page, per_page=choice("per_page", PER_PAGE, PER_PAGE[0]),
-        problems=tuple(problems))
+        tab=choice("tab", REVIEW_TABS, "needs_review"),
+        queue=text("queue", 64),
+        label=text("label"),
+        conf_min=conf_min,
+        conf_max=conf_max,
+        model=text("model", 64),
+        since=since,
+        until=until,
+        sort=choice("sort", REVIEW_SORTS, "newest"),
+        page=page,
+        per_page=choice("per_page", PER_PAGE, PER_PAGE[0]),
+        problems=tuple(problems),
+    )

@@ -16,9 +16,21 @@ def queue() -> str:
     args = filters.parse(request.args)
     rt = runtime()
     with rt.db.session() as session:
-        page = queue_page(rt, session, tab=args.tab, filters=args.filters, sort=args.sort, offset=args.offset,
-                          limit=args.per_page)
+        page = queue_page(
+            rt, session, tab=args.tab, filters=args.filters, sort=args.sort, offset=args.offset, limit=args.per_page
+        )
         pages = max(1, -(-page.total // args.per_page))
-        return render_template("queue.html", args=args, rows=page.rows, total=page.total, counts=page.counts,
-                               reviews=page.reviews, pages=pages, choices=page.choices, versions=page.versions,
-                               tabs=filters.TAB_NAMES, sorts=filters.SORT_NAMES, per_page_options=filters.PER_PAGE)
+        return render_template(
+            "queue.html",
+            args=args,
+            rows=page.rows,
+            total=page.total,
+            counts=page.counts,
+            reviews=page.reviews,
+            pages=pages,
+            choices=page.choices,
+            versions=page.versions,
+            tabs=filters.TAB_NAMES,
+            sorts=filters.SORT_NAMES,
+            per_page_options=filters.PER_PAGE,
+        )

@@ -8,9 +8,46 @@ import nh3
 from markupsafe import Markup, escape
 
 # Formatting only. No img (a remote image is a tracking beacon), no style, no forms, no media.
-TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4",
-        "h5", "h6", "hr", "i", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table", "tbody", "td",
-        "tfoot", "th", "thead", "tr", "u", "ul"}
+TAGS = {
+    "a",
+    "abbr",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "dd",
+    "del",
+    "div",
+    "dl",
+    "dt",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "s",
+    "span",
+    "strong",
+    "sub",
+    "sup",
+    "table",
+    "tbody",
+    "td",
+    "tfoot",
+    "th",
+    "thead",
+    "tr",
+    "u",
+    "ul",
+}
 ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"colspan", "rowspan"}, "th": {"colspan", "rowspan"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 # Dropped with their content, not just unwrapped: their text is code or noise, never message.
@@ -24,9 +61,15 @@ def looks_like_html(text: str) -> bool:
 
 def clean_html(text: str) -> Markup:
     """Keep the allow-listed tags and attributes; scripts, handlers and javascript: links are removed."""
-    cleaned = nh3.clean(text, tags=TAGS, attributes=ATTRIBUTES, url_schemes=URL_SCHEMES,
-                        clean_content_tags=DROP_WITH_CONTENT, link_rel="noopener noreferrer nofollow",
-                        strip_comments=True)
+    cleaned = nh3.clean(
+        text,
+        tags=TAGS,
+        attributes=ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        clean_content_tags=DROP_WITH_CONTENT,
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
     return Markup(cleaned)  # the sanitiser's output is the only ticket text ever marked safe
 
 

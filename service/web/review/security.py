@@ -13,8 +13,10 @@ def error_page(exc: HTTPException) -> tuple[str, int]:
     """An HTML error page that says what to do next (the JSON API keeps its problem+json answers)."""
     code = exc.code or 500
     if isinstance(exc, CSRFError):
-        detail = ("The form was sent without a valid security token: it may have expired, or come from another "
-                  "site. Go back, reload the page and try again.")
+        detail = (
+            "The form was sent without a valid security token: it may have expired, or come from another "
+            "site. Go back, reload the page and try again."
+        )
     else:
         detail = exc.description or ""
     return render_template("error.html", code=code, title=exc.name, detail=detail), code

@@ -31,11 +31,25 @@ def ticket(ticket_id: int) -> str:
         subject_html, _ = render_body(row.subject)
         body_html, body_is_html = render_body(row.body)
         return render_template(
-            "ticket.html", ticket=row, decision=decision, prediction=decision.prediction if decision else None,
-            reason=decision.reason if decision else {}, routing=page.routing, latest=page.latest,
-            history=page.history, draft=page.draft, choices=page.choices, writebacks=page.writebacks, args=args,
-            body_html=body_html, body_is_html=body_is_html, prev_id=page.prev_id, next_id=page.next_id,
-            subject_html=subject_html, reviewable=page.reviewable)
+            "ticket.html",
+            ticket=row,
+            decision=decision,
+            prediction=decision.prediction if decision else None,
+            reason=decision.reason if decision else {},
+            routing=page.routing,
+            latest=page.latest,
+            history=page.history,
+            draft=page.draft,
+            choices=page.choices,
+            writebacks=page.writebacks,
+            args=args,
+            body_html=body_html,
+            body_is_html=body_is_html,
+            prev_id=page.prev_id,
+            next_id=page.next_id,
+            subject_html=subject_html,
+            reviewable=page.reviewable,
+        )
 
 
 def _back(ticket_id: int, ctx: filters.QueueArgs) -> str:
@@ -72,8 +86,9 @@ def review(ticket_id: int) -> Response:
         abort(400, description="Unknown action; use Accept or Save correction.")
     try:
         with rt.db.session() as session:
-            verdict = review_verdicts.review_ticket(rt, session, ticket_id=ticket_id, decision_id=_int("decision_id"),
-                                          user_id=current_user.id, **fields)
+            verdict = review_verdicts.review_ticket(
+                rt, session, ticket_id=ticket_id, decision_id=_int("decision_id"), user_id=current_user.id, **fields
+            )
     except review_errors.ReviewError as exc:
         flash(str(exc), "error")
         return redirect(_back(ticket_id, ctx), 303)
@@ -81,8 +96,11 @@ def review(ticket_id: int) -> Response:
     if verdict.kind == "accepted":
         flash(f"Ticket {ticket_id} accepted; the helpdesk is being updated.", "success")
     else:
-        flash(f"Ticket {ticket_id} corrected; the correction is kept as training feedback and the helpdesk is "
-              "being updated.", "success")
+        flash(
+            f"Ticket {ticket_id} corrected; the correction is kept as training feedback and the helpdesk is "
+            "being updated.",
+            "success",
+        )
     next_id = request.form.get("next_id", "")
     if request.form.get("stay") != "1" and next_id.isdigit():
         return redirect(_back(int(next_id), ctx), 303)
@@ -96,8 +114,12 @@ def draft(ticket_id: int) -> Response:
     rt = runtime()
     ctx = _context()
     action = request.form.get("action", "save")
-    common = {"ticket_id": ticket_id, "decision_id": _int("decision_id"), "user_id": current_user.id,
-              "version": _int("version")}
+    common = {
+        "ticket_id": ticket_id,
+        "decision_id": _int("decision_id"),
+        "user_id": current_user.id,
+        "version": _int("version"),
+    }
     writeback_id = None
     try:
         with rt.db.session() as session:
