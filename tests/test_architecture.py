@@ -129,3 +129,9 @@ def test_serving_and_the_worker_import_no_training_tool(tmp_path, entry):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_no_service_module_outgrows_one_screenful_of_concerns():
+    """About 400 lines at most: a longer module holds more than one thing, and a newcomer reads it whole."""
+    long = [f"{name}: {n}" for name, path in modules("service") if (n := len(path.read_text().splitlines())) > 420]
+    assert long == []

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from service.decide.normalize import ticket_text
 from service.drafts import guards
+from service.drafts.context import context_for
 from service.drafts.local_model import LocalGenerator
-from service.drafts.templates import Templates, context_for
+from service.drafts.templates import Templates
 
 SYSTEM = (
     "You help a bank's support agent answer a customer. Write one or two short, warm sentences that "

@@ -2,7 +2,8 @@
 
 import pytest
 
-from service.drafts.guards import GUARDS, check, detect_language
+from service.drafts.guards import GUARDS, check
+from service.drafts.language import detect_language
 
 TICKET = "Hi, I topped up with my card yesterday but the money still isn't in my account. What's going on?"
 TEMPLATE = (

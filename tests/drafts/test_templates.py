@@ -8,7 +8,8 @@ import pytest
 
 from service.decide.route import load_rules
 from service.drafts import guards
-from service.drafts.templates import DraftContext, DraftError, Templates, context_for, first_name, references
+from service.drafts.context import DraftContext, context_for, first_name, references
+from service.drafts.templates import DraftError, Templates
 
 ROOT = Path(__file__).resolve().parents[2]
 DRAFTS = ROOT / "data" / "drafts" / "banking77.yaml"
