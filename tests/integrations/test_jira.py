@@ -213,6 +213,30 @@ def test_write_back_sets_component_priority_labels_then_adds_an_internal_jsm_com
     assert jira_server.issues["SUP-12"]["fields"]["labels"] == ["triage_cards", "triage_needs_review"]
 
 
+def test_an_approved_reply_is_a_public_jsm_comment_after_the_routing_and_the_internal_note(jira_server):
+    jira_server.add_issue("SUP-12", "Where is my card?")
+    reply = "Hello,\nyour new card is on its way."
+    adapter(jira_server).post_reply(request(note="Triage: reply approved.", public_reply=reply))
+    edit, note, public = jira_server.requests
+    assert edit.method == "PUT" and note.body == {"body": "Triage: reply approved.", "public": False}
+    assert (public.method, public.path) == ("POST", "/rest/servicedeskapi/request/SUP-12/comment")
+    assert public.body == {"body": reply, "public": True}
+
+
+def test_in_restricted_mode_the_reply_is_a_platform_comment_without_a_visibility_limit(jira_server, tmp_path):
+    mapping = (
+        (ROOT / "docs" / "examples" / "jira-mapping.yaml")
+        .read_text()
+        .replace("comment: servicedesk", "comment: restricted")
+    )
+    (tmp_path / "m.yaml").write_text(mapping)
+    jira_server.add_issue("SUP-12", "Where is my card?")
+    helpdesk = adapter(jira_server, TRIAGE_JIRA_MAPPING_FILE=str(tmp_path / "m.yaml"))
+    helpdesk.post_reply(request(public_reply="Your card is on its way."))
+    public = jira_server.requests[-1]
+    assert (public.path, public.body) == ("/rest/api/2/issue/SUP-12/comment", {"body": "Your card is on its way."})
+
+
 def test_restricted_mode_posts_a_platform_comment_visible_to_a_role(jira_server, tmp_path):
     mapping = (
         (ROOT / "docs" / "examples" / "jira-mapping.yaml")

@@ -197,6 +197,17 @@ def test_write_back_sets_group_priority_tags_label_field_and_an_internal_note_in
     assert zendesk_server.comments[35436] == [{"body": "Triage: routed.", "public": False}]
 
 
+def test_an_approved_reply_goes_to_the_requester_as_a_public_comment_in_the_same_update(zendesk_server):
+    zendesk_server.add_ticket(35436, "Double charge", "charged twice")
+    reply = "Hello Ann,\nwe have refunded the second charge."
+    adapter(zendesk_server).post_reply(request(note="Triage: reply approved.", public_reply=reply))
+    [sent] = zendesk_server.requests
+    assert (sent.method, sent.path) == ("PUT", "/api/v2/tickets/35436.json")
+    assert sent.body["ticket"]["comment"] == {"body": reply, "public": True}
+    assert sent.body["ticket"]["group_id"] == ZENDESK_GROUPS["card_payments"]
+    assert zendesk_server.comments[35436] == [{"body": reply, "public": True}]
+
+
 @pytest.mark.parametrize(
     "status, headers, permanent, retry_after, words",
     [

@@ -1,6 +1,5 @@
 """Fixtures shared by the training tests; every test here is `slow`, and those that need torch skip without it."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def tiny_distilbert(tmp_path_factory):
     """A randomly initialised 2-layer DistilBERT with a BERT uncased vocabulary: no token_type_ids."""
-    if importlib.util.find_spec("torch") is None:
-        pytest.skip("the training extra (torch, transformers) is not installed: make train")
+    pytest.importorskip("torch", reason="the training extra (torch, transformers) is not installed: make train")
     from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
 
     from training.encoder import default_base_model
