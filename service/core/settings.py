@@ -174,7 +174,29 @@ class Settings:
         default=20.0, metadata={"doc": "LLM budget: spend per UTC day (price units of TRIAGE_LLM_PRICE_*)."}
     )
     llm_confident: float = field(
-        default=0.8, metadata={"doc": "LLM confidence at which its label is taken even against the classifier."}
+        default=0.8,
+        metadata={
+            "doc": "LLM confidence at which it may choose one of the classifier's top labels other than its "
+            "first two, when the classifier is not confident (TRIAGE_LLM_CLASSIFIER_CONFIDENT)."
+        },
+    )
+    llm_classifier_confident: float = field(
+        default=0.5,
+        metadata={
+            "doc": "Classifier probability at or above which the LLM may only agree with it: a different LLM "
+            "label sends the ticket to a person."
+        },
+    )
+    llm_top_k: int = field(
+        default=3,
+        metadata={
+            "doc": "The LLM chooses among the classifier's k best labels or answers none of these (at most the "
+            "3 the classifier keeps)."
+        },
+    )
+    llm_max_chars: int = field(
+        default=8000,
+        metadata={"doc": "Characters of the redacted ticket sent to the LLM at most; the rest is cut off."},
     )
     drift_psi_threshold: float = field(
         default=0.2,
@@ -232,6 +254,8 @@ class Settings:
             "drift_window_days",
             "drift_min_predictions",
             "drift_psi_threshold",
+            "llm_top_k",
+            "llm_max_chars",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
