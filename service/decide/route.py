@@ -41,6 +41,7 @@ class QueueRule:
     threshold: float
     auto_route: bool = True  # false: every ticket of this queue waits for a person (e.g. fraud)
     escalate: bool = True  # false: never send this queue's tickets to the external LLM
+    llm_may_route: bool = True  # false: an LLM's label never lands a ticket here on its own; a person decides
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def parse_rules(raw: Any, *, source: str = "<rules>") -> RoutingRules:
         where = f"queues.{name}"
         if not isinstance(q, dict):
             raise fail(f"{where}: expected a mapping")
-        for flag in ("auto_route", "escalate"):
+        for flag in ("auto_route", "escalate", "llm_may_route"):
             if flag in q and not isinstance(q[flag], bool):
                 raise fail(f"{where}: {flag} must be true or false")
         queues[name] = QueueRule(
@@ -156,6 +157,7 @@ def parse_rules(raw: Any, *, source: str = "<rules>") -> RoutingRules:
             threshold=threshold(q.get("threshold", default.threshold), where),
             auto_route=q.get("auto_route", True),
             escalate=q.get("escalate", True),
+            llm_may_route=q.get("llm_may_route", True),
         )
         for label in q.get("labels") or []:
             label = str(label)

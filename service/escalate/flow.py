@@ -16,7 +16,7 @@ from service.core.domain import (
     Prediction,
 )
 from service.decide.normalize import ticket_text
-from service.escalate.policy import settle
+from service.escalate.policy import Settlement, capped, settle, top_labels, visible
 from service.escalate.queries import llm_stats, llm_usage
 from service.escalate.redact import redact
 from service.infra.models import (
@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 
 def escalate(runtime: Runtime, session: Session, ticket: Ticket, decision: Decision) -> tuple[Decision, LLMCall | None]:
-    """Below threshold: ask the LLM (redacted text only) if one is configured, the queue allows it and the
-    budget has room; its answer routes the ticket only under the agreement rule, else a person decides."""
+    """Below threshold: ask the LLM (redacted, capped text only) to choose among the classifier's top labels
+    if one is configured, the queue allows it and the budget has room; its answer routes the ticket only
+    under the agreement rule and into a queue that takes the LLM's word, else a person decides."""
     if decision.status != DecisionStatus.NEEDS_REVIEW:
         return decision, None
     queue = runtime.rules.queues.get(decision.route.queue)
@@ -43,15 +44,40 @@ def escalate(runtime: Runtime, session: Session, ticket: Ticket, decision: Decis
     over = over_budget(runtime, session)
     if over:
         return _why(decision, f"LLM budget reached ({over}): a person decides"), None
+    settings = runtime.settings
     started = time.perf_counter()
-    redaction = redact(ticket_text(ticket.subject, ticket.body))
-    answer = runtime.llm.classify(text=redaction.text, labels=runtime.models.get().labels)
-    outcome = settle(decision.prediction, answer, confident=runtime.settings.llm_confident)
+    redaction = redact(visible(ticket_text(ticket.subject, ticket.body)))
+    sent = capped(redaction.text, settings.llm_max_chars)
+    offered = top_labels(decision.prediction, settings.llm_top_k)
+    answer = runtime.llm.classify(text=sent, labels=offered)
+    outcome = settle(
+        decision.prediction,
+        answer,
+        allowed=offered,
+        confident=settings.llm_confident,
+        classifier_confident=settings.llm_classifier_confident,
+    )
+    route = None
+    if outcome.label is not None:
+        chosen = Prediction(
+            label=outcome.label,
+            confidence=answer.confidence or decision.prediction.confidence,
+            top_k=decision.prediction.top_k,
+            model_name=decision.prediction.model_name,
+            model_version=decision.prediction.model_version,
+        )
+        _, route, _ = runtime.rules.route(
+            chosen, text=ticket_text(ticket.subject, ticket.body), metadata=ticket.meta, tags=ticket.tags
+        )
+        closed = _closed_to_llm(runtime, outcome.label, route.queue)
+        if closed:
+            why = f"LLM chose {outcome.label!r}, but {closed}: a person decides"
+            outcome = Settlement(None, "llm_queue_closed", why)
     decision = replace(decision, timings_ms={**decision.timings_ms, "escalate": (time.perf_counter() - started) * 1000})
     call = LLMCall(
         ticket_id=ticket.id,
         model=answer.model,
-        redacted_text=redaction.text,
+        redacted_text=sent,
         redactions=redaction.counts,
         label=answer.label,
         confidence=answer.confidence,
@@ -63,18 +89,8 @@ def escalate(runtime: Runtime, session: Session, ticket: Ticket, decision: Decis
         cost=answer.cost,
         created_at=now_utc(),
     )
-    if outcome.label is None:
+    if outcome.label is None or route is None:
         return _why(decision, f"escalated: {outcome.why}", llm=call), call
-    chosen = Prediction(
-        label=outcome.label,
-        confidence=answer.confidence or decision.prediction.confidence,
-        top_k=decision.prediction.top_k,
-        model_name=decision.prediction.model_name,
-        model_version=decision.prediction.model_version,
-    )
-    _, route, _ = runtime.rules.route(
-        chosen, text=ticket_text(ticket.subject, ticket.body), metadata=ticket.meta, tags=ticket.tags
-    )
     settled = Decision(
         status=DecisionStatus.ESCALATED,
         route=route,
@@ -84,6 +100,20 @@ def escalate(runtime: Runtime, session: Session, ticket: Ticket, decision: Decis
         timings_ms=decision.timings_ms,
     )
     return _why(settled, settled.reason, llm=call), call
+
+
+def _closed_to_llm(runtime: Runtime, label: str, final_queue: str) -> str | None:
+    """Why the queue the LLM's label leads to does not take the LLM's word, or None if it does."""
+    rules = runtime.rules
+    for name in dict.fromkeys([rules.label_queue.get(label, rules.default.name), final_queue]):
+        rule = rules.queues.get(name)
+        if rule is None:
+            continue
+        if not rule.llm_may_route:
+            return f"queue {name!r} is never routed on the LLM's word"
+        if not rule.auto_route:
+            return f"queue {name!r} is never auto-routed"
+    return None
 
 
 def _why(decision: Decision, reason: str, llm: LLMCall | None = None) -> Decision:

@@ -14,6 +14,7 @@ from service.decide.route import load_rules
 from service.infra.models import LLMCall, Ticket
 from tests.support.chat import ChatServer
 from tests.support.flows import strict_rules
+from tests.support.llm import offered_labels
 from tests.support.settings import SECRET, TOKEN, make_settings
 
 PII = [
@@ -81,11 +82,54 @@ def test_an_agreeing_llm_answer_routes_the_ticket_and_both_answers_are_kept(sqli
     assert (call.tokens_in, call.tokens_out, call.cost) == (420, 12, pytest.approx(0.42 + 0.024))
 
 
-def test_a_confident_llm_can_overrule_the_classifier(sqlite_url, models_dir, tmp_path, chat):
-    chat.answers.append({"label": "exchange_rate", "confidence": 0.95})
+def test_a_confident_llm_never_overrules_a_confident_classifier(sqlite_url, models_dir, tmp_path, chat):
+    chat.answers.append({"label": "lost_or_stolen_card", "confidence": 1.0})  # one of the classifier's top 3
     decision, [call] = process(make_app(sqlite_url, models_dir, tmp_path, chat), "my card still has not arrived", "O-1")
-    assert decision.status == "escalated" and decision.label == "exchange_rate" and decision.queue == "fx_fees"
-    assert decision.prediction.label == "card_arrival" and call.branch == "llm_confident"
+    assert decision.prediction.label == "card_arrival" and decision.prediction.confidence >= 0.5
+    assert decision.status == "needs_review" and call.branch == "llm_disagrees"
+    assert "the classifier is confident in 'card_arrival'" in decision.reason["reason"]
+
+
+def test_the_llm_may_take_the_runner_up_when_the_classifier_is_unsure(sqlite_url, models_dir, tmp_path, chat):
+    app = make_app(sqlite_url, models_dir, tmp_path, chat)
+    chat.answers.append({"label": "card_arrival", "confidence": 0.6})
+    decision, [call] = process(app, "I have a problem", "R-1")  # top_up_failed 0.24, card_arrival 0.23
+    assert decision.prediction.confidence < 0.5 and decision.prediction.top_k[1][0] == "card_arrival"
+    assert decision.status == "escalated" and decision.queue == "cards" and call.branch == "llm_runner_up"
+
+
+def test_the_llm_is_offered_only_the_classifiers_top_labels(sqlite_url, models_dir, tmp_path, chat):
+    app = make_app(sqlite_url, models_dir, tmp_path, chat, llm_top_k=2)
+    chat.answers.append({"label": "exchange_rate", "confidence": 1.0})
+    decision, [call] = process(app, "I have a problem", "K-2")
+    assert offered_labels(chat.requests[0]) == [label for label, _ in decision.prediction.top_k[:2]]
+    enum = chat.requests[0].body["response_format"]["json_schema"]["schema"]["properties"]["label"]["enum"]
+    assert enum == [*offered_labels(chat.requests[0]), "unsure"]
+    assert decision.status == "needs_review" and call.label is None and "not in the allowed set" in call.reason
+
+
+def test_a_queue_closed_to_the_llm_never_gets_a_ticket_on_its_word(sqlite_url, models_dir, tmp_path, chat):
+    app = make_app(sqlite_url, models_dir, tmp_path, chat)
+    chat.answers.append({"label": "lost_or_stolen_card", "confidence": 0.9})
+    decision, [call] = process(app, "can you help me with my account", "F-1")  # runner-up: lost_or_stolen_card
+    assert decision.prediction.top_k[1][0] == "lost_or_stolen_card"
+    assert decision.status == "needs_review" and call.branch == "llm_queue_closed"
+    assert "'fraud_security' is never routed on the LLM's word" in decision.reason["reason"]
+
+
+def test_an_agreeing_llm_cannot_lift_a_ticket_into_a_queue_closed_to_it(sqlite_url, models_dir, tmp_path, chat):
+    chat.answers.append({"label": "lost_or_stolen_card", "confidence": 0.9})
+    decision, [call] = process(make_app(sqlite_url, models_dir, tmp_path, chat), "my card was stolen", "F-2")
+    assert decision.prediction.label == "lost_or_stolen_card" and decision.status == "needs_review"
+    assert call.branch == "llm_queue_closed"
+
+
+def test_the_text_sent_is_capped_and_stripped_of_invisible_characters(sqlite_url, models_dir, tmp_path, chat):
+    app = make_app(sqlite_url, models_dir, tmp_path, chat, llm_max_chars=200)
+    process(app, "where is my c\u200bard, ple\u2060ase " + "and more words " * 100, "C-1")
+    ticket = chat.requests[0].body["messages"][1]["content"].split("<ticket>\n", 1)[1].removesuffix("\n</ticket>")
+    assert ticket.startswith("where is my card, please and more") and len(ticket) <= 200 + len(" [...]")
+    assert ticket.endswith(" [...]")
 
 
 def test_a_prompt_injection_cannot_produce_a_label_or_queue_outside_the_set(sqlite_url, models_dir, tmp_path, chat):
