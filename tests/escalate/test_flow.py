@@ -153,8 +153,8 @@ def test_no_personal_data_leaves_in_requests_or_logs(sqlite_url, models_dir, tmp
     for secret in PII:
         assert secret not in sent and secret not in caplog.text, secret
         assert secret not in call.redacted_text
-    assert re.search(r"\[CARD_1\].*\[IBAN_1\].*\[PHONE_1\]", call.redacted_text)
-    assert call.redactions == {"NAME": 1, "CARD": 1, "IBAN": 1, "PHONE": 1, "IP": 1, "EMAIL": 1}
+    assert re.search(r"<CARD_1>.*<IBAN_1>.*<PHONE_1>", call.redacted_text)
+    assert call.redactions == {"PERSON": 1, "CARD": 1, "IBAN": 1, "PHONE": 1, "IP": 1, "EMAIL": 1}
     assert decision.reason["llm"]["redacted_text"] == call.redacted_text  # shown to the agent
 
 

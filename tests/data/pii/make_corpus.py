@@ -1,0 +1,398 @@
+"""Write tests/data/pii/corpus.jsonl: invented tickets in English, French and German with every PII span marked.
+
+Run `python tests/data/pii/make_corpus.py` to rewrite it; the output is committed and deterministic (seeded).
+Every value is invented: example.* domains, test card numbers that pass Luhn, IBANs with computed check
+digits, documentation IP ranges, fictional names.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+OUT = Path(__file__).with_name("corpus.jsonl")
+R = random.Random(16)
+
+FIRST = {
+    "en": ["Maria", "James", "Priya", "Olivia", "Tom", "Grace", "Daniel", "Aisha", "Liam", "Chloe", "Marcus", "Hannah"],
+    "fr": ["Élodie", "François", "Camille", "Jérôme", "Amélie", "Léa", "Hélène", "Benoît", "Zoé", "Théo", "Inès"],
+    "de": ["Anna-Lena", "Jürgen", "Klaus", "Sabine", "Lukas", "Katrin", "Jörg", "Björn", "Lena", "Stefan", "Ute"],
+}
+LAST = {
+    "en": ["Lopez", "Okafor", "Natarajan", "Whitfield", "Harrington", "O'Neill", "Patel", "Brennan", "Ashworth"],
+    "fr": ["Martin", "Lefèvre", "Dubois", "Moreau", "Girard", "Rousseau", "Fontaine", "Chevalier", "Béranger"],
+    "de": ["Müller", "Schneider", "Weber", "Becker", "Hoffmann", "Schäfer", "Köhler", "Wagner", "Krüger"],
+}
+PRODUCTS = ["Acme Pay Plus", "Visa Platinum", "the Horizon app", "Smart Savings", "Metal card", "Premium plan"]
+COMPANIES = ["Bank of America", "Deutsche Bank", "Crédit Agricole", "Barclays", "Amazon", "PayPal", "Vodafone"]
+
+
+def luhn_complete(prefix: str, length: int) -> str:
+    body = prefix + "".join(R.choice("0123456789") for _ in range(length - len(prefix) - 1))
+    for check in "0123456789":
+        digits = body + check
+        total = 0
+        for i, ch in enumerate(reversed(digits)):
+            d = int(ch)
+            if i % 2 == 1:
+                d = d * 2 - 9 if d > 4 else d * 2
+            total += d
+        if total % 10 == 0:
+            return digits
+    raise AssertionError("unreachable")
+
+
+def card() -> str:
+    kind = R.choice(["visa", "mc", "amex", "visa"])
+    if kind == "amex":
+        n = luhn_complete(R.choice(["34", "37"]), 15)
+        return R.choice([n, f"{n[:4]} {n[4:10]} {n[10:]}"])
+    n = luhn_complete("4" if kind == "visa" else R.choice(["51", "52", "55"]), 16)
+    sep = R.choice([" ", "-", "", " "])
+    return sep.join(n[i : i + 4] for i in range(0, 16, 4))
+
+
+def iban() -> str:
+    country, bban = R.choice(
+        [
+            ("DE", "".join(R.choice("0123456789") for _ in range(18))),
+            (
+                "FR",
+                "".join(R.choice("0123456789") for _ in range(21))
+                + "M"
+                + "".join(R.choice("0123456789") for _ in range(1)),
+            ),
+            ("GB", R.choice(["NWBK", "BUKB", "MIDL"]) + "".join(R.choice("0123456789") for _ in range(14))),
+            ("ES", "".join(R.choice("0123456789") for _ in range(20))),
+        ]
+    )
+    numeric = "".join(str(int(c, 36)) for c in bban + country + "00")
+    value = f"{country}{98 - int(numeric) % 97:02d}{bban}"
+    style = R.random()
+    if style < 0.4:
+        value = " ".join(value[i : i + 4] for i in range(0, len(value), 4))
+    if style > 0.85:
+        value = value.lower()
+    return value
+
+
+def digits(n: int) -> str:
+    return "".join(R.choice("0123456789") for _ in range(n))
+
+
+def phone(lang: str) -> str:
+    options = {
+        "en": [
+            f"+44 20 7946 0{digits(3)}",
+            f"07700 900{digits(3)}",
+            f"(415) 555-{R.choice(['2671', '0134', '1187', '3390'])}",
+            f"+1 212 555 0{digits(3)}",
+            f"020 7946 0{digits(3)}",
+        ],
+        "fr": [
+            f"+33 1 {digits(2)} {digits(2)} {digits(2)} {digits(2)}",
+            f"06 {digits(2)} {digits(2)} {digits(2)} {digits(2)}",
+        ],
+        "de": [f"+49 30 {digits(7)}", f"030 {digits(7)}", f"0151 {digits(8)}", f"+49 89 {digits(6)}"],
+    }
+    return R.choice(options[lang])
+
+
+def name(lang: str) -> str:
+    return f"{R.choice(FIRST[lang])} {R.choice(LAST[lang])}"
+
+
+def email(lang: str, person: str | None = None) -> str:
+    person = person or name(lang)
+    first, last = person.lower().split(" ", 1)
+    user = R.choice([f"{first}.{last}", f"{first[0]}{last}", f"{first}_{last}{R.randint(1, 99)}"]).replace("'", "")
+    style = R.random()
+    if lang != "en" and style < 0.2:
+        return f"{user}@{R.choice(['bücher', 'müller-shop', 'café-paris'])}.example"
+    if style < 0.35:
+        return f"{user}(at)example(dot)com"
+    if style < 0.45:
+        return f"{user} [at] example [dot] org"
+    return f"{user}@{R.choice(['example.com', 'mail.example.org', 'example.co.uk', 'example.de', 'example.fr'])}"
+
+
+def ip() -> str:
+    return R.choice(
+        [
+            f"192.0.2.{R.randint(1, 254)}",
+            f"198.51.100.{R.randint(1, 254)}",
+            f"203.0.113.{R.randint(1, 254)}",
+            f"10.{R.randint(0, 255)}.{R.randint(0, 255)}.{R.randint(1, 254)}",
+            f"2001:db8::{R.randint(1, 0xFFFF):x}",
+            f"2001:db8:85a3::8a2e:370:{R.randint(1, 0xFFFF):x}",
+            f"fe80::1ff:fe23:{R.randint(1, 0xFFFF):x}:890a",
+            f"::ffff:192.0.2.{R.randint(1, 254)}",
+        ]
+    )
+
+
+def secret() -> str:
+    alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    return R.choice(
+        [
+            "sk-proj-" + "".join(R.choice(alnum) for _ in range(32)),
+            "sk-" + "".join(R.choice(alnum) for _ in range(40)),
+            "AKIA" + "".join(R.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)),
+            "ghp_" + "".join(R.choice(alnum) for _ in range(36)),
+            "xoxb-" + digits(11) + "-" + "".join(R.choice(alnum) for _ in range(24)),
+        ]
+    )
+
+
+def password() -> str:
+    return R.choice(["Sunshine2024!", "Tr0ub4dor&3", "Winter#1988", "Passw0rd!23", "hunter2-x9", "Blau$Himmel7"])
+
+
+def address(lang: str) -> str:
+    if lang == "de":
+        street = R.choice(["Hauptstraße", "Lindenweg", "Berliner Straße", "Schillerstr.", "Am Kirchplatz"])
+        if street == "Am Kirchplatz":
+            street = "Bahnhofstraße"
+        return f"{street} {R.randint(1, 120)}, {digits(5)} {R.choice(['Berlin', 'München', 'Köln', 'Hamburg'])}"
+    if lang == "fr":
+        street = R.choice(["rue de la Paix", "avenue Victor Hugo", "boulevard Haussmann", "rue des Lilas"])
+        return f"{R.randint(1, 99)} {street}, {digits(5)} {R.choice(['Paris', 'Lyon', 'Marseille', 'Nantes'])}"
+    if R.random() < 0.5:
+        return (
+            f"{R.randint(1, 300)} {R.choice(['Baker', 'High', 'Church', 'Station', 'Victoria'])} "
+            f"{R.choice(['Street', 'Road', 'Lane'])}, {R.choice(['London', 'Leeds', 'Bristol', 'York'])} "
+            f"{R.choice(['NW1 6XE', 'LS1 4AP', 'BS8 1TH', 'YO1 7HH', 'SW1A 1AA'])}"
+        )
+    return (
+        f"{R.randint(10, 9999)} {R.choice(['Maple', 'Oak', 'Pennsylvania', 'Sunset', 'Elm'])} "
+        f"{R.choice(['Avenue', 'Street', 'Drive', 'Boulevard'])}, "
+        f"{R.choice(['Springfield', 'Portland', 'Austin', 'Denver'])}, {R.choice(['IL', 'OR', 'TX', 'CO'])} {digits(5)}"
+    )
+
+
+def dob(lang: str) -> str:
+    d, m, y = R.randint(1, 28), R.randint(1, 12), R.randint(1950, 2004)
+    months = {"en": "March", "fr": "mars", "de": "März"}
+    return R.choice([f"{d:02d}/{m:02d}/{y}", f"{y}-{m:02d}-{d:02d}", f"{d}.{m}.{y}", f"{d} {months[lang]} {y}"])
+
+
+def ssn() -> str:
+    return f"{R.randint(100, 665)}-{R.randint(10, 99)}-{R.randint(1000, 9999)}"
+
+
+def nino() -> str:
+    return f"{R.choice(['AB', 'CE', 'JK', 'PR'])} {digits(2)} {digits(2)} {digits(2)} {R.choice('ABCD')}"
+
+
+def passport() -> str:
+    return R.choice([digits(9), "C" + digits(8), "L" + "".join(R.choice("0123456789CFGHJK") for _ in range(8))])
+
+
+def token_url() -> str:
+    tok = "".join(R.choice("abcdef0123456789") for _ in range(24))
+    return R.choice(
+        [
+            f"https://app.example.com/reset?token={tok}",
+            f"https://portal.example.org/login?session={tok}&lang=en",
+            f"https://example.com/verify#access_token={tok}",
+        ]
+    )
+
+
+GENERATORS = {
+    "EMAIL": email,
+    "PHONE": phone,
+    "PERSON": name,
+    "ADDRESS": address,
+    "DATE_OF_BIRTH": dob,
+}
+
+# Templates: {TYPE} is a labelled slot; {FIRST} is a labelled PERSON slot holding a first name only.
+TEMPLATES: dict[str, list[str]] = {
+    "en": [
+        "Hi,\nmy card {CARD} was charged twice yesterday. Please refund to {IBAN}.\n\nKind regards,\n{PERSON}",
+        "Hello, my name is {PERSON} and I cannot log in. My email is {EMAIL}, phone {PHONE}.",
+        "Regards, {PERSON}",
+        "Dear Mr. {SURNAME},\nthe transfer to {IBAN} bounced.",
+        (
+            "From: {PERSON} <{EMAIL}>\nSent: Monday, 3 March 2025 09:14\n"
+            "To: {SUPPORT}\nSubject: Fwd: card blocked\n\nMy card ending 4421 is blocked."
+        ),
+        (
+            "---------- Forwarded message ---------\nFrom: {PERSON} <{EMAIL}>\n"
+            "Date: Tue, 4 Mar 2025\n\nCan you help? Call me on {PHONE}."
+        ),
+        (
+            "2025-03-01T10:22:13Z WARN auth failed user={EMAIL} ip={IP} attempts=3\n"
+            "2025-03-01T10:22:19Z WARN auth failed user={EMAIL} ip={IP}"
+        ),
+        "| Field | Value |\n|---|---|\n| Name | {PERSON} |\n| Phone | {PHONE} |\n| IBAN | {IBAN} |",
+        "Name: {PERSON}\nAddress: {ADDRESS}\nDate of birth: {DATE_OF_BIRTH}",
+        "I moved to {ADDRESS} last month, please update my card delivery address.",
+        "my password is {PASSWORD} and it still says invalid credentials",
+        "Our integration uses key {SECRET} and now returns 401 since this morning.",
+        "Here is the config: AWS_ACCESS_KEY_ID={SECRET} region=eu-west-1",
+        "The reset link {URL} says expired.",
+        "I got the one-time code {CODE} but the app rejects it.",
+        "sort code {SORT} account number {ACCOUNT}, payment reference INV-20931",
+        "My SSN is {SSN} in case you need to verify me.",
+        "National insurance number {NINO}, employer asked for it.",
+        "Passport number {PASSPORT}, expires next year.",
+        "Card {CARD}, CVV {CVV}, expiry {EXPIRY}. Please block it, it was stolen.",
+        "Thanks\n{FIRST}",
+        "Hello {FIRST},\nthanks for the quick answer.",
+        "Someone logged in from {IP} and changed my phone to {PHONE}. I am {PERSON}.",
+        "Please call {PERSON} on {PHONE} or write to {EMAIL}.",
+        "Best regards,\n{PERSON}\n{ADDRESS}\nTel: {PHONE}",
+        "hi, this is {PERSON}. i sent money to {IBAN} by mistake",
+        "my name is {LOWERNAME}, card {CARD} not arriving",
+        "DOB {DATE_OF_BIRTH}, card holder {PERSON}",
+        "Request from {IP}: GET /api/v1/accounts?key={SECRET} 401",
+        "-- \n{PERSON}\nHead of Finance, Example Ltd\n{PHONE}",
+    ],
+    "fr": [
+        "Bonjour,\nma carte {CARD} a été débitée deux fois. Merci de rembourser sur {IBAN}.\n\nCordialement,\n{PERSON}",
+        "Bonjour, je m'appelle {PERSON} et je n'arrive pas à me connecter. Mon e-mail : {EMAIL}, tél. {PHONE}.",
+        (
+            "De : {PERSON} <{EMAIL}>\nEnvoyé : lundi 3 mars 2025 09:14\n"
+            "À : {SUPPORT}\nObjet : TR: carte bloquée\n\nMa carte est bloquée."
+        ),
+        "Nom : {PERSON}\nAdresse : {ADDRESS}\nDate de naissance : {DATE_OF_BIRTH}",
+        "J'ai déménagé au {ADDRESS}, merci de mettre à jour l'adresse de livraison.",
+        "mon mot de passe est {PASSWORD} et ça ne marche toujours pas",
+        "Le code de vérification {CODE} est refusé par l'application.",
+        "Carte {CARD}, cryptogramme {CVV}, date d'expiration {EXPIRY}. Elle a été volée.",
+        "Merci,\n{PERSON}\n{PHONE}",
+        "Quelqu'un s'est connecté depuis {IP} et a changé mon numéro pour {PHONE}.",
+        "Bonjour {FIRST},\nmerci pour votre réponse.",
+        "Numéro de passeport {PASSPORT}, valable jusqu'en 2029.",
+        "Le lien {URL} ne fonctionne plus.",
+        "Bien cordialement,\n{PERSON}",
+        "Titulaire du compte : {PERSON}, IBAN {IBAN}",
+    ],
+    "de": [
+        (
+            "Hallo,\nmeine Karte {CARD} wurde doppelt belastet. Bitte auf {IBAN} erstatten.\n"
+            "\nMit freundlichen Grüßen\n{PERSON}"
+        ),
+        "Guten Tag, mein Name ist {PERSON}. Ich komme nicht in mein Konto. E-Mail {EMAIL}, Telefon {PHONE}.",
+        (
+            "Von: {PERSON} <{EMAIL}>\nGesendet: Montag, 3. März 2025 09:14\n"
+            "An: {SUPPORT}\nBetreff: WG: Karte gesperrt\n\nMeine Karte ist gesperrt."
+        ),
+        "Name: {PERSON}\nAnschrift: {ADDRESS}\nGeburtsdatum: {DATE_OF_BIRTH}",
+        "Ich bin nach {ADDRESS} umgezogen, bitte Lieferadresse ändern.",
+        "mein Passwort ist {PASSWORD} und es geht immer noch nicht",
+        "Der Bestätigungscode {CODE} wird abgelehnt.",
+        "Karte {CARD}, Prüfziffer {CVV}, gültig bis {EXPIRY}. Sie wurde gestohlen.",
+        "Viele Grüße\n{PERSON}\n{PHONE}",
+        "Jemand hat sich von {IP} angemeldet und meine Nummer auf {PHONE} geändert.",
+        "Hallo {FIRST},\ndanke für die schnelle Antwort.",
+        "Reisepassnummer {PASSPORT}, gültig bis 2029.",
+        "Kontoinhaber: {PERSON}, IBAN {IBAN}",
+        "Sehr geehrte Frau {SURNAME},\ndie Überweisung an {IBAN} kam zurück.",
+        "Beste Grüße,\n{PERSON}",
+    ],
+}
+
+NEGATIVES = [
+    "Order ORD-2024-{n} has not shipped yet, tracking says label created.",
+    "Error 0x8007{h} when opening the app on Windows 11.",
+    "I use {product} from {company} and the statement shows a fee of 12.50 EUR on 03/04/2025.",
+    "Version 4.{a}.{b} of the app crashes on start; build {n}.",
+    "Hi team, my top up of 250.00 failed with code E{a}{b}.",
+    "this is {company}'s card, why was it declined at the terminal?",
+    "Ticket #{n}: transfer declined, reason code R{a}{b}, amount 1,250.00.",
+    "Bonjour, la commande CMD-{n} n'est pas arrivée. Référence facture FAC-2025-{a}{b}.",
+    "Hallo, Bestellung {n} fehlt noch. Fehlercode ERR_{a}{b}_TIMEOUT.",
+    "Invoice INV-{n} for the {product} shows 19 % VAT instead of 7 %.",
+    "The app says 'HTTP 503 Service Unavailable' since 09:30 UTC, request id {h}{h}.",
+    "My {product} was renewed for 99.99 on 2025-01-15, I want to cancel it.",
+    "{company} ATM kept my card at the station, machine id ATM-{a}{b}{n}.",
+    "Dear Support Team,\nthe exchange rate on my transfer of 500 GBP looked wrong.",
+    "I am unable to activate the {product}, it says error 4{a}{b}.",
+    "Kind regards,\nCustomer Service Team",
+    "Merci d'avance pour votre aide, l'application affiche l'erreur {h}.",
+    "Mit freundlichen Grüßen\nIhr Kundenservice",
+    "Firmware 2.{a}.{b}-rc{a} on terminal T{n} rejects contactless payments.",
+    "Case {n}: chargeback opened on 12/02/2025, status pending.",
+]
+
+
+def fill(template: str, lang: str) -> dict:
+    text, entities = "", []
+    person = name(lang)
+    for part in re.split(r"(\{[A-Z_]+\})", template):
+        slot = part[1:-1] if part.startswith("{") else None
+        if slot is None:
+            text += part
+            continue
+        kind, value = {
+            "SUPPORT": ("EMAIL", lambda: "support@example.com"),  # a role address is still redacted, and labelled
+            "CARD": ("CARD", card),
+            "IBAN": ("IBAN", iban),
+            "PERSON": ("PERSON", lambda: person),
+            "FIRST": ("PERSON", lambda: R.choice(FIRST[lang])),
+            "SURNAME": ("PERSON", lambda: R.choice(LAST[lang])),
+            "LOWERNAME": ("PERSON", lambda: name(lang).lower()),
+            "EMAIL": ("EMAIL", lambda: email(lang, person if R.random() < 0.6 else None)),
+            "PHONE": ("PHONE", lambda: phone(lang)),
+            "IP": ("IP", ip),
+            "ADDRESS": ("ADDRESS", lambda: address(lang)),
+            "DATE_OF_BIRTH": ("DATE_OF_BIRTH", lambda: dob(lang)),
+            "PASSWORD": ("SECRET", password),
+            "SECRET": ("SECRET", secret),
+            "URL": ("URL", token_url),
+            "CODE": ("CODE", lambda: digits(6)),
+            "SORT": ("ACCOUNT", lambda: f"{digits(2)}-{digits(2)}-{digits(2)}"),
+            "ACCOUNT": ("ACCOUNT", lambda: digits(8)),
+            "SSN": ("ID_NUMBER", ssn),
+            "NINO": ("ID_NUMBER", nino),
+            "PASSPORT": ("ID_NUMBER", passport),
+            "CVV": ("CARD_CVV", lambda: digits(3)),
+            "EXPIRY": ("CARD_EXPIRY", lambda: f"{R.randint(1, 12):02d}/{R.randint(26, 31)}"),
+        }[slot]
+        produced = value()
+        if slot == "SECRET" and "AWS_ACCESS_KEY_ID" in template:
+            produced = "AKIA" + "".join(R.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
+        entities.append({"start": len(text), "end": len(text) + len(produced), "type": kind})
+        text += produced
+    return {"text": text, "entities": entities, "lang": lang}
+
+
+def negative() -> dict:
+    template = R.choice(NEGATIVES)
+    lang = (
+        "fr"
+        if "Bonjour" in template or "Merci" in template
+        else "de"
+        if "Hallo" in template or "Grüßen" in template
+        else "en"
+    )
+    text = template.format(
+        n=R.randint(10000, 999999),
+        h="".join(R.choice("0123456789ABCDEF") for _ in range(4)),
+        a=R.randint(0, 9),
+        b=R.randint(0, 9),
+        product=R.choice(PRODUCTS),
+        company=R.choice(COMPANIES),
+    )
+    return {"text": text, "entities": [], "lang": lang}
+
+
+def main() -> None:
+    rows = []
+    for lang, count in (("en", 240), ("fr", 90), ("de", 90)):
+        for i in range(count):
+            rows.append(fill(TEMPLATES[lang][i % len(TEMPLATES[lang])], lang))
+    rows += [negative() for _ in range(120)]
+    with OUT.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(f"{len(rows)} snippets, {sum(len(r['entities']) for r in rows)} entities -> {OUT}")
+
+
+if __name__ == "__main__":
+    main()
