@@ -89,7 +89,7 @@ _DATE = (
     rf"|\d{{1,2}}(?:st|nd|rd|th|er)?\.?\s{_MONTHS}\.?\s\d{{4}}|{_MONTHS}\.?\s\d{{1,2}}(?:st|nd|rd|th)?,?\s\d{{4}})"
 )
 # Capitalised words of a name (Unicode letters, hyphenated parts, particles such as "van der" inside).
-_CAP = r"(?:\p{Lu}['’])?\p{Lu}[\p{Ll}'’]{1,30}(?:-\p{Lu}[\p{Ll}'’]{1,30})?"
+_CAP = r"(?:\p{Lu}['’])?\p{Lu}[\p{Ll}'’]{1,30}(?:\p{Lu}\p{Ll}{1,30})?(?:-\p{Lu}[\p{Ll}'’]{1,30})?"
 # Case-sensitive even inside rules that ignore case, so that "hello marcus, the app" does not run on.
 NAME = (
     rf"(?-i:{_CAP}(?:[ \t]{{1,3}}(?:(?:van|von|de|der|den|da|di|du|le|la|del|dos|zu)[ \t]{{1,3}}){{0,2}}{_CAP}){{0,3}})"
@@ -169,7 +169,8 @@ RULES: tuple[Rule, ...] = (
         r"|auth(?:entication)? code|login code|confirmation code"
         r"|code de (?:v[ée]rification|confirmation|s[ée]curit[ée])"
         r"|code (?:à usage unique|re[çc]u|sms)|best[äa]tigungscode|verifizierungscode|einmalcode|sicherheitscode|tan"
-        r"|my code)\b[^\d\n]{0,25}(\d{4,8})\b",
+        r"|(?:my|your|the|votre|mon|le|dein|ihr|ihre) (?:sms[- ]|login |verification |security )?code|sms-tan)"
+        r"\b[^\d\n]{0,25}(\d{4,8})\b",
         group=1,
     ),
     Rule(
@@ -203,7 +204,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?:passport(?: number| no\.?| #)?|num[ée]ro de passeport|passeport(?: n°)?|reisepass(?:nummer)?|pass-?nr\.?"
         r"|personalausweis(?:nummer)?|ausweisnummer|id card(?: number)?|carte d'identit[ée](?: n°)?"
         r"|national insurance(?: number| no\.?)?|ni number|nino|steuer-?id|num[ée]ro fiscal)\b"
-        r"[^\w\n]{0,5}(?:(?:is|ist|est|:)[^\w\n]{1,3})?(?-i:([A-Z0-9]{2,10}(?:[ ][A-Z0-9]{1,6}){0,4}))\b",
+        r"[^\w\n]{0,5}(?:(?:is|ist|est|no|nr|n°|number|nummer|num[ée]ro)\.?[^\w\n]{0,3})?"
+        r"(?-i:([A-Z0-9]{2,10}(?:[ ][A-Z0-9]{1,6}){0,4}))\b",
         group=1,
         check=_has_digit,
     ),
@@ -227,11 +229,18 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("ADDRESS", rf"(?<=\n|^){_PLACE}[ ]{{0,2}}[,\n]?[ ]{{0,2}}{_UK_POSTCODE}\b", 0.85, ignore_case=False),
     Rule("ADDRESS", rf"\b{_UK_POSTCODE}\b", 0.6, ignore_case=False),
+    Rule(
+        "ADDRESS",
+        rf"\b(?:(?:Am|An der|Auf dem|Im|In der|Zum|Zur|Unter den)[ ])?{_CAP}(?:[ -]{_CAP}){{0,2}}[ ]\d{{1,4}}[a-z]?"
+        rf",?[ ]\d{{5}}[ ]{_PLACE}",
+        0.85,
+        ignore_case=False,
+    ),
     Rule("ADDRESS", rf"(?<=\n|^|,[ ])\d{{5}}[ ]{_PLACE}(?=[ \t]*(?:\n|$|,))", 0.6, ignore_case=False),
     Rule(
         "PERSON",
-        r"(?m)^[ \t]*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|bonjour|salut|cher|ch[èe]re|hallo"
-        rf"|liebe[rs]?|sehr geehrte[rs]?|guten tag)[ ,]{{1,3}}(?:{TITLES}\.?[ ]{{1,3}})?({NAME})",
+        r"(?m)^[ \t]*(?:(?:hi|hello|hey)(?: there)?|dear|good (?:morning|afternoon|evening)|bonjour|salut|cher|ch[èe]re"
+        rf"|hallo|liebe[rs]?|sehr geehrte[rs]?|guten tag)[ ,]{{1,3}}(?:{TITLES}\.?[ ]{{1,3}})?({NAME})",
         0.9,
         group=1,
     ),
@@ -252,22 +261,39 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "PERSON",
-        r"(?m)^[ \t]*(?:(?:best |kind |warm |warmest )?regards|thanks(?: again)?|thank you|many thanks|cheers"
-        r"|sincerely|best(?: wishes)?|yours(?: sincerely| truly)?|cordialement|bien [àa] vous|merci(?: beaucoup)?"
+        r"(?m)(?:^|[.!?][ \t]{1,3})[ \t]*(?:(?:best |kind |warm |warmest )?regards|thanks(?: again)?|thank you"
+        r"|many thanks|cheers|sincerely|best(?: wishes)?|yours(?: sincerely| truly)?|cordialement|bien [àa] vous"
+        r"|merci(?: beaucoup)?"
         r"|salutations|bien cordialement|mit freundlichen gr(?:ü|ue)(?:ß|ss)en|mfg|viele gr(?:ü|ue)(?:ß|ss)e"
-        r"|beste gr(?:ü|ue)(?:ß|ss)e|liebe gr(?:ü|ue)(?:ß|ss)e|gru(?:ß|ss)|gr(?:ü|ue)(?:ß|ss)e)[,!.]?[ \t]{0,3}\n?"
+        r"|beste gr(?:ü|ue)(?:ß|ss)e|liebe gr(?:ü|ue)(?:ß|ss)e|gru(?:ß|ss)|gr(?:ü|ue)(?:ß|ss)e|danke(?: sch[öo]n)?)"
+        r"[,!.]?[ \t]{0,3}\n?"
         rf"[ \t]{{0,3}}({_ANY_CASE_NAME}(?:[ \t]{{1,3}}\p{{L}}[\p{{L}}'’-]{{1,30}})?)[ \t]*$",
         0.9,
         group=1,
     ),
     Rule("PERSON", rf"(?m)^[ \t]*[-–—]{{1,3}}[ \t]?({NAME})[ \t]*$", 0.9, group=1),
-    Rule("PERSON", rf"({NAME})[ \t]{{0,3}}[<(\[][^<>\s@]{{1,64}}@", 0.9, group=1),
+    # A signature block: a line of two or three capitalised words above a line with digits or an e-mail.
+    Rule(
+        "PERSON",
+        rf"(?m)^[ \t]*((?-i:{_CAP}(?:[ ]{_CAP}){{1,2}}))[ \t]*\n(?=[^\n]{{0,80}}[\d@])",
+        0.88,
+        group=1,
+    ),
+    Rule("PERSON", rf"({NAME})[ \t]{{0,3}}[<(\[][^<>\s@]{{1,64}}(?:@|[ ]?[(\[]at[)\]])", 0.9, group=1),
+    Rule(
+        "PERSON",
+        r"\b(?:my|mon|ma|mein|meine) (?:husband|wife|partner|son|daughter|mother|father|colleague|manager|advisor"
+        r"|adviser|mari|femme|épouse|fils|fille|mère|père|collègue|conseill(?:er|ère)|mann|frau|sohn|tochter|mutter"
+        rf"|vater|kollegin|kollege|berater(?:in)?)[ ,]{{1,3}}({NAME})",
+        0.9,
+        group=1,
+    ),
     Rule("PERSON", rf"\b{TITLES}\.?[ ]{{1,3}}({NAME})", 0.9, group=1, ignore_case=False),
     Rule(
         "PERSON",
         r"(?m)\b(?:name|full name|customer(?: name)?|account holder|card ?holder|contact|requester|reported by|signed"
         r"|nom(?: complet)?|pr[ée]nom|titulaire(?: du compte)?|client|kontoinhaber(?:in)?|kunde|kundin|ansprechpartner"
-        r"|vorname|nachname|von|from|de|gez\.)[ \t]{0,3}[:|][ \t]{0,3}"
+        r"|vorname|nachname|von|from|de|gez\.|holder|owner|user_?name|full_?name)[ \t]{0,3}[:|=][ \t]{0,3}[\"']?"
         rf"(?:{TITLES}\.?[ ]{{1,3}})?({_ANY_CASE_NAME})",
         0.9,
         group=1,

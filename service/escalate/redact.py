@@ -55,7 +55,12 @@ _PHONE_WINDOW = regex.compile(r".?[+(]?\d[\d ()./-]{5,24}\d.?")
 _NAME_SHAPED = regex.compile(
     r"^(?:\p{Lu}['’])?\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?(?:[ ]\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?){0,3}$"
 )
-_DATE_OR_VERSION = regex.compile(r"^(?:\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{1,2}(?:\.\d{1,4}){2,})$")
+# Dates, times, versions and yyyymmdd build numbers, anywhere in a would-be phone number.
+_DATE_OR_VERSION = regex.compile(
+    r"\d{4}-\d{2}-\d{2}|^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$|^\d{1,2}(?:\.\d{1,4}){2,}$|^(?:19|20)\d{2}[01]\d[0-3]\d$"
+)
+# Single-word names from the NER model are not trusted in German lines (cue rules still find "Hallo Anna").
+_GERMAN_WORDS = regex.compile(r"\b(?:der|die|das|und|ich|nicht|ist|mein|meine|sie|bitte|hat|wurde|habe|soll|mich)\b")
 _GLUED = frozenset("-_#/") | frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _LEADING_WORD = regex.compile(r"^(\S+)[ \t,]+")
 _TITLE_WORDS = frozenset(TITLES.strip("(?:)").split("|"))
@@ -133,7 +138,7 @@ def _clean(text: str, found: RecognizerResult) -> Span | None:
     if kind == "PHONE" and (
         sum(c.isdigit() for c in text[start:end]) < 7
         or text[start - 1 : start] in _GLUED
-        or _DATE_OR_VERSION.match(text[start:end])
+        or _DATE_OR_VERSION.search(text[start:end])
     ):
         return None  # postcodes, and order numbers (ORD-2024-118273) that a lenient phone parser reads as numbers
     if kind == "PERSON":
@@ -148,9 +153,19 @@ def _clean(text: str, found: RecognizerResult) -> Span | None:
         if not words or any(w in NOT_NAMES for w in words):
             return None
         # The English model reads capitalised French and German nouns as names: keep only name-shaped words.
-        if found.recognition_metadata.get("recognizer_name") == "SpacyRecognizer" and not _NAME_SHAPED.match(value):
+        if found.recognition_metadata.get("recognizer_name") == "SpacyRecognizer" and (
+            not _NAME_SHAPED.match(value) or (len(words) == 1 and _looks_german(text, start))
+        ):
             return None
     return Span(start, end, kind, found.score) if end > start else None
+
+
+def _looks_german(text: str, at: int) -> bool:
+    """Whether the line around `at` reads as German, where every noun is capitalised like a name."""
+    line_start = text.rfind("\n", 0, at) + 1
+    line_end = text.find("\n", at)
+    line = text[line_start : line_end if line_end >= 0 else len(text)].lower()
+    return len(_GERMAN_WORDS.findall(line)) >= 2
 
 
 def _get_engine() -> AnalyzerEngine:
