@@ -125,7 +125,7 @@ class ChatClient:
                 )
             try:
                 # Reference: https://platform.openai.com/docs/api-reference/chat/create
-                response = call(self.http, "POST", url, timeout=min(s.timeout_s, remaining), json=body)
+                response = call(self.http, "POST", url, timeout=round(min(s.timeout_s, remaining), 1), json=body)
                 return dict(response.json())
             except IntegrationError as exc:
                 if negotiating and refused(exc):
