@@ -131,3 +131,15 @@ def test_a_model_threshold_stricter_than_the_queue_wins():
     )
     status, route, why = RULES.route(p, text="where is my card")
     assert status == DecisionStatus.NEEDS_REVIEW and route.threshold == 0.8 and "class threshold" in route.rule
+
+
+def test_a_queue_can_close_itself_to_the_llms_word_and_the_flag_is_checked():
+    rules = parse_rules({**BASE, "queues": {"fraud": {"labels": ["stolen"], "llm_may_route": False}}})
+    assert rules.queues["fraud"].llm_may_route is False and rules.default.llm_may_route is True
+    with pytest.raises(RoutingError, match="queues.fraud: llm_may_route must be true or false"):
+        parse_rules({**BASE, "queues": {"fraud": {"labels": ["stolen"], "llm_may_route": "no"}}}, source="r.yaml")
+
+
+def test_the_demo_routing_keeps_the_llm_out_of_fraud_and_security():
+    demo = load_rules(ROOT / "data" / "routing" / "banking77.yaml")
+    assert [name for name, rule in demo.queues.items() if not rule.llm_may_route] == ["fraud_security"]
