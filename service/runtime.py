@@ -132,6 +132,13 @@ class Runtime:
     def limiter(self) -> RateLimiter:
         return for_broker(self.settings.broker_url)
 
+    def writeback_id_problem(self, source: str, external_id: str) -> str | None:
+        """Why the helpdesk that receives `source`'s write-backs could not hold this ticket id, if it could not."""
+        target = self.helpdesk_for(source)
+        if target not in self.integrations.enabled and target != "fake":
+            return None  # not configured here: the write-back reports it
+        return self.integrations.helpdesk(target).external_id_problem(external_id)
+
     def helpdesk_for(self, source: str) -> str:
         """Which helpdesk receives the write-back for tickets from `source`."""
         return self.settings.helpdesk if source in OWN_SOURCES else source

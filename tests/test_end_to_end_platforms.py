@@ -8,7 +8,7 @@ from sqlalchemy import select
 from service.infra.models import Ticket
 from tests.support.processes import app_with_worker, service_env, wait_until
 from tests.support.settings import FIXTURES, make_settings
-from tests.support.vendors import jira_env, jira_headers, zendesk_env, zendesk_headers
+from tests.support.vendors import fresh_jira, jira_env, jira_headers, zendesk_env, zendesk_headers
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
@@ -52,6 +52,7 @@ def test_zendesk_trigger_to_fetch_to_update_with_a_rate_limited_first_try(platfo
 def test_jira_issue_created_to_edit_and_internal_comment(platform_stack, jira_server):
     app, worker = platform_stack
     payload = json.loads((FIXTURES / "webhooks" / "jira" / "jenkins-jira-trigger__issue_created.json").read_text())
+    payload = fresh_jira(payload)
     payload["issue"]["key"] = "SUP-77"
     payload["issue"]["fields"]["summary"] = "What exchange rate do you use for dollars?"
     jira_server.add_issue("SUP-77", payload["issue"]["fields"]["summary"])

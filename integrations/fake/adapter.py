@@ -42,6 +42,9 @@ class FakeHelpdesk:
             "internal_note": request.note,
         }
 
+    def external_id_problem(self, external_id: str) -> str | None:
+        return None
+
     def fetch_ticket(self, external_id: str) -> InboundTicket:
         raise IntegrationError("the fake helpdesk sends whole tickets; it has none to fetch", permanent=True)
 

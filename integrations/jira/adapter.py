@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -10,6 +12,9 @@ from integrations.jira.client import JiraClient
 from integrations.jira.settings import JiraSettings
 from service.core.domain import InboundEvent, InboundTicket, RateLimit, WritebackRequest
 from service.core.ports import IntegrationError, PayloadError
+
+# Reference: https://support.atlassian.com/jira-software-cloud/docs/what-is-an-issue/ (project key + number)
+_ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,254}-[0-9]{1,18}")
 
 
 class JiraHelpdesk:
@@ -20,12 +25,22 @@ class JiraHelpdesk:
         self.client = JiraClient(settings)
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
-        webhook.verify(self.settings.webhook_secret, headers, body)
+        webhook.verify(self.settings.webhook_secret, headers, body, window_s=self.settings.replay_window_s)
 
     def parse(self, payload: Any, headers: Mapping[str, str]) -> InboundEvent:
         return webhook.parse(payload, headers)
 
+    def signed_digest(self, headers: Mapping[str, str]) -> str:
+        return hashlib.sha256(headers.get("X-Hub-Signature", "").encode()).hexdigest()
+
+    def external_id_problem(self, external_id: str) -> str | None:
+        if _ISSUE_KEY.fullmatch(external_id) or (external_id.isascii() and external_id.isdigit()):
+            return None
+        return f"Jira issues are keys like SUP-12 or numeric ids; {external_id[:40]!r} cannot be a Jira issue"
+
     def fetch_ticket(self, external_id: str) -> InboundTicket:
+        if problem := self.external_id_problem(external_id):
+            raise IntegrationError(problem, permanent=True)
         try:
             return webhook.ticket_from_issue(self.client.get_issue(external_id))
         except PayloadError as exc:

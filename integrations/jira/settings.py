@@ -34,6 +34,7 @@ class JiraSettings:
     request_types: Mapping[str, Any] | None = None
     writes_per_minute: int = 100
     timeout_s: float = 10.0
+    replay_window_s: int = 24 * 3600
 
     def __repr__(self) -> str:
         return f"JiraSettings(base_url={self.base_url!r}, components={len(self.components)}, auth=***)"
@@ -80,4 +81,5 @@ class JiraSettings:
             request_types=request_types,
             writes_per_minute=int(environ.get("TRIAGE_JIRA_WRITES_PER_MINUTE", "100")),
             timeout_s=float(environ.get("TRIAGE_HTTP_TIMEOUT_S", "10")),
+            replay_window_s=int(environ.get("TRIAGE_REPLAY_WINDOW_S", str(24 * 3600))),
         )

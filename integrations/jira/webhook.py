@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -15,8 +17,11 @@ SOURCE = "jira"
 ISSUE_EVENTS = {"jira:issue_created": False, "jira:issue_updated": True}  # event -> is an update
 
 
-def verify(secret: str, headers: Mapping[str, str], body: bytes) -> None:
-    """Check `X-Hub-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>` (Jira Cloud admin webhooks)."""
+def verify(
+    secret: str, headers: Mapping[str, str], body: bytes, *, window_s: int = 24 * 3600, now: float | None = None
+) -> None:
+    """Check `X-Hub-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>` (Jira Cloud admin webhooks), and that
+    the event time the signed body carries is within `window_s`, which bounds replays: Jira signs no header."""
     # Reference: https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks
     signature = headers.get("X-Hub-Signature")
     if not signature:
@@ -27,6 +32,29 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes) -> None:
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode(), received.lower().encode()):
         raise SignatureError("Jira signature does not match the body; check the webhook's secret")
+    sent = _event_time(body)
+    if sent is not None:
+        age = (time.time() if now is None else now) - sent
+        if abs(age) > window_s:
+            raise SignatureError(
+                f"the signed event time is {int(age)} s off; deliveries older than {window_s} s are refused "
+                "(TRIAGE_REPLAY_WINDOW_S)"
+            )
+
+
+def _event_time(body: bytes) -> float | None:
+    """The body's `timestamp` (milliseconds since the epoch) in seconds; None when there is none to read.
+
+    A body that is not a JSON object is left to parse(), which refuses it with its own message.
+    """
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    value = payload.get("timestamp") if isinstance(payload, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) / 1000
 
 
 def delivery_id(headers: Mapping[str, str]) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -25,7 +26,17 @@ class ZendeskHelpdesk:
     def parse(self, payload: Any, headers: Mapping[str, str]) -> InboundEvent:
         return webhook.parse(payload, headers)
 
+    def signed_digest(self, headers: Mapping[str, str]) -> str:
+        return hashlib.sha256(headers.get("X-Zendesk-Webhook-Signature", "").encode()).hexdigest()
+
+    def external_id_problem(self, external_id: str) -> str | None:
+        if external_id.isascii() and external_id.isdigit() and len(external_id) <= 19:
+            return None
+        return f"Zendesk ticket ids are numbers; {external_id[:40]!r} cannot be a Zendesk ticket"
+
     def fetch_ticket(self, external_id: str) -> InboundTicket:
+        if problem := self.external_id_problem(external_id):
+            raise IntegrationError(problem, permanent=True)
         data = self.client.show_ticket(external_id)
         users = {u.get("id"): u for u in data.get("users") or [] if isinstance(u, dict)}
         ticket = data.get("ticket")

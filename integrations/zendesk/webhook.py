@@ -45,8 +45,10 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, *, tolerance_s:
 
 
 def delivery_id(headers: Mapping[str, str]) -> str | None:
-    """Zendesk's id of this invocation: stable across its retries of one event."""
-    value = headers.get("X-Zendesk-Webhook-Invocation-Id") or headers.get("X-Zendesk-Webhook-Id")
+    """Zendesk's id of this invocation: stable across its retries of one event. Never the webhook's own id
+    (X-Zendesk-Webhook-Id), which every delivery of the webhook shares: without an invocation id the body hash
+    keys the delivery."""
+    value = headers.get("X-Zendesk-Webhook-Invocation-Id")
     return value.strip()[:128] if value else None
 
 

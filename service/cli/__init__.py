@@ -47,6 +47,7 @@ for _command in (
     models.evaluate_command,
     serving.serve,
     serving.worker,
+    operations.tickets,
     operations.writebacks,
     operations.users,
     operations.feedback,

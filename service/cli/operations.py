@@ -54,6 +54,46 @@ def writebacks_retry() -> None:
 
 
 @click.group()
+def tickets() -> None:
+    """Inspect and retry tickets that could not be decided."""
+
+
+@tickets.command("list")
+@click.option("--status", default="failed", show_default=True)
+@with_appcontext
+def tickets_list(status: str) -> None:
+    """List tickets in a status, with why they are there."""
+    from service.decide.flow import tickets_in
+
+    rt = runtime()
+    with rt.db.session() as session:
+        rows = tickets_in(session, status)
+        for t in rows:
+            click.echo(f"{t.id}	{t.source}:{t.external_id}	attempts {t.attempts}	{t.last_error or ''}")
+        click.echo(f"{len(rows)} ticket(s) {status}")
+
+
+@tickets.command("retry")
+@click.argument("ticket_ids", nargs=-1, type=int)
+@click.option("--source", help="Only failed tickets from this source (generic, api, or an integration).")
+@click.option("--all", "everything", is_flag=True, help="Every failed ticket.")
+@with_appcontext
+def tickets_retry(ticket_ids: tuple[int, ...], source: str | None, everything: bool) -> None:
+    """Put failed tickets back in line: TICKET_IDS, those of --source, or --all."""
+    from service.decide.flow import retry_failed_tickets
+    from service.worker.tasks import enqueue, process_tickets
+
+    if not (ticket_ids or source or everything):
+        raise click.UsageError("say which: TICKET_IDS, --source NAME, or --all")
+    rt = runtime()
+    with rt.db.session() as session:
+        ids = retry_failed_tickets(session, ticket_ids=ticket_ids, source=source)
+    size = rt.settings.batch_size
+    queued = sum(enqueue(process_tickets, ids[i : i + size]) for i in range(0, len(ids), size))
+    click.echo(f"{len(ids)} failed ticket(s) back in line; {queued} batch(es) queued now, the rest by the next sweep")
+
+
+@click.group()
 def users() -> None:
     """Accounts for the review page."""
 

@@ -27,6 +27,8 @@ class WritebackStatus(StrEnum):
     RETRYING = "retrying"
     DONE = "done"
     FAILED = "failed"
+    # Its decision was for a revision the ticket has moved past: never sent.
+    SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,9 @@ class Helpdesk(Protocol):
     def rate_limits(self, request: WritebackRequest) -> Sequence[RateLimit]:
         """The platform's limits that this write-back counts against."""
 
+    def external_id_problem(self, external_id: str) -> str | None:
+        """Why this helpdesk cannot hold a ticket with this id (e.g. not a number), or None when it can."""
+
 
 @runtime_checkable
 class WebhookSource(Protocol):
@@ -60,6 +63,9 @@ class WebhookSource(Protocol):
 
     def parse(self, payload: Any, headers: Mapping[str, str]) -> InboundEvent:
         """Turn a verified JSON payload into an event; raise PayloadError if it cannot be one."""
+
+    def signed_digest(self, headers: Mapping[str, str]) -> str:
+        """A digest of the verified signature: the same signed request sent again has the same one."""
 
 
 @runtime_checkable

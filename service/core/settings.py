@@ -145,6 +145,28 @@ class Settings:
     sweep_interval_s: int = field(
         default=60, metadata={"doc": "How often celery beat (or the embedded worker) re-enqueues stragglers."}
     )
+    process_give_up_s: int = field(
+        default=24 * 3600,
+        metadata={
+            "doc": "A ticket that still cannot be decided this many seconds after it arrived (its text cannot be "
+            "fetched, the model fails) is marked failed with the reason; `triage tickets retry` takes it up again."
+        },
+    )
+    fetch_backoff_s: float = field(
+        default=5.0,
+        metadata={
+            "doc": "First delay before fetching a ticket's text again after a 5xx or timeout; doubles each time "
+            "(capped 10 min). A 429 waits as long as its Retry-After says."
+        },
+    )
+    replay_window_s: int = field(
+        default=24 * 3600,
+        metadata={
+            "doc": "How long a signed request is remembered: the same signed request sent again under another "
+            "delivery id is a duplicate. Deliveries whose signed body carries the event time (and no signed "
+            "header does) are refused when older."
+        },
+    )
     worker_concurrency: int = field(default=2, metadata={"doc": "Threads of the embedded worker."})
     drafts_file: Path = field(
         default=Path("data/drafts/banking77.yaml"),
@@ -250,6 +272,9 @@ class Settings:
             "writeback_max_attempts",
             "claim_lease_s",
             "sweep_interval_s",
+            "process_give_up_s",
+            "fetch_backoff_s",
+            "replay_window_s",
             "worker_concurrency",
             "drift_window_days",
             "drift_min_predictions",

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.core.clock import now_utc
+from service.core.clock import aware, now_utc
 from service.core.domain import (
     Decision,
+    DecisionStatus,
     TicketStatus,
     WritebackStatus,
 )
 from service.core.ports import IntegrationError
 from service.decide.normalize import ticket_text
-from service.decide.queries import claim_tickets, claim_waiting
+from service.decide.queries import (
+    claim_tickets,
+    claim_waiting,
+    extend_claims,
+    failed_ticket_ids,
+    release_claims,
+    requeue_failed,
+    settle_claims,
+    stalled_ticket_ids,
+)
 from service.escalate.flow import escalate
 from service.infra.models import (
     DecisionRow,
@@ -35,75 +47,196 @@ log = logging.getLogger(__name__)
 
 
 MAX_PROCESS_ATTEMPTS = 5
+MAX_FETCH_BACKOFF_S = 600.0
 
 
 def process_tickets(runtime: Runtime, session: Session, ticket_ids: Sequence[int], *, batch_size: int = 1) -> list[int]:
     """Classify and route tickets exactly once, topped up to batch_size with others that are waiting.
 
     Tickets that arrive together are classified in one model call (grouped by length inside the model).
-    Each is claimed by a conditional UPDATE, so a ticket already claimed elsewhere is skipped and the
-    tasks of the companions become no-ops. Returns the ids of the write-backs to deliver.
+    Each is claimed by a conditional UPDATE under a token of this call, so a ticket already claimed elsewhere is
+    skipped and the tasks of the companions become no-ops; a decision is stored only if the claim still holds
+    the revision it read. A ticket whose text cannot be fetched is handled alone. Returns the ids of the
+    write-backs to deliver.
     """
     now = now_utc()
+    token = secrets.token_hex(16)
     stale = now - timedelta(seconds=runtime.settings.claim_lease_s)
-    claimed = claim_tickets(session=session, ticket_ids=ticket_ids, now=now, stale_before=stale)
+    claimed = claim_tickets(session=session, ticket_ids=ticket_ids, now=now, stale_before=stale, token=token)
     if not claimed:
         session.rollback()
         return []
     session.commit()
-    tickets = get_tickets(session=session, ticket_ids=claimed)
+    tickets = [t for t in get_tickets(session=session, ticket_ids=claimed) if _fetched(runtime, session, t, token)]
+    session.commit()
+    if batch_size > len(tickets):
+        tickets += claim_waiting(session=session, limit=batch_size - len(tickets), now=now, token=token)
+        session.commit()
+    if not tickets:
+        return []
+    # The revision each claim read: a decision is kept only for it (an update meanwhile makes a new one).
+    claims = [(t.id, t.revision) for t in tickets]
     try:
-        for ticket in tickets:
-            if ticket.needs_fetch:
-                _hydrate(runtime, ticket)
-        if batch_size > len(tickets):
-            tickets += claim_waiting(session=session, limit=batch_size - len(tickets), now=now)
-            session.commit()
         decisions = decide_many(runtime, tickets)
-        asked = [
-            escalate(runtime, session, ticket, decision) for ticket, decision in zip(tickets, decisions, strict=True)
-        ]
+        asked = _escalate_all(runtime, session, tickets, decisions, token)
         decisions = [decision for decision, _ in asked]
     except Exception as exc:
         session.rollback()
-        permanent = isinstance(exc, IntegrationError) and exc.permanent
-        for ticket in tickets:
-            ticket.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            give_up = permanent or ticket.attempts >= MAX_PROCESS_ATTEMPTS
-            ticket.status = TicketStatus.FAILED if give_up else TicketStatus.RECEIVED
-            # The error's type only: its text may quote the helpdesk's answer; it is kept on the ticket instead.
-            log.warning(
-                "ticket processing failed",
-                extra={
-                    "ticket_id": ticket.id,
-                    "stage": "process",
-                    "error": type(exc).__name__,
-                    "status": ticket.status,
-                    "attempt": ticket.attempts,
-                },
-            )
-        session.commit()
+        _give_back(runtime, session, tickets, claims, token, exc)
         raise
+    return _record_settled(runtime, session, tickets, claims, token, decisions, [call for _, call in asked])
+
+
+def stalled_tickets(runtime: Runtime, session: Session, *, now: datetime) -> list[int]:
+    """Tickets the sweep must enqueue: never enqueued or lost (past a grace), due again, or left by a dead worker."""
+    grace = now - timedelta(seconds=min(30, runtime.settings.sweep_interval_s))
+    stale = now - timedelta(seconds=runtime.settings.claim_lease_s)
+    return stalled_ticket_ids(session=session, received_before=grace, stale_before=stale, now=now)
+
+
+def retry_failed_tickets(session: Session, *, ticket_ids: Sequence[int] = (), source: str | None = None) -> list[int]:
+    """Put failed tickets back in line (an operator's action once the cause is fixed); the ids requeued."""
+    ids = requeue_failed(
+        session=session, ticket_ids=failed_ticket_ids(session=session, ticket_ids=ticket_ids, source=source)
+    )
+    session.commit()
+    return ids
+
+
+def tickets_in(session: Session, status: str) -> list[Ticket]:
+    """Every ticket in one status, oldest first (for operators)."""
+    return list(session.scalars(select(Ticket).where(Ticket.status == status).order_by(Ticket.id)))
+
+
+def _escalate_all(
+    runtime: Runtime, session: Session, tickets: list[Ticket], decisions: list[Decision], token: str
+) -> list[tuple[Decision, LLMCall | None]]:
+    """Ask the LLM about the unsure tickets one by one, renewing the batch's lease before each call."""
+    asked = []
+    for ticket, decision in zip(tickets, decisions, strict=True):
+        if runtime.llm is not None and decision.status == DecisionStatus.NEEDS_REVIEW:
+            # An LLM call may take many seconds: without a renewed lease a slow batch is handed out again
+            # and the LLM paid twice.
+            extend_claims(session=session, ticket_ids=[t.id for t in tickets], token=token, now=now_utc())
+            session.commit()
+        asked.append(escalate(runtime, session, ticket, decision))
+    return asked
+
+
+def _record_settled(
+    runtime: Runtime,
+    session: Session,
+    tickets: list[Ticket],
+    claims: list[tuple[int, int]],
+    token: str,
+    decisions: list[Decision],
+    calls: list[LLMCall | None],
+) -> list[int]:
+    """Store the decisions of the tickets this claim still holds at the revision it read; drop the rest."""
     try:
-        rows = _record_many(runtime, session, tickets, decisions, [call for _, call in asked])
-        _shadow_predict(runtime, session, tickets)
+        settled = settle_claims(session=session, claims=claims, token=token, now=now_utc())
+        kept = [i for i, ticket in enumerate(tickets) if ticket.id in settled]
+        _log_superseded([t for t in tickets if t.id not in settled])
+        rows = _record_many(
+            runtime, session, [tickets[i] for i in kept], [decisions[i] for i in kept], [calls[i] for i in kept]
+        )
+        _shadow_predict(runtime, session, [tickets[i] for i in kept])
         session.commit()
-        for ticket, decision in zip(tickets, decisions, strict=True):
-            _log_decided(ticket, decision)
+        for i in kept:
+            _log_decided(tickets[i], decisions[i])
         return [wb.id for wb in rows]
     except IntegrityError:
         session.rollback()
-    # Someone decided one of these meanwhile (a stale claim raced a slow worker): keep theirs, save the rest.
+    # Someone decided one of these revisions meanwhile (a stale claim raced a slow worker): keep theirs, save the
+    # rest, and mark the ticket decided either way, since its revision has a decision.
     saved = []
-    for ticket, decision, (_, call) in zip(tickets, decisions, asked, strict=True):
+    for (ticket_id, revision), ticket, decision, call in zip(claims, tickets, decisions, calls, strict=True):
         try:
-            writeback = _record(runtime, session, session.merge(ticket), decision, call and session.merge(call))
-            session.commit()
-            saved.append(writeback.id)
-            _log_decided(ticket, decision)
+            if settle_claims(session=session, claims=[(ticket_id, revision)], token=token, now=now_utc()):
+                [writeback] = _record_many(runtime, session, [ticket], [decision], [call and session.merge(call)])
+                session.commit()
+                saved.append(writeback.id)
+                _log_decided(ticket, decision)
         except IntegrityError:
             session.rollback()
+            settle_claims(session=session, claims=[(ticket_id, revision)], token=token, now=now_utc())
+            session.commit()
     return saved
+
+
+def _log_superseded(tickets: list[Ticket]) -> None:
+    for ticket in tickets:
+        log.info(
+            "decision dropped: the ticket changed or was taken over while it was being decided",
+            extra={"ticket_id": ticket.id, "stage": "decide"},
+        )
+
+
+def _fetched(runtime: Runtime, session: Session, ticket: Ticket, token: str) -> bool:
+    """Fetch the text of a ticket whose webhook carried only its id; on failure defer or fail it alone."""
+    if not ticket.needs_fetch:
+        return True
+    claim = [(ticket.id, ticket.revision)]
+    try:
+        _hydrate(runtime, ticket)
+        return True
+    except IntegrationError as exc:
+        error, permanent, wait = f"fetch: {exc}", exc.permanent, exc.retry_after
+    except Exception as exc:  # a bug or an unexpected answer: retried like an outage, until the give-up time
+        log.exception("fetching ticket %s failed unexpectedly", ticket.id, extra={"ticket_id": ticket.id})
+        error, permanent, wait = f"fetch: {type(exc).__name__}: {exc}", False, None
+    session.rollback()
+    now = now_utc()
+    if not permanent and not _past_give_up(runtime, ticket, now):
+        # A 429 says when to come back; an outage backs off. Neither counts towards giving up: only time does.
+        delay = wait if wait is not None else runtime.settings.fetch_backoff_s * 2 ** min(ticket.attempts - 1, 10)
+        retry_at = now + timedelta(seconds=max(1.0, min(delay, MAX_FETCH_BACKOFF_S)))
+        release_claims(
+            session=session, claims=claim, token=token, status=TicketStatus.RECEIVED, error=error, retry_at=retry_at
+        )
+        status = TicketStatus.RECEIVED
+    else:
+        if not permanent:
+            error = f"gave up after {runtime.settings.process_give_up_s} s: {error}"
+        release_claims(session=session, claims=claim, token=token, status=TicketStatus.FAILED, error=error)
+        status = TicketStatus.FAILED
+    session.commit()
+    # The error's type only: its text may quote the helpdesk's answer; it is kept on the ticket instead.
+    log.warning(
+        "ticket text could not be fetched",
+        extra={"ticket_id": ticket.id, "stage": "fetch", "status": status, "attempt": ticket.attempts},
+    )
+    return False
+
+
+def _past_give_up(runtime: Runtime, ticket: Ticket, now: datetime) -> bool:
+    received = aware(ticket.received_at) or now
+    return (now - received).total_seconds() >= runtime.settings.process_give_up_s
+
+
+def _give_back(
+    runtime: Runtime, session: Session, tickets: list[Ticket], claims: list[tuple[int, int]], token: str, exc: Exception
+) -> None:
+    """After a failure of the whole batch (the model, the database): each ticket back in line, or failed for good
+    once it has waited past the give-up time."""
+    now = now_utc()
+    error = f"{type(exc).__name__}: {exc}"
+    permanent = isinstance(exc, IntegrationError) and exc.permanent
+    for ticket, claim in zip(tickets, claims, strict=True):
+        give_up = permanent or _past_give_up(runtime, ticket, now)
+        status = TicketStatus.FAILED if give_up else TicketStatus.RECEIVED
+        release_claims(session=session, claims=[claim], token=token, status=status, error=error)
+        log.warning(
+            "ticket processing failed",
+            extra={
+                "ticket_id": ticket.id,
+                "stage": "process",
+                "error": type(exc).__name__,
+                "status": status,
+                "attempt": ticket.attempts,
+            },
+        )
+    session.commit()
 
 
 def _log_decided(ticket: Ticket, decision: Decision) -> None:
@@ -124,17 +257,11 @@ def _log_decided(ticket: Ticket, decision: Decision) -> None:
     )
 
 
-def _record(
-    runtime: Runtime, session: Session, ticket: Ticket, decision: Decision, call: LLMCall | None = None
-) -> WritebackRow:
-    """Add the prediction, the decision for the ticket's revision, its LLM call if any, and one write-back."""
-    return _record_many(runtime, session, [ticket], [decision], [call])[0]
-
-
 def _record_many(
     runtime: Runtime, session: Session, tickets: list[Ticket], decisions: list[Decision], calls: list[LLMCall | None]
 ) -> list[WritebackRow]:
-    """_record for a batch: each kind of row is inserted for all tickets at once (three round trips, not 3 × N)."""
+    """Add each ticket's prediction, the decision for its revision, its LLM call if any, and one write-back; each
+    kind of row for all tickets at once (three round trips, not 3 × N). The tickets' status is settled apart."""
     predictions = [
         PredictionRow(
             ticket_id=ticket.id,
@@ -181,9 +308,6 @@ def _record_many(
         session.add_all(
             StageTiming(ticket_id=ticket.id, stage=stage, duration_ms=ms) for stage, ms in d.timings_ms.items()
         )
-        ticket.status = TicketStatus.DECIDED
-        ticket.processed_at = now_utc()
-        ticket.last_error = None
     session.add_all(writebacks)
     return writebacks
 

@@ -31,7 +31,9 @@ _CAP_NAME = r"[^\W\d_a-z][^\W\d_]+(?:[-'’][^\W\d_]{2,})?"
 
 # Up to two capitalised surnames, with lower-case particles ("Liam van der Berg"); nothing else may follow, so
 # "Thanks Bob for the help" (thanking our agent) is not a signature.
-_SURNAME = r"(?:[ \t]+(?:(?:van|von|der|den|de|da|di|del|dos|du|le|la|ten|ter|bin|al)[ \t]+)*" + _CAP_NAME + r"){0,2}"
+_SURNAME = (
+    r"(?:[ \t]++(?:(?:van|von|der|den|de|da|di|del|dos|du|le|la|ten|ter|bin|al)[ \t]++)*+" + _CAP_NAME + r"){0,2}"
+)
 
 
 # Cues match in any case, the name must be capitalised; only the customer's own words count. "Hi X" in a
@@ -40,13 +42,13 @@ _SELF_INTRO = re.compile(rf"\b(?i:my name is|my name's|name:)\s+({_CAP_NAME})")
 
 
 _SIGNATURE = re.compile(
-    rf"(?m)^[ \t]*(?i:regards|best regards|kind regards|warm regards|many thanks|thanks|thank you|cheers|"
-    rf"sincerely|yours sincerely|yours faithfully|best wishes|best|all the best)[ \t]*[,!.]?(?:[ \t]*\n){{0,2}}"
-    rf"[ \t]*({_CAP_NAME}){_SURNAME}[ \t]*[.!]?[ \t]*$"
+    rf"(?m)^[ \t]*+(?i:regards|best regards|kind regards|warm regards|many thanks|thanks|thank you|cheers|"
+    rf"sincerely|yours sincerely|yours faithfully|best wishes|best|all the best)[ \t]*+[,!.]?(?:[ \t]*+\n){{0,2}}"
+    rf"[ \t]*+({_CAP_NAME}){_SURNAME}[ \t]*+[.!]?[ \t]*+$"
 )
 
 
-_DASH_SIGNATURE = re.compile(rf"(?m)^[ \t]*[-–—]+[ \t]*({_CAP_NAME}){_SURNAME}[ \t]*$")
+_DASH_SIGNATURE = re.compile(rf"(?m)^[ \t]*+[-–—]++[ \t]*+({_CAP_NAME}){_SURNAME}[ \t]*+$")
 
 
 _NOT_NAMES = frozenset(
@@ -136,13 +138,27 @@ _DATE_SHAPE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}-\d{1,2}-\d{2,4}")
 
 def context_for(*, ticket_id: str, requester: str, subject: str, body: str, queue: str, label: str) -> DraftContext:
     """Build the draft's slots from a ticket: first name when it clearly is one, and the references cited."""
+    body = bounded(body)
     return DraftContext(
         ticket_id=str(ticket_id),
         first_name=first_name(body=body, requester=requester),
         queue=queue,
         label=label,
-        references=references(f"{subject}\n{body}"),
+        references=references(f"{subject[:HEAD_CHARS]}\n{body}"),
     )
+
+
+# An address is at most 320 characters (RFC 5321), a display name a few words: more is not a requester.
+MAX_REQUESTER_CHARS = 400
+# A long body is read at its start (introductions, references) and its end (the signature), never whole.
+HEAD_CHARS, TAIL_CHARS = 8000, 2000
+
+
+def bounded(body: str) -> str:
+    """The parts of a body the slots are read from: all of a short one, the head and tail of a long one."""
+    if len(body) <= HEAD_CHARS + TAIL_CHARS:
+        return body
+    return f"{body[:HEAD_CHARS]}\n{body[-TAIL_CHARS:]}"
 
 
 def first_name(*, body: str, requester: str) -> str | None:
@@ -193,7 +209,7 @@ def _as_name(word: str) -> str | None:
 
 
 def _name_from_requester(requester: str) -> str | None:
-    requester = requester.strip()
+    requester = requester.strip()[:MAX_REQUESTER_CHARS]
     display, address = requester, ""
     if match := re.fullmatch(r"\s*\"?([^\"<]*?)\"?\s*<([^>]+)>\s*", requester):
         display, address = match.group(1), match.group(2)

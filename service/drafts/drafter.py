@@ -108,10 +108,16 @@ class ReplyDrafter:
         )
 
 
+MAX_GENERATED_CHARS = 2000
+
+
 def clean(text: str) -> str:
     """Strip the wrappers small models add (labels, quotes) and keep at most the first two sentences."""
+    # A model writes a few sentences at most: anything longer is cut before a pattern reads it.
+    text = text[:MAX_GENERATED_CHARS]
     text = re.sub(r"^\s*(acknowledg(e)?ment|reply|answer)\s*:\s*", "", text.strip(), flags=re.IGNORECASE)
     text = text.strip().strip('"“”').strip()
-    sentences = re.findall(r"[^.!?]+[.!?]+", text)
+    # Each piece runs to its punctuation or to the end, so no match is ever retried from inside a long run.
+    sentences = [s for s in re.findall(r"[^.!?]+[.!?]*", text) if s[-1] in ".!?"]
     # A cut-off third sentence would fail the length guard for no reason: the first two say enough.
     return " ".join(s.strip() for s in sentences[:2]) if len(sentences) >= 2 else text

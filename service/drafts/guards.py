@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from service.drafts.context import bounded
 from service.drafts.language import COMMON_PROPER, detect_language
 
 
@@ -343,8 +344,10 @@ GUARDS: tuple[tuple[str, Callable[[_Texts], str | None]], ...] = (
 def check(generated: str, *, ticket_text: str, template_text: str, max_chars: int = 300) -> GuardResult:
     """Run every guard in order on a generated part and report the first that fires."""
     texts = _Texts(
-        generated=_normalise(generated),
-        ticket=_normalise(ticket_text),
+        # Longer than the length guard allows is refused by it; the rest is never read.
+        generated=_normalise(generated[: max_chars * 4]),
+        # The ticket's facts are read where a draft's are found, at its head and tail: never the whole of a long one.
+        ticket=_normalise(bounded(ticket_text)),
         template=_normalise(template_text),
         max_chars=max_chars,
     )

@@ -68,6 +68,10 @@ class Ticket(Base):
     # Bumped when an update is re-routed; each revision gets at most one decision.
     revision: Mapped[int] = mapped_column(default=1, server_default="1")
     needs_fetch: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # Which claim holds the ticket now: a worker's final write counts only while its own claim does.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    # A transient failure (the helpdesk's 429/5xx on fetch) defers the ticket until then; None: due now.
+    retry_at: Mapped[datetime | None]
 
     events: Mapped[list[WebhookEvent]] = relationship(back_populates="ticket")
     predictions: Mapped[list[PredictionRow]] = relationship(back_populates="ticket")
@@ -81,12 +85,18 @@ class Ticket(Base):
 
 class WebhookEvent(Base):
     __tablename__ = "webhook_events"
-    __table_args__ = (UniqueConstraint("source", "delivery_id"),)
+    __table_args__ = (
+        UniqueConstraint("source", "delivery_id"),
+        Index("ix_webhook_events_source_signed_sha256", "source", "signed_sha256"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source: Mapped[str] = mapped_column(String(32))
     delivery_id: Mapped[str] = mapped_column(String(128))
     body_sha256: Mapped[str] = mapped_column(String(64))
+    # SHA-256 of the signature that authenticated the delivery: a replay of the same signed request under a new
+    # delivery id is found by it. None for token-authenticated API deliveries.
+    signed_sha256: Mapped[str | None] = mapped_column(String(64))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     outcome: Mapped[str] = mapped_column(String(32), default="created")
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

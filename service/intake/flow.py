@@ -6,6 +6,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -21,7 +22,7 @@ from service.infra.models import (
     WebhookEvent,
 )
 from service.infra.queries import get_ticket
-from service.intake.queries import NewTicket, find_event, find_ticket, insert_new_tickets
+from service.intake.queries import NewTicket, find_event, find_signed, find_ticket, insert_new_tickets
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +43,18 @@ class Intake:
     event_id: int | None = None
 
 
-def new_ticket_row(ticket: InboundTicket, *, delivery_id: str, body_sha256: str) -> NewTicket:
+class DeliveryConflict(ValueError):
+    """A delivery key (delivery id, Idempotency-Key) was used before for another body."""
+
+
+def new_ticket_row(
+    ticket: InboundTicket, *, delivery_id: str, body_sha256: str, signed_sha256: str | None = None
+) -> NewTicket:
     """The rows a delivery adds if its ticket is new."""
     return NewTicket(
         delivery_id=delivery_id,
         body_sha256=body_sha256,
+        signed_sha256=signed_sha256,
         values={
             "source": ticket.source,
             "external_id": ticket.external_id,
@@ -95,19 +103,35 @@ def receive_ticket(
     store_new: Callable[[NewTicket], tuple[int, int] | None],
     is_update: bool = False,
     reroute_on_update: bool = False,
+    signed_sha256: str | None = None,
+    replay_window_s: int = 24 * 3600,
 ) -> Intake:
     """Store a delivery and its ticket once; repeats change nothing, updates re-route only if configured.
 
     store_new stores and commits a new ticket (the web's group commit); session looks up and records repeats.
+    A delivery key reused for another body raises DeliveryConflict; the same signed request sent again under
+    another delivery id within the replay window is a duplicate; a failed ticket delivered again is requeued.
     """
     # The common case, a new ticket, is stored with no look-ups first (the intake hot path).
-    new = store_new(new_ticket_row(ticket, delivery_id=delivery_id, body_sha256=body_sha256))
+    new = store_new(
+        new_ticket_row(ticket, delivery_id=delivery_id, body_sha256=body_sha256, signed_sha256=signed_sha256)
+    )
     if new is not None:
         return Intake(ticket_id=new[0], queued=True, outcome="created", status=TicketStatus.RECEIVED, event_id=new[1])
     # A known ticket or a repeated delivery: look them up.
     seen = find_event(session=session, source=ticket.source, delivery_id=delivery_id)
     if seen is not None:
+        if seen.body_sha256 != body_sha256:
+            raise DeliveryConflict(
+                f"delivery key {delivery_id!r} was used before for another body; send a new key for a new "
+                "delivery, or the same body to repeat one"
+            )
         return _known(session, seen.ticket_id, "duplicate_delivery", event_id=seen.id)
+    if signed_sha256 is not None:
+        since = now_utc() - timedelta(seconds=replay_window_s)
+        replay = find_signed(session=session, source=ticket.source, signed_sha256=signed_sha256, since=since)
+        if replay is not None:
+            return _known(session, replay.ticket_id, "duplicate_delivery", event_id=replay.id)
     existing = find_ticket(session=session, source=ticket.source, external_id=ticket.external_id)
     if existing is None:  # removed between the INSERT and this look-up: store it afresh
         return receive_ticket(
@@ -118,16 +142,35 @@ def receive_ticket(
             is_update=is_update,
             reroute_on_update=reroute_on_update,
             store_new=store_new,
+            signed_sha256=signed_sha256,
+            replay_window_s=replay_window_s,
         )
     outcome = "known_ticket"
     if is_update and reroute_on_update and _text_changed(existing, ticket):
         existing.subject, existing.body = ticket.subject, ticket.body
         existing.needs_fetch = ticket.needs_fetch
-        existing.revision += 1
+        # In SQL, not from the loaded value: two updates at once must make two revisions, not one.
+        existing.revision = Ticket.revision + 1
         existing.status, existing.claimed_at, existing.attempts = TicketStatus.RECEIVED, None, 0
+        # The claim of a worker deciding the old revision no longer holds: its decision is dropped.
+        existing.claim_token, existing.retry_at = None, None
         outcome = "rerouted"
+    elif existing.status == TicketStatus.FAILED:
+        # The helpdesk delivered it again: whatever failed may have been fixed, so it gets another chance.
+        existing.status, existing.attempts, existing.retry_at, existing.claim_token = (
+            TicketStatus.RECEIVED,
+            0,
+            None,
+            None,
+        )
+        outcome = "requeued"
     event = WebhookEvent(
-        source=ticket.source, delivery_id=delivery_id, body_sha256=body_sha256, ticket_id=existing.id, outcome=outcome
+        source=ticket.source,
+        delivery_id=delivery_id,
+        body_sha256=body_sha256,
+        signed_sha256=signed_sha256,
+        ticket_id=existing.id,
+        outcome=outcome,
     )
     session.add(event)
     try:
@@ -136,8 +179,10 @@ def receive_ticket(
         session.rollback()
         seen = find_event(session=session, source=ticket.source, delivery_id=delivery_id)
         return _known(session, existing.id, "duplicate_delivery", event_id=seen.id if seen else None)
-    if outcome == "rerouted":
-        return Intake(ticket_id=existing.id, queued=True, outcome=outcome, status=existing.status, event_id=event.id)
+    if outcome in ("rerouted", "requeued"):
+        return Intake(
+            ticket_id=existing.id, queued=True, outcome=outcome, status=TicketStatus.RECEIVED, event_id=event.id
+        )
     return _known(session, existing.id, outcome, event_id=event.id)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, select
@@ -27,6 +28,7 @@ class NewTicket:
     values: dict[str, Any]  # the tickets row: source, external_id, subject, body, ..., received_at, status
     delivery_id: str
     body_sha256: str
+    signed_sha256: str | None = None
 
 
 def insert_new_tickets(*, session: Session, rows: Sequence[NewTicket]) -> list[tuple[int, int] | None]:
@@ -70,8 +72,9 @@ WITH new_ticket AS (
     ON CONFLICT (source, external_id) DO NOTHING
     RETURNING id
 ), new_event AS (
-    INSERT INTO webhook_events (source, delivery_id, body_sha256, ticket_id, outcome, received_at)
-    SELECT %(source)s, %(delivery_id)s, %(body_sha256)s, new_ticket.id, 'created', %(received_at)s FROM new_ticket
+    INSERT INTO webhook_events (source, delivery_id, body_sha256, signed_sha256, ticket_id, outcome, received_at)
+    SELECT %(source)s, %(delivery_id)s, %(body_sha256)s, %(signed_sha256)s, new_ticket.id, 'created', %(received_at)s
+    FROM new_ticket
     ON CONFLICT (source, delivery_id) DO NOTHING
     RETURNING id
 )
@@ -91,6 +94,7 @@ def _insert_new_postgres(conn: Connection, rows: list[NewTicket]) -> list[tuple[
             "metadata": Json(row.values["metadata"]),
             "delivery_id": row.delivery_id,
             "body_sha256": row.body_sha256,
+            "signed_sha256": row.signed_sha256,
         }
         for row in rows
     ]
@@ -143,6 +147,7 @@ def _insert_new_portable(conn: Connection, rows: list[NewTicket]) -> list[tuple[
                         "source": row.values["source"],
                         "delivery_id": row.delivery_id,
                         "body_sha256": row.body_sha256,
+                        "signed_sha256": row.signed_sha256,
                         "ticket_id": ticket_id,
                         "outcome": "created",
                         "received_at": row.values["received_at"],
@@ -163,6 +168,20 @@ def _insert_new_portable(conn: Connection, rows: list[NewTicket]) -> list[tuple[
 def find_event(*, session: Session, source: str, delivery_id: str) -> WebhookEvent | None:
     return session.scalars(
         select(WebhookEvent).where(WebhookEvent.source == source, WebhookEvent.delivery_id == delivery_id)
+    ).first()
+
+
+def find_signed(*, session: Session, source: str, signed_sha256: str, since: datetime) -> WebhookEvent | None:
+    """An earlier delivery of the same signed request since `since` (a replay under another delivery id)."""
+    return session.scalars(
+        select(WebhookEvent)
+        .where(
+            WebhookEvent.source == source,
+            WebhookEvent.signed_sha256 == signed_sha256,
+            WebhookEvent.received_at >= since,
+        )
+        .order_by(WebhookEvent.id)
+        .limit(1)
     ).first()
 
 

@@ -22,12 +22,15 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 MAX_KEY_LENGTH = 128  # webhook_events.delivery_id
 
 
-def accept(source: str, delivery_id: str | None) -> Response:
+def accept(source: str, delivery_id: str | None, *, signed_sha256: str | None = None) -> Response:
     """The tail of our own intake endpoints: validate the generic ticket, then store and enqueue it."""
-    event = InboundEvent(
-        ticket=parse_ticket(read_json(request), source=source), reason="created", delivery_id=delivery_id
-    )
-    return store_and_enqueue(source, event)
+    ticket = parse_ticket(read_json(request), source=source)
+    # Refused now rather than failed at write-back: the helpdesk that receives these tickets could not hold it.
+    problem = runtime().writeback_id_problem(source, ticket.external_id)
+    if problem is not None:
+        raise ApiError(422, f"id: {problem}; TRIAGE_HELPDESK writes these tickets back there")
+    event = InboundEvent(ticket=ticket, reason="created", delivery_id=delivery_id)
+    return store_and_enqueue(source, event, signed_sha256=signed_sha256)
 
 
 def dedupe_key(header: str) -> str | None:
@@ -38,22 +41,28 @@ def dedupe_key(header: str) -> str | None:
     return value or None
 
 
-def store_and_enqueue(source: str, event: InboundEvent) -> Response:
+def store_and_enqueue(source: str, event: InboundEvent, *, signed_sha256: str | None = None) -> Response:
     """Store the delivery and ticket once, enqueue after commit, answer 202 (queued) or 200 (known)."""
     started = time.perf_counter()
     rt = runtime()
     assert event.ticket is not None
     digest = intake_flow.body_digest(request.get_data(cache=True))
-    with rt.db.session() as session:
-        result = intake_flow.receive_ticket(
-            session,
-            event.ticket,
-            delivery_id=event.delivery_id or f"sha256:{digest}",
-            body_sha256=digest,
-            is_update=event.is_update,
-            reroute_on_update=rt.settings.reroute_on_update,
-            store_new=rt.store_new,
-        )
+    try:
+        with rt.db.session() as session:
+            result = intake_flow.receive_ticket(
+                session,
+                event.ticket,
+                delivery_id=event.delivery_id or f"sha256:{digest}",
+                body_sha256=digest,
+                is_update=event.is_update,
+                reroute_on_update=rt.settings.reroute_on_update,
+                store_new=rt.store_new,
+                signed_sha256=signed_sha256,
+                replay_window_s=rt.settings.replay_window_s,
+            )
+    except intake_flow.DeliveryConflict as exc:
+        g.intake_outcome = "conflict"
+        raise ApiError(422, str(exc)) from None
     if result.queued:
         assert result.ticket_id is not None
         rt.dispatch(result.ticket_id)
@@ -103,7 +112,8 @@ def generic() -> Response:
         )
     except SignatureError as exc:
         refuse_signature("generic", exc)
-    return accept("generic", dedupe_key("X-Triage-Delivery"))
+    signed = intake_flow.body_digest(request.headers.get("X-Triage-Signature", "").encode())
+    return accept("generic", dedupe_key("X-Triage-Delivery"), signed_sha256=signed)
 
 
 @bp.post("/<source>")
@@ -129,7 +139,7 @@ def platform(source: str) -> Response:
         g.intake_outcome = "ignored"
         log.info("event ignored: %s", event.reason, extra={"source": source})
         return jsonify({"ignored": True, "reason": event.reason})
-    return store_and_enqueue(source, event)
+    return store_and_enqueue(source, event, signed_sha256=adapter.signed_digest(headers))
 
 
 def refuse_signature(source: str, exc: SignatureError) -> NoReturn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ from service.review.queries import latest_feedback
 from service.review.verdicts import current_routing
 from service.runtime import Runtime
 from service.writeback.notes import render_note, render_reply_note, render_review_note
-from service.writeback.queries import claim_writeback, failed_writeback_ids, mark_writeback_done
+from service.writeback.queries import claim_writeback, due_writeback_ids, failed_writeback_ids, mark_writeback_done
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,15 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
     wb = session.get(WritebackRow, writeback_id)
     assert wb is not None
     ticket = wb.decision.ticket
+    if wb.kind != "reply" and wb.decision.revision != ticket.revision:
+        # The ticket was updated and routed again: this routing would overwrite the newer one in the helpdesk.
+        # (An approved reply still goes out: an agent wrote it for this requester.)
+        wb.status = WritebackStatus.SUPERSEDED
+        wb.last_error = (
+            f"superseded: the ticket is at revision {ticket.revision}, this is revision {wb.decision.revision}"
+        )
+        session.commit()
+        return Delivery("superseded")
     request = writeback_request(session, wb)
     helpdesk = runtime.integrations.helpdesk(wb.target)
     wait = max((runtime.limiter.acquire(limit) for limit in helpdesk.rate_limits(request)), default=0.0)
@@ -74,30 +83,40 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
     }
     started = time.perf_counter()
     try:
+        problem = helpdesk.external_id_problem(request.ticket_external_id)
+        if problem is not None:
+            raise IntegrationError(problem, permanent=True)
         if request.public_reply is not None:
             helpdesk.post_reply(request)
         else:
             helpdesk.write_back(request)
-    except IntegrationError as exc:
+    except Exception as exc:
+        if isinstance(exc, IntegrationError):
+            failure = exc
+        else:
+            # Not an answer from the helpdesk (a bug, an unexpected value): retried a bounded number of times, so it
+            # is never left "sending" to be resent every lease.
+            log.exception("write-back %s raised unexpectedly", wb.id, extra=ids)
+            failure = IntegrationError(f"{type(exc).__name__}: {exc}", permanent=False)
         took = timed(session, ticket.id, "writeback", started)
-        wb.last_error = str(exc)[:2000]
-        if exc.retry_after is not None and not exc.permanent:
+        wb.last_error = str(failure)[:2000]
+        if failure.retry_after is not None and not failure.permanent:
             # A 429 that says when to come back is the helpdesk pacing us, like our own limiter above: it gives
             # the attempt back, so a rate-limit storm neither fails write-backs for good nor lengthens the backoff
             # of a real failure after it. At least 1 s, so "Retry-After: 0" cannot spin.
             wb.attempts -= 1
             wb.status = WritebackStatus.RETRYING
-            wb.next_attempt_at = now_utc() + timedelta(seconds=max(exc.retry_after, 1.0))
+            wb.next_attempt_at = now_utc() + timedelta(seconds=max(failure.retry_after, 1.0))
             session.commit()
-            return Delivery("throttled", retry_in=max(exc.retry_after, 1.0))
-        if exc.permanent or wb.attempts >= runtime.settings.writeback_max_attempts:
+            return Delivery("throttled", retry_in=max(failure.retry_after, 1.0))
+        if failure.permanent or wb.attempts >= runtime.settings.writeback_max_attempts:
             wb.status = WritebackStatus.FAILED
             session.commit()
             log.warning(
                 "write-back %s failed for good after %s attempt(s)",
                 wb.id,
                 wb.attempts,
-                extra={**ids, "duration_ms": took, "error": str(exc)[:300]},
+                extra={**ids, "duration_ms": took, "error": str(failure)[:300]},
             )
             return Delivery("failed")
         delay = min(runtime.settings.writeback_backoff_s * 2 ** (wb.attempts - 1), MAX_BACKOFF_S)
@@ -106,7 +125,7 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
         session.commit()
         log.info(
             "write-back will be retried",
-            extra={**ids, "duration_ms": took, "retry_in_s": delay, "error": str(exc)[:300]},
+            extra={**ids, "duration_ms": took, "retry_in_s": delay, "error": str(failure)[:300]},
         )
         return Delivery("retrying", retry_in=delay)
     took = timed(session, ticket.id, "writeback", started)
@@ -194,3 +213,10 @@ def retry_failed_writebacks(session: Session) -> list[int]:
 def writebacks_in(session: Session, status: str) -> list[WritebackRow]:
     """Every write-back in one status, oldest first (for operators)."""
     return list(session.scalars(select(WritebackRow).where(WritebackRow.status == status).order_by(WritebackRow.id)))
+
+
+def due_writebacks(runtime: Runtime, session: Session, *, now: datetime) -> list[int]:
+    """Write-backs the sweep must enqueue: pending past a grace, due for a retry, or left by a dead worker."""
+    grace = now - timedelta(seconds=min(30, runtime.settings.sweep_interval_s))
+    stale = now - timedelta(seconds=runtime.settings.claim_lease_s)
+    return due_writeback_ids(session=session, now=now, created_before=grace, stale_before=stale)

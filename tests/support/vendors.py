@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
+import time
 from typing import Any
 
 from integrations.fake.server import Recorded, RecordingServer
-from tests.support.settings import ROOT
+from tests.support.settings import FIXTURES, ROOT
 
 ZENDESK_EMAIL, ZENDESK_TOKEN = "agent@example.com", "zd-api-token"
 JIRA_EMAIL, JIRA_TOKEN = "bot@example.com", "jira-api-token"
@@ -238,3 +240,17 @@ def jira_headers(body: bytes, secret: str = JIRA_SECRET, identifier: str = "jira
         "X-Hub-Signature": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest(),
         "X-Atlassian-Webhook-Identifier": identifier,
     }
+
+
+def jira_fixture(name: str) -> bytes:
+    """A shipped Jira payload with its event time set to now: Jira deliveries older than the replay window are
+    refused, and the samples were recorded years ago."""
+    payload = json.loads((FIXTURES / "webhooks" / "jira" / f"{name}.json").read_text())
+    return json.dumps(fresh_jira(payload)).encode()
+
+
+def fresh_jira(payload: Any) -> Any:
+    """The payload with `timestamp` (milliseconds) set to now, where it is an object that has one."""
+    if isinstance(payload, dict) and "timestamp" in payload:
+        return {**payload, "timestamp": int(time.time() * 1000)}
+    return payload

@@ -57,7 +57,9 @@ def test_the_same_delivery_again_returns_200_with_the_same_ticket(client, runtim
 
 def test_a_new_delivery_of_a_known_ticket_is_recorded_but_not_processed_again(client, runtime):
     first = post_signed(client, delivery_id="d-1").get_json()
-    second = post_signed(client, delivery_id="d-2")
+    # Signed anew, a second later (the same signed request under another id would be a replay).
+    body, headers = signed_delivery(SECRET, TICKET, delivery_id="d-2", timestamp=int(time.time()) + 1)
+    second = client.post("/webhooks/generic", data=body, headers=headers)
     assert second.status_code == 200 and second.get_json()["outcome"] == "known_ticket"
     assert second.get_json()["ticket_id"] == first["ticket_id"]
     assert count(runtime, Ticket) == 1 and count(runtime, WebhookEvent) == 2

@@ -52,7 +52,8 @@ ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"colspan", "rows
 URL_SCHEMES = {"http", "https", "mailto"}
 # Dropped with their content, not just unwrapped: their text is code or noise, never message.
 DROP_WITH_CONTENT = {"script", "style", "template", "iframe", "object", "noscript", "title", "textarea", "select"}
-_LOOKS_LIKE_HTML = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9-]*|/[a-zA-Z][a-zA-Z0-9-]*|!--)[^>]*>")
+# A tag cannot contain "<": so "<a<a<a..." fails fast at each "<" instead of scanning to the end from each.
+_LOOKS_LIKE_HTML = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9-]*+|/[a-zA-Z][a-zA-Z0-9-]*+|!--)[^<>]*+>")
 
 
 def looks_like_html(text: str) -> bool:
