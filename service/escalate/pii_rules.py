@@ -124,7 +124,7 @@ RULES: tuple[Rule, ...] = (
     Rule("CARD", r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", 0.95, check=_card),
     Rule(
         "CARD_CVV",
-        r"\b(?:cvv2?|cvc2?|csc|card security code|security code on the back|code de s[ée]curit[ée]"
+        r"\b(?:cvv2?|cvc2?|csc|card security code|security code|code de s[ée]curit[ée]"
         r"|cryptogramme(?: visuel)?|kartenpr[üu]fnummer|pr[üu]fziffer|sicherheitscode)\b[^\d\n]{0,20}(\d{3,4})\b",
         group=1,
     ),
@@ -146,7 +146,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "SECRET",
         r"\b(?:password|passwort|kennwort|mot de passe|passcode|pwd|pin(?: code)?|mdp)\b"
-        r"(?:[ ](?:is|was|ist|war|est|[ée]tait|lautet|would be)[ :]{1,3}|[ ]?[:=][ ]?)"
+        r"(?:[ ](?:is|was|ist|war|est|[ée]tait|lautet|would be)[ :]{1,3}|[ ]?[:=][ ]?|[ ]?\()"
         r"(?:[\"'`“„«][ ]?)?([^\s\"'`”“»]{3,64})",
         group=1,
         check=_password,
@@ -169,7 +169,8 @@ RULES: tuple[Rule, ...] = (
         r"|auth(?:entication)? code|login code|confirmation code"
         r"|code de (?:v[ée]rification|confirmation|s[ée]curit[ée])"
         r"|code (?:à usage unique|re[çc]u|sms)|best[äa]tigungscode|verifizierungscode|einmalcode|sicherheitscode|tan"
-        r"|(?:my|your|the|votre|mon|le|dein|ihr|ihre) (?:sms[- ]|login |verification |security )?code|sms-tan)"
+        r"|(?:my|your|the|votre|mon|le|dein|ihr|ihre|der|den) (?:sms[- ]|login |verification |security )?code"
+        r"|sms-tan|sms-code|code aus der sms)"
         r"\b[^\d\n]{0,25}(\d{4,8})\b",
         group=1,
     ),
@@ -239,7 +240,8 @@ RULES: tuple[Rule, ...] = (
     Rule("ADDRESS", rf"(?<=\n|^|,[ ])\d{{5}}[ ]{_PLACE}(?=[ \t]*(?:\n|$|,))", 0.6, ignore_case=False),
     Rule(
         "PERSON",
-        r"(?m)^[ \t]*(?:(?:hi|hello|hey)(?: there)?|dear|good (?:morning|afternoon|evening)|bonjour|salut|cher|ch[èe]re"
+        r"(?m)^[ \t]*(?:(?:hi|hiya|hello|hey|howdy)(?: there)?|moin|servus|coucou|dear"
+        r"|good (?:morning|afternoon|evening)|bonjour|salut|cher|ch[èe]re"
         rf"|hallo|liebe[rs]?|sehr geehrte[rs]?|guten tag)[ ,]{{1,3}}(?:{TITLES}\.?[ ]{{1,3}})?({NAME})",
         0.9,
         group=1,
@@ -248,7 +250,7 @@ RULES: tuple[Rule, ...] = (
         "PERSON",
         r"\b(?:my name is|my name's|i am|i'm|this is|je m'appelle|je suis|mon nom est|ich hei(?:ß|ss)e|ich bin"
         r"|please call|please contact|ask for|speak to|spoke (?:to|with)|card ?holder|account holder|titulaire"
-        r"|kontoinhaber(?:in)?|appelez|rufen sie|contactez"
+        r"|kontoinhaber(?:in)?|appelez|rufen sie|contactez|it's|it is|c'est|hier ist"
         rf"|mein name ist)[ ]{{1,3}}(?:{TITLES}\.?[ ]{{1,3}})?({NAME})",
         0.9,
         group=1,
@@ -313,5 +315,7 @@ NOT_NAMES = frozenset(
     pending happy glad writing calling contacting reaching following done ok okay good great meine mein ihr ihre
     sie wir guten beste viele liebe bitte danke karte konto bestellung lieferadresse nummer kontoinhaber tel fax
     reisepassnummer fehlercode kundenservice grüße gruß tag quelqu'un ma mon mes votre notre carte compte lien
-    commande merci bien adresse nom passwort pay plus premium platinum smart""".split()
+    commande merci bien adresse nom passwort pay plus premium platinum smart visa mastercard maestro amex paypal
+    revolut apple google monday tuesday wednesday thursday friday saturday sunday january february march april
+    june july august september october november december rückruf""".split()
 )

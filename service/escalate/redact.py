@@ -61,7 +61,9 @@ _DATE_OR_VERSION = regex.compile(
     r"\d{4}-\d{2}-\d{2}|^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$|^\d{1,2}(?:\.\d{1,4}){2,}$|^(?:19|20)\d{2}[01]\d[0-3]\d$"
 )
 # Single-word names from the NER model are not trusted in German lines (cue rules still find "Hallo Anna").
-_GERMAN_WORDS = regex.compile(r"\b(?:der|die|das|und|ich|nicht|ist|mein|meine|sie|bitte|hat|wurde|habe|soll|mich)\b")
+_GERMAN_WORDS = regex.compile(
+    r"\b(?:der|die|das|den|dem|und|ich|nicht|ist|mein|meine|sie|bitte|hat|wurde|habe|soll|mich|für|mit|auf|danke)\b"
+)
 _CAPITALISED = regex.compile(r"\p{Lu}[\p{Ll}'’]+")
 # Capitalised only because they start a sentence (names are not among them).
 _STARTERS = frozenset(

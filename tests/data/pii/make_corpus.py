@@ -15,6 +15,7 @@ from pathlib import Path
 OUT = Path(__file__).with_name("corpus.jsonl")
 HELDOUT = Path(__file__).with_name("heldout1.jsonl")
 HELDOUT2 = Path(__file__).with_name("heldout2.jsonl")
+HELDOUT3 = Path(__file__).with_name("heldout3.jsonl")
 R = random.Random(16)
 
 FIRST = {
@@ -473,7 +474,8 @@ HELDOUT_NEGATIVES = [
     "Dear Customer Support,\nI never received the PIN letter for my Mastercard.",
 ]
 
-# Held out (2): written after all rule changes; measured once, never tuned on.
+# Held out (2): written after the rule changes that heldout1 led to and measured once (BENCHMARKS.md); its
+# misses then led to a last round of rule changes.
 HELDOUT2_FIRST = {
     "en": ["Delphine", "Oluwaseun", "Harriet", "Mateo", "Siobhan", "Arjun", "Eleanor", "Tobias", "Wen", "Callum"],
     "fr": ["Clémence", "Anaïs", "Baptiste", "Noémie", "Mathéo", "Capucine", "Thibault", "Eloïse"],
@@ -544,6 +546,70 @@ HELDOUT2_NEGATIVES = [
     "Case {n}: chargeback code 4837, merchant Acme Travel Ltd.",
 ]
 
+# Held out (3): written after the last rule change; measured once, never tuned on.
+HELDOUT3_FIRST = {
+    "en": ["Imogen", "Declan", "Priyanka", "Jasper", "Amara", "Rhys", "Felicity", "Kenji", "Saoirse", "Marlon"],
+    "fr": ["Ophélie", "Rémi", "Laëtitia", "Cyprien", "Manon", "Hervé", "Apolline", "Yanis"],
+    "de": ["Rosemarie", "Till", "Annegret", "Jonas", "Svenja", "Eckhard", "Theresia", "Nils"],
+}
+HELDOUT3_LAST = {
+    "en": ["Blackwood", "Osei", "Kapoor", "Whitaker", "Nwosu", "Llewellyn", "Hargreaves", "Sato"],
+    "fr": ["Fournier", "Caron", "Vasseur", "Rolland", "Lemoine", "Barbier", "Joly", "Renaud"],
+    "de": ["Wolff", "Scholz", "Krause", "Frank", "Albrecht", "Ziegler", "Jäger", "Winkler"],
+}
+HELDOUT3_ADDRESSES = {
+    "en": [
+        "21 Orchard Close, Oxford OX2 6HT",
+        "5 Mill Street, Galway",
+        "4410 Cedar Lane, Raleigh, NC 27609",
+        "Flat 2, 8 Tenter Road, Sheffield S1 2BT",
+    ],
+    "fr": ["19 rue Nationale, 59000 Lille", "2 place du Marché, 35000 Rennes", "33 avenue Jean Jaurès, 31000 Toulouse"],
+    "de": ["Mozartweg 12, 93053 Regensburg", "Bergstraße 40, 69120 Heidelberg", "Kirchgasse 3, 55116 Mainz"],
+}
+HELDOUT3_TEMPLATES: dict[str, list[str]] = {
+    "en": [
+        "Please update my details:\nName - {PERSON}\nNew address - {ADDRESS}\nNew phone - {PHONE}",
+        "{FIRST} here from accounts payable, card {CARD} was declined.",
+        "Subject: Re: Re: refund\n\nThanks {FIRST}! Also my new email is {EMAIL}.",
+        "client_ip={IP} user_email={EMAIL} status=BLOCKED",
+        "Hello Support,\nI (that is, {PERSON}) never authorised the payment to {IBAN}.",
+        "My wife {PERSON} cannot log in; her number is {PHONE}.",
+        "Password: {PASSWORD}",
+        "Here's my token: {SECRET}",
+        "CVV2 {CVV} and expiration {EXPIRY}",
+        "DOB: {DATE_OF_BIRTH}",
+        "Warm regards,\n{PERSON} | Operations | {PHONE}",
+        "OTP {CODE} never arrived, I only got it later.",
+        "Best,\n{FIRST}",
+        "Please wire it to {IBAN} (account of {PERSON}).",
+    ],
+    "fr": [
+        "Madame, Monsieur,\nje soussigné {PERSON}, demeurant {ADDRESS}, conteste le prélèvement.",
+        "Mon numéro : {PHONE}, mon e-mail : {EMAIL}.",
+        "Cordialement\n{PERSON}\n{PHONE}",
+        "Mot de passe : {PASSWORD}",
+        "Bonsoir {FIRST}, toujours rien reçu.",
+    ],
+    "de": [
+        "Sehr geehrte Damen und Herren,\nich, {PERSON}, wohnhaft {ADDRESS}, widerspreche der Abbuchung.",
+        "Meine Nummer: {PHONE}, meine E-Mail: {EMAIL}.",
+        "MfG\n{PERSON}",
+        "Passwort: {PASSWORD}",
+        "Guten Abend {FIRST}, immer noch nichts angekommen.",
+    ],
+}
+HELDOUT3_NEGATIVES = [
+    "Standing order SO-{n} to Thames Water failed on the 3rd.",
+    "The Monzo card reader at Pret showed error {a}{b}{a}.",
+    "Merci, le virement SEPA {n} de la Société Générale est arrivé.",
+    "Hallo, die Commerzbank-Filiale in Bonn hat geschlossen, Vorgang {n}.",
+    "API returned 429 Too Many Requests, retry-after {a}{b} s, request {h}{h}.",
+    "Please close account type Premier Plus, reference CL-{n}.",
+    "Fee schedule 2025 v{a}.{b} lists 1.5 % for ATM withdrawals abroad.",
+    "Kind regards,\nThe Billing Team",
+]
+
 
 def main() -> None:
     rows = []
@@ -572,6 +638,16 @@ def main() -> None:
             rows.append(fill(HELDOUT2_TEMPLATES[lang][i % len(HELDOUT2_TEMPLATES[lang])], lang))
     rows += [negative() for _ in range(40)]
     write(HELDOUT2, rows)
+    FIRST.update(HELDOUT3_FIRST)
+    LAST.update(HELDOUT3_LAST)
+    globals()["address"] = lambda lang: R.choice(HELDOUT3_ADDRESSES[lang])
+    NEGATIVES[:] = HELDOUT3_NEGATIVES
+    rows = []
+    for lang, count in (("en", 90), ("fr", 40), ("de", 40)):
+        for i in range(count):
+            rows.append(fill(HELDOUT3_TEMPLATES[lang][i % len(HELDOUT3_TEMPLATES[lang])], lang))
+    rows += [negative() for _ in range(40)]
+    write(HELDOUT3, rows)
 
 
 def write(path: Path, rows: list[dict]) -> None:
