@@ -17,10 +17,6 @@ from service.core.ports import IntegrationError
 
 log = logging.getLogger(__name__)
 
-# The response format each server settled on, for the life of the process: (base_url, model, ladder) -> rung.
-_negotiated: dict[tuple[str, str, tuple[str, ...]], str] = {}
-_negotiated_lock = threading.Lock()
-
 # integrations/http.py words every HTTP error as "<METHOD> <url>: HTTP <status>: <body>".
 _STATUS = re.compile(r": HTTP (\d{3})")
 # What servers say when they do not take a response format: llama-cpp-python answers 500 "Input should be
@@ -71,7 +67,8 @@ class ChatClient:
             self.http.headers["api-key"] = settings.api_key
         elif settings.api_key:
             self.http.headers["Authorization"] = f"Bearer {settings.api_key}"
-        self._key = (settings.base_url, settings.model, settings.ladder)
+        # The runtime builds one client per process, so what it settles on holds for the process.
+        self._format: str | None = None
         self._lock = threading.Lock()
         self._failures = 0
         self._open_until = 0.0
@@ -79,8 +76,8 @@ class ChatClient:
     @property
     def response_format(self) -> str | None:
         """The response format this server accepted, once one call has gone through."""
-        with _negotiated_lock:
-            return _negotiated.get(self._key)
+        with self._lock:
+            return self._format
 
     def complete(self, body: dict[str, Any], *, schema: dict[str, Any] | None = None) -> dict[str, Any]:
         """One completion within TRIAGE_LLM_DEADLINE_S, in the best response format the server takes.
@@ -140,9 +137,9 @@ class ChatClient:
                 raise IntegrationError("LLM answered with a body that is not JSON", permanent=False) from None
 
     def _remember(self, rung: str) -> None:
-        with _negotiated_lock:
-            first = self._key not in _negotiated
-            _negotiated.setdefault(self._key, rung)
+        with self._lock:
+            first = self._format is None
+            self._format = self._format or rung
         if first:
             log.info(
                 "LLM response format settled for this process",
