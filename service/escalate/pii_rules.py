@@ -241,7 +241,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "PERSON",
         r"(?m)^[ \t]*(?:(?:hi|hiya|hello|hey|howdy)(?: there)?|moin|servus|coucou|dear"
-        r"|good (?:morning|afternoon|evening)|bonjour|salut|cher|ch[èe]re"
+        r"|good (?:morning|afternoon|evening)|bonjour|bonsoir|salut|cher|ch[èe]re|guten (?:abend|morgen)"
+        r"|gr[üu](?:ß|ss) gott"
         rf"|hallo|liebe[rs]?|sehr geehrte[rs]?|guten tag)[ ,]{{1,3}}(?:{TITLES}\.?[ ]{{1,3}})?({NAME})",
         0.9,
         group=1,
@@ -250,7 +251,8 @@ RULES: tuple[Rule, ...] = (
         "PERSON",
         r"\b(?:my name is|my name's|i am|i'm|this is|je m'appelle|je suis|mon nom est|ich hei(?:ß|ss)e|ich bin"
         r"|please call|please contact|ask for|speak to|spoke (?:to|with)|card ?holder|account holder|titulaire"
-        r"|kontoinhaber(?:in)?|appelez|rufen sie|contactez|it's|it is|c'est|hier ist"
+        r"|kontoinhaber(?:in)?|appelez|rufen sie|contactez|it's|it is|c'est|hier ist|je soussign[ée]e?|account of"
+        r"|on behalf of|in the name of|au nom de|im namen von|zugunsten von|that is,|ich,|i,"
         rf"|mein name ist)[ ]{{1,3}}(?:{TITLES}\.?[ ]{{1,3}})?({NAME})",
         0.9,
         group=1,
@@ -269,11 +271,12 @@ RULES: tuple[Rule, ...] = (
         r"|salutations|bien cordialement|mit freundlichen gr(?:ü|ue)(?:ß|ss)en|mfg|viele gr(?:ü|ue)(?:ß|ss)e"
         r"|beste gr(?:ü|ue)(?:ß|ss)e|liebe gr(?:ü|ue)(?:ß|ss)e|gru(?:ß|ss)|gr(?:ü|ue)(?:ß|ss)e|danke(?: sch[öo]n)?)"
         r"[,!.]?[ \t]{0,3}\n?"
-        rf"[ \t]{{0,3}}({_ANY_CASE_NAME}(?:[ \t]{{1,3}}\p{{L}}[\p{{L}}'’-]{{1,30}})?)[ \t]*$",
+        rf"[ \t]{{0,3}}({_ANY_CASE_NAME}(?:[ \t]{{1,3}}\p{{L}}[\p{{L}}'’-]{{1,30}})?)(?:[ \t]*$|(?=[!.]))",
         0.9,
         group=1,
     ),
     Rule("PERSON", rf"(?m)^[ \t]*[-–—]{{1,3}}[ \t]?({NAME})[ \t]*$", 0.9, group=1),
+    Rule("PERSON", rf"(?m)^[ \t]*({NAME})(?:[ ,]{{1,3}}here\b|[ \t]{{1,3}}\|[ \t])", 0.88, group=1),
     # A signature block: a line of two or three capitalised words above a line with digits or an e-mail.
     Rule(
         "PERSON",
@@ -295,7 +298,9 @@ RULES: tuple[Rule, ...] = (
         "PERSON",
         r"(?m)\b(?:name|full name|customer(?: name)?|account holder|card ?holder|contact|requester|reported by|signed"
         r"|nom(?: complet)?|pr[ée]nom|titulaire(?: du compte)?|client|kontoinhaber(?:in)?|kunde|kundin|ansprechpartner"
-        r"|vorname|nachname|von|from|de|gez\.|holder|owner|user_?name|full_?name)[ \t]{0,3}[:|=][ \t]{0,3}[\"']?"
+        r"|vorname|nachname|von|from|de|gez\.|holder|owner|user_?name|full_?name)"
+        r"[ \t]{0,3}(?:[:|=]|[ ][-–][ ])[ \t]{0,3}"
+        r"[\"']?"
         rf"(?:{TITLES}\.?[ ]{{1,3}})?({_ANY_CASE_NAME})",
         0.9,
         group=1,
@@ -317,5 +322,6 @@ NOT_NAMES = frozenset(
     reisepassnummer fehlercode kundenservice grüße gruß tag quelqu'un ma mon mes votre notre carte compte lien
     commande merci bien adresse nom passwort pay plus premium platinum smart visa mastercard maestro amex paypal
     revolut apple google monday tuesday wednesday thursday friday saturday sunday january february march april
-    june july august september october november december rückruf""".split()
+    june july august september october november december rückruf damen herren abend morgen monzo starling n26
+    wise klarna sparkasse commerzbank""".split()
 )

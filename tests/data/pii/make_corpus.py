@@ -16,6 +16,7 @@ OUT = Path(__file__).with_name("corpus.jsonl")
 HELDOUT = Path(__file__).with_name("heldout1.jsonl")
 HELDOUT2 = Path(__file__).with_name("heldout2.jsonl")
 HELDOUT3 = Path(__file__).with_name("heldout3.jsonl")
+HELDOUT4 = Path(__file__).with_name("heldout4.jsonl")
 R = random.Random(16)
 
 FIRST = {
@@ -546,7 +547,8 @@ HELDOUT2_NEGATIVES = [
     "Case {n}: chargeback code 4837, merchant Acme Travel Ltd.",
 ]
 
-# Held out (3): written after the last rule change; measured once, never tuned on.
+# Held out (3): written after heldout2's rule changes and measured once (BENCHMARKS.md); its misses then led to
+# a last round of rule changes.
 HELDOUT3_FIRST = {
     "en": ["Imogen", "Declan", "Priyanka", "Jasper", "Amara", "Rhys", "Felicity", "Kenji", "Saoirse", "Marlon"],
     "fr": ["Ophélie", "Rémi", "Laëtitia", "Cyprien", "Manon", "Hervé", "Apolline", "Yanis"],
@@ -610,6 +612,61 @@ HELDOUT3_NEGATIVES = [
     "Kind regards,\nThe Billing Team",
 ]
 
+# Held out (4): written after the last rule change; measured once, never tuned on.
+HELDOUT4_FIRST = {
+    "en": ["Beatrice", "Nnamdi", "Lachlan", "Esme", "Tariq", "Ffion", "Horatio", "Mei", "Ciaran", "Rosalind"],
+    "fr": ["Gaspard", "Maïwenn", "Firmin", "Héloïse", "Anatole", "Séverine", "Jules", "Capucine"],
+    "de": ["Hannelore", "Benedikt", "Wilma", "Kai-Uwe", "Frauke", "Ansgar", "Edeltraud", "Volker"],
+}
+HELDOUT4_LAST = {
+    "en": ["Fairweather", "Eze", "Drummond", "Quigley", "Haddad", "Pritchard", "Vance", "Zhou"],
+    "fr": ["Tessier", "Le Goff", "Marchal", "Besson", "Poirier", "Collin", "Huet", "Cordier"],
+    "de": ["Kaiser", "Haas", "Schwarz", "Lorenz", "Ludwig", "Böhm", "Peters", "Graf"],
+}
+HELDOUT4_ADDRESSES = {
+    "en": ["63 Bridge Road, Cardiff CF11 9AB", "1017 Willow Street, Savannah, GA 31401", "7 Hope Terrace, Dundee"],
+    "fr": ["15 rue Victor Hugo, 21000 Dijon", "4 allée des Tilleuls, 86000 Poitiers"],
+    "de": ["Gartenstraße 9, 79098 Freiburg", "Hafenweg 2, 24103 Kiel"],
+}
+HELDOUT4_TEMPLATES: dict[str, list[str]] = {
+    "en": [
+        "Good evening,\nI am writing about my late father {PERSON}'s account.",
+        "Agent {PERSON} promised a callback on {PHONE} that never came.",
+        "Thx,\n{FIRST}",
+        "Beneficiary: {PERSON}\nIBAN: {IBAN}\nAmount: 120.00",
+        "Our CFO, {PERSON}, asked me to chase this. Reach her at {EMAIL}.",
+        "Login from {IP} at 03:12, then password reset to {PASSWORD}? Not me!",
+        "Greetings from {ADDRESS}! My card {CARD} is still not here.",
+        "{PERSON} <{EMAIL}> wrote on Tuesday:\n> please check",
+        "Customer {PERSON} (DOB {DATE_OF_BIRTH}) called about a chargeback.",
+        "Regards\n{PERSON}\nTel {PHONE} | {EMAIL}",
+        "export STRIPE_KEY={SECRET}",
+        "Verification code: {CODE}",
+    ],
+    "fr": [
+        "Bonjour Madame {SURNAME},\nvoici mon RIB : {IBAN}.",
+        "Veuillez contacter mon fils {PERSON} au {PHONE}.",
+        "Salutations distinguées,\n{PERSON}",
+        "Adresse de facturation : {ADDRESS}",
+        "Mon identifiant est {EMAIL} et l'adresse IP {IP}.",
+    ],
+    "de": [
+        "Guten Tag Herr {SURNAME},\nhier meine IBAN: {IBAN}.",
+        "Bitte rufen Sie meinen Sohn {PERSON} unter {PHONE} an.",
+        "Hochachtungsvoll\n{PERSON}",
+        "Rechnungsadresse: {ADDRESS}",
+        "Mein Login ist {EMAIL}, die IP war {IP}.",
+    ],
+}
+HELDOUT4_NEGATIVES = [
+    "The Nationwide app shows transaction ID {n} twice.",
+    "Je n'ai pas reçu la carte Gold, commande {n}.",
+    "Die Karte der ING wurde am Automaten eingezogen, Beleg {n}.",
+    "Error PSD2_SCA_REQUIRED when paying Booking.com, ref {h}.",
+    "Please raise the Amex limit to 5,000 as discussed, case {n}.",
+    "Monthly statement 2025-0{a} is missing from the portal.",
+]
+
 
 def main() -> None:
     rows = []
@@ -648,6 +705,16 @@ def main() -> None:
             rows.append(fill(HELDOUT3_TEMPLATES[lang][i % len(HELDOUT3_TEMPLATES[lang])], lang))
     rows += [negative() for _ in range(40)]
     write(HELDOUT3, rows)
+    FIRST.update(HELDOUT4_FIRST)
+    LAST.update(HELDOUT4_LAST)
+    globals()["address"] = lambda lang: R.choice(HELDOUT4_ADDRESSES[lang])
+    NEGATIVES[:] = HELDOUT4_NEGATIVES
+    rows = []
+    for lang, count in (("en", 90), ("fr", 40), ("de", 40)):
+        for i in range(count):
+            rows.append(fill(HELDOUT4_TEMPLATES[lang][i % len(HELDOUT4_TEMPLATES[lang])], lang))
+    rows += [negative() for _ in range(40)]
+    write(HELDOUT4, rows)
 
 
 def write(path: Path, rows: list[dict]) -> None:
