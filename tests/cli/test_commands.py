@@ -90,6 +90,39 @@ def test_db_upgrade_and_writebacks_list_on_a_fresh_database(tmp_path):
     assert listed.returncode == 0 and "0 write-back(s) failed" in listed.stdout
 
 
+def test_failed_tickets_are_listed_with_their_reason_and_put_back_in_line(tmp_path):
+    from service.core.settings import Settings
+    from service.infra.db import Database
+    from service.infra.models import Ticket
+
+    env = {"TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path}/cli.db"}
+    assert triage("db", "upgrade", env_extra=env).returncode == 0
+    db = Database(Settings(database_url=env["TRIAGE_DATABASE_URL"]).database_url)
+    with db.session() as session:
+        for n, source in ((1, "zendesk"), (2, "jira")):
+            session.add(
+                Ticket(
+                    source=source,
+                    external_id=str(n),
+                    subject="",
+                    body="",
+                    status="failed",
+                    last_error="fetch: HTTP 401: token revoked",
+                )
+            )
+        session.commit()
+    listed = triage("tickets", "list", env_extra=env)
+    assert (
+        "1\tzendesk:1" in listed.stdout and "token revoked" in listed.stdout and "2 ticket(s) failed" in listed.stdout
+    )
+    assert triage("tickets", "retry", env_extra=env).returncode == 2  # says which to retry
+    retried = triage("tickets", "retry", "--source", "zendesk", env_extra=env)
+    assert retried.returncode == 0 and "1 failed ticket(s) back in line" in retried.stdout
+    with db.session() as session:
+        assert {t.source: t.status for t in session.query(Ticket)} == {"zendesk": "received", "jira": "failed"}
+    db.dispose()
+
+
 def test_train_writes_a_model_through_the_cli(tmp_path, models_dir):
     from tests.support.settings import BANKING77, TINY_LABELS, write_subset
 
