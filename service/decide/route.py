@@ -5,16 +5,22 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from service.core.domain import DecisionStatus, Prediction, Route
+from service.decide.normalize import MAX_INPUT_CHARS
 
 
 class RoutingError(ValueError):
     """The routing file is not usable; the message names the file and the offending entry."""
+
+
+# Keyword overrides read as much of a ticket as the model does.
+MAX_ROUTE_CHARS = 2 * MAX_INPUT_CHARS
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class RoutingRules:
     ) -> tuple[DecisionStatus, Route, str]:
         """Choose queue, priority and status for one prediction, and say why."""
         metadata = metadata or {}
+        # Lowered once and cut: keywords are looked for in what the model reads, not in a 256 KiB body each time.
+        text = text[:MAX_ROUTE_CHARS].lower()
         queue_name = self.label_queue.get(prediction.label)
         rule = self.queues[queue_name] if queue_name else self.default
         queue, priority = rule.name, rule.priority
@@ -103,8 +111,14 @@ class RoutingRules:
         return self.priorities.index(priority)
 
 
-def _has_word(text: str, word: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(word.lower())}(?!\w)", text.lower()) is not None
+def _has_word(lowered: str, word: str) -> bool:
+    """Whether `word` stands as a whole word in an already lower-cased text."""
+    return _word_pattern(word.lower()).search(lowered) is not None
+
+
+@cache
+def _word_pattern(word: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<!\w){re.escape(word)}(?!\w)")
 
 
 def load_rules(path: Path) -> RoutingRules:
