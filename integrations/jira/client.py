@@ -49,41 +49,18 @@ class JiraClient:
 
     def add_public_comment(self, key: str, text: str) -> None:
         """A comment the requester sees: a public request comment (Service Management) or an unrestricted one."""
-        if self.settings.comment_mode == "servicedesk":
-            # Reference: https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-request/#api-rest-servicedeskapi-request-issueidorkey-comment-post
-            call(
-                self.http,
-                "POST",
-                self._url("/rest/servicedeskapi/request/{key}/comment", key),
-                timeout=self.settings.timeout_s,
-                json={"body": text, "public": True},
-            )
-        else:
-            # Reference: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-comments/#api-rest-api-2-issue-issueidorkey-comment-post
-            call(
-                self.http,
-                "POST",
-                self._url("/rest/api/2/issue/{key}/comment", key),
-                timeout=self.settings.timeout_s,
-                json={"body": text},
-            )
+        self._comment(key, text, public=True)
 
     def add_internal_comment(self, key: str, text: str) -> None:
+        """A comment only agents see: an internal request comment, or one limited to the configured role."""
+        self._comment(key, text, public=False)
+
+    def _comment(self, key: str, text: str, *, public: bool) -> None:
         if self.settings.comment_mode == "servicedesk":
             # Reference: https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-request/#api-rest-servicedeskapi-request-issueidorkey-comment-post
-            call(
-                self.http,
-                "POST",
-                self._url("/rest/servicedeskapi/request/{key}/comment", key),
-                timeout=self.settings.timeout_s,
-                json={"body": text, "public": False},
-            )
+            path, body = "/rest/servicedeskapi/request/{key}/comment", {"body": text, "public": public}
         else:
             # Reference: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-comments/#api-rest-api-2-issue-issueidorkey-comment-post
-            call(
-                self.http,
-                "POST",
-                self._url("/rest/api/2/issue/{key}/comment", key),
-                timeout=self.settings.timeout_s,
-                json={"body": text, "visibility": dict(self.settings.comment_visibility or {})},
-            )
+            visibility = {} if public else {"visibility": dict(self.settings.comment_visibility or {})}
+            path, body = "/rest/api/2/issue/{key}/comment", {"body": text, **visibility}
+        call(self.http, "POST", self._url(path, key), timeout=self.settings.timeout_s, json=body)

@@ -223,7 +223,8 @@ def test_an_approved_reply_is_a_public_jsm_comment_after_the_routing_and_the_int
     assert public.body == {"body": reply, "public": True}
 
 
-def test_in_restricted_mode_the_reply_is_a_platform_comment_without_a_visibility_limit(jira_server, tmp_path):
+def restricted(jira_server, tmp_path):
+    """The adapter in `comment: restricted` mode, with issue SUP-12."""
     mapping = (
         (ROOT / "docs" / "examples" / "jira-mapping.yaml")
         .read_text()
@@ -231,21 +232,17 @@ def test_in_restricted_mode_the_reply_is_a_platform_comment_without_a_visibility
     )
     (tmp_path / "m.yaml").write_text(mapping)
     jira_server.add_issue("SUP-12", "Where is my card?")
-    helpdesk = adapter(jira_server, TRIAGE_JIRA_MAPPING_FILE=str(tmp_path / "m.yaml"))
-    helpdesk.post_reply(request(public_reply="Your card is on its way."))
+    return adapter(jira_server, TRIAGE_JIRA_MAPPING_FILE=str(tmp_path / "m.yaml"))
+
+
+def test_in_restricted_mode_the_reply_is_a_platform_comment_without_a_visibility_limit(jira_server, tmp_path):
+    restricted(jira_server, tmp_path).post_reply(request(public_reply="Your card is on its way."))
     public = jira_server.requests[-1]
     assert (public.path, public.body) == ("/rest/api/2/issue/SUP-12/comment", {"body": "Your card is on its way."})
 
 
 def test_restricted_mode_posts_a_platform_comment_visible_to_a_role(jira_server, tmp_path):
-    mapping = (
-        (ROOT / "docs" / "examples" / "jira-mapping.yaml")
-        .read_text()
-        .replace("comment: servicedesk", "comment: restricted")
-    )
-    (tmp_path / "m.yaml").write_text(mapping)
-    jira_server.add_issue("SUP-12", "Where is my card?")
-    adapter(jira_server, TRIAGE_JIRA_MAPPING_FILE=str(tmp_path / "m.yaml")).write_back(request())
+    restricted(jira_server, tmp_path).write_back(request())
     comment = jira_server.requests[1]
     assert comment.path == "/rest/api/2/issue/SUP-12/comment"
     assert comment.body == {"body": "Triage: needs review.", "visibility": {"type": "role", "value": "Administrators"}}
