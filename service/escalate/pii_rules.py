@@ -26,6 +26,8 @@ class Rule:
     group: int = 0
     check: Check | None = None
     ignore_case: bool = True
+    # A cheaper pattern that must occur in the text for this rule to run at all (same flags).
+    needs: str | None = None
 
 
 def luhn_ok(digits: str) -> bool:
@@ -113,6 +115,7 @@ RULES: tuple[Rule, ...] = (
         "EMAIL",
         r"(?<![\w.+-])[\w.+-]{1,64}[ ]?[(\[{][ ]?(?:at|@|arobase|ät)[ ]?[)\]}][ ]?[\w-]{1,63}"
         r"(?:[ ]?[(\[{][ ]?(?:dot|\.|point|punkt)[ ]?[)\]}][ ]?[\w-]{1,63}){1,4}",
+        needs=r"[(\[{][ ]?(?:at|@|arobase|ät)[ ]?[)\]}]",
     ),
     Rule(
         "EMAIL",
@@ -236,6 +239,7 @@ RULES: tuple[Rule, ...] = (
         rf",?[ ]\d{{5}}[ ]{_PLACE}",
         0.85,
         ignore_case=False,
+        needs=r"\d{5}[ ]\p{Lu}",
     ),
     Rule("ADDRESS", rf"(?<=\n|^|,[ ])\d{{5}}[ ]{_PLACE}(?=[ \t]*(?:\n|$|,))", 0.6, ignore_case=False),
     Rule(

@@ -64,11 +64,13 @@ _DATE_OR_VERSION = regex.compile(
 _GERMAN_WORDS = regex.compile(
     r"\b(?:der|die|das|den|dem|und|ich|nicht|ist|mein|meine|sie|bitte|hat|wurde|habe|soll|mich|für|mit|auf|danke)\b"
 )
-_CAPITALISED = regex.compile(r"\p{Lu}[\p{Ll}'’]+")
+# Two letters at least: "I'm" and "I've" start many lines and hold no name.
+_CAPITALISED = regex.compile(r"\p{Lu}\p{Ll}[\p{Ll}'’]*")
 # Capitalised only because they start a sentence (names are not among them).
 _STARTERS = frozenset(
     """someone can could would will why what when where how is are do does did there they he she yesterday today
     since after before now but so if as however also when then because last my our your their please thanks
+    status something nothing anything everything it's that's what's there's i've i'm i'd i'll which who whose
     ich es wir ihr sie bitte danke warum wann wie was seit nach vor heute gestern aber und je nous vous il elle
     pourquoi quand comment depuis après avant aujourd'hui hier mais et merci""".split()
 )
@@ -237,6 +239,11 @@ def _phone_shape(window: str) -> tuple[int, int]:
     return sum(c.isdigit() for c in window), len(regex.findall(r"\d+", window))
 
 
+def _sentence_start(line: str, at: int) -> bool:
+    before = line[:at].rstrip()
+    return not before or before[-1] in ".!?:;\"'(" or (at + 1 < len(line) and line[at:].split(" ", 1)[0] == "")
+
+
 def _lines_with_names(text: str) -> tuple[str, list[tuple[int, int]]]:
     """The lines where a capitalised word could be a name, joined, with (offset in joined, offset in text) of each.
 
@@ -245,7 +252,10 @@ def _lines_with_names(text: str) -> tuple[str, list[tuple[int, int]]]:
     """
     kept, starts, at, joined_at = [], [], 0, 0
     for line in text.split("\n"):
-        words = _CAPITALISED.findall(line)
+        # A sentence's first word is capitalised anyway; it counts only when a capitalised word follows it.
+        words = [m.group(0) for m in _CAPITALISED.finditer(line) if not _sentence_start(line, m.start())]
+        if not words and (first := _CAPITALISED.match(line.lstrip())) and not first.group(0).isascii():
+            words = [first.group(0)]
         if any(w.lower() not in NOT_NAMES and w.lower() not in _STARTERS for w in words):
             kept.append(line)
             starts.append((joined_at, at))
@@ -322,8 +332,10 @@ def _rule_recognizer_class() -> type[Any]:
         """Presidio recognizer over our rules: a cue group selects the value, a checker may reject it."""
 
         def __init__(self, rules: tuple[Rule, ...]) -> None:
+            flags = [regex.IGNORECASE if rule.ignore_case else 0 for rule in rules]
             self.rules = [
-                (rule, regex.compile(rule.pattern, regex.IGNORECASE if rule.ignore_case else 0)) for rule in rules
+                (rule, regex.compile(rule.pattern, f), regex.compile(rule.needs, f) if rule.needs else None)
+                for rule, f in zip(rules, flags, strict=True)
             ]
             super().__init__(
                 supported_entities=sorted({r.kind for r in rules}), name="triage rules", supported_language="en"
@@ -337,7 +349,9 @@ def _rule_recognizer_class() -> type[Any]:
         ) -> list[RecognizerResult]:
             """Every match of every rule whose value its checker accepts."""
             out = []
-            for rule, pattern in self.rules:
+            for rule, pattern, needs in self.rules:
+                if needs is not None and not needs.search(text):
+                    continue
                 for match in pattern.finditer(text):
                     value = match.group(rule.group)
                     if not value or (rule.check is not None and not rule.check(value)):
