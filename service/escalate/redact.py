@@ -264,6 +264,9 @@ def _lines_with_names(text: str) -> tuple[str, list[tuple[int, int]]]:
     return "\n".join(kept), starts
 
 
+_LONG_RUN = regex.compile(r"\S{64,}")
+
+
 def _bounded_nlp_engine() -> type[Any]:
     from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
     from spacy import util as spacy_util
@@ -276,6 +279,10 @@ def _bounded_nlp_engine() -> type[Any]:
             if not self.nlp:
                 return super().process_text(text, language)
             nlp = self.nlp[language]
+            # spaCy's tokenizer is quadratic in the length of one whitespace-free run ("<><><>..." took 9 s at
+            # 8,000 characters). No name is that long: such runs are blanked, offsets kept, for spaCy only (the
+            # pattern recognizers still read the text as it is).
+            text = _LONG_RUN.sub(lambda m: " " * len(m.group()), text)
             joined, starts = _lines_with_names(text)
             tokens = nlp.tokenizer(joined)
             if len(tokens) > NER_MAX_TOKENS:
