@@ -95,6 +95,15 @@ def figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "accuracy_of_routed": round(sum(r["settled"] == r["truth"] for r in settled) / len(settled), 3)
         if settled
         else None,
+        "by_branch": {
+            branch: {
+                "tickets": len(rows),
+                "llm_right": sum(r["label"] == r["truth"] for r in rows),
+                "classifier_right": sum(r["classifier"] == r["truth"] for r in rows),
+            }
+            for branch in sorted({r["branch"] for r in runs})
+            for rows in [[r for r in runs if r["branch"] == branch]]
+        },
         "seconds_per_call_median": round(statistics.median(seconds), 3),
         "seconds_per_call_p95": round(seconds[int(0.95 * (len(seconds) - 1))], 3),
         "tokens_in_mean": round(statistics.mean(r["tokens_in"] for r in runs), 1),
@@ -154,6 +163,8 @@ def main() -> int:
                         "truth": ticket["truth"],
                         "label": answer.label,
                         "settled": outcome.label,
+                        "branch": outcome.branch,
+                        "classifier": ticket["prediction"].label,
                         "failed": answer.reason.startswith("call failed"),
                         "invalid": answer.reason.startswith(("answer is not", "label ")),
                         "seconds": seconds,
