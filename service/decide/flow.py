@@ -372,7 +372,8 @@ def decide_many(runtime: Runtime, tickets: list[Ticket]) -> list[Decision]:
     texts = [ticket_text(t.subject, t.body) for t in tickets]
     model = runtime.models.get()
     started = time.perf_counter()
-    predictions = model.predict(texts, top_k=3)
+    # As many alternatives as the LLM may be offered (TRIAGE_LLM_TOP_K), and three at least for the explanation.
+    predictions = model.predict(texts, top_k=max(3, runtime.settings.llm_top_k))
     # One model call serves the whole batch: each ticket is charged its share.
     classify_ms = (time.perf_counter() - started) * 1000 / max(len(tickets), 1)
     decisions = []

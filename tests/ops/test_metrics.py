@@ -73,7 +73,8 @@ def test_metrics_expose_intake_queue_latency_confidence_escalation_failures_and_
         == 1
     )
     assert value(waiting, "triage_intake_seconds", "triage_intake_seconds_count", source="generic") == 2
-    assert value(waiting, "triage_broker_queue_messages", queue="triage") >= 2  # enqueued, no worker here
+    # Enqueued, no worker here: ids committed within 20 ms share one message, so two tickets make one or two.
+    assert value(waiting, "triage_broker_queue_messages", queue="triage") >= 1
     assert value(waiting, "triage_tickets", status="received") == 2
     assert value(waiting, "triage_backlog_oldest_seconds") > 0
 
