@@ -10,6 +10,7 @@ from service.drafts import flow as drafts_flow
 from service.writeback import flow as writeback_flow
 from tests.support.chat import ChatServer
 from tests.support.flows import strict_rules
+from tests.support.processes import wait_until
 from tests.support.settings import SECRET, make_settings
 
 STAGES = ("classify", "route", "escalate", "draft", "writeback")
@@ -64,7 +65,12 @@ def test_metrics_expose_intake_queue_latency_confidence_escalation_failures_and_
     forged, headers = signed_delivery("wrong", {"id": "M-3", "body": "x"})
     assert client.post("/webhooks/generic", data=forged, headers=headers).status_code == 401
 
-    waiting = scrape(client)
+    def queued() -> dict | None:
+        """A scrape once the ids are on the broker: they are published in a batch up to 20 ms after commit."""
+        metrics = scrape(client)
+        return metrics if value(metrics, "triage_broker_queue_messages", queue="triage") >= 1 else None
+
+    waiting = wait_until(queued, timeout=5, interval=0.05, message="the tickets' message on the broker")
     assert (
         value(waiting, "triage_intake", "triage_intake_total", source="generic", status="202", outcome="created") == 2
     )
