@@ -3,7 +3,14 @@ Postgres restarted under load, and the helpdesk answering 429/500 storms.
 
     .venv/bin/python bench/faults.py [--tickets 400] [--scenario NAME]...
 
-NAME is worker_kill, redis_restart, postgres_restart or helpdesk_storm (default: all four, in that order).
+NAME is worker_kill, redis_restart, postgres_restart, helpdesk_storm, fetch_outage, deleted_tickets,
+hostile_bodies or reroute_storm (default: all eight, in that order).
+
+The last four send Zendesk triggers (only the ticket's id: the worker fetches its text from a loopback server that
+speaks Zendesk's API) or hostile bodies: fetch_outage (the ticket API answers 503, then 429 with Retry-After),
+deleted_tickets (10 % of the tickets are gone when fetched), hostile_bodies (5 % of the tickets are adversarial
+texts of the largest size the schema takes, sent after a round without them) and reroute_storm (a fifth of the
+tickets are updated while they are being decided).
 
 Each scenario runs granian, a `celery worker` (prefork, -c 2), `celery beat` (the sweep) and the fake helpdesk's
 HTTP server, against a fresh database (on the shared Postgres, or on a private cluster where Postgres is
@@ -22,6 +29,7 @@ import csv
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -44,8 +52,23 @@ from bench.intake import SECRET, Stack, ensure_model, free_port  # noqa: E402
 from bench.servers import PrivatePostgres, PrivateRedis  # noqa: E402
 from integrations.fake.server import FakeHelpdeskServer  # noqa: E402
 from integrations.fake.webhook import signed_delivery  # noqa: E402
+from tests.support.adversarial import catalogue  # noqa: E402
+from tests.support.vendors import ZENDESK_GROUPS, ZendeskServer, zendesk_env, zendesk_headers  # noqa: E402
 
-SCENARIOS = ("worker_kill", "redis_restart", "postgres_restart", "helpdesk_storm")
+MAX_BODY_CHARS = 100_000  # the generic ticket schema's limit on `body`
+
+SCENARIOS = (
+    "worker_kill",
+    "redis_restart",
+    "postgres_restart",
+    "helpdesk_storm",
+    "fetch_outage",
+    "deleted_tickets",
+    "hostile_bodies",
+    "reroute_storm",
+)
+# Scenarios whose tickets arrive as Zendesk triggers and are fetched.
+ZENDESK_SCENARIOS = ("fetch_outage", "deleted_tickets", "reroute_storm")
 # Recovery in seconds rather than the production defaults' minutes (lease 300 s, sweep 60 s). The claim lease
 # bounds how long a dead worker's claimed tickets wait, and it must outlast the slowest batch: here that is a
 # worker process's first one, which loads the model inside its claim (3-7 s on these 2 shared cores; with a
@@ -72,9 +95,18 @@ class Sender:
     """Posts tickets at a steady pace from a few threads; retries 503/429 and refused connections until acked."""
 
     def __init__(
-        self, url: str, run: str, texts: list[str], rate: float, threads: int = 8, give_up_s: float = 120
+        self,
+        url: str,
+        run: str,
+        texts: list[str],
+        rate: float,
+        threads: int = 8,
+        give_up_s: float = 120,
+        zendesk_ids: list[int] | None = None,
     ) -> None:
         self.url, self.run, self.texts, self.rate = url, run, texts, rate
+        # With Zendesk ids, ticket i is announced by a trigger carrying only zendesk_ids[i]: its text is fetched.
+        self.zendesk_ids = zendesk_ids
         self.threads, self.give_up_s = threads, give_up_s
         self.answers: list[Answer] = []
         self.acknowledged: dict[str, int] = {}  # external id -> the status that acknowledged it (202 or 200)
@@ -107,16 +139,13 @@ class Sender:
         time.sleep(max(0.0, self.started + i / self.rate - time.monotonic()))
         if not hasattr(self._local, "http"):
             self._local.http = requests.Session()
-        external_id = f"{self.run}-{i}"
+        external_id = f"{self.run}-{i}" if self.zendesk_ids is None else str(self.zendesk_ids[i])
         give_up = time.monotonic() + self.give_up_s
         while True:
-            # Re-signed on each try (a fresh timestamp), same body and delivery id: stored at most once.
-            body, headers = signed_delivery(
-                SECRET, {"id": external_id, "body": self.texts[i]}, delivery_id=f"delivery-{external_id}"
-            )
+            path, body, headers = self.delivery(i, external_id)
             sent = time.monotonic()
             try:
-                response = self._local.http.post(self.url + "/webhooks/generic", data=body, headers=headers, timeout=15)
+                response = self._local.http.post(self.url + path, data=body, headers=headers, timeout=15)
                 answer = Answer(
                     time.monotonic(),
                     response.status_code,
@@ -138,6 +167,17 @@ class Sender:
                     self.rejected[external_id] = answer.status
                 return
             time.sleep(min(float(answer.retry_after or 0.5), 10.0))
+
+    def delivery(self, i: int, external_id: str, event: str = "ticket.created") -> tuple[str, bytes, dict[str, str]]:
+        """Path, body and headers of ticket i's delivery; re-signed on each try (a fresh timestamp), same body
+        and delivery id, so it is stored at most once."""
+        if self.zendesk_ids is None:
+            body, headers = signed_delivery(
+                SECRET, {"id": external_id, "body": self.texts[i]}, delivery_id=f"delivery-{external_id}"
+            )
+            return "/webhooks/generic", body, headers
+        body = json.dumps({"event": event, "ticket": {"id": external_id}}).encode()
+        return "/webhooks/zendesk", body, zendesk_headers(body, invocation=f"{event}-{external_id}")
 
     def answers_in(self, start: float = 0.0, end: float = float("inf")) -> list[Answer]:
         with self._lock:
@@ -163,6 +203,9 @@ class Context:
     broker: PrivateRedis
     postgres: PrivatePostgres | None
     engine: Engine
+    zendesk: ZendeskServer | None = None
+    # fetch_outage: seconds of 503, then of 429 with Retry-After.
+    outage_s: tuple[float, float] = (120.0, 20.0)
     evidence: dict = field(default_factory=dict)
 
     def scalar(self, sql: str) -> int:
@@ -277,11 +320,68 @@ def helpdesk_storm(ctx: Context) -> float:
     return time.monotonic()
 
 
+def fetch_outage(ctx: Context) -> float:
+    """The helpdesk's API answers 503 to everything, then 429 with Retry-After, while tickets keep arriving."""
+    assert ctx.zendesk is not None
+    ctx.sender.wait_acknowledged(ctx.tickets // 5)
+    start = time.monotonic()
+    unavailable, limited = ctx.outage_s
+    ctx.zendesk.storm(503, unavailable)
+    ctx.zendesk.storm(429, limited, {"Retry-After": "3"})
+    time.sleep(unavailable + limited)
+    ctx.evidence.update(
+        unavailable_s=unavailable,
+        rate_limited_s=limited,
+        waiting_at_end_of_outage=ctx.scalar("SELECT count(*) FROM tickets WHERE status = 'received'"),
+        failed_during_outage=ctx.scalar("SELECT count(*) FROM tickets WHERE status = 'failed'"),
+    )
+    ctx.evidence["outage_over_s"] = round(time.monotonic() - start, 1)
+    return time.monotonic()
+
+
+def deleted_tickets(ctx: Context) -> float:
+    """Nothing to inject: a tenth of the tickets were never in the helpdesk (deleted before the fetch)."""
+    ctx.sender.wait_acknowledged(ctx.tickets)
+    return time.monotonic()
+
+
+def hostile_bodies(ctx: Context) -> float:
+    """Nothing to inject: a twentieth of the tickets carry hostile texts (see run_scenario)."""
+    ctx.sender.wait_acknowledged(ctx.tickets)
+    return time.monotonic()
+
+
+def reroute_storm(ctx: Context) -> float:
+    """Update a fifth of the tickets (new text in the helpdesk, then a ticket.updated trigger) while they are
+    being decided."""
+    assert ctx.zendesk is not None and ctx.sender.zendesk_ids is not None
+    ctx.sender.wait_acknowledged(ctx.tickets // 3)
+    updated = 0
+    http = requests.Session()
+    for i, ticket_id in enumerate(ctx.sender.zendesk_ids):
+        if i % 5 or str(ticket_id) not in ctx.sender.acknowledged:
+            continue
+        ctx.zendesk.tickets[ticket_id]["description"] = "Update: " + ctx.sender.texts[(i + 7) % len(ctx.sender.texts)]
+        path, body, headers = ctx.sender.delivery(i, str(ticket_id), event="ticket.updated")
+        for _ in range(20):  # as Zendesk would, until acknowledged
+            answer = http.post(ctx.stack.url + path, data=body, headers=headers, timeout=15)
+            if answer.status_code in (200, 202):
+                break
+            time.sleep(0.5)
+        updated += answer.json().get("outcome") == "rerouted"
+    ctx.evidence.update(updates_sent=updated)
+    return time.monotonic()
+
+
 FAULTS: dict[str, Callable[[Context], float]] = {
     "worker_kill": kill_worker_mid_batch,
     "redis_restart": restart_redis,
     "postgres_restart": restart_postgres,
     "helpdesk_storm": helpdesk_storm,
+    "fetch_outage": fetch_outage,
+    "deleted_tickets": deleted_tickets,
+    "hostile_bodies": hostile_bodies,
+    "reroute_storm": reroute_storm,
 }
 
 
@@ -295,14 +395,22 @@ def settle(ctx: Context, deadline_s: float) -> bool:
             ctx.evidence.setdefault("worker_exits_restarted", []).append(ctx.stack.worker.returncode)
             ctx.stack.start_worker()
         try:
-            undecided = ctx.scalar("SELECT count(*) FROM tickets WHERE status <> 'decided'")
+            undecided = ctx.scalar("SELECT count(*) FROM tickets WHERE status NOT IN ('decided', 'failed')")
             stored = ctx.scalar("SELECT count(*) FROM tickets")
-            open_writebacks = ctx.scalar("SELECT count(*) FROM writebacks WHERE status NOT IN ('done', 'failed')")
+            open_writebacks = ctx.scalar(
+                "SELECT count(*) FROM writebacks WHERE status NOT IN ('done', 'failed', 'superseded')"
+            )
             writebacks = ctx.scalar("SELECT count(*) FROM writebacks")
+            failed = ctx.scalar("SELECT count(*) FROM tickets WHERE status = 'failed'")
         except Exception:  # the database may still be coming back
             time.sleep(0.5)
             continue
-        if stored >= len(ctx.sender.acknowledged) and not undecided and not open_writebacks and writebacks >= stored:
+        if (
+            stored >= len(ctx.sender.acknowledged)
+            and not undecided
+            and not open_writebacks
+            and writebacks >= stored - failed
+        ):
             return True
         time.sleep(0.25)
     return False
@@ -324,10 +432,32 @@ def count(ctx: Context) -> dict:
             text("SELECT count(*), coalesce(max(attempts), 0) FROM writebacks WHERE attempts > 1")
         ).one()
         reclaimed = conn.execute(text("SELECT count(*) FROM tickets WHERE attempts > 1")).scalar()
+        failed = dict(conn.execute(text("SELECT external_id, last_error FROM tickets WHERE status = 'failed'")).all())
+        done_per_ticket = dict(
+            conn.execute(
+                text(
+                    "SELECT t.external_id, count(*) FROM writebacks w JOIN decisions d ON d.id = w.decision_id "
+                    "JOIN tickets t ON t.id = d.ticket_id WHERE w.status = 'done' GROUP BY t.external_id"
+                )
+            ).all()
+        )
+        decision_s = dict(
+            conn.execute(
+                text(
+                    "SELECT external_id, EXTRACT(EPOCH FROM processed_at - received_at) FROM tickets "
+                    "WHERE status = 'decided'"
+                )
+            ).all()
+        )
     calls = list(ctx.fake.requests)  # settled: nothing is appended any more
     delivered = [r for r in calls if r.status < 300]
     per_key = collections.Counter(r.headers.get("Idempotency-Key") for r in delivered)
     per_ticket = collections.Counter(requests.utils.unquote(r.path.split("/")[3]) for r in delivered)
+    if ctx.zendesk is not None:  # write-backs went to Zendesk's API, one PUT per delivered write-back
+        calls = [r for r in ctx.zendesk.requests if r.method == "PUT"]
+        per_ticket = collections.Counter(r.path.split("/")[4].removesuffix(".json") for r in calls if r.status < 300)
+        # A ticket updated meanwhile may rightly get one write-back per revision: more than its done rows is a repeat.
+        per_key = collections.Counter({t: max(1, n - done_per_ticket.get(t, 0) + 1) for t, n in per_ticket.items()})
     answers = collections.Counter(str(a.status) for a in sender.answers)
     return {
         "tickets": {
@@ -339,9 +469,14 @@ def count(ctx: Context) -> dict:
             "never_acknowledged_last_answers": dict(collections.Counter(str(v) for v in sender.rejected.values())),
             "processed": len(acked & decided),
             "written_back": len(acked & set(per_ticket)),
-            "lost": len(acked - decided),
-            "lost_writebacks": len(acked - set(per_ticket)),
+            # Lost: acknowledged, yet neither decided nor visibly failed with a reason.
+            "lost": len(acked - decided - set(failed)),
+            "lost_writebacks": len(acked - set(failed) - set(per_ticket)),
+            "failed": len(failed),
+            "failed_reasons": dict(collections.Counter(reason_of(r) for r in failed.values())),
+            "failed_ids": sorted(failed),
         },
+        "decision_ms": percentiles_ms([decision_s[e] for e in acked if e in decision_s]),
         "answers_to_sender": dict(sorted(answers.items())),
         "connection_errors": dict(collections.Counter(a.error for a in sender.answers if a.error)),
         "answer_ms": sender.answer_ms(),
@@ -357,12 +492,36 @@ def count(ctx: Context) -> dict:
     }
 
 
+def reason_of(error: str | None) -> str:
+    """The kind of a failed ticket's reason, e.g. "fetch: HTTP 404 RecordNotFound" (no URL, no ids)."""
+    error = error or ""
+    status = re.search(r"HTTP (\d{3})", error)
+    return f"{error.split(':')[0]} HTTP {status[1]}" if status else error[:40] or "none given"
+
+
+def percentiles_ms(seconds: list[float]) -> dict[str, float]:
+    values = sorted(float(s) * 1000 for s in seconds)
+    if not values:
+        return {}
+    return {q: round(values[min(len(values) - 1, int(len(values) * f))], 1) for q, f in (("p50", 0.5), ("p99", 0.99))}
+
+
 def run_scenario(
-    name: str, *, tickets: int, models_dir: Path, workdir: Path, rate: float | None = None, deadline_s: float = 240
+    name: str,
+    *,
+    tickets: int,
+    models_dir: Path,
+    workdir: Path,
+    rate: float | None = None,
+    deadline_s: float = 240,
+    outage_s: tuple[float, float] = (120.0, 20.0),
 ) -> dict:
     """Run one scenario end to end on fresh servers and return its counts."""
     texts = banking77_texts(tickets)
     rate = rate or max(20.0, tickets / 10)  # about ten seconds of load, so the fault lands mid-way
+    hostile = list(catalogue(MAX_BODY_CHARS).values())
+    hostile_at = {i for i in range(tickets) if i % 20 == 7} if name == "hostile_bodies" else set()
+    load = [hostile[i % len(hostile)] if i in hostile_at else text for i, text in enumerate(texts)]
     workdir.mkdir(parents=True, exist_ok=True)
     booted = time.monotonic()
     with contextlib.ExitStack() as cleanup:
@@ -370,6 +529,24 @@ def run_scenario(
         cleanup.callback(fake.stop)
         broker = PrivateRedis(free_port(), workdir)
         cleanup.callback(broker.stop)
+        zendesk = None
+        extra_env: dict[str, str] = {}
+        zendesk_ids: list[int] | None = None
+        if name in ZENDESK_SCENARIOS:
+            zendesk = ZendeskServer(groups=set(ZENDESK_GROUPS.values())).start()
+            cleanup.callback(zendesk.stop)
+            first = int(time.time()) % 100_000 * 10_000
+            zendesk_ids = [first + i for i in range(tickets)]
+            for i, ticket_id in enumerate(zendesk_ids):
+                if name == "deleted_tickets" and i % 10 == 3:
+                    continue  # deleted in Zendesk before the worker fetched it
+                zendesk.add_ticket(ticket_id, f"Ticket {i}", texts[i])
+            extra_env = {
+                "TRIAGE_INTEGRATIONS": "zendesk",
+                **zendesk_env(zendesk.url),
+                "TRIAGE_FETCH_BACKOFF_S": "1",
+                "TRIAGE_REROUTE_ON_UPDATE": "true" if name == "reroute_storm" else "false",
+            }
         postgres = database_url = None
         if name == "postgres_restart":
             postgres = PrivatePostgres(free_port())
@@ -381,7 +558,7 @@ def run_scenario(
             workdir,
             database_url=database_url,
             broker_url=broker.url,
-            env={**SCENARIO_ENV, "TRIAGE_FAKE_HELPDESK_URL": fake.url},
+            env={**SCENARIO_ENV, "TRIAGE_FAKE_HELPDESK_URL": fake.url, **extra_env},
             web_workers=1,
             beat=True,
         )
@@ -391,17 +568,48 @@ def run_scenario(
         stack.wait_worker()
         engine = create_engine(stack.database_url, pool_pre_ping=True)
         cleanup.callback(engine.dispose)
-        sender = Sender(stack.url, f"{name}-{uuid.uuid4().hex[:6]}", texts, rate)
-        ctx = Context(tickets, stack, fake, sender, broker, postgres, engine)
+        baseline = None
+        if hostile_at:  # the same load without hostile texts first, on the same warm servers, for comparison
+            warm = Sender(stack.url, f"{name}-warm-{uuid.uuid4().hex[:6]}", texts[:10], rate).start()
+            warm.join()
+            settle(Context(10, stack, fake, warm, broker, postgres, engine), deadline_s)
+            first_round = Sender(stack.url, f"{name}-baseline-{uuid.uuid4().hex[:6]}", texts, rate).start()
+            first_round.join()
+            settle(Context(tickets, stack, fake, first_round, broker, postgres, engine), deadline_s)
+            baseline = count(Context(tickets, stack, fake, first_round, broker, postgres, engine))["decision_ms"]
+        sender = Sender(stack.url, f"{name}-{uuid.uuid4().hex[:6]}", load, rate, zendesk_ids=zendesk_ids)
+        ctx = Context(tickets, stack, fake, sender, broker, postgres, engine, zendesk, outage_s)
         started = sender.start().started
         recovered_from = FAULTS[name](ctx)
         sender.join()
         settled = settle(ctx, deadline_s)
         done = time.monotonic()
+        counts = count(ctx)
+        if hostile_at:
+            with engine.connect() as conn:
+                normal = [
+                    s
+                    for e, s in conn.execute(
+                        text(
+                            "SELECT external_id, EXTRACT(EPOCH FROM processed_at - received_at) FROM tickets "
+                            "WHERE status = 'decided'"
+                        )
+                    ).all()
+                    if e.startswith(sender.run) and int(e.rsplit("-", 1)[1]) not in hostile_at
+                ]
+            ctx.evidence.update(
+                hostile_tickets=len(hostile_at),
+                baseline_decision_ms=baseline,
+                others_decision_ms=percentiles_ms(normal),
+            )
+            if baseline and ctx.evidence["others_decision_ms"]:
+                ctx.evidence["others_p99_vs_baseline"] = round(
+                    ctx.evidence["others_decision_ms"]["p99"] / max(baseline["p99"], 1.0), 2
+                )
         result = {
             "scenario": name,
             "settled": settled,
-            **count(ctx),
+            **counts,
             "fault": ctx.evidence,
             # Since the first ticket was sent, apart from the servers' start.
             "seconds": {
@@ -435,16 +643,28 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickets", type=int, default=400)
     parser.add_argument(
-        "--scenario", choices=SCENARIOS, action="append", help="run only this scenario (repeatable); default: all four"
+        "--scenario", choices=SCENARIOS, action="append", help="run only this scenario (repeatable); default: all eight"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/faults.json")
+    parser.add_argument(
+        "--outage-s", type=float, nargs=2, default=[120.0, 20.0], help="fetch_outage: seconds of 503, then of 429"
+    )
     args = parser.parse_args()
     models_dir = ROOT / "var/models"
     ensure_model(models_dir)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.scenario or SCENARIOS:
-            result = run_scenario(name, tickets=args.tickets, models_dir=models_dir, workdir=Path(tmp) / name)
+            # After a long outage a ticket's fetch backs off up to twice the outage: give it that long to settle.
+            deadline = 240 + (2 * sum(args.outage_s) if name == "fetch_outage" else 0)
+            result = run_scenario(
+                name,
+                tickets=args.tickets,
+                models_dir=models_dir,
+                workdir=Path(tmp) / name,
+                deadline_s=deadline,
+                outage_s=tuple(args.outage_s),
+            )
             result["command"] = "python bench/faults.py " + " ".join(sys.argv[1:])
             print(json.dumps(result), flush=True)
             results.append(result)

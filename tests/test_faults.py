@@ -96,6 +96,52 @@ def test_helpdesk_429_and_500_storms_are_retried_visibly_and_each_write_back_lan
     assert_nothing_lost_or_duplicated(result)
 
 
+@pytest.fixture
+def short_outage(models_dir, tmp_path):
+    def run(name: str) -> dict:
+        result = run_scenario(
+            name, tickets=TICKETS, models_dir=models_dir, workdir=tmp_path / name, deadline_s=120, outage_s=(8.0, 4.0)
+        )
+        assert result["settled"], f"not settled in 120 s: {result}"
+        return result
+
+    return run
+
+
+def assert_none_lost_or_decided_twice(result: dict, failed: int = 0) -> None:
+    tickets = result["tickets"]
+    assert tickets["acknowledged"] == TICKETS and (tickets["lost"], tickets["lost_writebacks"]) == (0, 0)
+    assert tickets["processed"] == TICKETS - failed and tickets["failed"] == failed
+    assert result["duplicates"]["decisions_per_revision"] == 0
+    assert result["duplicates"]["writebacks_received_more_than_once"] == 0
+
+
+def test_a_fetch_outage_and_then_rate_limits_delay_tickets_but_fail_none(short_outage):
+    result = short_outage("fetch_outage")
+    assert result["fault"]["failed_during_outage"] == 0
+    assert_none_lost_or_decided_twice(result)
+
+
+def test_tickets_deleted_before_the_fetch_fail_with_the_reason_and_nothing_else_fails(short_outage):
+    result = short_outage("deleted_tickets")
+    deleted = TICKETS // 10
+    assert_none_lost_or_decided_twice(result, failed=deleted)
+    assert result["tickets"]["failed_reasons"] == {"fetch HTTP 404": deleted}
+
+
+def test_hostile_bodies_are_decided_and_do_not_hold_up_the_others(short_outage):
+    result = short_outage("hostile_bodies")
+    assert_none_lost_or_decided_twice(result)
+    assert result["fault"]["hostile_tickets"] == TICKETS // 20
+    assert result["fault"]["others_p99_vs_baseline"] <= 2.0, result["fault"]
+
+
+def test_updates_while_tickets_are_decided_leave_every_revision_decided_once(short_outage):
+    result = short_outage("reroute_storm")
+    assert result["fault"]["updates_sent"] > 0
+    assert_none_lost_or_decided_twice(result)
+
+
 def test_a_write_back_delivered_just_before_postgres_dies_is_recorded_when_it_is_back_not_sent_again(models_dir):
     # Found while reading what the postgres_restart scenario could do: the helpdesk had the update, the commit
     # of "done" failed, and once the lease ran out the sweep sent it again. Here the outage is placed exactly there.
