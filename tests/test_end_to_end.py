@@ -42,7 +42,9 @@ def test_signed_webhooks_flow_through_redis_and_a_worker_to_postgres_and_the_hel
         ids[external_id] = response.get_json()["ticket_id"]
 
     # The helpdesk retries a delivery: acknowledged again, processed once.
-    body, headers = signed_delivery(SECRET, {"id": "E2E-1", "body": TICKETS[0][1]}, delivery_id="delivery-E2E-1")
+    body, headers = signed_delivery(
+        SECRET, {"id": "E2E-1", "subject": "", "body": TICKETS[0][1]}, delivery_id="delivery-E2E-1"
+    )
     duplicate = client.post("/webhooks/generic", data=body, headers=headers)
     assert duplicate.status_code == 200 and duplicate.get_json()["ticket_id"] == ids["E2E-1"]
 

@@ -49,7 +49,7 @@ def _event_time(body: bytes) -> float | None:
     """
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # a nesting bomb too: parse() refuses it with its own message
         return None
     value = payload.get("timestamp") if isinstance(payload, dict) else None
     if isinstance(value, bool) or not isinstance(value, int | float):

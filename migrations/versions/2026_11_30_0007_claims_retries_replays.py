@@ -16,19 +16,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Plain ALTER TABLE, never batch mode: on SQLite batch mode copies and drops the table, and dropping `tickets` with
+# foreign keys on deletes every decision and write-back through ON DELETE CASCADE. SQLite adds and (since 3.35)
+# drops a column in place.
 def upgrade() -> None:
-    with op.batch_alter_table("tickets") as batch:
-        batch.add_column(sa.Column("claim_token", sa.String(length=32), nullable=True))
-        batch.add_column(sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("webhook_events") as batch:
-        batch.add_column(sa.Column("signed_sha256", sa.String(length=64), nullable=True))
+    op.add_column("tickets", sa.Column("claim_token", sa.String(length=32), nullable=True))
+    op.add_column("tickets", sa.Column("retry_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("webhook_events", sa.Column("signed_sha256", sa.String(length=64), nullable=True))
     op.create_index("ix_webhook_events_source_signed_sha256", "webhook_events", ["source", "signed_sha256"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_webhook_events_source_signed_sha256", table_name="webhook_events")
-    with op.batch_alter_table("webhook_events") as batch:
-        batch.drop_column("signed_sha256")
-    with op.batch_alter_table("tickets") as batch:
-        batch.drop_column("retry_at")
-        batch.drop_column("claim_token")
+    op.drop_column("webhook_events", "signed_sha256")
+    op.drop_column("tickets", "retry_at")
+    op.drop_column("tickets", "claim_token")

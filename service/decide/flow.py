@@ -103,6 +103,17 @@ def retry_failed_tickets(session: Session, *, ticket_ids: Sequence[int] = (), so
     return ids
 
 
+def deferred_tickets(session: Session, ticket_ids: Sequence[int]) -> list[tuple[int, float]]:
+    """Those of the tickets that wait for a retry time (a 429 or an outage on fetch), with seconds until then."""
+    now = now_utc()
+    rows = session.execute(
+        select(Ticket.id, Ticket.retry_at).where(
+            Ticket.id.in_(ticket_ids), Ticket.status == TicketStatus.RECEIVED, Ticket.retry_at.is_not(None)
+        )
+    ).all()
+    return [(ticket_id, max(0.0, ((aware(at) or now) - now).total_seconds())) for ticket_id, at in rows]
+
+
 def tickets_in(session: Session, status: str) -> list[Ticket]:
     """Every ticket in one status, oldest first (for operators)."""
     return list(session.scalars(select(Ticket).where(Ticket.status == status).order_by(Ticket.id)))

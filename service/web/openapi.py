@@ -20,6 +20,8 @@ def _problems(*codes: int) -> dict[str, Any]:
         405: "Method not allowed",
         413: "Body too large",
         415: "Not application/json (UTF-8)",
+        422: "The delivery key was used before for another body, or the id cannot be a ticket of the helpdesk "
+        "that receives the write-back",
         503: "Not configured, or a dependency is down",
     }
     return {
@@ -59,7 +61,7 @@ _VENDOR_RESPONSES = {
             }
         },
     },
-    **_problems(400, 401, 404, 413, 415),
+    **_problems(400, 401, 404, 413, 415, 422),
 }
 
 
@@ -90,7 +92,7 @@ def document() -> dict[str, Any]:
                         "required": True,
                         "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Ticket"}}},
                     },
-                    "responses": {**_INTAKE_RESPONSES, **_problems(400, 401, 413, 415, 503)},
+                    "responses": {**_INTAKE_RESPONSES, **_problems(400, 401, 413, 415, 422, 503)},
                 }
             },
             **{
@@ -108,7 +110,7 @@ def document() -> dict[str, Any]:
                         "required": True,
                         "content": {_JSON: {"schema": {"$ref": "#/components/schemas/Ticket"}}},
                     },
-                    "responses": {**_INTAKE_RESPONSES, **_problems(400, 401, 413, 415, 503)},
+                    "responses": {**_INTAKE_RESPONSES, **_problems(400, 401, 413, 415, 422, 503)},
                 }
             },
             "/api/v1/tickets/{ticket_id}": {

@@ -23,6 +23,7 @@ def process_tickets(self: Task, ticket_ids: list[int]) -> None:
     try:
         with rt.db.session() as session:
             writeback_ids = decide_flow.process_tickets(rt, session, ticket_ids, batch_size=rt.settings.batch_size)
+            deferred = decide_flow.deferred_tickets(session, ticket_ids)
     except IntegrationError as exc:
         if exc.permanent:
             return  # recorded on the ticket as failed; retrying cannot help
@@ -34,6 +35,9 @@ def process_tickets(self: Task, ticket_ids: list[int]) -> None:
         raise self.retry(
             exc=exc, countdown=backoff(rt, self.request.retries), max_retries=decide_flow.MAX_PROCESS_ATTEMPTS
         ) from None
+    # A ticket whose fetch met a 429 or an outage is tried again when it may be (the sweep would, later).
+    for ticket_id, wait in deferred:
+        enqueue(process_tickets, [ticket_id], countdown=wait)
     # Drafting comes first, so the decision's internal note can carry the draft; it is bounded in time.
     next_task = draft_reply if rt.templates is not None else deliver_writeback
     for writeback_id in writeback_ids:

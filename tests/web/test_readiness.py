@@ -54,13 +54,13 @@ def test_a_database_missing_migrations_makes_the_service_not_ready_and_says_what
     upgrade(url, "0005")
     response, _ = ready(make_settings(url, models_dir))
     assert response.status_code == 503
-    assert response.get_json()["checks"]["database"].startswith("schema at 0005, this release needs 0006")
+    assert response.get_json()["checks"]["database"].startswith("schema at 0005, this release needs 0007")
     upgrade(url)
     response, _ = ready(make_settings(url, models_dir))
     assert response.status_code == 200 and response.get_json()["checks"]["database"] == "ok"
     engine = create_engine(url)
     with engine.begin() as conn:  # a newer release migrated first (a rolling upgrade): this one stays ready
-        conn.execute(text("UPDATE alembic_version SET version_num = '0007_from_a_newer_release'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0008_from_a_newer_release'"))
     engine.dispose()
     response, _ = ready(make_settings(url, models_dir))
     assert response.status_code == 200
