@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,9 +66,9 @@ def fake_helpdesk() -> Iterator[FakeHelpdeskServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh, migrated Postgres database for this test session, dropped afterwards."""
+@contextlib.contextmanager
+def _fresh_database() -> Iterator[str]:
+    """A fresh, migrated Postgres database, dropped afterwards."""
     name = f"triage_test_{uuid.uuid4().hex[:10]}"
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
@@ -78,9 +79,25 @@ def postgres_url() -> Iterator[str]:
     admin.execute(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + "/" + name
     upgrade(url)
-    yield url
-    admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.close()
+    try:
+        yield url
+    finally:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated Postgres database for this test session, shared by its tests, dropped afterwards."""
+    with _fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+def own_postgres_url() -> Iterator[str]:
+    """A Postgres database of this test's own: for end-to-end tests that count every row, whatever ran before."""
+    with _fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,10 @@ TICKETS = [
 
 
 @pytest.fixture
-def stack(postgres_url, redis_url, models_dir, fake_helpdesk, tmp_path):
-    settings = make_settings(postgres_url, models_dir, broker_url=redis_url, writeback_backoff_s=0.2)
+def stack(own_postgres_url, redis_url, models_dir, fake_helpdesk, tmp_path):
+    # Its own database: the counts below are of every row, and the shared one holds other tests' waiting tickets,
+    # which a worker tops its batches up with.
+    settings = make_settings(own_postgres_url, models_dir, broker_url=redis_url, writeback_backoff_s=0.2)
     env = service_env(settings, TRIAGE_FAKE_HELPDESK_URL=fake_helpdesk.url)
     with app_with_worker(settings, env, tmp_path / "worker.log") as running:
         yield running
