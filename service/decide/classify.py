@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import joblib
@@ -39,21 +39,7 @@ class SklearnClassifier:
         started = time.perf_counter()
         proba = np.asarray(self._pipeline.predict_proba(list(texts)))
         per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
-        out = []
-        for row in proba:
-            order = np.argsort(row)[::-1][:top_k]
-            top = tuple((self.labels[i], float(row[i])) for i in order)
-            out.append(
-                Prediction(
-                    label=top[0][0],
-                    confidence=top[0][1],
-                    top_k=top,
-                    model_name=self.name,
-                    model_version=self.version,
-                    latency_ms=per_item_ms,
-                )
-            )
-        return out
+        return _predictions(proba, self.labels, self.name, self.version, per_item_ms, top_k)
 
 
 class OnnxClassifier:
@@ -122,22 +108,36 @@ class OnnxClassifier:
         started = time.perf_counter()
         proba = self.predict_proba(texts)
         per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
-        out = []
-        for row in proba:
-            best = np.argsort(row)[::-1][:top_k]
-            top = tuple((self.labels[i], float(row[i])) for i in best)
-            out.append(
-                Prediction(
-                    label=top[0][0],
-                    confidence=top[0][1],
-                    top_k=top,
-                    model_name=self.name,
-                    model_version=self.version,
-                    latency_ms=per_item_ms,
-                    threshold=self.thresholds.get(top[0][0]),
-                )
+        return _predictions(proba, self.labels, self.name, self.version, per_item_ms, top_k, self.thresholds)
+
+
+def _predictions(
+    proba: np.ndarray,
+    labels: Sequence[str],
+    name: str,
+    version: str,
+    per_item_ms: float,
+    top_k: int,
+    thresholds: Mapping[str, float] | None = None,
+) -> list[Prediction]:
+    """One prediction per row of probabilities: the top_k labels, best first, with the label's threshold if any."""
+    out = []
+    for row in proba:
+        best = np.argsort(row)[::-1][:top_k]
+        top = tuple((labels[i], float(row[i])) for i in best)
+        threshold = thresholds.get(top[0][0]) if thresholds is not None else None
+        out.append(
+            Prediction(
+                label=top[0][0],
+                confidence=top[0][1],
+                top_k=top,
+                model_name=name,
+                model_version=version,
+                latency_ms=per_item_ms,
+                threshold=threshold,
             )
-        return out
+        )
+    return out
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -8,7 +8,6 @@ counted in the database, queue depth is asked of the broker, and intake counts l
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 
 from celery import Celery
 from kombu.exceptions import ChannelError
@@ -17,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 
+from service.core.clock import aware, now_utc
 from service.decide import queries as decide_queries
 from service.escalate import queries as escalate_queries
 from service.infra import queries as infra_queries
@@ -70,7 +70,7 @@ class DatabaseCollector(Collector):
                 )
             yield from self._latency_and_confidence(session)
             oldest = decide_queries.oldest_waiting_ticket(session=session)
-            age = 0.0 if oldest is None else (datetime.now(UTC) - _aware(oldest)).total_seconds()
+            age = 0.0 if oldest is None else (now_utc() - (aware(oldest) or oldest)).total_seconds()
             yield GaugeMetricFamily(
                 "triage_backlog_oldest_seconds",
                 "Age of the oldest ticket acknowledged but not yet decided (0 when none waits)",
@@ -170,8 +170,3 @@ def registry(
 
 def _buckets(bounds: Sequence[float], cumulative: list[int], count: int) -> list[tuple[str, float]]:
     return [*((repr(float(b)), float(c)) for b, c in zip(bounds, cumulative, strict=True)), ("+Inf", float(count))]
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they are stored in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
