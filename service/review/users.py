@@ -69,6 +69,20 @@ def create_user(session: Session, *, username: str, password: str, role: str) ->
     return user
 
 
+def reset_password(session: Session, *, user_id: int, password: str) -> User:
+    """Give a user a new password and let them sign in again; their open sessions end."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise ReviewError(f"no user {user_id}", status=404)
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise ReviewError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+    user.password_hash = generate_password_hash(password)
+    user.active, user.failed_logins = True, 0
+    user.session_token = secrets.token_urlsafe(32)
+    session.commit()
+    return user
+
+
 _DUMMY_HASH: list[str] = []
 
 
