@@ -77,7 +77,13 @@ ZENDESK_SCENARIOS = ("fetch_outage", "deleted_tickets", "reroute_storm")
 # "queued" from "lost", so under a backlog each sweep adds no-op duplicates (a 2 s interval made ~950 deliver
 # tasks for 90 write-backs after a worker kill), hence 5 s.
 # Drafts come from templates only: a 1.5B model generating on 2 shared cores would measure the model.
-SCENARIO_ENV = {"TRIAGE_CLAIM_LEASE_S": "10", "TRIAGE_SWEEP_INTERVAL_S": "5", "TRIAGE_DRAFTING_MODEL": "none"}
+SCENARIO_ENV = {
+    "TRIAGE_CLAIM_LEASE_S": "10",
+    "TRIAGE_SWEEP_INTERVAL_S": "5",
+    "TRIAGE_DRAFTING_MODEL": "none",
+    "TRIAGE_HELPDESK": "fake",
+    "TRIAGE_ALLOW_FAKE_HELPDESK": "true",
+}
 RETRYABLE = {429, 502, 503, 504}
 
 

@@ -157,6 +157,9 @@ class Stack:
             TRIAGE_MODELS_DIR=str(models_dir),
             TRIAGE_ROUTING_FILE=str(ROOT / "data/routing/banking77.yaml"),
             TRIAGE_LOG_LEVEL="WARNING",
+            # Write-backs go to the in-memory fake, as they did before TRIAGE_HELPDESK had to be set.
+            TRIAGE_HELPDESK="fake",
+            TRIAGE_ALLOW_FAKE_HELPDESK="true",
             **(env or {}),
         )
         try:

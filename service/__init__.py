@@ -11,8 +11,14 @@ from flask import Flask
 from service.core.settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] | None = None) -> Flask:
-    """Build the app: settings -> database -> runtime -> celery -> blueprints. Nothing happens at import time."""
+def create_app(
+    settings: Settings | None = None, *, environ: Mapping[str, str] | None = None, ops_only: bool = False
+) -> Flask:
+    """Build the app: settings -> database -> runtime -> celery -> blueprints. Nothing happens at import time.
+
+    ops_only builds the ops app (service.wsgi_ops): /healthz, /readyz and /metrics without a token, for an
+    address of its own that only the scraper and the probes reach.
+    """
     from service.infra import logs
     from service.infra.batching import Batcher, GroupCommit
     from service.infra.celery_app import make_celery
@@ -52,9 +58,14 @@ def create_app(settings: Settings | None = None, *, environ: Mapping[str, str] |
     runtime.metrics = metrics.registry(db, runtime, celery=runtime.celery, intake=intake)
     errors.register(app)
     headers.register(app, settings)
+    ops.install(app, settings, ops_app=ops_only)
+    if ops_only:
+        app.register_blueprint(ops.bp)
+        return app
     intake_counts.install(app, intake)
-    throttle.install(app, settings)
+    limiter = throttle.install(app, settings)
     for blueprint in (webhooks.bp, api.bp, ops.bp):
         app.register_blueprint(blueprint)
     review.register(app, settings, token_authenticated=(webhooks.bp, api.bp))
+    throttle.limit_sign_in(app, limiter, settings)
     return app

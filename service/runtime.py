@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 # Sources whose tickets are written back to the configured TRIAGE_HELPDESK rather than to themselves.
 OWN_SOURCES = ("generic", "api")
+# The write-back target of those tickets when TRIAGE_HELPDESK is unset: decided, never written back, and said so.
+NO_HELPDESK = "none"
+NOT_WRITTEN_BACK = "not written back: no helpdesk configured (set TRIAGE_HELPDESK to an enabled integration)"
 EXTENSION = "triage"
 
 
@@ -59,6 +62,15 @@ class Runtime:
 
     def check(self) -> None:
         """Build what a bad setting would break later (integrations, LLM, reply templates), so it stops the start."""
+        named = {"helpdesk": [self.settings.helpdesk.strip()], "integrations": self.settings.integration_names}
+        fake = [setting for setting, names in named.items() if "fake" in names]
+        if fake and not self.settings.allow_fake_helpdesk:
+            # The fake keeps write-backs in this process's memory and reports them done: routing would never leave.
+            raise ConfigError(
+                f"TRIAGE_{fake[0].upper()} names the fake helpdesk, which is for the demo and the tests only "
+                "(TRIAGE_ALLOW_FAKE_HELPDESK=true); name your helpdesk integration, or leave "
+                "TRIAGE_HELPDESK unset to decide generic and API tickets without writing them back"
+            )
         try:
             self.integrations.start()
             if self.environ.get("TRIAGE_LLM_BASE_URL"):
@@ -141,7 +153,7 @@ class Runtime:
 
     def helpdesk_for(self, source: str) -> str:
         """Which helpdesk receives the write-back for tickets from `source`."""
-        return self.settings.helpdesk if source in OWN_SOURCES else source
+        return (self.settings.helpdesk or NO_HELPDESK) if source in OWN_SOURCES else source
 
 
 def runtime() -> Runtime:

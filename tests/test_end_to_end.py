@@ -5,9 +5,10 @@ from sqlalchemy import select
 
 from integrations.fake.webhook import signed_delivery
 from service import create_app
+from service.core.settings import Secret
 from service.infra.models import Ticket, WebhookEvent, WritebackRow
 from tests.support.processes import WorkerProcess, app_with_worker, service_env, wait_until
-from tests.support.settings import SECRET, TOKEN, make_settings
+from tests.support.settings import METRICS_TOKEN, OPS_AUTH, SECRET, TOKEN, make_settings
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
@@ -24,7 +25,9 @@ TICKETS = [
 def stack(own_postgres_url, redis_url, models_dir, fake_helpdesk, tmp_path):
     # Its own database: the counts below are of every row, and the shared one holds other tests' waiting tickets,
     # which a worker tops its batches up with.
-    settings = make_settings(own_postgres_url, models_dir, broker_url=redis_url, writeback_backoff_s=0.2)
+    settings = make_settings(
+        own_postgres_url, models_dir, broker_url=redis_url, writeback_backoff_s=0.2, metrics_token=Secret(METRICS_TOKEN)
+    )
     env = service_env(settings, TRIAGE_FAKE_HELPDESK_URL=fake_helpdesk.url)
     with app_with_worker(settings, env, tmp_path / "worker.log") as running:
         yield running
@@ -85,7 +88,7 @@ def test_signed_webhooks_flow_through_redis_and_a_worker_to_postgres_and_the_hel
     assert decision["threshold"] > 0 and "queue 'fx_fees'" in decision["rule"]
     assert decision["writebacks"][0]["status"] == "done"
 
-    ready = client.get("/readyz").get_json()
+    ready = client.get("/readyz", headers=OPS_AUTH).get_json()
     assert ready["checks"] == {"database": "ok", "broker": "ok"}
 
 

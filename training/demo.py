@@ -238,6 +238,9 @@ def main(limit: int | None, host: str, port: int, serve: bool, json_out: Path | 
         token_file.touch(mode=0o600)
         token_file.write_text(token + "\n")
         click.echo(f"TRIAGE_API_TOKENS is unset: this run's API token is in {token_file}")
+    if "TRIAGE_HELPDESK" not in os.environ:
+        # The demo has no helpdesk: its write-backs go to the fake, which keeps them in memory (never in production).
+        settings = settings.replace(helpdesk="fake", allow_fake_helpdesk=True)
     if "TRIAGE_DRAFTING_MODEL" not in os.environ:
         # Thousands of tickets at once would queue hours of generation behind the demo's two threads.
         settings = settings.replace(drafting_model="none")

@@ -29,6 +29,8 @@ class WritebackStatus(StrEnum):
     FAILED = "failed"
     # Its decision was for a revision the ticket has moved past: never sent.
     SUPERSEDED = "superseded"
+    # No helpdesk is configured for its ticket's source (TRIAGE_HELPDESK unset): decided, never sent.
+    NOT_SENT = "not_sent"
 
 
 @dataclass(frozen=True)

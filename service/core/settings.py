@@ -9,35 +9,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from service.core.secret import Secret, secret_list
+
 
 class ConfigError(ValueError):
     """A setting has a value Triage cannot use."""
-
-
-class Secret:
-    """A string that never shows itself in repr, str or logs."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('**********')" if self._value else "Secret('')"
-
-    __str__ = __repr__
 
 
 PREFIX = "TRIAGE_"
@@ -78,11 +54,18 @@ class Settings:
     )
     webhook_secret: Secret = field(
         default=Secret(""),
-        metadata={"doc": "HMAC-SHA256 key for POST /webhooks/generic (or TRIAGE_WEBHOOK_SECRET_FILE).", "secret": True},
+        metadata={
+            "doc": "HMAC-SHA256 key for POST /webhooks/generic (or TRIAGE_WEBHOOK_SECRET_FILE). Several, comma-"
+            "separated or one per line in the file, are each accepted: old and new while a key is rotated.",
+            "secret": True,
+        },
     )
     api_tokens: Secret = field(
         default=Secret(""),
-        metadata={"doc": "Comma-separated bearer tokens for /api/v1 (or TRIAGE_API_TOKENS_FILE).", "secret": True},
+        metadata={
+            "doc": "Bearer tokens for /api/v1, comma-separated (or TRIAGE_API_TOKENS_FILE, one per line).",
+            "secret": True,
+        },
     )
     secret_key: Secret = field(
         default=Secret(""),
@@ -96,7 +79,33 @@ class Settings:
         default=False,
         metadata={"doc": "Send the review-page session cookie over HTTPS only (true/false); set true in production."},
     )
-    session_lifetime_s: int = field(default=12 * 3600, metadata={"doc": "Seconds a review-page sign-in lasts."})
+    session_lifetime_s: int = field(
+        default=2 * 3600,
+        metadata={"doc": "Seconds a review-page sign-in lasts without a request (idle); each request renews it."},
+    )
+    session_absolute_s: int = field(
+        default=12 * 3600,
+        metadata={"doc": "Seconds a review-page sign-in lasts at most, however busy (absolute); then sign in again."},
+    )
+    login_rate_limit: str = field(
+        default="20/minute;200/hour",
+        metadata={"doc": "Sign-in attempts per client address (POST /login), e.g. 20/minute; past it 429."},
+    )
+    login_user_rate_limit: str = field(
+        default="20/minute;100/hour",
+        metadata={"doc": "Sign-in attempts per username, from any address; past it 429."},
+    )
+    metrics_token: Secret = field(
+        default=Secret(""),
+        metadata={
+            "doc": "Bearer token(s) for /metrics and /readyz on the web app, comma-separated (or "
+            "TRIAGE_METRICS_TOKEN_FILE). Unset with a Redis broker: both answer 404 there; scrape the ops app "
+            "(service.wsgi_ops:app) on an address of its own instead.",
+            "secret": True,
+        },
+    )
+    metrics_cache_s: float = field(default=15.0, metadata={"doc": "Seconds /metrics reuses its aggregates; 0: none."})
+    ops_rate_limit: str = field(default="10/second", metadata={"doc": "Requests per address to /metrics and /readyz."})
     signature_tolerance_s: int = field(
         default=300, metadata={"doc": "Largest age in seconds of a signed webhook timestamp (replay window)."}
     )
@@ -110,8 +119,18 @@ class Settings:
         },
     )
     helpdesk: str = field(
-        default="fake",
-        metadata={"doc": "Helpdesk that receives write-backs for generic/API tickets (an integration's name)."},
+        default="",
+        metadata={
+            "doc": "Helpdesk that receives write-backs for generic/API tickets (an enabled integration's name). "
+            "Empty: those tickets are decided but not written back, and the ticket view and /metrics say so."
+        },
+    )
+    allow_fake_helpdesk: bool = field(
+        default=False,
+        metadata={
+            "doc": "Allow the fake helpdesk (TRIAGE_HELPDESK=fake), which the demo and the tests use (true/false); "
+            "refused otherwise, since it keeps write-backs in memory and reports them done."
+        },
     )
     integrations: str = field(
         default="",
@@ -267,6 +286,7 @@ class Settings:
             "model_threads",
             "batch_size",
             "session_lifetime_s",
+            "session_absolute_s",
             "signature_tolerance_s",
             "max_body_bytes",
             "writeback_max_attempts",
@@ -284,20 +304,15 @@ class Settings:
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
+        if self.metrics_cache_s < 0:
+            raise ConfigError(f"{PREFIX}METRICS_CACHE_S must be 0 (no cache) or positive, got {self.metrics_cache_s}")
         if self.retrain_interval_s < 0:
             raise ConfigError(f"{PREFIX}RETRAIN_INTERVAL_S must be 0 (off) or positive, got {self.retrain_interval_s}")
         if self.log_format not in LOG_FORMATS:
             raise ConfigError(f"{PREFIX}LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}")
-        if self.intake_rate_limit_enabled:
-            from limits import parse_many
-
-            try:
-                parse_many(self.intake_rate_limit)
-            except ValueError as exc:
-                raise ConfigError(
-                    f"{PREFIX}INTAKE_RATE_LIMIT={self.intake_rate_limit!r} is not a rate limit such "
-                    f"as 100/second or 100/second;3000/minute ({exc}); use off for none"
-                ) from None
+        limits = ("login_rate_limit", "login_user_rate_limit", "ops_rate_limit")
+        for name in (*limits, "intake_rate_limit") if self.intake_rate_limit_enabled else limits:
+            _check_limit(name, getattr(self, name))
         if self.retrain_interval_s and not self.retrain_holdout:
             raise ConfigError(
                 f"{PREFIX}RETRAIN_INTERVAL_S is set: set {PREFIX}RETRAIN_HOLDOUT to the gate's held-out CSV"
@@ -322,7 +337,16 @@ class Settings:
 
     @property
     def api_token_list(self) -> list[str]:
-        return [t.strip() for t in self.api_tokens.reveal().split(",") if t.strip()]
+        return secret_list(self.api_tokens)
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        """Every accepted generic webhook key: the new one and, while senders move over, the old ones."""
+        return secret_list(self.webhook_secret)
+
+    @property
+    def metrics_tokens(self) -> list[str]:
+        return secret_list(self.metrics_token)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -350,6 +374,18 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def _check_limit(name: str, value: str) -> None:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{PREFIX}{name.upper()}={value!r} is not a rate limit such as 100/second or 100/second;3000/minute "
+            f"({exc}){'; use off for none' if name == 'intake_rate_limit' else ''}"
+        ) from None
 
 
 def _parse(key: str, raw: str, type_name: Any) -> Any:

@@ -215,6 +215,33 @@ class User(Base):
     last_login_at: Mapped[datetime | None]
 
 
+class UserSession(Base):
+    """One sign-in to the review page: the cookie carries a random token, this row only its SHA-256.
+
+    Kept on the server so that signing out, a password change or deactivation ends it everywhere, and so that it
+    ends at an absolute time however busy it is kept.
+    """
+
+    __tablename__ = "user_sessions"
+    __table_args__ = (
+        UniqueConstraint("token_sha256"),
+        Index("ix_user_sessions_user_id_ended_at", "user_id", "ended_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+
+    user: Mapped[User] = relationship()
+
+
 class Feedback(Base):
     """An agent's verdict on a decision: accepted as is, or corrected from one label/queue/priority to another."""
 

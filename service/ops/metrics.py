@@ -77,6 +77,12 @@ class DatabaseCollector(Collector):
                 value=max(age, 0.0),
             )
             if self.runtime is not None:
+                yield GaugeMetricFamily(
+                    "triage_helpdesk_configured",
+                    "1 when TRIAGE_HELPDESK names a helpdesk; 0: generic and API tickets are decided but not "
+                    "written back (their write-backs are counted as not_sent)",
+                    value=1.0 if self.runtime.settings.helpdesk else 0.0,
+                )
                 yield from self._drift(session)
 
     def _latency_and_confidence(self, session: Session) -> Iterator[Metric]:

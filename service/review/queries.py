@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from service.infra.models import (
@@ -17,6 +17,7 @@ from service.infra.models import (
     PredictionRow,
     Ticket,
     User,
+    UserSession,
 )
 from service.review.filters import REVIEW_TABS, ReviewFilter
 
@@ -27,8 +28,55 @@ def find_user(*, session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username == username)).first()
 
 
-def user_by_session_token(*, session: Session, token: str) -> User | None:
-    return session.scalars(select(User).where(User.session_token == token)).first()
+def record_failed_sign_in(*, session: Session, user_id: int, max_failures: int, lock_until: datetime) -> bool:
+    """Count one failed sign-in in a single UPDATE; at `max_failures` lock the account and reset the count.
+
+    One statement, so parallel guesses each count: reading the count, adding one and writing it back would let
+    sixteen concurrent requests count as one. True when this failure locked the account.
+    """
+    reached = User.failed_logins + 1 >= max_failures
+    count = session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(
+            failed_logins=case((reached, 0), else_=User.failed_logins + 1),
+            locked_until=case((reached, lock_until), else_=User.locked_until),
+        )
+        .returning(User.failed_logins)
+    ).scalar_one_or_none()
+    return count == 0
+
+
+def live_session(*, session: Session, token_sha256: str) -> UserSession | None:
+    """The session with this token, if it has not been ended (expiry is the caller's rule)."""
+    return session.scalars(
+        select(UserSession).where(UserSession.token_sha256 == token_sha256, UserSession.ended_at.is_(None))
+    ).first()
+
+
+def end_sessions(*, session: Session, user_id: int, now: datetime, reason: str, session_id: int | None = None) -> int:
+    """End a user's open sessions (or just one of them); return how many were open."""
+    query = update(UserSession).where(UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+    if session_id is not None:
+        query = query.where(UserSession.id == session_id)
+    result = session.execute(query.values(ended_at=now, end_reason=reason))
+    return int(getattr(result, "rowcount", 0))
+
+
+def open_sessions(*, session: Session, now: datetime, idle_since: datetime) -> list[UserSession]:
+    """Sessions that have not ended, expired or gone idle, newest first, with their users."""
+    return list(
+        session.scalars(
+            select(UserSession)
+            .where(
+                UserSession.ended_at.is_(None),
+                UserSession.expires_at > now,
+                UserSession.last_seen_at > idle_since,
+            )
+            .options(selectinload(UserSession.user))
+            .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
+        )
+    )
 
 
 def list_users(*, session: Session) -> list[User]:

@@ -20,6 +20,7 @@ def _problems(*codes: int) -> dict[str, Any]:
         405: "Method not allowed",
         413: "Body too large",
         415: "Not application/json (UTF-8)",
+        429: "Too many requests from this address; Retry-After says when to come back",
         422: "The delivery key was used before for another body, or the id cannot be a ticket of the helpdesk "
         "that receives the write-back",
         503: "Not configured, or a dependency is down",
@@ -157,21 +158,23 @@ def document() -> dict[str, Any]:
             },
             "/readyz": {
                 "get": {
-                    "summary": "Database and broker reachable",
+                    "summary": "Database and broker reachable (bearer TRIAGE_METRICS_TOKEN, or the ops app)",
                     "responses": {
                         "200": _json("Readiness", "Ready"),
                         "503": _json("Readiness", "Not ready; checks say which"),
+                        **_problems(401, 404, 429),
                     },
                 }
             },
             "/metrics": {
                 "get": {
-                    "summary": "Prometheus metrics",
+                    "summary": "Prometheus metrics (bearer TRIAGE_METRICS_TOKEN, or the ops app)",
                     "responses": {
                         "200": {
                             "description": "Prometheus text exposition format",
                             "content": {"text/plain": {"schema": _TEXT}},
-                        }
+                        },
+                        **_problems(401, 404, 429),
                     },
                 }
             },

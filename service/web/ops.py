@@ -1,14 +1,41 @@
-"""Operations endpoints: liveness, readiness (database, its schema, and broker), metrics, OpenAPI."""
+"""Operations endpoints: liveness, readiness (database, its schema, and broker), metrics, OpenAPI.
+
+/readyz and /metrics are answered by OpsGate in front of Flask: a bearer token (TRIAGE_METRICS_TOKEN) or an
+address of their own (the ops app, service.wsgi_ops), a per-address throttle, and answers computed once per
+interval. Before Flask, because a refusal or a cached answer then costs tens of microseconds instead of a whole
+Flask request (session, limiter, hooks): a flood of scrapes must not take the CPU that intake needs.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import hmac
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Blueprint, Flask, Response, jsonify
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.core.settings import Settings
+from service.ops.cache import Cached
+from service.ops.health import readiness
 from service.runtime import runtime
+from service.web.headers import API_CSP, COMMON, HSTS
 from service.web.openapi import document
 
 bp = Blueprint("ops", __name__)
+GATED = ("/metrics", "/readyz")
+# Readiness is asked by every load balancer and probe: once a second per process is fresh enough for them.
+READY_CACHE_S = 1.0
+
+Answer = tuple[int, bytes, str]
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 @bp.get("/healthz")
@@ -16,33 +43,96 @@ def healthz() -> Response:
     return jsonify({"status": "ok"})
 
 
-@bp.get("/readyz")
-def readyz() -> Response:
-    rt = runtime()
-    checks: dict[str, str] = {}
-    try:
-        checks["database"] = rt.db.ping() or "ok"
-    except Exception as exc:
-        checks["database"] = f"unavailable: {type(exc).__name__}"
-    try:
-        with rt.broker_connection() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-        checks["broker"] = "ok"
-    except Exception as exc:
-        checks["broker"] = f"unavailable: {type(exc).__name__}"
-    ready = all(v == "ok" for v in checks.values())
-    response = jsonify({"status": "ready" if ready else "not ready", "checks": checks})
-    response.status_code = 200 if ready else 503
-    return response
-
-
-@bp.get("/metrics")
-def prometheus() -> Response:
-    registry = runtime().metrics
-    assert registry is not None, "create_app() builds the metrics registry"
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
-
-
 @bp.get("/openapi.json")
 def openapi() -> Response:
     return jsonify(document())
+
+
+class OpsGate:
+    """WSGI middleware that answers GET /metrics and /readyz: authorise, throttle, then serve a cached answer."""
+
+    def __init__(self, app: Flask, inner: WsgiApp, settings: Settings, *, open_without_token: bool) -> None:
+        self.app, self.inner = app, inner
+        self.tokens = [t.encode() for t in settings.metrics_tokens]
+        # No token configured: served only where the deployment said so (the ops app's own address, or one
+        # embedded process for a single machine); elsewhere a 404 that says how to turn them on.
+        self.open = open_without_token and not self.tokens
+        self.limits = parse_many(settings.ops_rate_limit)
+        self.limiter = FixedWindowRateLimiter(MemoryStorage())
+        self.headers = [*COMMON.items(), ("Content-Security-Policy", API_CSP), ("Cache-Control", "no-store")]
+        if settings.session_cookie_secure:
+            self.headers.append(("Strict-Transport-Security", HSTS))
+        ttl = settings.metrics_cache_s
+        self.answers: dict[str, Cached[Answer]] = {
+            "/metrics": Cached(lambda: self._in_app(_metrics), ttl),
+            "/readyz": Cached(lambda: self._in_app(_readiness), min(READY_CACHE_S, ttl)),
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path not in GATED or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return self.inner(environ, start_response)
+        status, body, content_type, extra = self._answer(path, environ)
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *self.headers, *extra]
+        start_response(f"{status} {_PHRASES[status]}", headers)
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
+
+    def _answer(self, path: str, environ: dict[str, Any]) -> tuple[int, bytes, str, list[tuple[str, str]]]:
+        address = environ.get("REMOTE_ADDR") or "-"
+        for limit in self.limits:
+            if not self.limiter.hit(limit, "ops", address):
+                reset = self.limiter.get_window_stats(limit, "ops", address).reset_time
+                wait = max(1, math.ceil(reset - time.time()))
+                detail = f"more than {limit} from this address to /metrics and /readyz; retry after {wait} s"
+                return (*_problem(429, detail), [("Retry-After", str(wait))])
+        if not self.open:
+            if not self.tokens:
+                detail = (
+                    f"{path} is not served on this address: set TRIAGE_METRICS_TOKEN and send it as a bearer token, "
+                    "or serve the ops app (service.wsgi_ops:app) on an address of its own"
+                )
+                return (*_problem(404, detail), [])
+            if not self._authorised(environ.get("HTTP_AUTHORIZATION", "")):
+                detail = f"{path} needs Authorization: Bearer <one of TRIAGE_METRICS_TOKEN>"
+                return (*_problem(401, detail), [("WWW-Authenticate", 'Bearer realm="triage-ops"')])
+        status, body, content_type = self.answers[path].get()
+        return status, body, content_type, []
+
+    def _authorised(self, header: str) -> bool:
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            return False
+        offered = given.strip().encode()
+        # Every token compared, in constant time each: the answer's timing says nothing about which one matched.
+        return any([hmac.compare_digest(offered, token) for token in self.tokens])
+
+    def _in_app(self, compute: Callable[[], Answer]) -> Answer:
+        with self.app.app_context():
+            return compute()
+
+
+def _metrics() -> Answer:
+    registry = runtime().metrics
+    assert registry is not None, "create_app() builds the metrics registry"
+    return 200, generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def _readiness() -> Answer:
+    ready, checks = readiness(runtime())
+    body = json.dumps({"status": "ready" if ready else "not ready", "checks": checks}).encode() + b"\n"
+    return (200 if ready else 503), body, "application/json"
+
+
+def _problem(status: int, detail: str) -> tuple[int, bytes, str]:
+    body = {"status": status, "title": _PHRASES[status], "detail": detail}
+    return status, json.dumps(body).encode(), "application/problem+json"
+
+
+_PHRASES = {200: "OK", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable"}
+
+
+def install(app: Flask, settings: Settings, *, ops_app: bool = False) -> OpsGate:
+    """Put the gate in front of the app: open without a token on the ops app, or in one embedded process."""
+    gate = OpsGate(app, app.wsgi_app, settings, open_without_token=ops_app or settings.embedded)
+    app.wsgi_app = gate  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware
+    return gate

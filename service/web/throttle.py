@@ -1,4 +1,5 @@
-"""Per-sender intake rate limits: Flask-Limiter keyed on source and address, 429 answered as problem+json."""
+"""Rate limits with Flask-Limiter: intake per source and sender address (429 as problem+json), and sign-in per
+address and per username (429 as the sign-in page). Counts are shared through Redis when the broker is Redis."""
 
 from __future__ import annotations
 
@@ -40,10 +41,8 @@ def storage_uri(settings: Settings) -> str:
     return "memory://"
 
 
-def install(app: Flask, settings: Settings) -> Limiter | None:
-    """Limit POSTs to the intake endpoints to TRIAGE_INTAKE_RATE_LIMIT per sender; None when it is off."""
-    if not settings.intake_rate_limit_enabled:
-        return None
+def install(app: Flask, settings: Settings) -> Limiter:
+    """Limit POSTs to the intake endpoints per sender (unless TRIAGE_INTAKE_RATE_LIMIT is off) and to /login."""
     from service.web import api, webhooks
 
     limiter = Limiter(
@@ -59,10 +58,29 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
         in_memory_fallback_enabled=True,
         on_breach=_too_many,
     )
-    limit = settings.intake_rate_limit
-    limiter.limit(limit, methods=["POST"])(webhooks.bp)
-    limiter.limit(limit, methods=["POST"])(api.bp)  # POST /api/v1/tickets only: reads are not intake
+    if settings.intake_rate_limit_enabled:
+        limit = settings.intake_rate_limit
+        limiter.limit(limit, methods=["POST"])(webhooks.bp)
+        limiter.limit(limit, methods=["POST"])(api.bp)  # POST /api/v1/tickets only: reads are not intake
     return limiter
+
+
+def limit_sign_in(app: Flask, limiter: Limiter, settings: Settings) -> None:
+    """Limit POST /login per address and per username (after the sign-in blueprint is registered).
+
+    Per address against one guesser trying many accounts, per username against many addresses trying one. Each
+    attempt costs a memory-hard hash whether or not the account exists, so these also bound what a flood costs.
+    """
+    from service.web import auth
+
+    view = app.view_functions["auth.login"]
+    for key, value, scope in (
+        (auth.address_key, settings.login_rate_limit, "login-address"),
+        (auth.username_key, settings.login_user_rate_limit, "login-user"),
+    ):
+        # Both register under the view's qualified name, so the innermost wrapper checks both at once.
+        view = limiter.limit(value, key_func=key, methods=["POST"], scope=scope, on_breach=auth.too_many_sign_ins)(view)
+    app.view_functions["auth.login"] = view
 
 
 def _too_many(limit: RequestLimit) -> Response:

@@ -25,7 +25,7 @@ from service.infra.models import (
 from service.infra.timings import timed
 from service.review.queries import latest_feedback
 from service.review.verdicts import current_routing
-from service.runtime import Runtime
+from service.runtime import NO_HELPDESK, NOT_WRITTEN_BACK, Runtime
 from service.writeback.notes import render_note, render_reply_note, render_review_note
 from service.writeback.queries import claim_writeback, due_writeback_ids, failed_writeback_ids, mark_writeback_done
 
@@ -54,6 +54,10 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
     wb = session.get(WritebackRow, writeback_id)
     assert wb is not None
     ticket = wb.decision.ticket
+    if wb.target == NO_HELPDESK:
+        wb.status, wb.last_error, wb.done_at = WritebackStatus.NOT_SENT, NOT_WRITTEN_BACK, now_utc()
+        session.commit()
+        return Delivery("not_sent")
     if wb.kind != "reply" and wb.decision.revision != ticket.revision:
         # The ticket was updated and routed again: this routing would overwrite the newer one in the helpdesk.
         # (An approved reply still goes out: an agent wrote it for this requester.)

@@ -29,6 +29,8 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
             "TRIAGE_WEBHOOK_SECRET": settings.webhook_secret.reveal(),
             "TRIAGE_API_TOKENS": settings.api_tokens.reveal(),
             "TRIAGE_WRITEBACK_BACKOFF_S": str(settings.writeback_backoff_s),
+            "TRIAGE_HELPDESK": settings.helpdesk,
+            "TRIAGE_ALLOW_FAKE_HELPDESK": "true" if settings.allow_fake_helpdesk else "false",
             **extra,
         }
     )

@@ -26,6 +26,11 @@ SECRET = "test-webhook-secret"
 TOKEN = "test-api-token"
 
 
+# /metrics and /readyz on an app with a Redis broker need this bearer (TRIAGE_METRICS_TOKEN).
+METRICS_TOKEN = "test-metrics-token"
+OPS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 # A few labels spread over several queues: enough to route for real, small enough to train in seconds.
 TINY_LABELS = (
     "card_arrival",
@@ -58,6 +63,11 @@ def make_settings(database_url: str, models_dir: Path, **overrides: object) -> S
         routing_file=ROOT / "data" / "routing" / "banking77.yaml",
         webhook_secret=Secret(SECRET),
         api_tokens=Secret(TOKEN),
+        helpdesk="fake",
+        allow_fake_helpdesk=True,
+        # Tests read /metrics right after changing what it counts, and call the ops endpoints in loops.
+        metrics_cache_s=0.0,
+        ops_rate_limit="1000/second",
     ).replace(**overrides)
 
 

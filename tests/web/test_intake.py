@@ -216,13 +216,17 @@ def test_health_readiness_metrics_and_openapi(client):
 
 def test_readiness_fails_naming_the_database_and_broker_when_they_are_gone(models_dir):
     from service import create_app
-    from tests.support.settings import make_settings
+    from service.core.settings import Secret
+    from tests.support.settings import METRICS_TOKEN, OPS_AUTH, make_settings
 
     # Port 1 on loopback: nothing listens there, so both connections are refused at once.
     settings = make_settings(
-        "postgresql+psycopg://postgres@127.0.0.1:1/none", models_dir, broker_url="redis://127.0.0.1:1/0"
+        "postgresql+psycopg://postgres@127.0.0.1:1/none",
+        models_dir,
+        broker_url="redis://127.0.0.1:1/0",
+        metrics_token=Secret(METRICS_TOKEN),
     )
-    ready = create_app(settings, environ={}).test_client().get("/readyz")
+    ready = create_app(settings, environ={}).test_client().get("/readyz", headers=OPS_AUTH)
     assert ready.status_code == 503
     checks = ready.get_json()["checks"]
     assert checks["database"].startswith("unavailable") and checks["broker"].startswith("unavailable")

@@ -5,15 +5,16 @@ import time
 import pytest
 
 from service import create_app
-from tests.support.settings import PG_ADMIN_URL, make_settings
+from service.core.settings import Secret
+from tests.support.settings import METRICS_TOKEN, OPS_AUTH, PG_ADMIN_URL, make_settings
 
 CLOSED = "127.0.0.1:1"  # nothing listens on port 1: connections are refused at once
 
 
 def ready(settings):
-    app = create_app(settings, environ={})
+    app = create_app(settings.replace(metrics_token=Secret(METRICS_TOKEN)), environ={})
     started = time.monotonic()
-    response = app.test_client().get("/readyz")
+    response = app.test_client().get("/readyz", headers=OPS_AUTH)
     took = time.monotonic() - started
     app.extensions["triage"].db.dispose()
     return response, took
@@ -54,13 +55,13 @@ def test_a_database_missing_migrations_makes_the_service_not_ready_and_says_what
     upgrade(url, "0005")
     response, _ = ready(make_settings(url, models_dir))
     assert response.status_code == 503
-    assert response.get_json()["checks"]["database"].startswith("schema at 0005, this release needs 0007")
+    assert response.get_json()["checks"]["database"].startswith("schema at 0005, this release needs 0008")
     upgrade(url)
     response, _ = ready(make_settings(url, models_dir))
     assert response.status_code == 200 and response.get_json()["checks"]["database"] == "ok"
     engine = create_engine(url)
     with engine.begin() as conn:  # a newer release migrated first (a rolling upgrade): this one stays ready
-        conn.execute(text("UPDATE alembic_version SET version_num = '0008_from_a_newer_release'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0009_from_a_newer_release'"))
     engine.dispose()
     response, _ = ready(make_settings(url, models_dir))
     assert response.status_code == 200

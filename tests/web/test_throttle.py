@@ -7,8 +7,8 @@ import pytest
 
 from integrations.fake.webhook import signed_delivery
 from service import create_app
-from service.core.settings import ConfigError, Settings
-from tests.support.settings import SECRET, TOKEN, make_settings
+from service.core.settings import ConfigError, Secret, Settings
+from tests.support.settings import METRICS_TOKEN, OPS_AUTH, SECRET, TOKEN, make_settings
 
 
 def post_generic(client, address: str):
@@ -28,7 +28,9 @@ def post_api(client, address: str):
 @pytest.fixture
 def limited_apps(sqlite_url, models_dir, redis_url):
     """Two apps sharing one Redis, as two gunicorn workers would, allowing 3 intake requests a minute."""
-    settings = make_settings(sqlite_url, models_dir, broker_url=redis_url, intake_rate_limit="3/minute")
+    settings = make_settings(
+        sqlite_url, models_dir, broker_url=redis_url, intake_rate_limit="3/minute", metrics_token=Secret(METRICS_TOKEN)
+    )
     apps = [create_app(settings, environ={}) for _ in range(2)]
     yield apps
     for app in apps:
@@ -80,7 +82,7 @@ def test_refusals_are_counted_in_metrics_shared_by_every_web_process(limited_app
     first, second = (app.test_client() for app in limited_apps)
 
     def refused() -> float:
-        text = first.get("/metrics").get_data(as_text=True)
+        text = first.get("/metrics", headers=OPS_AUTH).get_data(as_text=True)
         line = 'triage_intake_total{outcome="rate_limited",source="generic",status="429"} '
         return next((float(x.split()[-1]) for x in text.splitlines() if x.startswith(line)), 0.0)
 

@@ -1,4 +1,4 @@
-"""User management for admins: list users, add one, stop or restore one's access."""
+"""User management for admins: list users, add one, stop or restore one's access, see and end sessions."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from service.review import errors as review_errors
+from service.review import sessions as review_sessions
 from service.review import users as review_users
 from service.review.pages import users_page
 from service.runtime import runtime
@@ -63,3 +64,34 @@ def set_active(user_id: int) -> Response:
     else:
         flash(f"{user.username} can {'sign in again' if active else 'no longer sign in'}.", "success")
     return redirect(url_for("review.users"), 303)
+
+
+@bp.get("/admin/sessions")
+@role_required("admin")
+def sessions() -> str:
+    """Every session that still signs someone in: who, since when, last seen, until when, from where."""
+    rt = runtime()
+    with rt.db.session() as session:
+        rows = review_sessions.active_sessions(session, idle_s=rt.settings.session_lifetime_s)
+        return render_template(
+            "admin_sessions.html",
+            sessions=rows,
+            idle_s=rt.settings.session_lifetime_s,
+            absolute_s=rt.settings.session_absolute_s,
+        )
+
+
+@bp.post("/admin/sessions/<int:user_id>/end")
+@role_required("admin")
+def end_sessions(user_id: int) -> Response:
+    """End one session (session_id in the form) or every session of a user."""
+    rt = runtime()
+    raw = request.form.get("session_id", "")
+    session_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+    with rt.db.session() as session:
+        ended = review_sessions.end_user_sessions(
+            session, user_id=user_id, reason="ended_by_admin", session_id=session_id
+        )
+        session.commit()
+    flash(f"{ended} session(s) ended.", "success")
+    return redirect(url_for("review.sessions"), 303)

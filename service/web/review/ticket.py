@@ -12,7 +12,7 @@ from service.review import drafts as review_drafts
 from service.review import errors as review_errors
 from service.review import verdicts as review_verdicts
 from service.review.pages import ticket_page
-from service.runtime import runtime
+from service.runtime import NO_HELPDESK, runtime
 from service.web.review import bp, filters
 from service.web.review.sanitize import render_body
 from service.worker.tasks import deliver_writeback, enqueue
@@ -42,6 +42,7 @@ def ticket(ticket_id: int) -> str:
             draft=page.draft,
             choices=page.choices,
             writebacks=page.writebacks,
+            no_helpdesk=rt.helpdesk_for(row.source) == NO_HELPDESK,
             args=args,
             body_html=body_html,
             body_is_html=body_is_html,
