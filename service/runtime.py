@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,7 +15,7 @@ from service.core.settings import ConfigError, Settings
 from service.decide.classify import FollowedModel, ModelCache, shadow_model
 from service.decide.route import RoutingRules, load_rules
 from service.drafts.drafter import ReplyDrafter
-from service.drafts.local_model import GeneratorCache
+from service.drafts.local_model import GeneratorCache, missing_drafting_model
 from service.drafts.templates import DraftError, Templates
 from service.infra.db import Database
 from service.infra.ratelimit import RateLimiter, for_broker
@@ -33,6 +34,8 @@ OWN_SOURCES = ("generic", "api")
 NO_HELPDESK = "none"
 NOT_WRITTEN_BACK = "not written back: no helpdesk configured (set TRIAGE_HELPDESK to an enabled integration)"
 EXTENSION = "triage"
+
+log = logging.getLogger(__name__)
 
 
 def _unwired(_: object) -> Any:
@@ -76,6 +79,9 @@ class Runtime:
             if self.environ.get("TRIAGE_LLM_BASE_URL"):
                 self.integrations.llm("llm")
             _ = self.templates
+            if self.templates is not None and self.drafting_problem:
+                # Not a readiness failure: drafts still come from templates, and /readyz stays ready.
+                log.warning("drafting model unavailable: %s", self.drafting_problem)
         except (IntegrationConfigError, LookupError, DraftError) as exc:
             raise ConfigError(str(exc)) from None
 
@@ -119,6 +125,11 @@ class Runtime:
             threads=self.settings.model_threads,
             concurrency=self.settings.drafting_concurrency,
         )
+
+    @cached_property
+    def drafting_problem(self) -> str | None:
+        """Why drafts would be template-only with the configured local model (None: it is installed)."""
+        return missing_drafting_model(self.settings.drafting_model, self.settings.cache_dir)
 
     @cached_property
     def templates(self) -> Templates | None:

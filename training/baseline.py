@@ -138,6 +138,7 @@ def train(
         created_at=created.isoformat(),
         metrics=metrics,
         params={
+            "recipe": "TF-IDF word and character n-grams + logistic regression",
             "C": c,
             "seed": seed,
             "holdout": holdout,

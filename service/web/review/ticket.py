@@ -50,6 +50,7 @@ def ticket(ticket_id: int) -> str:
             next_id=page.next_id,
             subject_html=subject_html,
             reviewable=page.reviewable,
+            drafting_problem=rt.drafting_problem,
         )
 
 
