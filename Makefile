@@ -55,7 +55,7 @@ drafting: $(VENV)/.installed-drafting
 qwen: drafting
 
 demo: install
-	$(BIN)/triage demo
+	$(BIN)/triage demo $(DEMO_ARGS)
 
 # The production model: the fine-tuned encoder on Banking77 (about 15 minutes on 2 cores).
 train: install-train
