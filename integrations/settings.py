@@ -9,12 +9,13 @@ from typing import Any
 import yaml
 
 from service.core.ports import IntegrationConfigError
+from service.core.secret import secret_list
 
-__all__ = ["IntegrationConfigError", "mapping_file", "missing", "required", "secret"]
+__all__ = ["IntegrationConfigError", "mapping_file", "missing", "required", "secret", "secret_list"]
 
 
 def secret(environ: Mapping[str, str], name: str, *, required: bool = True) -> str:
-    """The value of NAME, or the contents of the file named by NAME_FILE."""
+    """The value of NAME, or the contents of the file named by NAME_FILE (several values: see secret_list)."""
     value, path = environ.get(name), environ.get(name + "_FILE")
     if value and path:
         raise IntegrationConfigError(f"set either {name} or {name}_FILE, not both")

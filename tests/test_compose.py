@@ -12,7 +12,29 @@ COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def test_compose_declares_the_production_services():
-    assert {"web", "worker", "beat", "redis", "postgres", "migrate"} <= set(COMPOSE["services"])
+    assert {"web", "ops", "worker", "beat", "redis", "postgres", "migrate", "train"} <= set(COMPOSE["services"])
+
+
+def test_only_the_web_app_is_published_and_its_ops_endpoints_need_the_token():
+    services = COMPOSE["services"]
+    published = {name for name, service in services.items() if service.get("ports") and not service.get("profiles")}
+    assert published == {"web"}
+    assert services["ops"]["command"][-1] == "service.wsgi_ops:app" and "ports" not in services["ops"]
+    assert services["web"]["environment"]["TRIAGE_METRICS_TOKEN_FILE"] == "/run/secrets/metrics_token"
+    probe = " ".join(services["web"]["healthcheck"]["test"])
+    assert "/readyz" in probe and "Authorization" in probe and "/run/secrets/metrics_token" in probe
+
+
+def test_the_models_volume_is_read_only_everywhere_but_the_training_job():
+    mounts = {
+        name: [v for v in service.get("volumes", []) if v.split(":")[0] == "models"]
+        for name, service in COMPOSE["services"].items()
+    }
+    writers = {name for name, found in mounts.items() if any(not v.endswith(":ro") for v in found)}
+    assert writers == {"train"}
+    assert all(v.endswith(":ro") for name, found in mounts.items() if name != "train" for v in found)
+    assert mounts["web"] and mounts["worker"] and mounts["beat"]
+    assert COMPOSE["services"]["train"]["command"][:2] == ["triage", "train"]
 
 
 def test_compose_points_triage_at_postgres_and_redis_with_secrets_from_files():

@@ -11,6 +11,7 @@ from pathlib import Path
 from sklearn.model_selection import train_test_split
 
 from integrations.catalog import export_formats, read_export
+from service.core.csvcells import uncell
 
 FORMATS = ("csv", *export_formats())
 
@@ -34,7 +35,7 @@ def read_csv(path: Path, *, text_column: str = "text", label_column: str = "cate
         if missing:
             raise ValueError(f"{path}: missing column(s) {sorted(missing)}; found {reader.fieldnames}")
         for row in reader:
-            text, label = (row[text_column] or "").strip(), (row[label_column] or "").strip()
+            text, label = uncell(row[text_column] or "").strip(), uncell(row[label_column] or "").strip()
             if not text or not label or text in seen:
                 continue
             seen.add(text)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from service.core.csvcells import cells
 from training.data import stratified_split
 from training.sources import Row
 
@@ -149,5 +150,5 @@ def write_csv(rows: list[Row], path: Path) -> str:
         writer = csv.writer(fh)
         writer.writerow(["text", "category", "key", "source", "created_at"])
         for r in rows:
-            writer.writerow([r.text, r.label, r.key, r.source, r.created_at.isoformat() if r.created_at else ""])
+            writer.writerow(cells([r.text, r.label, r.key, r.source, r.created_at.isoformat() if r.created_at else ""]))
     return hashlib.sha256(path.read_bytes()).hexdigest()

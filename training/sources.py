@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from integrations.catalog import CATALOG, export_formats, read_export
+from service.core.csvcells import uncell
 
 # Helpdesk exports are read by their integration (integrations/catalog.py); the rest are files of ours.
 HELPDESK_FORMATS = export_formats()
@@ -126,7 +127,9 @@ def _csv_records(spec: SourceSpec) -> Iterator[dict[str, Any]]:
         missing = wanted - set(reader.fieldnames or [])
         if missing:
             raise ValueError(f"{spec.format}:{spec.path}: no column(s) {sorted(missing)}; found {reader.fieldnames}")
-        yield from reader
+        # Our own CSVs quote text that looks like a formula (service.core.csvcells); the quote is not the text's.
+        for record in reader:
+            yield {k: uncell(v) if isinstance(v, str) else v for k, v in record.items()}
 
 
 def _jsonl_records(path: Path, report: SourceReport) -> Iterator[dict[str, Any]]:

@@ -25,7 +25,7 @@ class JiraHelpdesk:
         self.client = JiraClient(settings)
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
-        webhook.verify(self.settings.webhook_secret, headers, body, window_s=self.settings.replay_window_s)
+        webhook.verify(self.settings.webhook_secrets, headers, body, window_s=self.settings.replay_window_s)
 
     def parse(self, payload: Any, headers: Mapping[str, str]) -> InboundEvent:
         return webhook.parse(payload, headers)

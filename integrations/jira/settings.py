@@ -7,7 +7,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from integrations.settings import IntegrationConfigError, mapping_file, missing, required, secret
+from integrations.settings import IntegrationConfigError, mapping_file, missing, required, secret, secret_list
 
 COMMENT_MODES = ("servicedesk", "restricted")
 
@@ -24,7 +24,8 @@ def ref(value: Any) -> dict[str, str]:
 class JiraSettings:
     base_url: str
     auth_header: str
-    webhook_secret: str
+    # Every accepted signing secret: one, or old and new while the webhook's secret is rotated.
+    webhook_secrets: tuple[str, ...]
     components: Mapping[str, dict[str, str]]
     priorities: Mapping[str, dict[str, str]]
     comment_mode: str = "servicedesk"
@@ -71,7 +72,7 @@ class JiraSettings:
         return cls(
             base_url=base,
             auth_header=auth,
-            webhook_secret=secret(environ, "TRIAGE_JIRA_WEBHOOK_SECRET"),
+            webhook_secrets=tuple(secret_list(secret(environ, "TRIAGE_JIRA_WEBHOOK_SECRET"))),
             components={q: ref(v) for q, v in components.items()},
             priorities={p: ref(v) for p, v in prio.items()},
             comment_mode=mode,

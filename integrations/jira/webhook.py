@@ -6,22 +6,29 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from service.core.domain import InboundEvent, InboundTicket
 from service.core.ports import PayloadError, SignatureError
+from service.core.signing import any_matches
 
 SOURCE = "jira"
 ISSUE_EVENTS = {"jira:issue_created": False, "jira:issue_updated": True}  # event -> is an update
 
 
 def verify(
-    secret: str, headers: Mapping[str, str], body: bytes, *, window_s: int = 24 * 3600, now: float | None = None
+    secret: str | Sequence[str],
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    window_s: int = 24 * 3600,
+    now: float | None = None,
 ) -> None:
     """Check `X-Hub-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>` (Jira Cloud admin webhooks), and that
-    the event time the signed body carries is within `window_s`, which bounds replays: Jira signs no header."""
+    the event time the signed body carries is within `window_s`, which bounds replays: Jira signs no header. Any of
+    several secrets is accepted while one is rotated."""
     # Reference: https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks
     signature = headers.get("X-Hub-Signature")
     if not signature:
@@ -29,8 +36,11 @@ def verify(
     method, _, received = signature.strip().partition("=")
     if method != "sha256" or not received:
         raise SignatureError("X-Hub-Signature must be sha256=<hex>")
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected.encode(), received.lower().encode()):
+
+    def expected(key: str) -> bytes:
+        return hmac.new(key.encode(), body, hashlib.sha256).hexdigest().encode()
+
+    if not any_matches(received.lower().encode(), expected, secret):
         raise SignatureError("Jira signature does not match the body; check the webhook's secret")
     sent = _event_time(body)
     if sent is not None:

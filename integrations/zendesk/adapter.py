@@ -21,7 +21,7 @@ class ZendeskHelpdesk:
         self.client = ZendeskClient(settings)
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
-        webhook.verify(self.settings.webhook_secret, headers, body, tolerance_s=self.settings.signature_tolerance_s)
+        webhook.verify(self.settings.webhook_secrets, headers, body, tolerance_s=self.settings.signature_tolerance_s)
 
     def parse(self, payload: Any, headers: Mapping[str, str]) -> InboundEvent:
         return webhook.parse(payload, headers)

@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from integrations.settings import IntegrationConfigError, mapping_file, missing, required, secret
+from integrations.settings import IntegrationConfigError, mapping_file, missing, required, secret, secret_list
 
 ZENDESK_PRIORITIES = ("low", "normal", "high", "urgent")
 
@@ -15,7 +15,8 @@ ZENDESK_PRIORITIES = ("low", "normal", "high", "urgent")
 class ZendeskSettings:
     base_url: str
     auth_header: str
-    webhook_secret: str
+    # Every accepted signing secret: one, or old and new while the webhook's secret is rotated.
+    webhook_secrets: tuple[str, ...]
     groups: Mapping[str, int]
     priorities: Mapping[str, str]
     label_field_id: int | None = None
@@ -60,7 +61,7 @@ class ZendeskSettings:
         return cls(
             base_url=base,
             auth_header=auth,
-            webhook_secret=secret(environ, "TRIAGE_ZENDESK_WEBHOOK_SECRET"),
+            webhook_secrets=tuple(secret_list(secret(environ, "TRIAGE_ZENDESK_WEBHOOK_SECRET"))),
             groups=group_ids,
             priorities=prio,
             label_field_id=int(field_id) if field_id else None,

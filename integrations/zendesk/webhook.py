@@ -7,12 +7,13 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from service.core.domain import InboundEvent, InboundTicket
 from service.core.ports import PayloadError, SignatureError
+from service.core.signing import any_matches
 
 SOURCE = "zendesk"
 _TICKET_NUMBER = re.compile(r"[0-9]{1,19}")
@@ -25,15 +26,21 @@ UPDATE_EVENTS = {
 }
 
 
-def verify(secret: str, headers: Mapping[str, str], body: bytes, *, tolerance_s: int, now: float | None = None) -> None:
-    """Check X-Zendesk-Webhook-Signature = base64(HMAC-SHA256(secret, timestamp + body)) and its age."""
+def verify(
+    secret: str | Sequence[str], headers: Mapping[str, str], body: bytes, *, tolerance_s: int, now: float | None = None
+) -> None:
+    """Check X-Zendesk-Webhook-Signature = base64(HMAC-SHA256(secret, timestamp + body)) and its age; any of
+    several secrets is accepted while one is rotated."""
     # Reference: https://developer.zendesk.com/documentation/webhooks/verifying/
     signature = headers.get("X-Zendesk-Webhook-Signature")
     timestamp = headers.get("X-Zendesk-Webhook-Signature-Timestamp")
     if not signature or not timestamp:
         raise SignatureError("missing X-Zendesk-Webhook-Signature or X-Zendesk-Webhook-Signature-Timestamp")
-    mac = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
-    if not hmac.compare_digest(base64.b64encode(mac), signature.strip().encode()):
+
+    def expected(key: str) -> bytes:
+        return base64.b64encode(hmac.new(key.encode(), timestamp.encode() + body, hashlib.sha256).digest())
+
+    if not any_matches(signature.strip().encode(), expected, secret):
         raise SignatureError("Zendesk signature does not match the body; check the webhook's signing secret")
     try:
         sent = datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()

@@ -150,6 +150,8 @@ def write_feedback(out: Path, *, corrections_only: bool) -> tuple[int, int]:
     """The agents' latest verdicts as a CSV; how many were written and how many were stale."""
     import csv
 
+    from service.core.csvcells import cells
+
     rt = runtime()
     with rt.db.session() as session:
         examples, stale = review_feedback.feedback_examples(session, corrections_only=corrections_only)
@@ -170,17 +172,20 @@ def write_feedback(out: Path, *, corrections_only: bool) -> tuple[int, int]:
             ]
         )
         for e in examples:
+            # Ticket text is written by customers: a subject like =HYPERLINK(...) must stay text in a spreadsheet.
             writer.writerow(
-                [
-                    e.text,
-                    e.label,
-                    e.kind,
-                    e.source_id,
-                    e.ticket_id,
-                    e.revision,
-                    e.text_sha256,
-                    e.created_at.isoformat(),
-                    e.reviewed_at.isoformat(),
-                ]
+                cells(
+                    [
+                        e.text,
+                        e.label,
+                        e.kind,
+                        e.source_id,
+                        e.ticket_id,
+                        e.revision,
+                        e.text_sha256,
+                        e.created_at.isoformat(),
+                        e.reviewed_at.isoformat(),
+                    ]
+                )
             )
     return len(examples), stale

@@ -6,6 +6,8 @@ import getpass
 import hashlib
 import json
 import os
+import re
+import socket
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +19,9 @@ CARD_FORMAT = "triage-model-card/1"
 # Bump when normalize() changes in a way that makes older artefacts see different text.
 FEATURE_VERSION = "normalize-v1"
 SUPPORTED_KINDS = ("sklearn-tfidf-logreg", "onnx-encoder")
+# A family or version name: one path segment of letters, digits and . _ -, never starting with a dot, so that
+# a pointer file or an argument cannot name ../elsewhere, an absolute path or a hidden directory.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class ModelCardError(ValueError):
@@ -41,9 +46,13 @@ class ModelCard:
     serving: dict[str, Any] = field(default_factory=dict)
     feature_version: str = FEATURE_VERSION
     format: str = CARD_FORMAT
+    # Who trained it: TRIAGE_TRAINED_BY, else user@host of the training process (filled in by write()).
+    trained_by: str = ""
 
     def write(self, directory: Path) -> None:
-        (directory / CARD_FILE).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        card = asdict(self)
+        card["trained_by"] = card["trained_by"] or trainer()
+        (directory / CARD_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def read(cls, directory: Path) -> ModelCard:
@@ -110,6 +119,29 @@ def new_version(family: Path, created: datetime, data_sha256: str) -> str:
     return version
 
 
+def trainer() -> str:
+    """Who is training: TRIAGE_TRAINED_BY (set by automation), else user@host."""
+    return os.environ.get("TRIAGE_TRAINED_BY") or f"{audit_user()}@{socket.gethostname()}"
+
+
+def version_dir(models_dir: Path, name: str, version: str, *, where: str = "version") -> Path:
+    """The directory of `version` of family `name`, refused unless it is a plain name resolving inside the family.
+
+    Pointer files and arguments name versions; a name such as ../other, an absolute path, or a symlink that leads
+    out of the family would otherwise make the service unpickle whatever lies there.
+    """
+    for kind, value in (("family", name), (where, version)):
+        if not NAME.fullmatch(value) or value in (".", ".."):
+            raise ModelCardError(
+                f"{kind} name {value[:80]!r} is not allowed: letters, digits and . _ - only, not starting with a dot"
+            )
+    family = (models_dir / name).resolve()
+    directory = (family / version).resolve()
+    if directory.parent != family:
+        raise ModelCardError(f"{where} {version!r} of {name!r} resolves to {directory}, outside {family}")
+    return directory
+
+
 def current_version_dir(models_dir: Path, name: str) -> Path:
     """Return the directory of the promoted version of model `name`."""
     family = models_dir / name
@@ -117,7 +149,7 @@ def current_version_dir(models_dir: Path, name: str) -> Path:
     if not pointer.is_file():
         raise ModelCardError(f"no promoted {name!r} model in {models_dir}: run `triage train` (or `triage demo`) first")
     version = pointer.read_text().strip()
-    directory = family / version
+    directory = version_dir(models_dir, name, version, where=f"{pointer} names version")
     if not directory.is_dir():
         raise ModelCardError(f"{pointer} names version {version!r}, but {directory} does not exist")
     return directory
@@ -172,7 +204,7 @@ def audit_log(models_dir: Path) -> list[dict[str, Any]]:
 def _point_current(models_dir: Path, name: str, version: str) -> str | None:
     """Validate `version`, point CURRENT at it atomically, remember it in HISTORY; return the previous one."""
     family = models_dir / name
-    ModelCard.read(family / version)  # never promote what the service would refuse to load
+    ModelCard.read(version_dir(models_dir, name, version))  # never promote what the service would refuse to load
     pointer = family / CURRENT_FILE
     previous = pointer.read_text().strip() if pointer.is_file() else None
     tmp = family / (CURRENT_FILE + ".tmp")
@@ -201,7 +233,7 @@ def shadow_version_dir(models_dir: Path, name: str) -> Path | None:
     if not pointer.is_file():
         return None
     version = pointer.read_text().strip()
-    return models_dir / name / version if version else None
+    return version_dir(models_dir, name, version, where=f"{pointer} names version") if version else None
 
 
 def set_shadow(models_dir: Path, name: str, version: str | None, *, reason: str | None = None) -> None:
@@ -212,7 +244,7 @@ def set_shadow(models_dir: Path, name: str, version: str | None, *, reason: str 
         pointer.unlink(missing_ok=True)
         audit(models_dir, "shadow-off", name=name, version=None, reason=reason)
         return
-    ModelCard.read(family / version)  # a shadow that cannot load would only log errors
+    ModelCard.read(version_dir(models_dir, name, version))  # a shadow that cannot load would only log errors
     tmp = family / (SHADOW_FILE + ".tmp")
     tmp.write_text(version + "\n")
     tmp.replace(pointer)

@@ -7,11 +7,22 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from service.core.ports import SignatureError
 
-__all__ = ["SignatureError", "sign", "signed_delivery", "verify"]
+__all__ = ["SignatureError", "any_matches", "keys", "sign", "signed_delivery", "verify"]
+
+
+def keys(secret: str | Sequence[str]) -> list[str]:
+    """One key, or several accepted at once while a key is rotated (old and new)."""
+    return [secret] if isinstance(secret, str) else [k for k in secret if k]
+
+
+def any_matches(received: bytes, expected_for: Callable[[str], bytes], secret: str | Sequence[str]) -> bool:
+    """Whether `received` is what one of the keys gives; every key is tried, each compared in constant time."""
+    return any([hmac.compare_digest(expected_for(key), received) for key in keys(secret)])
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -21,7 +32,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def verify(
-    secret: str,
+    secret: str | Sequence[str],
     *,
     timestamp: str | None,
     signature: str | None,
@@ -29,7 +40,8 @@ def verify(
     tolerance_s: int,
     now: float | None = None,
 ) -> None:
-    """Raise SignatureError unless `signature` is the HMAC of this timestamp and body, and fresh."""
+    """Raise SignatureError unless `signature` is the HMAC of this timestamp and body under one of the keys, and
+    fresh. Several keys are accepted while senders move from the old one to the new one."""
     if not signature:
         raise SignatureError("missing X-Triage-Signature header")
     if not timestamp:
@@ -39,8 +51,7 @@ def verify(
         raise SignatureError("X-Triage-Timestamp must be Unix seconds")
     ts = int(timestamp)
     # Check the MAC first, so the answer for a forged request does not depend on its timestamp.
-    expected = sign(secret, timestamp, body)
-    if not hmac.compare_digest(expected.encode(), signature.strip().encode()):
+    if not any_matches(signature.strip().encode(), lambda key: sign(key, timestamp, body).encode(), secret):
         raise SignatureError("signature does not match the body; check the shared secret")
     age = (time.time() if now is None else now) - ts
     if abs(age) > tolerance_s:

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from service.core.settings import Settings
+from service.core.settings import Settings, secret_list
 
 # Attributes every LogRecord has; anything else on a record came in through `extra=`.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
 # Extra fields that could carry ticket text or credentials are never written, whoever passes them.
 _TICKET_TEXT = {"subject", "body", "text", "redacted_text", "note", "draft"}
 _CREDENTIAL_WORDS = ("secret", "token", "password", "signature", "authorization", "cookie", "api_key", "apikey")
+# Credentials in TRIAGE_* variable names that the words above miss: personal access tokens (TRIAGE_JIRA_PAT), keys.
+_CREDENTIAL_NAME = re.compile(r"(^|_)(PAT|KEY|PASS|PASSWD|CREDENTIALS?)(_FILE)?$", re.IGNORECASE)
 REDACTED = "[redacted]"
 # Secret values seen at start (settings and TRIAGE_* credentials): masked wherever they show up in a line.
 _secrets: set[str] = set()
@@ -137,11 +141,18 @@ def _logging_already_configured(**_: Any) -> None:
 
 def register_secrets(settings: Settings, environ: Mapping[str, str]) -> None:
     """Remember the configured secret values so that no formatter ever writes one."""
-    values: list[str] = [settings.webhook_secret.reveal(), settings.secret_key.reveal(), *settings.api_token_list]
+    # Every setting declared secret, each of its values (a secret may hold several while it is rotated).
+    values = [v for f in fields(settings) if f.metadata.get("secret") for v in secret_list(getattr(settings, f.name))]
     for key, value in environ.items():
-        if key.startswith("TRIAGE_") and any(word in key.lower() for word in _CREDENTIAL_WORDS + ("_key",)):
+        if key.startswith("TRIAGE_") and credential_variable(key):
             values.append(_read(value) if key.endswith("_FILE") else value)
     _remember(values)
+
+
+def credential_variable(name: str) -> bool:
+    """Whether a TRIAGE_* variable (or its *_FILE) holds a credential, by its name."""
+    lowered = name.lower()
+    return any(word in lowered for word in _CREDENTIAL_WORDS + ("_key",)) or bool(_CREDENTIAL_NAME.search(name))
 
 
 def _read(path: str) -> str:
@@ -153,6 +164,6 @@ def _read(path: str) -> str:
 
 def _remember(values: Iterable[str]) -> None:
     for value in values:
-        for part in {value.strip(), *value.split(",")}:
+        for part in {value.strip(), *secret_list(value)}:
             if len(part.strip()) >= _MIN_SECRET_LEN:
                 _secrets.add(part.strip())

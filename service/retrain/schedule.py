@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from service.core.csvcells import cells, uncell
 from service.core.modelcard import audit
 
 LOCK_FILE = "RETRAIN.lock"
@@ -118,10 +119,10 @@ def _combine(out: Path, examples: Iterable[tuple[str, str]], data: Path | None) 
         if data is not None:
             with data.open(newline="", encoding="utf-8") as src:
                 for row in csv.DictReader(src):
-                    writer.writerow([row["text"], row["category"]])
+                    writer.writerow(cells([uncell(row["text"]), uncell(row["category"])]))
                     n += 1
         for text, label in examples:
-            writer.writerow([text, label])
+            writer.writerow(cells([text, label]))
             n += 1
     return n
 

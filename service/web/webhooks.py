@@ -99,7 +99,7 @@ def store_and_enqueue(source: str, event: InboundEvent, *, signed_sha256: str | 
 @bp.post("/generic")
 def generic() -> Response:
     rt = runtime()
-    secret = rt.settings.webhook_secret.reveal()
+    secret = rt.settings.webhook_secrets
     if not secret:
         raise ApiError(503, "webhook secret is not configured: set TRIAGE_WEBHOOK_SECRET or TRIAGE_WEBHOOK_SECRET_FILE")
     try:
