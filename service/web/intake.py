@@ -238,9 +238,46 @@ def _nesting(text: str) -> int:
     return deepest
 
 
+_ID_SHAPE = re.compile(_ID_PATTERN[:-1] + r"\Z")  # "$" as ECMA-262 reads it (see _ecma_pattern)
+_PLAIN_TEXT = {"subject": 1000, "body": 100000, "requester": 320}
+
+
+def plainly_valid(payload: Any) -> bool:
+    """True only for tickets TICKET_SCHEMA accepts, in the shape nearly every sender uses (id, subject, body,
+    a requester address, tags); anything else, valid or not, goes through the full validator.
+
+    The full validator cost about a tenth of an intake request's CPU; this costs a few microseconds.
+    """
+    if type(payload) is not dict or not payload.keys() <= _PLAIN_FIELDS:
+        return False
+    ticket_id = payload.get("id")
+    if type(ticket_id) is str:
+        if not (len(ticket_id) <= 128 and _ID_SHAPE.match(ticket_id)):
+            return False
+    elif type(ticket_id) is not int or not 0 <= ticket_id <= MAX_TICKET_ID:
+        return False
+    for name, longest in _PLAIN_TEXT.items():
+        value = payload.get(name, "")
+        if type(value) is not str or len(value) > longest or "\x00" in value:
+            return False
+    if not (payload.get("subject") or payload.get("body")):
+        return False
+    tags = payload.get("tags", [])
+    return (
+        type(tags) is list
+        and len(tags) <= 50
+        and all(type(t) is str and len(t) <= 100 and "\x00" not in t for t in tags)
+    )
+
+
+_PLAIN_FIELDS = {"id", "subject", "body", "requester", "tags"}
+
+
 def parse_ticket(payload: Any, *, source: str) -> InboundTicket:
     """Validate against TICKET_SCHEMA; list every problem with its JSON path."""
-    errors = sorted(_VALIDATOR.iter_errors(payload), key=lambda e: list(e.absolute_path))
+    errors = (
+        [] if plainly_valid(payload) else sorted(_VALIDATOR.iter_errors(payload), key=lambda e: list(e.absolute_path))
+    )
     if errors:
         problems = [f"{'/'.join(str(p) for p in e.absolute_path) or '(body)'}: {_message(e)}" for e in errors]
         raise ApiError(400, "invalid ticket: " + "; ".join(problems[:10]), errors=problems[:50])

@@ -1,15 +1,15 @@
-"""Rate limits with Flask-Limiter: intake per source and sender address (429 as problem+json), and sign-in per
-address and per username (429 as the sign-in page). Counts are shared through Redis when the broker is Redis."""
+"""Rate limits: intake per source and sender address (429 as problem+json), counted in each process and shared
+through Redis in batches (service/infra/window_limits.py); sign-in per address and per username with
+Flask-Limiter (429 as the sign-in page), a Redis round trip per attempt. Counts are shared through Redis when
+the broker is Redis."""
 
 from __future__ import annotations
 
-import math
-import time
-
 from flask import Flask, Response, request
-from flask_limiter import Limiter, RequestLimit
+from flask_limiter import Limiter
 
 from service.core.settings import Settings
+from service.infra.window_limits import Breach, WindowLimiter
 from service.runtime import runtime
 from service.web.errors import problem
 
@@ -42,27 +42,40 @@ def storage_uri(settings: Settings) -> str:
 
 
 def install(app: Flask, settings: Settings) -> Limiter:
-    """Limit POSTs to the intake endpoints per sender (unless TRIAGE_INTAKE_RATE_LIMIT is off) and to /login."""
-    from service.web import api, webhooks
+    """Limit POSTs to the intake endpoints per sender (unless TRIAGE_INTAKE_RATE_LIMIT is off); return the
+    Flask-Limiter that limit_sign_in() uses for /login."""
+    storage = storage_uri(settings)
+    if settings.intake_rate_limit_enabled:
+        intake = WindowLimiter.parse(
+            settings.intake_rate_limit,
+            redis_url=storage if storage != "memory://" else None,
+            prefix="triage:intake",
+            flush_s=INTAKE_SHARE_S,
+        )
 
-    limiter = Limiter(
+        @app.before_request
+        def _limit_intake() -> Response | None:
+            if request.method != "POST" or intake_source() is None:
+                return None
+            breach = intake.hit(sender_key())
+            return None if breach is None else _too_many(breach)
+
+    return Limiter(
         key_func=sender_key,
         app=app,
-        storage_uri=storage_uri(settings),
+        storage_uri=storage,
         # Sliding window: no double burst at a window edge, at the cost of two counters per key.
         strategy="sliding-window-counter",
         key_prefix="triage:intake",
         storage_options={"socket_timeout": 0.5, "socket_connect_timeout": 0.5},  # type: ignore[dict-item]  # the stub says int; redis-py takes seconds as float
-        # Redis down: limit in this process's memory rather than refuse or stall intake.
+        # Redis down: limit in this process's memory rather than refuse or stall sign-in.
         swallow_errors=True,
         in_memory_fallback_enabled=True,
-        on_breach=_too_many,
     )
-    if settings.intake_rate_limit_enabled:
-        limit = settings.intake_rate_limit
-        limiter.limit(limit, methods=["POST"])(webhooks.bp)
-        limiter.limit(limit, methods=["POST"])(api.bp)  # POST /api/v1/tickets only: reads are not intake
-    return limiter
+
+
+# How often each web process adds its intake counts to the shared ones: the most a limit can lag across processes.
+INTAKE_SHARE_S = 0.1
 
 
 def limit_sign_in(app: Flask, limiter: Limiter, settings: Settings) -> None:
@@ -83,13 +96,12 @@ def limit_sign_in(app: Flask, limiter: Limiter, settings: Settings) -> None:
     app.view_functions["auth.login"] = view
 
 
-def _too_many(limit: RequestLimit) -> Response:
-    retry_after = max(1, math.ceil(limit.reset_at - time.time()))
+def _too_many(breach: Breach) -> Response:
     response = problem(
         429,
         "Too Many Requests",
-        f"more than {limit.limit} from this sender for {intake_source()!r}; retry after {retry_after} s",
-        retry_after_s=retry_after,
+        f"more than {breach.limit} from this sender for {intake_source()!r}; retry after {breach.retry_after_s} s",
+        retry_after_s=breach.retry_after_s,
     )
-    response.headers["Retry-After"] = str(retry_after)
+    response.headers["Retry-After"] = str(breach.retry_after_s)
     return response
