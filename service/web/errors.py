@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import IntegerConverter
 
 from service.infra.db import unavailable
 
@@ -29,7 +30,33 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
     return response
 
 
+# Row ids are INTEGER columns: 32 bits on Postgres, which refuses a larger value with an error, not "no row".
+MAX_ROW_ID = 2**31 - 1
+
+
+class DatabaseInteger(IntegerConverter):
+    """<int:...> path parts a row id can be: ASCII digits up to MAX_ROW_ID; anything else is a 404, not a 500.
+
+    werkzeug's own accepts any Unicode digits and any size, and Postgres fails the lookup of a larger number.
+    """
+
+    regex = r"[0-9]{1,19}"
+
+    def __init__(
+        self,
+        map: Any,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = MAX_ROW_ID,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def register(app: Flask) -> None:
+    # Before any blueprint is registered: rules pick their converter when they are added.
+    app.url_map.converters["int"] = DatabaseInteger
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         from http import HTTPStatus

@@ -35,6 +35,8 @@ BUDGET = {
     "unknown_source": 300,
     "api_post": 500,
     "api_get": 400,
+    "review_get": 400,
+    "review_post": 200,
 }
 TALLY: Counter[str] = Counter()
 # Nothing listens on port 9 (discard): intake never calls a vendor, and a stray call would fail at once.

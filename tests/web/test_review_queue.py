@@ -105,8 +105,8 @@ def test_bad_filter_values_are_ignored_and_explained(agent, rt):
     ids, page = listed(agent, "conf_min=abc&since=yesterday&sort=random&page=-1&tab=nope")
     assert ids == [ticket_id]
     for words in (
-        "confidence &#39;abc&#39; is not a number",
-        "is not YYYY-MM-DD",
+        "conf_min &#39;abc&#39; is not a number",
+        "is not a date (YYYY-MM-DD)",
         "sort &#39;random&#39;",
         "tab &#39;nope&#39;",
         "showing page 1",

@@ -12,6 +12,7 @@ from service.review import users as review_users
 from service.review.pages import users_page
 from service.runtime import runtime
 from service.web.auth import role_required
+from service.web.errors import MAX_ROW_ID
 from service.web.review import bp
 
 
@@ -87,7 +88,10 @@ def end_sessions(user_id: int) -> Response:
     """End one session (session_id in the form) or every session of a user."""
     rt = runtime()
     raw = request.form.get("session_id", "")
-    session_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+    session_id = int(raw) if raw.isascii() and raw.isdigit() and int(raw) <= MAX_ROW_ID else None
+    if raw and session_id is None:
+        flash(f"session_id {raw[:40]!r} is not a session; nothing was ended.", "error")
+        return redirect(url_for("review.sessions"), 303)
     with rt.db.session() as session:
         ended = review_sessions.end_user_sessions(
             session, user_id=user_id, reason="ended_by_admin", session_id=session_id

@@ -21,7 +21,8 @@ BINS = 10
 @login_required
 def dashboard() -> str:
     raw = request.args.get("days", "")
-    days = int(raw) if raw.isdigit() and int(raw) in WINDOWS else 30
+    days = next((d for d in WINDOWS if raw == str(d)), 30)
+    problems = [] if raw in ("", str(days)) else [f"days {raw[:40]!r} is not one of 7, 30, 90; showing 30 days"]
     rt = runtime()
     with rt.db.session() as session:
         stats = review_dashboard.dashboard(rt, session, days=days)
@@ -66,4 +67,5 @@ def dashboard() -> str:
         queue_names=queue_names,
         bins=bins,
         drift_days=rt.settings.drift_window_days,
+        problems=problems,
     )

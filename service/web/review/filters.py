@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -11,6 +12,10 @@ from urllib.parse import urlencode
 from service.review.filters import REVIEW_SORTS, REVIEW_TABS, ReviewFilter
 
 PER_PAGE = (25, 50, 100)
+# Past this a page number is a typo or a probe: its offset would overflow the database's integers.
+MAX_PAGE = 100_000
+# Dates outside these years are typos, and the last day of year 9999 has no next day to end the range at.
+YEARS = (1900, 2999)
 TAB_NAMES = {
     "needs_review": "Needs review",
     "escalated": "Escalated",
@@ -101,7 +106,12 @@ def parse(args: Mapping[str, str]) -> QueueArgs:
     problems: list[str] = []
 
     def text(name: str, limit: int = 128) -> str:
-        return (args.get(name) or "").strip()[:limit]
+        raw = (args.get(name) or "").strip()[:limit]
+        if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+            # NUL and other control characters: no label or queue has them, and Postgres refuses NUL outright.
+            problems.append(f"{name} {raw[:40]!r} has control characters; ignored")
+            return ""
+        return raw
 
     def choice(name: str, allowed: tuple[Any, ...], default: Any) -> Any:
         raw = text(name)
@@ -118,29 +128,40 @@ def parse(args: Mapping[str, str]) -> QueueArgs:
         if not raw:
             return None
         try:
-            value = int(float(raw))
+            number = float(raw)
         except ValueError:
-            problems.append(f"confidence {raw!r} is not a number; ignored")
+            number = math.nan
+        if not math.isfinite(number):
+            problems.append(f"{name} {raw[:40]!r} is not a number; ignored")
             return None
-        if not 0 <= value <= 100:
-            problems.append(f"confidence {value} is not between 0 and 100; ignored")
+        if not 0 <= number <= 100:
+            problems.append(f"{name} {raw[:40]!r} is not between 0 and 100; ignored")
             return None
-        return value
+        return int(number)
 
     def day(name: str) -> date | None:
         raw = text(name)
         if not raw:
             return None
         try:
-            return date.fromisoformat(raw)
+            value = date.fromisoformat(raw)
         except ValueError:
-            problems.append(f"date {raw!r} is not YYYY-MM-DD; ignored")
+            problems.append(f"{name} {raw[:40]!r} is not a date (YYYY-MM-DD); ignored")
             return None
+        if not YEARS[0] <= value.year <= YEARS[1]:
+            problems.append(f"{name} {raw[:40]!r} is not between {YEARS[0]} and {YEARS[1]}; ignored")
+            return None
+        return value
 
     page_raw = text("page") or "1"
-    page = int(page_raw) if page_raw.isdigit() and int(page_raw) >= 1 else 1
-    if page_raw != str(page):
-        problems.append(f"page {page_raw!r} is not a page number; showing page 1")
+    # ASCII digits only: str.isdigit() is true for "²" and "١", which int() refuses or reads unexpectedly.
+    page = int(page_raw) if page_raw.isascii() and page_raw.isdigit() and len(page_raw) <= 9 else 0
+    if page > MAX_PAGE:
+        problems.append(f"page {page_raw[:40]!r} is past any queue's last page; showing page 1")
+        page = 1
+    elif page < 1 or page_raw != str(page):
+        problems.append(f"page {page_raw[:40]!r} is not a page number; showing page 1")
+        page = 1
     conf_min, conf_max = percent("conf_min"), percent("conf_max")
     if conf_min is not None and conf_max is not None and conf_min > conf_max:
         problems.append("the lowest confidence is above the highest; both ignored")

@@ -13,6 +13,7 @@ from service.review import errors as review_errors
 from service.review import verdicts as review_verdicts
 from service.review.pages import ticket_page
 from service.runtime import NO_HELPDESK, runtime
+from service.web.errors import MAX_ROW_ID
 from service.web.review import bp, filters
 from service.web.review.sanitize import render_body
 from service.worker.tasks import deliver_writeback, enqueue
@@ -69,8 +70,10 @@ def _context() -> filters.QueueArgs:
 
 def _int(name: str) -> int:
     raw = request.form.get(name, "")
-    if not raw.lstrip("-").isdigit():
-        abort(400, description=f"The form is missing {name}. Reload the page and try again.")
+    # ASCII digits only ("²".isdigit() is true, int("²") fails), and no larger than a row id can be.
+    digits = raw[1:] if raw.startswith("-") else raw
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 19 and abs(int(digits)) <= MAX_ROW_ID):
+        abort(400, description=f"The form's {name} {raw[:40]!r} is not a number. Reload the page and try again.")
     return int(raw)
 
 
@@ -104,7 +107,7 @@ def review(ticket_id: int) -> Response:
             "success",
         )
     next_id = request.form.get("next_id", "")
-    if request.form.get("stay") != "1" and next_id.isdigit():
+    if request.form.get("stay") != "1" and next_id.isascii() and next_id.isdigit() and int(next_id) <= MAX_ROW_ID:
         return redirect(_back(int(next_id), ctx), 303)
     return redirect(_back(ticket_id, ctx), 303)
 
