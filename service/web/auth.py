@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, session, url_for
+from flask import Response as FlaskResponse
 from flask_limiter import RequestLimit
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
@@ -127,7 +128,7 @@ def address_key() -> str:
     return "addr:" + (request.remote_addr or "-")
 
 
-def too_many_sign_ins(limit: RequestLimit) -> Response:
+def too_many_sign_ins(limit: RequestLimit) -> FlaskResponse:
     """Flask-Limiter's answer when a sign-in limit is reached: the page again, with 429 and Retry-After."""
     retry_after = max(1, math.ceil(limit.reset_at - time.time()))
     audit_failed_sign_in("rate_limited")

@@ -5,6 +5,8 @@ the broker is Redis."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, Response, request
 from flask_limiter import Limiter
 
@@ -86,7 +88,7 @@ def limit_sign_in(app: Flask, limiter: Limiter, settings: Settings) -> None:
     """
     from service.web import auth
 
-    view = app.view_functions["auth.login"]
+    view: Any = app.view_functions["auth.login"]
     for key, value, scope in (
         (auth.address_key, settings.login_rate_limit, "login-address"),
         (auth.username_key, settings.login_user_rate_limit, "login-user"),
