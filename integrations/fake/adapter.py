@@ -33,10 +33,10 @@ class FakeHelpdesk:
 
     @staticmethod
     def _fields(request: WritebackRequest) -> dict[str, object]:
+        # Like the real helpdesks: what is not sent keeps its value (a guess below threshold moves nothing).
+        routing = {"group": request.queue, "priority": request.priority, "label": request.label}
         return {
-            "group": request.queue,
-            "priority": request.priority,
-            "label": request.label,
+            **{k: v for k, v in routing.items() if v is not None},
             "status": str(request.status),
             "tags": list(request.tags),
             "internal_note": request.note,

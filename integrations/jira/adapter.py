@@ -49,12 +49,14 @@ class JiraHelpdesk:
     def write_back(self, request: WritebackRequest) -> None:
         """Component, priority and labels in one edit, then the internal comment."""
         s = self.settings
-        fields: dict[str, Any] = {
-            "components": [s.components[request.queue]],
-            "priority": s.priorities[request.priority],
-        }
-        if s.request_type_field and s.request_types:
-            fields[s.request_type_field] = s.request_types[request.queue]
+        # A field left out of the edit keeps its value: a guess below threshold moves nothing.
+        fields: dict[str, Any] = {}
+        if request.queue is not None:
+            fields["components"] = [s.components[request.queue]]
+            if s.request_type_field and s.request_types:
+                fields[s.request_type_field] = s.request_types[request.queue]
+        if request.priority is not None:
+            fields["priority"] = s.priorities[request.priority]
         labels = [{"add": _label(s.label_prefix + t.removeprefix("triage_"))} for t in request.tags]
         self.client.edit_issue(request.ticket_external_id, {"fields": fields, "update": {"labels": labels}})
         # Editing is idempotent, so a retry after a failed comment repeats the edit harmlessly.

@@ -64,13 +64,16 @@ class ZendeskHelpdesk:
     def _update(self, request: WritebackRequest, comment: dict[str, Any]) -> dict[str, Any]:
         s = self.settings
         update: dict[str, Any] = {
-            "group_id": s.groups[request.queue],
-            "priority": s.priorities[request.priority],
             # additional_tags adds without replacing the agent's own tags.
             "additional_tags": [_tag(s.tag_prefix + t.removeprefix("triage_")) for t in request.tags],
             "comment": comment,
         }
-        if s.label_field_id:
+        # A field left out of the update keeps its value: a guess below threshold moves nothing.
+        if request.queue is not None:
+            update["group_id"] = s.groups[request.queue]
+        if request.priority is not None:
+            update["priority"] = s.priorities[request.priority]
+        if s.label_field_id and request.label is not None:
             update["custom_fields"] = [{"id": s.label_field_id, "value": request.label}]
         return update
 

@@ -118,6 +118,9 @@ class Route:
     priority: str
     rule: str
     threshold: float
+    # The priority that rules set from the ticket's own words, metadata or tags, whatever its label: all a
+    # below-threshold guess may write back (None: no rule raised it).
+    evidence_priority: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,7 @@ class Decision:
             "priority": self.route.priority,
             "rule": self.route.rule,
             "threshold": self.route.threshold,
+            "evidence_priority": self.route.evidence_priority,
             "label": self.label,
             "classifier_label": self.prediction.label,
             "confidence": round(self.prediction.confidence, 4),
@@ -162,9 +166,10 @@ class WritebackRequest:
 
     writeback_id: int
     ticket_external_id: str
-    queue: str
-    priority: str
-    label: str
+    # None leaves the helpdesk's value alone: a guess below threshold never moves or re-prioritises a ticket.
+    queue: str | None
+    priority: str | None
+    label: str | None
     status: DecisionStatus
     note: str
     tags: tuple[str, ...] = ()

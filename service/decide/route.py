@@ -57,6 +57,8 @@ class RoutingRules:
     queues: Mapping[str, QueueRule]
     label_queue: Mapping[str, str]
     overrides: tuple[Override, ...]
+    # Where a below-threshold guess is moved in the helpdesk while it waits for a person (None: left where it is).
+    review_queue: str | None = None
 
     def unmapped(self, labels: Sequence[str]) -> list[str]:
         """Labels a model can produce that no queue claims (they go to the default queue)."""
@@ -77,12 +79,15 @@ class RoutingRules:
             if queue_name
             else f"label {prediction.label!r} has no queue -> default {queue!r}"
         ]
+        evidence: str | None = None
         for override in self.overrides:
             if not override.matches(text, metadata, tags):
                 continue
             if override.queue and override.queue != queue:
                 queue = override.queue
                 fired.append(f"override {override.name!r} -> queue {queue!r}")
+            if override.priority and (evidence is None or self._rank(override.priority) > self._rank(evidence)):
+                evidence = override.priority
             if override.priority and self._rank(override.priority) > self._rank(priority):
                 priority = override.priority
                 fired.append(f"override {override.name!r} -> priority {priority!r}")
@@ -91,7 +96,7 @@ class RoutingRules:
         if not final.auto_route:
             return (
                 DecisionStatus.NEEDS_REVIEW,
-                Route(queue=queue, priority=priority, rule="; ".join(fired), threshold=threshold),
+                Route(queue, priority, "; ".join(fired), threshold, evidence_priority=evidence),
                 f"queue {queue!r} is never auto-routed",
             )
         if prediction.threshold is not None and prediction.threshold > threshold:
@@ -104,7 +109,7 @@ class RoutingRules:
         else:
             status = DecisionStatus.NEEDS_REVIEW
             why = f"confidence {prediction.confidence:.2f} < threshold {threshold:.2f}: needs review"
-        route = Route(queue=queue, priority=priority, rule="; ".join(fired), threshold=threshold)
+        route = Route(queue, priority, "; ".join(fired), threshold, evidence_priority=evidence)
         return status, route, why
 
     def _rank(self, priority: str) -> int:
@@ -201,6 +206,14 @@ def parse_rules(raw: Any, *, source: str = "<rules>") -> RoutingRules:
                 queue=then.get("queue"),
             )
         )
+    review_queue = raw.get("review_queue")
+    if review_queue is not None and review_queue not in queues:
+        raise fail(f"review_queue {review_queue!r} is not declared under queues")
     return RoutingRules(
-        priorities=priorities, default=default, queues=queues, label_queue=label_queue, overrides=tuple(overrides)
+        priorities=priorities,
+        default=default,
+        queues=queues,
+        label_queue=label_queue,
+        overrides=tuple(overrides),
+        review_queue=review_queue,
     )

@@ -20,6 +20,7 @@ from service.core.ports import IntegrationError
 from service.drafts.queries import draft_for
 from service.infra.db import unavailable
 from service.infra.models import (
+    DecisionRow,
     WritebackRow,
 )
 from service.infra.timings import timed
@@ -67,7 +68,7 @@ def deliver_writeback(runtime: Runtime, session: Session, writeback_id: int) -> 
         )
         session.commit()
         return Delivery("superseded")
-    request = writeback_request(session, wb)
+    request = writeback_request(session, wb, review_queue=runtime.rules.review_queue)
     helpdesk = runtime.integrations.helpdesk(wb.target)
     wait = max((runtime.limiter.acquire(limit) for limit in helpdesk.rate_limits(request)), default=0.0)
     if wait > 0:
@@ -172,12 +173,19 @@ def _record_done(runtime: Runtime, writeback_id: int) -> None:
         delay = min(delay * 2, 5.0)
 
 
-def writeback_request(session: Session, wb: WritebackRow) -> WritebackRequest:
-    """What one write-back applies: always the ticket's current routing, with the note of its own kind."""
+def writeback_request(session: Session, wb: WritebackRow, *, review_queue: str | None = None) -> WritebackRequest:
+    """What one write-back applies: always the ticket's current routing, with the note of its own kind.
+
+    A guess (below threshold, nobody has settled it yet) only tags the ticket for review and notes the top
+    guesses: it never changes the group, label or priority, except to move it to the routing's review queue
+    and to raise priority on the ticket's own evidence (a rule on its words, metadata or tags)."""
     decision = wb.decision
     # The newest review wins even when an older write-back is delivered after it (retries reorder them).
     latest = latest_feedback(session=session, decision_ids=[decision.id]).get(decision.id)
     routing = current_routing(decision, latest)
+    queue: str | None = routing.queue
+    priority: str | None = routing.priority
+    label: str | None = routing.label
     reply = None
     if wb.kind == "review" and latest is not None:
         note, tag = render_review_note(latest), "triage_reviewed"
@@ -188,17 +196,25 @@ def writeback_request(session: Session, wb: WritebackRow) -> WritebackRequest:
         draft = draft_for(session=session, decision_id=decision.id)
         if draft is not None:
             note += f"\n\nDraft reply (not sent; an agent approves it in Triage):\n{draft.text}"
+    if latest is None and is_guess(decision):
+        queue, priority, label = review_queue, decision.reason.get("evidence_priority"), None
+    tags = (tag,) if queue is None else (f"triage_{queue}", tag)
     return WritebackRequest(
         writeback_id=wb.id,
         ticket_external_id=decision.ticket.external_id,
-        queue=routing.queue,
-        priority=routing.priority,
-        label=routing.label,
+        queue=queue,
+        priority=priority,
+        label=label,
         status=DecisionStatus(decision.status),
         note=note,
-        tags=(f"triage_{routing.queue}", tag),
+        tags=tags,
         public_reply=reply,
     )
+
+
+def is_guess(decision: DecisionRow) -> bool:
+    """Below its threshold and not settled by the LLM: what the model offers, not what Triage decided."""
+    return decision.status == DecisionStatus.NEEDS_REVIEW and decision.prediction.confidence < decision.threshold
 
 
 def retry_failed_writebacks(session: Session) -> list[int]:

@@ -213,6 +213,14 @@ def test_write_back_sets_component_priority_labels_then_adds_an_internal_jsm_com
     assert jira_server.issues["SUP-12"]["fields"]["labels"] == ["triage_cards", "triage_needs_review"]
 
 
+def test_a_guess_below_threshold_edits_only_the_labels_and_adds_the_note(jira_server):
+    jira_server.add_issue("SUP-12", "Is this a question?")
+    adapter(jira_server).write_back(request(queue=None, priority=None, label=None, tags=("triage_needs_review",)))
+    edit, comment = jira_server.requests
+    assert edit.body == {"fields": {}, "update": {"labels": [{"add": "triage_needs_review"}]}}
+    assert comment.body == {"body": "Triage: needs review.", "public": False}
+
+
 def test_an_approved_reply_is_a_public_jsm_comment_after_the_routing_and_the_internal_note(jira_server):
     jira_server.add_issue("SUP-12", "Where is my card?")
     reply = "Hello,\nyour new card is on its way."

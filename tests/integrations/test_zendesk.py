@@ -197,6 +197,15 @@ def test_write_back_sets_group_priority_tags_label_field_and_an_internal_note_in
     assert zendesk_server.comments[35436] == [{"body": "Triage: routed.", "public": False}]
 
 
+def test_a_guess_below_threshold_leaves_group_priority_and_label_field_alone(zendesk_server):
+    zendesk_server.add_ticket(35436, "Is this a question?", "?", tags=["vip"])
+    guess = request(queue=None, priority=None, label=None, status=DecisionStatus.NEEDS_REVIEW)
+    adapter(zendesk_server).write_back(guess)
+    [sent] = zendesk_server.requests
+    assert set(sent.body["ticket"]) == {"additional_tags", "comment"}
+    assert zendesk_server.comments[35436] == [{"body": "Triage: routed.", "public": False}]
+
+
 def test_an_approved_reply_goes_to_the_requester_as_a_public_comment_in_the_same_update(zendesk_server):
     zendesk_server.add_ticket(35436, "Double charge", "charged twice")
     reply = "Hello Ann,\nwe have refunded the second charge."
