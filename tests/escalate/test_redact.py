@@ -131,6 +131,170 @@ def test_a_title_stays_outside_the_name_placeholder():
     )
 
 
+# Names in the shapes tickets carry them: each is found by one of the cue rules, the gazetteer of given names
+# (service/escalate/pii_names.py), the name-column recognizer or, for "Zbigniew Brzezinski", the NER model alone.
+NAMES = [
+    ("Dear Ms. O'Brien, thank you", "O'Brien"),
+    ("Sehr geehrte Frau Müller-Lüdenscheidt,\nanbei", "Müller-Lüdenscheidt"),
+    ("Bonjour Monsieur Lefèvre,\nmerci", "Lefèvre"),
+    ("Madame Dupont-Moretti a appelé hier.", "Dupont-Moretti"),
+    ("Bonjour Madame Le Goff,\nvoici mon RIB.", "Le Goff"),
+    ("Cordialement,\n\nÉlise Marchand\nResponsable RH", "Élise Marchand"),
+    ("Mit freundlichen Grüßen\n\nHans-Jürgen Weiß\nLeiter Buchhaltung", "Hans-Jürgen Weiß"),
+    ("Hochachtungsvoll\nKai-Uwe Lorenz", "Kai-Uwe Lorenz"),
+    ("Salutations distinguées,\nGaspard Tessier", "Gaspard Tessier"),
+    ("Thx,\nAnnika", "Annika"),
+    ("Vielen Dank und viele Grüße\nLG\nKerstin", "Kerstin"),
+    ("Bien à vous,\nMarie-Hélène d'Arcy", "Marie-Hélène d'Arcy"),
+    ("Regards,\nJ. Whitmore", "J. Whitmore"),
+    ("Best regards,\nDr. Amelia Hartley\nHead of Finance", "Amelia Hartley"),
+    ("my name is zoë van der berg and i need help", "zoë van der berg"),
+    ("Bonjour, je m'appelle Gaëlle Le Bris.", "Gaëlle Le Bris"),
+    ("Hallo, ich heiße Jürgen Groß.", "Jürgen Groß"),
+    ("hi its anna again, any news?", "anna"),
+    ("hello marcus, the app crashes", "marcus"),
+    ('Von: "Schulz, Karin" <k.schulz@example.de>\nBetreff: Karte', "Schulz, Karin"),
+    ("De : jean dupont <jdupont@example.fr>\nObjet : carte", "jean dupont"),
+    ("On Tue, 4 Mar 2025 at 10:01, Tomás Ortega <tortega@example.com> wrote:\n> hi", "Tomás Ortega"),
+    ("Please ask Ingrid Svensson to call me back.", "Ingrid Svensson"),
+    ("Ask Marisol Etxeberria to call me.", "Marisol Etxeberria"),
+    ("I spoke to Kwabena at your branch yesterday.", "Kwabena"),
+    ("Customer Oluwadamilare Adeyinka reported fraud on the card.", "Oluwadamilare Adeyinka"),
+    ("I am writing about my late father Beatrice Zhou's account.", "Beatrice Zhou"),
+    ("Veuillez contacter mon fils Anatole Le Goff au plus vite.", "Anatole Le Goff"),
+    ("Beneficiary: Ffion Quigley\nAmount: 120.00", "Ffion Quigley"),
+    ("Signed: Mateusz Kowalczyk", "Mateusz Kowalczyk"),
+    ('{"name": "Carlos Mendes", "status": "open"}', "Carlos Mendes"),
+    ("| Kontoinhaber | Sabine Wolff |", "Sabine Wolff"),
+    ("id,name,email\n4411,Liu Yang,liu@example.com", "Liu Yang"),
+    ("Nom | Prénom | Ville\nRenaud | Maëlle | Lyon", "Renaud | Maëlle"),
+    ("The account belongs to Ahmed Al-Farsi, he is abroad.", "Ahmed Al-Farsi"),
+    ("I sent the money to Zbigniew Brzezinski last week.", "Zbigniew Brzezinski"),
+]
+
+
+@pytest.mark.parametrize("text, name", NAMES)
+def test_names_are_found_by_cue_gazetteer_table_or_ner(text, name):
+    result = redact(text)
+    persons = [value for placeholder, value in result.mapping.items() if placeholder.startswith("<PERSON_")]
+    # Every word of the name is replaced, and only words of it are replaced as a name.
+    assert persons and all(value in name for value in persons), result.mapping
+    assert all(word in " ".join(persons) for word in name.replace(",", "").split() if len(word) > 2), result.text
+
+
+# Look-alikes: capitalised words, given names that are words, cue words without a value, codes shaped like secrets.
+LOOK_ALIKES = [
+    "Hi Team, the Visa Gold card was declined",
+    "Grace period for my loan ended last week",
+    "Will you refund me?",
+    "May I ask why the transfer failed?",
+    "Hi, One of my payments is still pending.",
+    "Hi I'm a new customer and my top up failed.",
+    "I swapped Russian Ruble for UK pounds and was charged too much.",
+    "Hallo, Vorgangsnummer 97131 ist seit Tagen offen.",
+    "The Victoria Street branch was closed.",
+    "Dear Customer Service,\nplease help.",
+    "Kind regards,\nThe Billing Team",
+    "Mit freundlichen Grüßen\nIhr Kundenservice",
+    "Merci pour votre aide.",
+    "Thanks for your help!",
+    "| Field | Value |\n|---|---|\n| Phone | missing |\n| IBAN | missing |",
+    "this is Barclays's card, why was it declined at the terminal?",
+    "Password must contain at least 12 characters.",
+    "I forgot my password again, sorry!",
+    "Reset password link is broken, error code PW-4012.",
+    "Login failed twice, then password reset worked.",
+    "The token expired after 3600 seconds.",
+    "API key rotation is planned for Friday.",
+    "request_id=3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d failed",
+    "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
+    "The app says 'HTTP 503 Service Unavailable' since 09:30 UTC, request id 85798579.",
+    "api_key=None in the config, password: ******** in the screenshot",
+]
+
+
+@pytest.mark.parametrize("text", LOOK_ALIKES)
+def test_look_alikes_without_personal_data_are_left_alone(text):
+    assert redact(text).mapping == {}
+
+
+SECRETS = [
+    ("Authorization: Bearer 4f9a8c7d6e5b4a3c2d1e0f9a8b7c6d5e", "4f9a8c7d6e5b4a3c2d1e0f9a8b7c6d5e"),
+    (
+        "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP",
+        "eyJzdWIiOiIxMjM0NTY3ODkwIn0",
+    ),
+    ("GITLAB_TOKEN=glpat-Ab12Cd34Ef56Gh78Ij90", "glpat-Ab12Cd34Ef56Gh78Ij90"),
+    ("publish failed with npm_Ab12Cd34Ef56Gh78Ij90Kl12Mn34Op56Qr78", "npm_Ab12Cd34Ef56Gh78Ij90Kl12Mn34Op56Qr78"),
+    ("SENDGRID=SG.abcdefghij1234567890AB.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", "SG.abcdefghij1234567890AB"),
+    ("bot token xoxp-12345678901-123456789012-abcdef0123456789abcdef0123456789", "xoxp-12345678901"),
+    ('"client_secret": "8Qz~Jd.9pLx_2mN"', "8Qz~Jd.9pLx_2mN"),
+    ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ("DATABASE_URL=postgres://app:S3cr3t!pw@db:5432/x", "S3cr3t!pw"),
+    ("AccountName=acme;AccountKey=q1w2e3r4t5y6u7i8o9p0AbCdEfGh==;EndpointSuffix=core.windows.net", "q1w2e3r4t5y6"),
+    ("the api key is 9f86d081884c7d659a2feaa0c55ad015 for prod", "9f86d081884c7d659a2feaa0c55ad015"),
+    ("Login from 10.0.0.1, then password reset to Winter#1988? Not me!", "Winter#1988"),
+    ("I changed my password to Sommer2024! yesterday", "Sommer2024"),
+    ("The temporary password you sent (Xy7!kq2Lm) does not work", "Xy7!kq2Lm"),
+    ("Das Kennwort lautet Hund#Katze7.", "Hund#Katze7"),
+    ("mot de passe provisoire : Bonjour123!", "Bonjour123"),
+    ("key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA1x2y3z\n-----END RSA PRIVATE KEY-----", "MIIEowIBAAK"),
+    ("https://files.example.com/a.pdf?X-Amz-Expires=300&X-Amz-Signature=abcdef0123456789abcdef", "abcdef0123456789"),
+    ("Join here: https://example.com/invite/Ab3dE5fG7hJ9kL1mN3pQ5rS7 today", "Ab3dE5fG7hJ9kL1mN3pQ5rS7"),
+    ("https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", "B00000000"),
+]
+
+
+@pytest.mark.parametrize("text, secret", SECRETS)
+def test_secrets_are_found_by_shape_field_name_or_cue(text, secret):
+    assert secret not in redact(text).text
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("write to jane(at)example.com", "jane(at)example.com"),
+        ("write to jane[at]example[.]com", "jane[at]example[.]com"),
+        ("write to jane at example dot co dot uk", "jane at example dot co dot uk"),
+        ("write to jane AT example DOT org", "jane AT example DOT org"),
+        ("mail jane.doe+billing@example.com", "jane.doe+billing@example.com"),
+        ("JANE.DOE@EXAMPLE.COM wrote", "JANE.DOE@EXAMPLE.COM"),
+        ("mailto:o.brien@sub.example.co.uk", "o.brien@sub.example.co.uk"),
+        ("tél +33 (0)6 12 34 56 78", "+33 (0)6 12 34 56 78"),
+        ("tél 01.23.45.67.89", "01.23.45.67.89"),
+        ("Sie erreichen mich unter 0151 72420703.", "0151 72420703"),
+        ("Telefon 0221/1234567", "0221/1234567"),
+        ("Customer: Niamh K. | Acc: 53750820", "53750820"),
+    ],
+)
+def test_obfuscated_emails_national_phones_and_short_account_cues(text, value):
+    result = redact(text)
+    assert value not in result.text and value in result.mapping.values(), result.text
+
+
+def test_passwords_are_told_from_prose_codes_and_addresses():
+    from service.escalate.pii_rules import password_like, pick_password
+
+    assert password_like("Winter#1988") and password_like("winter2025") and password_like("Sunshine2024!")
+    assert not password_like("sorry!") and not password_like("PW-4012") and not password_like("e-mail")
+    assert not password_like("fe80::1ff:fe23:4567:890a") and not password_like("config.yaml")
+    assert pick_password(" reset to Winter#1988? Not me!") == (10, 21)
+    assert pick_password(" must be at least 12 characters") is None
+
+
+def test_ner_runs_only_where_recognizers_left_a_capitalised_pair(monkeypatch):
+    import service.escalate.redact as module
+
+    redact("warm up")
+    calls = []
+    real = module._get_nlp
+    monkeypatch.setattr(module, "_get_nlp", lambda: calls.append(1) or real())
+    redact("Why was my transfer declined? I paid 12.50 EUR on Monday.\nKind regards,\nAnna Weber")
+    assert calls == []  # the greeting, the closing and the gazetteer explain every capitalised word
+    redact("I sent the money to Zbigniew Brzezinski last week.")
+    assert calls == [1]
+
+
 def test_only_the_first_max_chars_characters_are_analysed_and_returned():
     result = redact("a" * MAX_CHARS + " write to ann@example.com")
     assert result.text == "a" * MAX_CHARS and result.mapping == {}
