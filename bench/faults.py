@@ -48,7 +48,7 @@ from sqlalchemy import Engine, create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.intake import SECRET, Stack, ensure_model, free_port  # noqa: E402
+from bench.intake import OPS_AUTH, SECRET, Stack, ensure_model, free_port  # noqa: E402
 from bench.servers import PrivatePostgres, PrivateRedis  # noqa: E402
 from integrations.fake.server import FakeHelpdeskServer  # noqa: E402
 from integrations.fake.webhook import signed_delivery  # noqa: E402
@@ -219,7 +219,7 @@ class Context:
             return int(conn.execute(text(sql)).scalar() or 0)
 
     def readyz(self) -> dict:
-        response = requests.get(self.stack.url + "/readyz", timeout=15)
+        response = requests.get(self.stack.url + "/readyz", headers=OPS_AUTH, timeout=15)
         return {"status": response.status_code, "checks": response.json().get("checks")}
 
 

@@ -61,13 +61,18 @@ def ensure_model(models_dir: Path) -> None:
         )
 
 
+# /readyz and /metrics on the web app answer only to this bearer (TRIAGE_METRICS_TOKEN), as in production.
+METRICS_TOKEN = "bench-metrics-token"
+OPS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+
+
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
         try:
-            if requests.get(url + "/readyz", timeout=1).status_code == 200:
+            if requests.get(url + "/readyz", headers=OPS_AUTH, timeout=1).status_code == 200:
                 return
         except requests.RequestException:
             pass
@@ -160,6 +165,7 @@ class Stack:
             # Write-backs go to the in-memory fake, as they did before TRIAGE_HELPDESK had to be set.
             TRIAGE_HELPDESK="fake",
             TRIAGE_ALLOW_FAKE_HELPDESK="true",
+            TRIAGE_METRICS_TOKEN=METRICS_TOKEN,
             **(env or {}),
         )
         try:

@@ -5,7 +5,12 @@ scheduled time, so a stalled server cannot hide its queue), then waits until eve
 processed and counts lost and duplicated work in the database. Configurations (web server, worker CPU priority)
 alternate round by round so drift on a noisy machine hits each the same.
 
+`granian-flood` is `granian` with a second client, in a process of its own, sending GET /metrics and GET /readyz
+over --flood-connections keep-alive connections as fast as the answers come back, for as long as the intake runs:
+what a scraper gone wild or an attacker on the public port does. Compare its p95 with `granian`'s.
+
     .venv/bin/python bench/load.py [--rate 500] [--seconds 20] [--rounds 3] [--configs granian,gthread]
+    .venv/bin/python bench/load.py --configs granian,granian-flood --rounds 4 --out bench/results/load-flood.json
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import multiprocessing
 import os
 import resource
 import statistics
@@ -29,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from intake import SECRET, Stack, ensure_model, pct  # noqa: E402
+from intake import METRICS_TOKEN, SECRET, Stack, ensure_model, pct  # noqa: E402
 
 from bench.report import machine, publish  # noqa: E402
 from service.core.signing import signed_delivery  # noqa: E402
@@ -72,7 +78,12 @@ CONFIGS: dict[str, tuple[list[str], int]] = {
     "granian": (GRANIAN, 19),
     "granian-worker-normal": (GRANIAN, 0),
     "gthread": (GTHREAD, 19),
+    "granian-flood": (GRANIAN, 19),
 }
+FLOODED = {"granian-flood"}
+# Every configuration runs with a metrics token (bench/intake.py's Stack sets it), as docker-compose does; the flood
+# sends it, the worst case: answered from the cache up to the throttle, refused past it (without it every request
+# would be refused at once).
 
 
 def requests_for(run: str, texts: list[str], port: int) -> list[bytes]:
@@ -192,6 +203,42 @@ async def open_loop(port: int, requests: list[bytes], rate: float, connections: 
     return {"seconds": elapsed, "latencies": latencies, "statuses": statuses, "errors": errors, "started": t0}
 
 
+async def flood_loop(port: int, connections: int, seconds: float, token: str) -> dict:
+    """Closed loop on each connection: GET /metrics, then /readyz, then again, as fast as answers come back."""
+    paths = [
+        f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+        for p in ("/metrics", "/readyz")
+    ]
+    statuses: dict[int, int] = {}
+    errors: dict[str, int] = {}
+    deadline = time.perf_counter() + seconds
+
+    async def one_connection(offset: int) -> None:
+        conn, i = Connection(port), offset
+        while time.perf_counter() < deadline:
+            try:
+                status = await conn.send(paths[i % 2])
+                statuses[status] = statuses.get(status, 0) + 1
+            except (OSError, ValueError) as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                conn.drop()
+                await asyncio.sleep(0.01)
+            i += 1
+        conn.drop()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one_connection(i) for i in range(connections)))
+    return {"seconds": time.perf_counter() - started, "statuses": statuses, "errors": errors}
+
+
+def flood_process(port: int, connections: int, seconds: float, results: multiprocessing.Queue) -> None:
+    """The flood client in a process of its own, so it never delays the intake client's sends."""
+    before = cpu_seconds()
+    outcome = uvloop.run(flood_loop(port, connections, seconds, METRICS_TOKEN))
+    outcome["cpu_s"] = round(cpu_seconds() - before, 1)
+    results.put(outcome)
+
+
 def settle(database_url: str, run: str, accepted: int, timeout: float = 900) -> dict:
     """Wait until every accepted ticket is decided; then count tickets, decisions and duplicates."""
     engine = create_engine(database_url)
@@ -248,6 +295,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20, help="how long to offer them")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--flood-connections", type=int, default=32, help="connections of the /metrics flood")
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"of {', '.join(CONFIGS)}")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/load.json")
     args = parser.parse_args()
@@ -267,13 +315,21 @@ def main() -> int:
                 workdir.mkdir()
                 server, nice = CONFIGS[name]
                 stack = Stack("production", models_dir, workdir, server=server, worker_nice=nice)
+                flooder, flood_results = None, multiprocessing.get_context("spawn").Queue()
                 try:
                     run = f"load-{name}-{round_no}-{uuid.uuid4().hex[:6]}"
                     requests = requests_for(run, texts, stack.port)
                     web, worker = stack.procs[-1].pid, stack.worker.pid
+                    if name in FLOODED:
+                        flooder = multiprocessing.get_context("spawn").Process(
+                            target=flood_process,
+                            args=(stack.port, args.flood_connections, args.seconds + 0.2, flood_results),
+                        )
+                        flooder.start()
                     cpu_before = cpu_seconds(), session_cpu(web), session_cpu(worker)
                     sent = uvloop.run(open_loop(stack.port, requests, args.rate, args.connections))
                     loaded = time.perf_counter()
+                    flood = flood_results.get(timeout=60) if flooder is not None else None
                     client_cpu, web_cpu, worker_cpu = (
                         after - before
                         for after, before in zip(
@@ -303,11 +359,25 @@ def main() -> int:
                                 "web": round(web_cpu, 1),
                                 "worker": round(worker_cpu, 1),
                                 "client": round(client_cpu, 1),
+                                **({"flood_client": flood["cpu_s"]} if flood else {}),
                             },
+                            **(
+                                {
+                                    "flood": {
+                                        "requests_per_s": round(sum(flood["statuses"].values()) / flood["seconds"]),
+                                        "statuses": flood["statuses"],
+                                        "errors": flood["errors"],
+                                    }
+                                }
+                                if flood
+                                else {}
+                            ),
                         }
                     )
                     print(f"round {round_no} {name}: {results[name][-1]}", file=sys.stderr)
                 finally:
+                    if flooder is not None:
+                        flooder.join(timeout=60)
                     stack.stop()
 
     keys = ("accepted_per_s", "p50_ms", "p95_ms", "p99_ms", "processed_per_s", "drained_s", "web_cpu_ms_per_request")

@@ -6,6 +6,7 @@ import pytest
 from service import create_app
 from service.core.settings import Secret
 from service.web.headers import API_CSP
+from service.web.ops import GATE_EXTENSION, AddressWindows
 from tests.support.flows import receive
 from tests.support.settings import METRICS_TOKEN, OPS_AUTH, make_settings
 
@@ -75,7 +76,7 @@ def test_each_address_is_throttled_with_retry_after(build):
 def test_metrics_are_computed_once_per_interval_however_many_scrapes(build):
     app = build(metrics_cache_s=60.0, metrics_token=Secret(METRICS_TOKEN))
     client = app.test_client()
-    gate = app.wsgi_app
+    gate = app.extensions[GATE_EXTENSION]
     first = client.get("/metrics", headers=OPS_AUTH).get_data(as_text=True)
     receive(client, "CACHED-1")
     for _ in range(5):
@@ -89,9 +90,17 @@ def test_readiness_is_checked_at_most_once_a_second(build):
     client = app.test_client()
     for _ in range(5):
         client.get("/readyz", headers=OPS_AUTH)
-    assert app.wsgi_app.answers["/readyz"].computed == 1
-    assert app.wsgi_app.answers["/readyz"].ttl_s == 1.0
+    gate = app.extensions[GATE_EXTENSION]
+    assert gate.answers["/readyz"].computed == 1 and gate.answers["/readyz"].ttl_s == 1.0
 
 
 def test_embedded_mode_serves_them_on_its_one_process_without_a_token(client):
     assert client.get("/metrics").status_code == 200 and client.get("/readyz").status_code == 200
+
+
+def test_the_throttle_counts_each_window_and_says_when_it_frees_up():
+    windows = AddressWindows("2/second;3/minute")
+    assert [windows.hit("a", now=t) for t in (0.0, 0.1)] == [0.0, 0.0]
+    assert windows.hit("a", now=0.2) == pytest.approx(0.8)  # the second's window ends at 1.0
+    assert windows.hit("b", now=0.2) == 0.0  # another address has its own
+    assert windows.hit("a", now=1.5) == pytest.approx(58.5)  # a new second, but the minute's 3 are used
