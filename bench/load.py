@@ -7,7 +7,8 @@ alternate round by round so drift on a noisy machine hits each the same.
 
 `granian-flood` is `granian` with a second client, in a process of its own, sending GET /metrics and GET /readyz
 over --flood-connections keep-alive connections as fast as the answers come back, for as long as the intake runs:
-what a scraper gone wild or an attacker on the public port does. Compare its p95 with `granian`'s.
+what a scraper gone wild or an attacker on the public port does. `granian-flood-1k` and `-5k` pace the same flood
+at 1,000 and 5,000 requests a second. Compare their p95 with `granian`'s.
 
     .venv/bin/python bench/load.py [--rate 500] [--seconds 20] [--rounds 3] [--configs granian,gthread]
     .venv/bin/python bench/load.py --configs granian,granian-flood --rounds 4 --out bench/results/load-flood.json
@@ -79,8 +80,11 @@ CONFIGS: dict[str, tuple[list[str], int]] = {
     "granian-worker-normal": (GRANIAN, 0),
     "gthread": (GTHREAD, 19),
     "granian-flood": (GRANIAN, 19),
+    "granian-flood-1k": (GRANIAN, 19),
+    "granian-flood-5k": (GRANIAN, 19),
 }
-FLOODED = {"granian-flood"}
+# Flood rate per configuration: 0 = as many as the answers allow (closed loop on every connection).
+FLOODED = {"granian-flood": 0, "granian-flood-1k": 1000, "granian-flood-5k": 5000}
 # Every configuration runs with a metrics token (bench/intake.py's Stack sets it), as docker-compose does; the flood
 # sends it, the worst case: answered from the cache up to the throttle, refused past it (without it every request
 # would be refused at once).
@@ -203,8 +207,9 @@ async def open_loop(port: int, requests: list[bytes], rate: float, connections: 
     return {"seconds": elapsed, "latencies": latencies, "statuses": statuses, "errors": errors, "started": t0}
 
 
-async def flood_loop(port: int, connections: int, seconds: float, token: str) -> dict:
-    """Closed loop on each connection: GET /metrics, then /readyz, then again, as fast as answers come back."""
+async def flood_loop(port: int, connections: int, seconds: float, token: str, rate: float = 0) -> dict:
+    """GET /metrics, then /readyz, then again on each connection: as fast as answers come back (rate 0), or paced
+    so that all connections together send `rate` a second."""
     paths = [
         f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
         for p in ("/metrics", "/readyz")
@@ -215,7 +220,12 @@ async def flood_loop(port: int, connections: int, seconds: float, token: str) ->
 
     async def one_connection(offset: int) -> None:
         conn, i = Connection(port), offset
+        interval = connections / rate if rate else 0.0
+        next_at = time.perf_counter() + offset * interval / connections
         while time.perf_counter() < deadline:
+            if interval:
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
             try:
                 status = await conn.send(paths[i % 2])
                 statuses[status] = statuses.get(status, 0) + 1
@@ -231,10 +241,10 @@ async def flood_loop(port: int, connections: int, seconds: float, token: str) ->
     return {"seconds": time.perf_counter() - started, "statuses": statuses, "errors": errors}
 
 
-def flood_process(port: int, connections: int, seconds: float, results: multiprocessing.Queue) -> None:
+def flood_process(port: int, connections: int, seconds: float, rate: float, results: multiprocessing.Queue) -> None:
     """The flood client in a process of its own, so it never delays the intake client's sends."""
     before = cpu_seconds()
-    outcome = uvloop.run(flood_loop(port, connections, seconds, METRICS_TOKEN))
+    outcome = uvloop.run(flood_loop(port, connections, seconds, METRICS_TOKEN, rate))
     outcome["cpu_s"] = round(cpu_seconds() - before, 1)
     results.put(outcome)
 
@@ -323,7 +333,7 @@ def main() -> int:
                     if name in FLOODED:
                         flooder = multiprocessing.get_context("spawn").Process(
                             target=flood_process,
-                            args=(stack.port, args.flood_connections, args.seconds + 0.2, flood_results),
+                            args=(stack.port, args.flood_connections, args.seconds + 0.2, FLOODED[name], flood_results),
                         )
                         flooder.start()
                     cpu_before = cpu_seconds(), session_cpu(web), session_cpu(worker)
@@ -396,6 +406,14 @@ def main() -> int:
             name: {
                 "server": " ".join(server),
                 "worker_cpu_priority": "idle (SCHED_IDLE, autogroup nice 19)" if nice else "normal",
+                **(
+                    {
+                        "flood": f"GET /metrics and /readyz with the token over {args.flood_connections} connections, "
+                        + (f"{FLOODED[name]} a second" if FLOODED[name] else "as fast as answered")
+                    }
+                    if name in FLOODED
+                    else {}
+                ),
             }
             for name, (server, nice) in ((name, CONFIGS[name]) for name in configs)
         },
