@@ -27,7 +27,7 @@ def create_app(
     from service.intake.queries import NewTicket
     from service.ops import intake_stats, metrics
     from service.runtime import EXTENSION, Runtime
-    from service.web import api, errors, headers, intake_counts, ops, review, throttle, webhooks
+    from service.web import api, errors, fast_intake, headers, intake_counts, ops, review, throttle, webhooks
     from service.worker import tasks  # registers the Celery tasks
 
     environ = os.environ if environ is None else environ
@@ -63,9 +63,10 @@ def create_app(
         app.register_blueprint(ops.bp)
         return app
     intake_counts.install(app, intake)
-    limiter = throttle.install(app, settings)
+    limiter, intake_limiter = throttle.install(app, settings)
     for blueprint in (webhooks.bp, api.bp, ops.bp):
         app.register_blueprint(blueprint)
     review.register(app, settings, token_authenticated=(webhooks.bp, api.bp))
     throttle.limit_sign_in(app, limiter, settings)
+    fast_intake.install(app, settings, limiter=intake_limiter, stats=intake)
     return app

@@ -139,6 +139,13 @@ class Settings:
             "and write-backs. Each reads its own TRIAGE_<NAME>_* settings, checked at start."
         },
     )
+    intake_fast_path: bool = field(
+        default=True,
+        metadata={
+            "doc": "Answer a signed, plainly valid new ticket on POST /webhooks/generic without Flask's request "
+            "machinery (true/false); anything else always goes through Flask. Same answers, a third of the CPU."
+        },
+    )
     reroute_on_update: bool = field(
         default=False,
         metadata={"doc": "Re-classify and re-route a known ticket when an update changes its text (true/false)."},

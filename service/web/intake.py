@@ -130,7 +130,11 @@ def read_json(request: Request, *, replace_nul: bool = False) -> Any:
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8"):
         raise ApiError(415, f"JSON must be UTF-8 (RFC 8259); charset={charset[:40]!r} is not accepted")
-    raw = request.get_data(cache=True)
+    return parse_json(request.get_data(cache=True), replace_nul=replace_nul)
+
+
+def parse_json(raw: bytes, *, replace_nul: bool = False) -> Any:
+    """The body as JSON, or a 400 that says exactly what is wrong with it (see read_json)."""
     if not raw:
         raise ApiError(400, "request body is empty; send a JSON ticket")
     try:

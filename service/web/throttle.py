@@ -43,10 +43,11 @@ def storage_uri(settings: Settings) -> str:
     return "memory://"
 
 
-def install(app: Flask, settings: Settings) -> Limiter:
+def install(app: Flask, settings: Settings) -> tuple[Limiter, WindowLimiter | None]:
     """Limit POSTs to the intake endpoints per sender (unless TRIAGE_INTAKE_RATE_LIMIT is off); return the
-    Flask-Limiter that limit_sign_in() uses for /login."""
+    Flask-Limiter that limit_sign_in() uses for /login, and the intake limiter (the fast path counts with it)."""
     storage = storage_uri(settings)
+    intake: WindowLimiter | None = None
     if settings.intake_rate_limit_enabled:
         intake = WindowLimiter.parse(
             settings.intake_rate_limit,
@@ -57,12 +58,12 @@ def install(app: Flask, settings: Settings) -> Limiter:
 
         @app.before_request
         def _limit_intake() -> Response | None:
-            if request.method != "POST" or intake_source() is None:
+            if request.method != "POST" or request.environ.get(COUNTED) or intake_source() is None:
                 return None
             breach = intake.hit(sender_key())
             return None if breach is None else _too_many(breach)
 
-    return Limiter(
+    limiter = Limiter(
         key_func=sender_key,
         app=app,
         storage_uri=storage,
@@ -74,8 +75,11 @@ def install(app: Flask, settings: Settings) -> Limiter:
         swallow_errors=True,
         in_memory_fallback_enabled=True,
     )
+    return limiter, intake
 
 
+# Set by the intake fast path on a request it counted before handing it to the view.
+COUNTED = "triage.intake_counted"
 # How often each web process adds its intake counts to the shared ones: the most a limit can lag across processes.
 INTAKE_SHARE_S = 0.1
 

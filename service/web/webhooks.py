@@ -13,7 +13,7 @@ from service.core.domain import InboundEvent
 from service.core.ports import PayloadError
 from service.core.signing import SignatureError, verify
 from service.intake import flow as intake_flow
-from service.runtime import runtime
+from service.runtime import Runtime, runtime
 from service.web.errors import ApiError
 from service.web.intake import parse_ticket, read_json
 
@@ -44,30 +44,48 @@ def dedupe_key(header: str) -> str | None:
 def store_and_enqueue(source: str, event: InboundEvent, *, signed_sha256: str | None = None) -> Response:
     """Store the delivery and ticket once, enqueue after commit, answer 202 (queued) or 200 (known)."""
     started = time.perf_counter()
-    rt = runtime()
-    assert event.ticket is not None
-    digest = intake_flow.body_digest(request.get_data(cache=True))
     try:
-        with rt.db.session() as session:
-            result = intake_flow.receive_ticket(
-                session,
-                event.ticket,
-                delivery_id=event.delivery_id or f"sha256:{digest}",
-                body_sha256=digest,
-                is_update=event.is_update,
-                reroute_on_update=rt.settings.reroute_on_update,
-                store_new=rt.store_new,
-                signed_sha256=signed_sha256,
-                replay_window_s=rt.settings.replay_window_s,
-            )
+        result = store(runtime(), event, request.get_data(cache=True), signed_sha256=signed_sha256)
     except intake_flow.DeliveryConflict as exc:
         g.intake_outcome = "conflict"
         raise ApiError(422, str(exc)) from None
+    g.intake_outcome = result.outcome
+    log_delivery(source, event, result, started)
+    payload = answer(result, url_for("api.get_ticket", ticket_id=result.ticket_id) if result.ticket_id else None)
+    response = jsonify(payload)
+    response.status_code = 202 if result.queued else 200
+    if result.queued:
+        response.headers["Location"] = str(payload["status_url"])
+    return response
+
+
+def store(rt: Runtime, event: InboundEvent, body: bytes, *, signed_sha256: str | None) -> intake_flow.Intake:
+    """Store the delivery and its ticket once, and enqueue a new one once it is committed."""
+    assert event.ticket is not None
+    digest = intake_flow.body_digest(body)
+    with rt.db.session() as session:
+        result = intake_flow.receive_ticket(
+            session,
+            event.ticket,
+            delivery_id=event.delivery_id or f"sha256:{digest}",
+            body_sha256=digest,
+            is_update=event.is_update,
+            reroute_on_update=rt.settings.reroute_on_update,
+            store_new=rt.store_new,
+            signed_sha256=signed_sha256,
+            replay_window_s=rt.settings.replay_window_s,
+        )
     if result.queued:
         assert result.ticket_id is not None
         rt.dispatch(result.ticket_id)
-    g.intake_outcome = result.outcome
-    # Ids and outcome only: the ticket's text and the request's signature headers stay out of the log.
+    return result
+
+
+def log_delivery(source: str, event: InboundEvent, result: intake_flow.Intake, started: float) -> None:
+    """One line per stored delivery: ids and outcome only, never the ticket's text or the signature headers."""
+    if not log.isEnabledFor(logging.INFO):
+        return  # the fields below cost more than the check
+    assert event.ticket is not None
     log.info(
         "delivery %s",
         result.outcome,
@@ -82,18 +100,17 @@ def store_and_enqueue(source: str, event: InboundEvent, *, signed_sha256: str | 
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
         },
     )
-    payload = {
+
+
+def answer(result: intake_flow.Intake, status_url: str | None) -> dict[str, object]:
+    """The body of a 202 (queued) or 200 (known) answer to a delivery."""
+    return {
         "ticket_id": result.ticket_id,
         "status": result.status,
         "duplicate": result.outcome == "duplicate_delivery",
         "outcome": result.outcome,
-        "status_url": url_for("api.get_ticket", ticket_id=result.ticket_id) if result.ticket_id else None,
+        "status_url": status_url,
     }
-    response = jsonify(payload)
-    response.status_code = 202 if result.queued else 200
-    if result.queued:
-        response.headers["Location"] = payload["status_url"]
-    return response
 
 
 @bp.post("/generic")
