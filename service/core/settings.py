@@ -106,16 +106,13 @@ class Settings:
     )
     metrics_cache_s: float = field(default=15.0, metadata={"doc": "Seconds /metrics reuses its aggregates; 0: none."})
     ops_rate_limit: str = field(default="10/second", metadata={"doc": "Requests per address to /metrics and /readyz."})
-    signature_tolerance_s: int = field(
-        default=300, metadata={"doc": "Largest age in seconds of a signed webhook timestamp (replay window)."}
-    )
+    signature_tolerance_s: int = field(default=300, metadata={"doc": "Largest age in s of a signed webhook timestamp."})
     max_body_bytes: int = field(default=256 * 1024, metadata={"doc": "Largest accepted request body."})
     intake_rate_limit: str = field(
         default="1200/second",
         metadata={
-            "doc": "Intake rate limit per source (each integration, generic, api) and sender address, e.g. "
-            "100/second or 100/second;3000/minute; past it 429 with Retry-After. off = no limit. Shared "
-            "through Redis when the broker is Redis."
+            "doc": "Intake limit per source (each integration, generic, api) and sender address, e.g. 100/second "
+            "or 100/second;3000/minute, or off; past it 429 with Retry-After. Shared through Redis within 0.1 s."
         },
     )
     helpdesk: str = field(
@@ -140,11 +137,7 @@ class Settings:
         },
     )
     intake_fast_path: bool = field(
-        default=True,
-        metadata={
-            "doc": "Answer a signed, plainly valid new ticket on POST /webhooks/generic without Flask's request "
-            "machinery (true/false); anything else always goes through Flask. Same answers, a third of the CPU."
-        },
+        default=True, metadata={"doc": "Answer plain signed tickets on /webhooks/generic without Flask (true/false)."}
     )
     reroute_on_update: bool = field(
         default=False,
