@@ -154,3 +154,33 @@ NOT_SURNAMES = frozenset(
     straße strasse str platz weg allee rue boulevard chemin quai impasse
     """.split()
 )
+
+# Capitalised words of company, product, place and service names ("Thames Water", "Acme Travel Ltd", "Metro
+# Station"): a run of capitalised words holding one is no person's name, so the NER model is not asked about it.
+NOT_IN_NAMES = frozenset(
+    """
+    water energy gas power electric electricity mobile telecom airlines airways air express direct online digital
+    group building society insurance assurance motors motor foods food market markets store stores shop shops
+    services solutions systems technologies technology tech software partners holdings capital finance financial
+    credit savings loans loan money pay payments wallet cash exchange trust fund funds home house homes garden
+    rail railway railways trains train bus buses taxi parking post postal council city county state national
+    international global united royal premier first general central northern southern eastern western north south
+    east west new old great big little green blue red black white silver platinum travel tours holidays hotel
+    hotels resort airport station metro underground tube line lines network networks broadband fibre fiber cloud
+    data media news radio tv television music games gaming sports sport fitness gym health healthcare medical
+    pharmacy clinic hospital dental care energy solar wind oil petroleum fuel auto car cars rental rentals hire
+    logistics delivery deliveries freight shipping courier parcel parcels express mail retail supermarket
+    superstore outlet mall centre center plaza tower towers park street road avenue lane square bridge river lake
+    valley hill mount port harbour harbor bay beach island islands coast university college school academy
+    institute foundation association club union federation agency authority department ministry office bureau
+    court police fire tax revenue customs government public private limited ltd plc inc llc corp corporation
+    company co gmbh ag sa sas sarl bv nv kg oy ab as spa srl international worldwide europe european america
+    american asia africa pacific atlantic account accounts support service team desk help centre portal app apps
+    web site website page login security fraud dispute disputes claims claim chargeback refund refunds billing
+    invoice invoices order orders subscription subscriptions plan plans premium plus pro max mini lite basic
+    standard business personal private corporate student junior senior family joint smart instant rapid fast
+    quick easy simple ultimate elite classic infinite world rewards reward points miles club member members
+    stadt bank sparkasse volksbank versicherung werke stadtwerke bahn deutsche post telekom strom wasser haus
+    markt zentrum verlag gruppe société générale banque crédit caisse assurance mutuelle poste ville rue gare
+    """.split()
+)

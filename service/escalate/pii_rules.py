@@ -35,6 +35,8 @@ class Rule:
     # A cheaper pattern that must occur in the text for this rule to run at all (same flags).
     needs: str | None = None
     pick: Pick | None = None
+    # With `needs`: run the pattern only this many characters before and after each place `needs` matched.
+    near: tuple[int, int] | None = None
 
 
 def luhn_ok(digits: str) -> bool:
@@ -311,6 +313,7 @@ RULES: tuple[Rule, ...] = (
         r"(?<![\w.+-])[\w.+-]{1,64}+[ ]?[(\[{<][ ]?(?:at|@|arobase|ät)[ ]?[)\]}>][ ]?[\w-]{1,63}"
         r"(?:(?:\.|[ ]?[(\[{][ ]?(?:dot|\.|point|punkt)[ ]?[)\]}][ ]?)[\w-]{1,63}){1,4}",
         needs=r"[(\[{<][ ]?(?:at|@|arobase|ät)[ ]?[)\]}>]",
+        near=(70, 330),
     ),
     Rule(
         "EMAIL",
@@ -334,7 +337,14 @@ RULES: tuple[Rule, ...] = (
         r"|g[üu]ltig bis|ablaufdatum|ablauf)\b[^\d\n]{0,15}((?:0[1-9]|1[0-2])[ ]?[/-][ ]?(?:20)?\d{2})\b",
         group=1,
     ),
-    Rule("IP", r"(?<![\w:.])[0-9a-f:]{2,39}(?<=[0-9a-f])(?![\w.])", 0.9, check=_ipv6),
+    Rule(
+        "IP",
+        r"(?<![\w:.])[0-9a-f:]{2,39}(?<=[0-9a-f])(?![\w.])",
+        0.9,
+        check=_ipv6,
+        needs=r"::|(?:[0-9a-f]{1,4}:){7}",
+        near=(40, 40),
+    ),
     Rule(
         "SECRET",
         r"\b(?:sk|rk)-(?:proj-|live-|test-|admin-|svcacct-|ant-(?:api\d\d-|admin\d\d-)?)?[A-Za-z0-9_-]{16,200}",
@@ -410,6 +420,7 @@ RULES: tuple[Rule, ...] = (
         0.9,
         pick=pick_secret_field,
         needs=r"(?:secret|token|passw|pwd|key|credential|session|cookie|kennwort)[\w.-]{0,20}[\"']?[ \t]{0,3}[=:]",
+        near=(70, 520),
     ),
     Rule(
         "SECRET",
@@ -510,6 +521,7 @@ RULES: tuple[Rule, ...] = (
         rf"\b(?:{_CAP}[ -])?\p{{L}}{{1,40}}+(?:(?<={_STREET_DE_WORD})|(?<=str)\.)[ ]\d{{1,4}}[a-z]?"
         rf"(?:{_SEP}\d{{5}}[ ]{_PLACE})?",
         needs=rf"(?:{_STREET_DE_WORD}|str\.)[ ]\d",
+        near=(80, 60),
     ),
     Rule(
         "ADDRESS",
@@ -525,6 +537,7 @@ RULES: tuple[Rule, ...] = (
         0.85,
         ignore_case=False,
         needs=r"\d{5}[ ]\p{Lu}",
+        near=(110, 50),
     ),
     Rule("ADDRESS", rf"(?<=\n|^|,[ ])\d{{5}}[ ]{_PLACE}(?=[ \t]*(?:\n|$|,))", 0.6, ignore_case=False),
     # Greetings: "Dear Mr. Smith", "Hallo Anna", "hi marcus" (lower case only for a known given name).
@@ -613,6 +626,7 @@ RULES: tuple[Rule, ...] = (
         0.9,
         group=1,
         needs=r"[<(\[][^<>\s@]{1,64}(?:@|[ ]?[(\[]at[)\]])",
+        near=(150, 100),
     ),
     # Mail headers: From: "Okafor, Chidi" <…>, De : jean dupont <…>, Von: … [mailto:…].
     Rule(
