@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, func, select
 from integrations.fake.webhook import signed_delivery
 from service.infra.models import Ticket
 from tests.support.processes import WorkerProcess, service_env, wait_until
-from tests.support.settings import ROOT, SECRET, make_settings
+from tests.support.settings import METRICS_TOKEN, OPS_AUTH, ROOT, SECRET, make_settings
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
@@ -29,7 +29,7 @@ def free_port() -> int:
 @pytest.fixture
 def served(postgres_url: str, redis_url: str, models_dir: Path, tmp_path: Path) -> Iterator[str]:
     settings = make_settings(postgres_url, models_dir, broker_url=redis_url)
-    env = service_env(settings, TRIAGE_MAX_BODY_BYTES="4096")
+    env = service_env(settings, TRIAGE_MAX_BODY_BYTES="4096", TRIAGE_METRICS_TOKEN=METRICS_TOKEN)
     port = free_port()
     log = (tmp_path / "granian.log").open("w")
     server = subprocess.Popen(
@@ -121,4 +121,4 @@ def test_the_server_passes_refusals_through_with_their_status_and_problem(served
         timeout=10,
     )
     assert forged.status_code == 401
-    assert requests.get(f"{served}/readyz", timeout=10).status_code == 200
+    assert requests.get(f"{served}/readyz", headers=OPS_AUTH, timeout=10).status_code == 200
