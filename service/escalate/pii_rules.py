@@ -709,7 +709,9 @@ NOT_NAMES = frozenset(
     kontoinhaberin anschrift rechnungsadresse adresse identifiant login password user utilisateur benutzer
     everyone unknown n/a none null test barclays deutsche hsbc santander natwest lloyds halifax nationwide
     citi citibank boursorama société générale bnp paribas crédit agricole mutuel postbank volksbank raiffeisen
-    ubs rabobank abn amro triodos unicredit intesa bbva caixa fargo""".split()
+    ubs rabobank abn amro triodos unicredit intesa bbva caixa fargo senior junior head chief lead accountant manager
+    director officer assistant engineer consultant analyst coordinator administrator executive president founder
+    partner clerk secretary controller treasurer operations finance marketing""".split()
 )
 
 # Function words of English, French and German: in lower case they end a name ("thanks for your help").

@@ -70,8 +70,9 @@ _PRIORITY = {
 _KINDS = {"CREDIT_CARD": "CARD", "IBAN_CODE": "IBAN", "PHONE_NUMBER": "PHONE", "IP_ADDRESS": "IP"}
 # National formats of these countries are recognised; a number written with +country code is found anywhere.
 _PHONE_REGIONS = ("GB", "US", "DE", "FR", "CH", "AT", "BE", "NL")
-# A stretch of 7 or more digits with the separators phone numbers use, and a character of margin each side.
-_PHONE_WINDOW = regex.compile(r".?[+(]?\d[\d ()./-]{5,24}\d.?")
+# A stretch of 7 or more digits with the separators phone numbers use, and a character of margin each side; a
+# spaced "/" or "-" separates two numbers ("+44 20 7946 0958 / 07700 900123").
+_PHONE_WINDOW = regex.compile(r".?[+(]?\d(?:[\d().-]|/(?! )|[ ](?![/-][ ])){5,24}\d.?")
 _NAME_SHAPED = regex.compile(
     r"^(?:\p{Lu}['’])?\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?(?:[ ]\p{Lu}[\p{Ll}'’]+(?:-\p{Lu}[\p{Ll}'’]+)?){0,3}$"
 )

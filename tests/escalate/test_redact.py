@@ -272,6 +272,17 @@ def test_obfuscated_emails_national_phones_and_short_account_cues(text, value):
     assert value not in result.text and value in result.mapping.values(), result.text
 
 
+def test_numbers_listed_with_a_spaced_slash_or_dash_are_each_a_phone():
+    text = "T: (0161) 496 0123 / M: +44 7700 900123 - Fax 089-123456"
+    result = redact(text)
+    assert result.text == "T: <PHONE_1> / M: <PHONE_2> - Fax <PHONE_3>", result.text
+
+
+def test_a_job_title_under_a_signature_name_stays():
+    text = "Best wishes,\nTamsin Ashdown\nSenior Accountant | Example Logistics Ltd"
+    assert redact(text).text == "Best wishes,\n<PERSON_1>\nSenior Accountant | Example Logistics Ltd"
+
+
 def test_passwords_are_told_from_prose_codes_and_addresses():
     from service.escalate.pii_rules import password_like, pick_password
 
