@@ -201,9 +201,7 @@ def spans(text: str) -> list[Span]:
     # Reference: https://microsoft.github.io/presidio/analyzer/
     # The artifacts are handed over empty: no recognizer in the registry reads tokens or entities, and NER runs
     # below, only where the recognizers left a capitalised word unexplained.
-    raw = analyzer.analyze(
-        text=text, language="en", score_threshold=SCORE_THRESHOLD, nlp_artifacts=_no_artifacts(analyzer)
-    )
+    raw = analyzer.analyze(text=text, language="en", score_threshold=SCORE_THRESHOLD, nlp_artifacts=_no_artifacts())
     candidates = [c for c in (_clean(text, r) for r in raw) if c is not None]
     candidates += _ner_names(text, candidates)
     return _non_overlapping(candidates)
@@ -479,10 +477,18 @@ def _build() -> AnalyzerEngine:
     return engine
 
 
-def _no_artifacts(analyzer: AnalyzerEngine) -> NlpArtifacts:
+def _no_artifacts() -> NlpArtifacts:
+    """Empty NLP artifacts: Presidio annotates the tokens as required, yet no recognizer here reads them."""
     from presidio_analyzer.nlp_engine import NlpArtifacts
 
-    return NlpArtifacts(entities=[], tokens=None, tokens_indices=[], lemmas=[], nlp_engine=None, language="en")  # type: ignore[arg-type]
+    return NlpArtifacts(
+        entities=[],
+        tokens=None,  # type: ignore[arg-type]
+        tokens_indices=[],
+        lemmas=[],
+        nlp_engine=None,
+        language="en",
+    )
 
 
 def _no_context_enhancer() -> type[Any]:
