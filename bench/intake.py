@@ -166,8 +166,8 @@ class Stack:
             TRIAGE_HELPDESK="fake",
             TRIAGE_ALLOW_FAKE_HELPDESK="true",
             TRIAGE_METRICS_TOKEN=METRICS_TOKEN,
-            **(env or {}),
         )
+        self.env.update(env or {})  # a configuration's own settings win over these defaults
         try:
             self._start_all(database_url, broker_url, web_workers, beat)
         except BaseException:
