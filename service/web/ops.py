@@ -99,9 +99,13 @@ class OpsGate:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        if path not in GATED or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        if path not in GATED:
             return self.inner(environ, start_response)
-        status, body, content_type, extra = self._answer(path, environ)
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            status, body, content_type = _problem(405, f"{path} answers GET and HEAD only")
+            extra = [("Allow", "GET, HEAD")]
+        else:
+            status, body, content_type, extra = self._answer(path, environ)
         headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *self.headers, *extra]
         start_response(f"{status} {_PHRASES[status]}", headers)
         return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
@@ -155,7 +159,14 @@ def _problem(status: int, detail: str) -> tuple[int, bytes, str]:
     return status, json.dumps(body).encode(), "application/problem+json"
 
 
-_PHRASES = {200: "OK", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable"}
+_PHRASES = {
+    200: "OK",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    429: "Too Many Requests",
+    503: "Service Unavailable",
+}
 
 
 def install(app: Flask, settings: Settings, *, ops_app: bool = False) -> OpsGate:
