@@ -26,7 +26,7 @@ from service.infra.window_limits import WindowLimiter
 from service.intake import flow as intake_flow
 from service.ops.intake_stats import IntakeStats
 from service.runtime import EXTENSION, Runtime
-from service.web.headers import API_CSP, COMMON, HSTS
+from service.web.headers import api_headers
 from service.web.intake import parse_json, parse_ticket, plainly_valid
 from service.web.throttle import COUNTED
 from service.web.webhooks import MAX_KEY_LENGTH, answer, log_delivery, store
@@ -44,9 +44,7 @@ class GenericIntakeFastPath:
     ) -> None:
         self.inner, self.settings, self.limiter, self.stats = inner, settings, limiter, stats
         self.runtime: Runtime = app.extensions[EXTENSION]
-        self.headers = [*COMMON.items(), ("Content-Security-Policy", API_CSP), ("Cache-Control", "no-store")]
-        if settings.session_cookie_secure:
-            self.headers.append(("Strict-Transport-Security", HSTS))
+        self.headers = api_headers(settings)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "POST":

@@ -26,6 +26,12 @@ COMMON = {
 HSTS = "max-age=63072000"
 
 
+def api_headers(settings: Settings) -> list[tuple[str, str]]:
+    """What the hook below sets on a JSON answer, for the WSGI layers that answer before Flask does."""
+    headers = [*COMMON.items(), ("Content-Security-Policy", API_CSP), ("Cache-Control", "no-store")]
+    return headers + ([("Strict-Transport-Security", HSTS)] if settings.session_cookie_secure else [])
+
+
 def register(app: Flask, settings: Settings) -> None:
     https = settings.session_cookie_secure
 

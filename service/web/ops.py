@@ -24,7 +24,7 @@ from service.core.settings import Settings
 from service.ops.cache import Cached
 from service.ops.health import readiness
 from service.runtime import runtime
-from service.web.headers import API_CSP, COMMON, HSTS
+from service.web.headers import api_headers
 from service.web.openapi import document
 
 bp = Blueprint("ops", __name__)
@@ -88,9 +88,7 @@ class OpsGate:
         # embedded process for a single machine); elsewhere a 404 that says how to turn them on.
         self.open = open_without_token and not self.tokens
         self.throttle = AddressWindows(settings.ops_rate_limit)
-        self.headers = [*COMMON.items(), ("Content-Security-Policy", API_CSP), ("Cache-Control", "no-store")]
-        if settings.session_cookie_secure:
-            self.headers.append(("Strict-Transport-Security", HSTS))
+        self.headers = api_headers(settings)
         ttl = settings.metrics_cache_s
         self.answers: dict[str, Cached[Answer]] = {
             "/metrics": Cached(lambda: self._in_app(_metrics), ttl),
