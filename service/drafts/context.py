@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from service.escalate.redact import iban_ok, luhn_ok
+from service.escalate.pii_identifiers import iban_ok, luhn_ok
 
 
 @dataclass(frozen=True)

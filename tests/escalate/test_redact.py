@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from service.escalate.redact import MAX_CHARS, iban_ok, luhn_ok, redact
+from service.escalate.pii_identifiers import iban_ok, luhn_ok
+from service.escalate.redact import MAX_CHARS, redact
 
 
 @pytest.mark.parametrize(
@@ -284,7 +285,7 @@ def test_a_job_title_under_a_signature_name_stays():
 
 
 def test_passwords_are_told_from_prose_codes_and_addresses():
-    from service.escalate.pii_rules import password_like, pick_password
+    from service.escalate.pii_secrets import password_like, pick_password
 
     assert password_like("Winter#1988") and password_like("winter2025") and password_like("Sunshine2024!")
     assert not password_like("sorry!") and not password_like("PW-4012") and not password_like("e-mail")
