@@ -22,7 +22,9 @@ from tqdm import tqdm
 from integrations.catalog import label_examples
 from service.core.modelcard import ModelCard, audit, current_version_dir, file_sha256, new_version, promote
 from service.decide.normalize import normalize_batch
+from service.decide.thresholds import CALIBRATION_FILE, DEFAULT_TARGET, Calibration, achieved
 from service.retrain.drift import confidence_histogram
+from training.calibration import out_of_fold
 from training.data import FORMATS, Examples, drop_rare, read_csv, read_examples, split
 
 KIND = "sklearn-tfidf-logreg"
@@ -46,19 +48,23 @@ def build_pipeline(*, c: float = 20.0, seed: int = 0) -> Pipeline:
     )
 
 
-def evaluate(pipeline: Pipeline, data: Examples) -> dict[str, float]:
-    """Accuracy, macro-F1, and accuracy on the 80 % most confident (what auto-routing would keep)."""
+def evaluate(pipeline: Pipeline, data: Examples, thresholds: dict[str, float], target: float) -> dict[str, object]:
+    """Accuracy, macro-F1, accuracy on the 80 % most confident, and what the promised thresholds achieve."""
     proba = pipeline.predict_proba(data.texts)
-    classes = pipeline.classes_
-    predicted = classes[np.argmax(proba, axis=1)]
+    classes = [str(c) for c in pipeline.classes_]
+    predicted_idx = np.argmax(proba, axis=1)
+    predicted = np.asarray(classes)[predicted_idx]
     confidence = proba.max(axis=1)
     keep = confidence >= np.quantile(confidence, 0.2)
     truth = np.asarray(data.labels)
+    truth_idx = np.array([classes.index(t) if t in classes else -1 for t in truth])
     return {
         "n": int(len(truth)),
         "accuracy": float(accuracy_score(truth, predicted)),
         "macro_f1": float(f1_score(truth, predicted, average="macro")),
         "accuracy_top80_confident": float(accuracy_score(truth[keep], predicted[keep])),
+        "promised_precision": target,
+        **achieved(confidence, predicted_idx, truth_idx, classes, thresholds),
     }
 
 
@@ -78,10 +84,13 @@ def train(
     fmt: str = "csv",
     label_field: str | None = None,
     min_count: int = 2,
+    target_precision: float = DEFAULT_TARGET,
+    folds: int = 5,
+    jobs: int = 2,
 ) -> Path:
     """Train, evaluate on held-out data, write the model directory and (optionally) promote it."""
     bar = tqdm(
-        total=6,
+        total=7,
         desc="baseline",
         unit="step",
         disable=not progress,
@@ -104,9 +113,24 @@ def train(
     started = time.perf_counter()
     pipeline.fit(fit_part.texts, fit_part.labels)
     fit_s = time.perf_counter() - started
-    bar.update(2)
+    bar.update()
+    labels = [str(c_) for c_ in pipeline.classes_]
+    bar.set_postfix_str(f"cross-validating ({folds} folds) to choose thresholds")
+    texts, y = fit_part.texts, np.asarray(fit_part.labels)
+
+    def fold(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fitted = build_pipeline(c=c, seed=seed).fit([texts[i] for i in a], y[a])
+        return fitted.classes_, fitted.predict_proba([texts[i] for i in b])
+
+    # Thresholds come from answers of models that never saw the ticket they answer, not from the final fit.
+    y_idx = np.array([labels.index(label) for label in fit_part.labels])
+    calibration = Calibration.from_probabilities(
+        out_of_fold(fold, labels, fit_part.labels, folds=folds, seed=seed, jobs=jobs), y_idx, labels
+    )
+    thresholds = calibration.thresholds(target_precision)
+    bar.update()
     bar.set_postfix_str("evaluating on held-out data")
-    validation = evaluate(pipeline, valid_part)
+    validation = evaluate(pipeline, valid_part, thresholds, target_precision)
     metrics: dict[str, object] = {
         "validation": validation,
         "fit_seconds": round(fit_s, 1),
@@ -117,7 +141,8 @@ def train(
         "validation_confidence_hist": confidence_histogram(pipeline.predict_proba(valid_part.texts).max(axis=1)),
     }
     if test is not None:
-        metrics["test"] = evaluate(pipeline, read_csv(test, text_column=text_column, label_column=label_column))
+        test_part = read_csv(test, text_column=text_column, label_column=label_column)
+        metrics["test"] = evaluate(pipeline, test_part, thresholds, target_precision)
     bar.update()
     bar.set_postfix_str("saving")
     created = datetime.now(UTC)
@@ -127,13 +152,16 @@ def train(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     joblib.dump(pipeline, tmp / ARTEFACT, compress=3)
+    calibration.save(tmp / CALIBRATION_FILE)
     ModelCard(
         name=name,
         version=version,
         kind=KIND,
-        labels=[str(c_) for c_ in pipeline.classes_],
+        labels=labels,
         artefact=ARTEFACT,
         artefact_sha256=file_sha256(tmp / ARTEFACT),
+        files={CALIBRATION_FILE: file_sha256(tmp / CALIBRATION_FILE)},
+        serving={"thresholds": thresholds},
         data_sha256=examples.sha256,
         created_at=created.isoformat(),
         metrics=metrics,
@@ -142,6 +170,8 @@ def train(
             "C": c,
             "seed": seed,
             "holdout": holdout,
+            "folds": folds,
+            "target_precision": target_precision,
             "data": str(data),
             "format": fmt,
             "text_column": text_column,
@@ -195,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-C", dest="c", type=float, default=20.0)
+    parser.add_argument("--target-precision", type=float, default=DEFAULT_TARGET)
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds for the thresholds")
     parser.add_argument(
         "--promote",
         action=argparse.BooleanOptionalAction,
@@ -216,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         fmt=args.fmt,
         label_field=args.label_field,
         min_count=args.min_count,
+        target_precision=args.target_precision,
+        folds=args.folds,
     )
     card = ModelCard.read(target)
     print(f"model {card.name}@{card.version} written to {target}")

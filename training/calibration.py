@@ -1,14 +1,19 @@
-"""Temperature scaling, ensemble weights, per-class thresholds chosen for a target precision, and the
-held-out quality of a calibrated model at those thresholds."""
+"""Temperature scaling, ensemble weights, out-of-fold answers to choose thresholds from, and the held-out
+quality of a calibrated model at the thresholds it promises."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
+from joblib import Parallel, delayed
 from scipy.optimize import minimize_scalar
+from sklearn.model_selection import StratifiedKFold
 
+from service.core.ports import Classifier
+from service.decide.thresholds import NEVER, achieved
 from training.data import Examples
 
 
@@ -29,59 +34,34 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return round(float(result.x), 4)
 
 
-def per_class_thresholds(
-    probs: np.ndarray,
-    y: np.ndarray,
-    labels: list[str],
+def out_of_fold(
+    fit_predict: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    labels: Sequence[str],
+    y: Sequence[str],
     *,
-    target_precision: float,
-    min_support: int = 8,
-    prior_weight: float = 4.0,
-) -> dict[str, float]:
-    """For each label, the lowest confidence at which predictions of it reach the target precision.
+    folds: int = 5,
+    seed: int = 0,
+    jobs: int = 2,
+) -> np.ndarray:
+    """Each example's class probabilities (columns in `labels` order) from a model fitted without it.
 
-    Validation sets hold few examples per label, so a label's precision is shrunk towards the global one
-    (a Beta-style prior worth `prior_weight` predictions) and labels with too little support use the global
-    threshold. The result is what a ServiceNow-style precision/coverage operating point would pick.
+    `fit_predict(train_idx, test_idx)` fits on one part and returns (classes, probabilities of the other);
+    stratified folds run `jobs` at a time. A class missing from a fold's training part scores 0 there.
     """
-    predicted = probs.argmax(1)
-    confidence = probs.max(1)
-    correct = predicted == y
-    global_t = _lowest_threshold(confidence, correct, target_precision)
-    global_precision = float(correct[confidence >= global_t].mean()) if (confidence >= global_t).any() else 1.0
-    thresholds: dict[str, float] = {}
-    for k, label in enumerate(labels):
-        mine = predicted == k
-        if mine.sum() < min_support:
-            thresholds[label] = global_t
-            continue
-        thresholds[label] = _lowest_threshold(
-            confidence[mine], correct[mine], target_precision, prior=(global_precision, prior_weight), floor=0.0
-        )
-    return thresholds
-
-
-def _lowest_threshold(
-    confidence: np.ndarray,
-    correct: np.ndarray,
-    target: float,
-    prior: tuple[float, float] | None = None,
-    floor: float = 0.0,
-) -> float:
-    order = np.argsort(-confidence)
-    conf, ok = confidence[order], correct[order].astype(float)
-    hits = np.cumsum(ok)
-    n = np.arange(1, len(ok) + 1)
-    if prior is not None:
-        p0, w = prior
-        precision = (hits + p0 * w) / (n + w)
-    else:
-        precision = hits / n
-    meets = np.nonzero(precision >= target)[0]
-    if len(meets) == 0:
-        return round(float(min(1.0, conf[0] + 1e-6)), 4) if len(conf) else 1.0
-    # The deepest cut (lowest confidence) at which the running precision still meets the target.
-    return round(max(floor, float(conf[meets[-1]])), 4)
+    classes_of = np.asarray(y)
+    column = {str(label): i for i, label in enumerate(labels)}
+    # A few examples a label (tests, a new helpdesk) get fewer folds rather than an error.
+    folds = max(2, min(folds, int(np.unique(classes_of, return_counts=True)[1].max())))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        parts = list(splitter.split(np.zeros(len(classes_of)), classes_of))
+    answers = Parallel(n_jobs=jobs, prefer="processes")(delayed(fit_predict)(a, b) for a, b in parts)
+    out = np.zeros((len(classes_of), len(labels)))
+    for (_, held), (classes, proba) in zip(parts, answers, strict=True):
+        cols = [column[str(c)] for c in classes]
+        out[np.ix_(held, cols)] = proba
+    return out
 
 
 def choose_weight(encoder: np.ndarray, baseline: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -95,18 +75,23 @@ def choose_weight(encoder: np.ndarray, baseline: np.ndarray, y: np.ndarray) -> t
     return w, w * encoder + (1 - w) * baseline
 
 
-def quality(model: Any, data: Examples, thresholds: dict[str, float]) -> dict[str, float]:
-    """Accuracy, and accuracy on what the per-class thresholds would auto-route (with its coverage)."""
+def quality(model: Classifier, data: Examples, target: float) -> dict[str, float | None]:
+    """Accuracy, and what the thresholds promised for `target` precision do on these held-out tickets."""
     predictions = model.predict(data.texts)
-    truth = np.array(data.labels)
-    predicted = np.array([p.label for p in predictions])
-    confident = np.array([p.confidence >= thresholds.get(p.label, 1.01) for p in predictions])
+    labels = list(model.labels)
+    index = {label: i for i, label in enumerate(labels)}
+    truth = np.array([index.get(label, -1) for label in data.labels])
+    predicted = np.array([index[p.label] for p in predictions])
     conf = np.array([p.confidence for p in predictions])
+    promised = model.thresholds(target, {})
+    thresholds = promised if promised is not None else {p.label: p.threshold or NEVER for p in predictions}
     top80 = conf >= np.quantile(conf, 0.2)
+    routed = achieved(conf, predicted, truth, labels, thresholds)
     return {
         "n": int(len(truth)),
         "accuracy": float((predicted == truth).mean()),
-        "auto_routed_share": float(confident.mean()),
-        "auto_routed_accuracy": float((predicted[confident] == truth[confident]).mean()) if confident.any() else 0.0,
+        "promised_precision": target,
+        "auto_routed_share": routed["auto_routed_share"],
+        "auto_routed_precision": routed["auto_routed_precision"],
         "accuracy_top80_confident": float((predicted[top80] == truth[top80]).mean()),
     }

@@ -47,6 +47,7 @@ class Summary:
     accuracy: float
     auto_routed_share: float
     auto_routed_accuracy: float
+    promised_precision: float
     status_counts: dict[str, int]
     queue_counts: dict[str, int]
     intake_ms: dict[str, float]
@@ -182,7 +183,9 @@ def wait_for_decisions(db: Any, run_id: str, expected: int, timeout_s: float = 6
             bar.update(done - bar.n)
 
 
-def summarise(db: Any, run_id: str, truth: dict[str, str], intake_ms: list[float], seconds: float) -> Summary:
+def summarise(
+    db: Any, run_id: str, truth: dict[str, str], intake_ms: list[float], seconds: float, promised: float
+) -> Summary:
     prefix = f"demo-{run_id}-"
     with db.session() as session:
         rows = session.execute(
@@ -212,6 +215,7 @@ def summarise(db: Any, run_id: str, truth: dict[str, str], intake_ms: list[float
         accuracy=correct / len(rows) if rows else 0.0,
         auto_routed_share=len(auto) / len(rows) if rows else 0.0,
         auto_routed_accuracy=auto_correct / len(auto) if auto else 0.0,
+        promised_precision=promised,
         status_counts=dict(statuses),
         queue_counts=dict(Counter(r.queue for r in rows).most_common()),
         intake_ms=percentiles(intake_ms),
@@ -235,7 +239,7 @@ def print_summary(s: Summary, *, recipe: str = "") -> None:
     click.echo(f"  accuracy            {s.accuracy:.1%} (label vs. the held-out Banking77 test label)")
     click.echo(
         f"  auto-routed         {s.auto_routed_share:.1%} of tickets, {s.auto_routed_accuracy:.1%} of them "
-        "correctly; the rest wait for review ("
+        f"correctly (promised {s.promised_precision:.0%}); the rest wait for review ("
         + ", ".join(f"{k} {v}" for k, v in sorted(s.status_counts.items()))
         + ")"
     )
@@ -311,7 +315,7 @@ def main(limit: int, host: str, port: int, serve: bool, json_out: Path | None, t
     truth, intake_ms = stream_tickets(server.url, settings.webhook_secret.reveal(), rows, run_id)
     rt = app.extensions[EXTENSION]
     wait_for_decisions(rt.db, run_id, len(rows))
-    summary = summarise(rt.db, run_id, truth, intake_ms, time.perf_counter() - started)
+    summary = summarise(rt.db, run_id, truth, intake_ms, time.perf_counter() - started, rt.rules.target_precision)
     print_summary(summary, recipe=model_recipe(settings))
     if json_out:
         json_out.write_text(json.dumps(summary.as_dict(), indent=2))

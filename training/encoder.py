@@ -31,9 +31,10 @@ from transformers import AutoModel, AutoTokenizer
 
 from service.core.modelcard import ModelCard, audit, file_sha256, new_version, promote
 from service.decide.normalize import normalize
+from service.decide.thresholds import CALIBRATION_FILE, DEFAULT_TARGET, Calibration
 from service.retrain.drift import confidence_histogram
 from training.baseline import build_pipeline
-from training.calibration import choose_weight, fit_temperature, per_class_thresholds, quality, softmax
+from training.calibration import choose_weight, fit_temperature, quality, softmax
 from training.data import FORMATS, Examples, drop_rare, read_examples, split
 from training.onnx_bert import default_base_model
 
@@ -81,7 +82,7 @@ class EncoderConfig:
     seed: int = 0
     head_init: bool = True
     ensemble: bool = True
-    target_precision: float = 0.99
+    target_precision: float = DEFAULT_TARGET
     threads: int = 2
 
 
@@ -416,7 +417,10 @@ def train(
         print(f"ensemble: encoder weight {weight:.2f} on validation", file=sys.stderr)
     temperature = fit_temperature(np.log(np.clip(combined, 1e-12, None)), valid_y)
     calibrated = softmax(np.log(np.clip(combined, 1e-12, None)) / temperature)
-    thresholds = per_class_thresholds(calibrated, valid_y, labels, target_precision=cfg.target_precision)
+    # Fine-tuning once per fold would cost hours: the encoder's thresholds come from its validation split.
+    calibration = Calibration.from_probabilities(calibrated, valid_y, labels)
+    calibration.save(work / CALIBRATION_FILE)
+    thresholds = calibration.thresholds(cfg.target_precision)
     serving = {
         "tokenizer": "tokenizer.json",
         "max_length": cfg.max_length,
@@ -427,7 +431,7 @@ def train(
         "encoder_weight": round(1.0 - sum(members.values()), 2),
         "members": members,
     }
-    files = {f: file_sha256(work / f) for f in ["tokenizer.json", *members]}
+    files = {f: file_sha256(work / f) for f in ["tokenizer.json", CALIBRATION_FILE, *members]}
     card = ModelCard(
         name=name,
         version=version,
@@ -468,12 +472,12 @@ def train(
     from service.decide.classify import load_model
 
     served = load_model(work, threads=cfg.threads)
-    card.metrics["validation"] = quality(served, valid, thresholds)
+    card.metrics["validation"] = quality(served, valid, cfg.target_precision)
     if test is not None:
         test_examples, _ = read_examples(
             test, fmt=fmt, text_column=text_column, label_column=label_column, label_field=label_field
         )
-        card.metrics["test"] = quality(served, test_examples, thresholds)
+        card.metrics["test"] = quality(served, test_examples, cfg.target_precision)
     # Reference distributions for the drift alarm (service/drift.py): training labels, validation confidences.
     card.metrics["label_counts"] = dict(sorted(Counter(fit_part.labels).items()))
     card.metrics["validation_confidence_hist"] = confidence_histogram(
@@ -531,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--shots", type=int, help="few-shot mode: this many training examples per label")
     parser.add_argument("--no-ensemble", action="store_true", help="serve the encoder alone")
-    parser.add_argument("--target-precision", type=float, default=0.99)
+    parser.add_argument("--target-precision", type=float, default=DEFAULT_TARGET)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--promote", action=argparse.BooleanOptionalAction, default=None)

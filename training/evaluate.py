@@ -6,7 +6,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +14,24 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from service.core.ports import Classifier
+from service.decide.thresholds import DEFAULT_TARGET, NEVER
 
 COVERAGES = (1.0, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5)
 
 
-def evaluate(model: Classifier, texts: Sequence[str], truth: Sequence[str], *, bins: int = 15) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class P/R/F1, confusion matrix, ECE, accuracy at coverage, thresholds."""
+def evaluate(
+    model: Classifier,
+    texts: Sequence[str],
+    truth: Sequence[str],
+    *,
+    bins: int = 15,
+    target: float = DEFAULT_TARGET,
+    groups: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class P/R/F1, confusion matrix, ECE, accuracy at coverage, and the precision
+    the thresholds promised for `target` against what they achieve here."""
     predictions = model.predict(list(texts))
+    promised = model.thresholds(target, groups or {})
     labels = list(model.labels)
     y_true = np.array(truth)
     y_pred = np.array([p.label for p in predictions])
@@ -54,8 +65,11 @@ def evaluate(model: Classifier, texts: Sequence[str], truth: Sequence[str], *, b
                 "min_confidence": float(confidence[keep].min()),
             }
         )
-    thresholded = np.array([p.threshold is not None and p.confidence >= p.threshold for p in predictions])
-    has_thresholds = any(p.threshold is not None for p in predictions)
+    cuts = [promised.get(p.label, NEVER) if promised is not None else p.threshold for p in predictions]
+    thresholded = np.array(
+        [t is not None and t < NEVER and p.confidence >= t for p, t in zip(predictions, cuts, strict=True)]
+    )
+    has_thresholds = any(t is not None for t in cuts)
     return {
         "model": f"{predictions[0].model_name}@{predictions[0].model_version}" if predictions else "",
         "n": int(len(y_true)),
@@ -77,11 +91,19 @@ def evaluate(model: Classifier, texts: Sequence[str], truth: Sequence[str], *, b
         "model_thresholds": None
         if not has_thresholds
         else {
+            "promised_precision": target if promised is not None else None,
             "auto_routed_share": float(thresholded.mean()),
-            "auto_routed_accuracy": float(correct[thresholded].mean()) if thresholded.any() else 0.0,
+            "auto_routed_precision": float(correct[thresholded].mean()) if thresholded.any() else None,
         },
         "mean_latency_ms": float(np.mean([p.latency_ms for p in predictions])) if predictions else 0.0,
     }
+
+
+def threshold_summary(t: Mapping[str, Any]) -> str:
+    """One line: what share the per-class thresholds auto-route, and how precisely, against the promise."""
+    precision = "n/a" if t["auto_routed_precision"] is None else f"{t['auto_routed_precision']:.2%}"
+    promise = "" if t.get("promised_precision") is None else f" (promised {t['promised_precision']:.0%})"
+    return f"per-class thresholds: {t['auto_routed_share']:.1%} auto-routed at {precision} precision{promise}"
 
 
 def write_report(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
@@ -104,12 +126,7 @@ def write_report(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
         for c in result["accuracy_at_coverage"]
     )
     thresholds = result.get("model_thresholds")
-    thresholds_line = (
-        f"<p>With the model's per-class thresholds: {thresholds['auto_routed_share']:.1%} auto-routed at "
-        f"{thresholds['auto_routed_accuracy']:.2%} accuracy.</p>"
-        if thresholds
-        else ""
-    )
+    thresholds_line = f"<p>{html.escape(threshold_summary(thresholds))}</p>" if thresholds else ""
     images = "".join(
         f"<figure><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'><figcaption>"
         f"{html.escape(t)}</figcaption></figure>"
@@ -203,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--models-dir", type=Path, required=True)
     parser.add_argument("--name", required=True, help="Model family; its version in service is scored.")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--target-precision", type=float, default=DEFAULT_TARGET, help="the precision the thresholds promise"
+    )
     args = parser.parse_args(argv)
     with args.data.open(newline="", encoding="utf-8") as fh:
         rows = [(r[args.text_column], r[args.label_column]) for r in csv.DictReader(fh)]
@@ -211,12 +231,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ModelCardError as exc:
         raise SystemExit(f"Error: {exc}") from None
     print(f"evaluating {model.name}@{model.version} on {len(rows)} tickets from {args.data} ...")
-    result = evaluate(model, [t for t, _ in rows], [label for _, label in rows])
+    result = evaluate(model, [t for t, _ in rows], [label for _, label in rows], target=args.target_precision)
     json_path, html_path = write_report(result, args.out)
     print(f"accuracy {result['accuracy']:.2%}, macro-F1 {result['macro_f1']:.3f}, ECE {result['ece']:.3f}")
     if result["model_thresholds"]:
-        t = result["model_thresholds"]
-        print(f"per-class thresholds: {t['auto_routed_share']:.1%} auto-routed at {t['auto_routed_accuracy']:.2%}")
+        print(threshold_summary(result["model_thresholds"]))
     print(f"wrote {json_path} and {html_path}")
 
 

@@ -26,9 +26,11 @@ from tqdm import tqdm
 
 from service.core.modelcard import ModelCard, audit, file_sha256, new_version, promote
 from service.decide.classify import load_model, run_encoder
+from service.decide.scope import SCOPE_FILE, calibrate_scope
+from service.decide.thresholds import CALIBRATION_FILE, DEFAULT_TARGET, Calibration
 from service.retrain.drift import confidence_histogram
 from training.baseline import build_pipeline
-from training.calibration import choose_weight, fit_temperature, per_class_thresholds, quality, softmax
+from training.calibration import choose_weight, fit_temperature, out_of_fold, quality, softmax
 from training.data import FORMATS, Examples, drop_rare, read_examples, split
 from training.onnx_bert import default_base_model, encoder_graph
 
@@ -74,7 +76,8 @@ def train(
     test: Path | None = None,
     holdout: float = 0.1,
     c: float = 10.0,
-    target_precision: float = 0.99,
+    target_precision: float = DEFAULT_TARGET,
+    folds: int = 5,
     seed: int = 0,
     threads: int = 2,
     fmt: str = "csv",
@@ -102,26 +105,42 @@ def train(
 
     session, tokenizer = _session(encoder_graph(base), threads), _tokenizer(base)
     x_fit = embed(session, tokenizer, fit_part.texts, desc="embedding training tickets", progress=progress)
-    x_valid = embed(session, tokenizer, valid.texts, desc="embedding validation tickets", progress=progress)
-    head = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x_fit, fit_part.labels)
-    labels = [str(label) for label in head.classes_]
-    keep = [i for i, label in enumerate(valid.labels) if label in set(labels)]
-    valid = Examples([valid.texts[i] for i in keep], [valid.labels[i] for i in keep], valid.sha256)
-    valid_y = np.array([labels.index(label) for label in valid.labels])
-    head_probs = head.predict_proba(x_valid[keep])
+    labels = sorted(set(fit_part.labels))
+    texts, y = fit_part.texts, np.asarray(fit_part.labels)
+
+    def head_fold(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fitted = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x_fit[a], y[a])
+        return fitted.classes_, fitted.predict_proba(x_fit[b])
+
+    def baseline_fold(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fitted = build_pipeline(seed=seed).fit([texts[i] for i in a], y[a])
+        return fitted.classes_, fitted.predict_proba([texts[i] for i in b])
 
     if progress:
-        print("fitting the TF-IDF member ...", file=sys.stderr)
-    baseline = build_pipeline(seed=seed).fit(fit_part.texts, fit_part.labels)
-    base_probs = np.asarray(baseline.predict_proba(valid.texts))[:, [list(baseline.classes_).index(c) for c in labels]]
-    weight, combined = choose_weight(head_probs, base_probs, valid_y)
+        print(f"cross-validating the head and the TF-IDF member ({folds} folds) ...", file=sys.stderr)
+    # Weight, temperature and thresholds come from answers of models that never saw the ticket they answer.
+    y_idx = np.array([labels.index(label) for label in fit_part.labels])
+    head_oof = out_of_fold(head_fold, labels, fit_part.labels, folds=folds, seed=seed, jobs=threads)
+    base_oof = out_of_fold(baseline_fold, labels, fit_part.labels, folds=folds, seed=seed, jobs=threads)
+    weight, combined = choose_weight(head_oof, base_oof, y_idx)
+    temperature = fit_temperature(np.log(np.clip(combined, 1e-12, None)), y_idx)
+    calibration = Calibration.from_probabilities(
+        softmax(np.log(np.clip(combined, 1e-12, None)) / temperature), y_idx, labels
+    )
+    thresholds = calibration.thresholds(target_precision)
+    calibration.save(work / CALIBRATION_FILE)
+    calibrate_scope(x_fit).save(work / SCOPE_FILE)
+
+    if progress:
+        print("fitting the head and the TF-IDF member on every training ticket ...", file=sys.stderr)
+    head = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x_fit, fit_part.labels)
+    assert [str(label) for label in head.classes_] == labels
+    keep = [i for i, label in enumerate(valid.labels) if label in set(labels)]
+    valid = Examples([valid.texts[i] for i in keep], [valid.labels[i] for i in keep], valid.sha256)
     members: dict[str, float] = {}
     if weight < 1.0:
-        joblib.dump(baseline, work / "baseline.joblib", compress=3)
+        joblib.dump(build_pipeline(seed=seed).fit(texts, fit_part.labels), work / "baseline.joblib", compress=3)
         members = {"baseline.joblib": round(1.0 - weight, 2)}
-    temperature = fit_temperature(np.log(np.clip(combined, 1e-12, None)), valid_y)
-    calibrated = softmax(np.log(np.clip(combined, 1e-12, None)) / temperature)
-    thresholds = per_class_thresholds(calibrated, valid_y, labels, target_precision=target_precision)
 
     onnx.save(encoder_graph(base, head=(head.coef_, head.intercept_), name=name), str(work / "model.onnx"))
     shutil.copyfile(base / "tokenizer.json", work / "tokenizer.json")
@@ -143,7 +162,7 @@ def train(
         artefact_sha256=file_sha256(work / "model.onnx"),
         data_sha256=examples.sha256,
         created_at=created.isoformat(),
-        files={f: file_sha256(work / f) for f in ["tokenizer.json", *members]},
+        files={f: file_sha256(work / f) for f in ["tokenizer.json", CALIBRATION_FILE, SCOPE_FILE, *members]},
         serving=serving,
         metrics={
             "examples": len(examples.texts),
@@ -165,12 +184,12 @@ def train(
     card.write(work)
     # Held-out metrics come from the model exactly as the service loads it (card and hash checks included).
     served = load_model(work, threads=threads)
-    card.metrics["validation"] = quality(served, valid, thresholds)
+    card.metrics["validation"] = quality(served, valid, target_precision)
     if test is not None:
         test_examples, _ = read_examples(
             test, fmt=fmt, text_column=text_column, label_column=label_column, label_field=label_field
         )
-        card.metrics["test"] = quality(served, test_examples, thresholds)
+        card.metrics["test"] = quality(served, test_examples, target_precision)
     card.metrics["label_counts"] = dict(sorted(Counter(fit_part.labels).items()))
     card.metrics["validation_confidence_hist"] = confidence_histogram(
         [p.confidence for p in served.predict(valid.texts)]
@@ -201,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="category")
     parser.add_argument("--c", type=float, default=10.0, help="inverse regularisation of the head")
-    parser.add_argument("--target-precision", type=float, default=0.99)
+    parser.add_argument("--target-precision", type=float, default=DEFAULT_TARGET)
+    parser.add_argument("--folds", type=int, default=5, help="cross-validation folds for calibration")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--promote", action=argparse.BooleanOptionalAction, default=None)
@@ -213,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         test=args.test,
         c=args.c,
         target_precision=args.target_precision,
+        folds=args.folds,
         seed=args.seed,
         threads=args.threads,
         fmt=args.fmt,

@@ -108,6 +108,16 @@ class Prediction:
     latency_ms: float = 0.0
     # The model's own calibrated threshold for this label, when it ships one.
     threshold: float | None = None
+    # How far the ticket lies from the model's training tickets (1 - mean cosine similarity of the nearest),
+    # and the distance beyond which the model calls it "none of these"; None where the model cannot tell.
+    scope_distance: float | None = None
+    scope_limit: float | None = None
+
+    @property
+    def out_of_scope(self) -> bool:
+        return (
+            self.scope_distance is not None and self.scope_limit is not None and self.scope_distance > self.scope_limit
+        )
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,17 @@ class Decision:
             "top_k": [{"label": lab, "score": round(s, 4)} for lab, s in self.prediction.top_k],
             "model": f"{self.prediction.model_name}@{self.prediction.model_version}",
             "reason": self.reason,
+            **self._scope(),
+        }
+
+    def _scope(self) -> dict[str, Any]:
+        p = self.prediction
+        if p.scope_distance is None:
+            return {}
+        return {
+            "scope_distance": round(p.scope_distance, 4),
+            "scope_limit": p.scope_limit,
+            "out_of_scope": p.out_of_scope,
         }
 
 

@@ -84,6 +84,10 @@ class Classifier(Protocol):
     def predict(self, texts: Sequence[str], *, top_k: int = 3) -> list[Prediction]:
         """Return one prediction per text, in order."""
 
+    def thresholds(self, target: float, groups: Mapping[str, str]) -> Mapping[str, float] | None:
+        """Per-label thresholds that keep `target` precision on new tickets (labels grouped by queue), or None
+        when the model carries nothing to choose them from."""
+
 
 @runtime_checkable
 class LLM(Protocol):

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from service.core.domain import Prediction
 from service.core.modelcard import ModelCard, ModelCardError, current_version_dir, shadow_version_dir
 from service.core.ports import Classifier
 from service.decide.normalize import normalize
+from service.decide.scope import SCOPE_FILE, Scope
+from service.decide.thresholds import CALIBRATION_FILE, Calibration
 
 BATCH_SIZE = 32
 log = logging.getLogger(__name__)
@@ -35,12 +38,16 @@ class SklearnClassifier:
         classes = [str(c) for c in self._pipeline.classes_]
         if classes != self.labels:
             raise ModelCardError(f"{directory}: artefact classes differ from the card's labels")
+        self.promised = PromisedThresholds(directory, card)
 
     def predict(self, texts: Sequence[str], *, top_k: int = 3) -> list[Prediction]:
         started = time.perf_counter()
         proba = np.asarray(self._pipeline.predict_proba(list(texts)))
         per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
         return _predictions(proba, self.labels, self.name, self.version, per_item_ms, top_k)
+
+    def thresholds(self, target: float, groups: Mapping[str, str]) -> Mapping[str, float] | None:
+        return self.promised.get(target, groups)
 
 
 class OnnxClassifier:
@@ -68,38 +75,96 @@ class OnnxClassifier:
         self.tokenizer.no_padding()
         self.pad_id = int(serving.get("pad_id", 0))
         self.temperature = float(serving.get("temperature", 1.0))
-        self.thresholds = {k: float(v) for k, v in serving.get("thresholds", {}).items()}
+        self.card_thresholds = {k: float(v) for k, v in serving.get("thresholds", {}).items()}
         self.encoder_weight = float(serving.get("encoder_weight", 1.0))
         self.members = []
         for member, weight in serving.get("members", {}).items():
             pipeline = joblib.load(directory / member)  # hash checked with the card's files
             order = [list(map(str, pipeline.classes_)).index(label) for label in self.labels]
             self.members.append((pipeline, float(weight), order))
+        self.logits_output = self.session.get_outputs()[0].name
+        outputs = {o.name for o in self.session.get_outputs()}
+        # "None of these" needs the graph's embedding output and the training tickets' embeddings.
+        self.scope = Scope.load(directory / SCOPE_FILE) if SCOPE_FILE in card.files and "embedding" in outputs else None
+        self.promised = PromisedThresholds(directory, card)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw encoder logits (the graph's first output)."""
-        if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return run_encoder(self.session, self.tokenizer, self.pad_id, texts)
+        return self._run(texts)[0]
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        probs = self.encoder_weight * _softmax(self.logits(texts))
+    def _run(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits, and each text's distance to the training tickets when the model has a scope."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32), None
+        if self.scope is None:
+            return run_encoder(self.session, self.tokenizer, self.pad_id, texts), None
+        logits, embeddings = run_encoder_outputs(
+            self.session, self.tokenizer, self.pad_id, texts, [self.logits_output, "embedding"]
+        )
+        return logits, self.scope.distance(embeddings)
+
+    def _proba(self, texts: Sequence[str], logits: np.ndarray) -> np.ndarray:
+        probs = self.encoder_weight * _softmax(logits)
         for pipeline, weight, order in self.members:
             probs += weight * np.asarray(pipeline.predict_proba(list(texts)))[:, order]
         return _softmax(np.log(np.clip(probs, 1e-12, None)) / self.temperature)
 
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self._proba(texts, self.logits(texts))
+
     def predict(self, texts: Sequence[str], *, top_k: int = 3) -> list[Prediction]:
         started = time.perf_counter()
-        proba = self.predict_proba(texts)
+        logits, distances = self._run(texts)
+        proba = self._proba(texts, logits)
         per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
-        return _predictions(proba, self.labels, self.name, self.version, per_item_ms, top_k, self.thresholds)
+        predictions = _predictions(
+            proba, self.labels, self.name, self.version, per_item_ms, top_k, self.card_thresholds
+        )
+        if distances is None or self.scope is None:
+            return predictions
+        limit = self.scope.limit
+        return [
+            replace(p, scope_distance=float(d), scope_limit=limit) for p, d in zip(predictions, distances, strict=True)
+        ]
+
+    def thresholds(self, target: float, groups: Mapping[str, str]) -> Mapping[str, float] | None:
+        return self.promised.get(target, groups)
+
+
+class PromisedThresholds:
+    """Per-label thresholds for the routing file's target precision, from the model's out-of-fold answers.
+
+    Computed once per (target, queues) and kept: the routing file may change the promise without retraining.
+    A model trained before calibration files existed has none (its card's own thresholds stay in use).
+    """
+
+    def __init__(self, directory: Path, card: ModelCard) -> None:
+        self.calibration = Calibration.load(directory / CALIBRATION_FILE) if CALIBRATION_FILE in card.files else None
+        self._lock = threading.Lock()
+        self._memo: dict[tuple[float, tuple[tuple[str, str], ...]], dict[str, float]] = {}
+
+    def get(self, target: float, groups: Mapping[str, str]) -> dict[str, float] | None:
+        if self.calibration is None:
+            return None
+        key = (target, tuple(sorted(groups.items())))
+        with self._lock:
+            if key not in self._memo:
+                self._memo[key] = self.calibration.thresholds(target, groups)
+            return self._memo[key]
 
 
 def run_encoder(
     session: Any, tokenizer: Any, pad_id: int, texts: Sequence[str], output: str | None = None
 ) -> np.ndarray:
-    """One output of an encoder graph (the first by default) for each text, batched by similar length so
-    padding stays short; the graph's own input names decide what is fed (DistilBERT takes no token types)."""
+    """One output of an encoder graph (the first by default) for each text."""
+    return run_encoder_outputs(session, tokenizer, pad_id, texts, [output or session.get_outputs()[0].name])[0]
+
+
+def run_encoder_outputs(
+    session: Any, tokenizer: Any, pad_id: int, texts: Sequence[str], outputs: Sequence[str]
+) -> list[np.ndarray]:
+    """Outputs of an encoder graph for each text, in one pass, batched by similar length so padding stays
+    short; the graph's own input names decide what is fed (DistilBERT takes no token types)."""
     input_names = [i.name for i in session.get_inputs()]
     encodings = tokenizer.encode_batch([normalize(t) for t in texts])
     order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
@@ -119,13 +184,16 @@ def run_encoder(
                 feeds["attention_mask"][row, :n] = e.attention_mask
             if "token_type_ids" in feeds:
                 feeds["token_type_ids"][row, :n] = e.type_ids
-        chunks.append((chunk, session.run([output] if output else None, feeds)[0]))
+        chunks.append((chunk, session.run(list(outputs), feeds)))
     if not chunks:
-        return np.zeros((0, 0), dtype=np.float32)
-    out = np.zeros((len(texts), chunks[0][1].shape[1]), dtype=np.float32)
-    for chunk, values in chunks:
-        out[chunk] = values
-    return out
+        return [np.zeros((0, 0), dtype=np.float32) for _ in outputs]
+    results = []
+    for i in range(len(outputs)):
+        out = np.zeros((len(texts), chunks[0][1][i].shape[1]), dtype=np.float32)
+        for chunk, values in chunks:
+            out[chunk] = values[i]
+        results.append(out)
+    return results
 
 
 def _predictions(

@@ -6,6 +6,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -31,6 +32,7 @@ from service.decide.queries import (
     settle_claims,
     stalled_ticket_ids,
 )
+from service.decide.thresholds import NEVER
 from service.escalate.flow import escalate
 from service.infra.models import (
     DecisionRow,
@@ -385,6 +387,10 @@ def decide_many(runtime: Runtime, tickets: list[Ticket]) -> list[Decision]:
     started = time.perf_counter()
     # As many alternatives as the LLM may be offered (TRIAGE_LLM_TOP_K), and three at least for the explanation.
     predictions = model.predict(texts, top_k=max(3, runtime.settings.llm_top_k))
+    promised = model.thresholds(runtime.rules.target_precision, runtime.rules.groups())
+    if promised is not None:
+        # The routing file's promise, not the one the model was trained with, sets each label's threshold.
+        predictions = [replace(p, threshold=promised.get(p.label, NEVER)) for p in predictions]
     # One model call serves the whole batch: each ticket is charged its share.
     classify_ms = (time.perf_counter() - started) * 1000 / max(len(tickets), 1)
     decisions = []

@@ -13,6 +13,7 @@ import yaml
 
 from service.core.domain import DecisionStatus, Prediction, Route
 from service.decide.normalize import MAX_INPUT_CHARS
+from service.decide.thresholds import DEFAULT_TARGET
 
 
 class RoutingError(ValueError):
@@ -59,6 +60,13 @@ class RoutingRules:
     overrides: tuple[Override, ...]
     # Where a below-threshold guess is moved in the helpdesk while it waits for a person (None: left where it is).
     review_queue: str | None = None
+    # The precision promised for auto-routed tickets: each label's threshold is chosen from the model's
+    # out-of-fold answers to keep it (service/decide/thresholds.py).
+    target_precision: float = DEFAULT_TARGET
+
+    def groups(self) -> dict[str, str]:
+        """Each routed label's queue: rare labels' thresholds are shrunk toward their queue's."""
+        return dict(self.label_queue)
 
     def unmapped(self, labels: Sequence[str]) -> list[str]:
         """Labels a model can produce that no queue claims (they go to the default queue)."""
@@ -103,9 +111,18 @@ class RoutingRules:
             # The model's per-class threshold (chosen for a target precision) is stricter than the queue's.
             threshold = prediction.threshold
             fired.append(f"class threshold {threshold:.2f} for {prediction.label!r}")
-        if prediction.confidence >= threshold:
+        if prediction.out_of_scope:
+            status = DecisionStatus.NEEDS_REVIEW
+            why = (
+                f"out of scope: distance {prediction.scope_distance:.2f} to the nearest training tickets > "
+                f"{prediction.scope_limit:.2f}; none of the labels may fit, needs review"
+            )
+        elif prediction.confidence >= threshold and threshold < 1.0:
             status = DecisionStatus.AUTO_ROUTED
             why = f"confidence {prediction.confidence:.2f} >= threshold {threshold:.2f}"
+        elif threshold >= 1.0:
+            status = DecisionStatus.NEEDS_REVIEW
+            why = f"label {prediction.label!r} never reaches the promised precision: needs review"
         else:
             status = DecisionStatus.NEEDS_REVIEW
             why = f"confidence {prediction.confidence:.2f} < threshold {threshold:.2f}: needs review"
@@ -209,7 +226,11 @@ def parse_rules(raw: Any, *, source: str = "<rules>") -> RoutingRules:
     review_queue = raw.get("review_queue")
     if review_queue is not None and review_queue not in queues:
         raise fail(f"review_queue {review_queue!r} is not declared under queues")
+    target = raw.get("target_precision", DEFAULT_TARGET)
+    if not isinstance(target, int | float) or not 0.5 <= target < 1.0:
+        raise fail(f"target_precision {target!r} must be a number from 0.5 up to (not including) 1")
     return RoutingRules(
+        target_precision=float(target),
         priorities=priorities,
         default=default,
         queues=queues,

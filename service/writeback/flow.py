@@ -213,8 +213,10 @@ def writeback_request(session: Session, wb: WritebackRow, *, review_queue: str |
 
 
 def is_guess(decision: DecisionRow) -> bool:
-    """Below its threshold and not settled by the LLM: what the model offers, not what Triage decided."""
-    return decision.status == DecisionStatus.NEEDS_REVIEW and decision.prediction.confidence < decision.threshold
+    """Below its threshold or out of scope, and not settled by the LLM: what the model offers, not a decision."""
+    if decision.status != DecisionStatus.NEEDS_REVIEW:
+        return False
+    return decision.prediction.confidence < decision.threshold or bool(decision.reason.get("out_of_scope"))
 
 
 def retry_failed_writebacks(session: Session) -> list[int]:

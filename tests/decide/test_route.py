@@ -143,3 +143,33 @@ def test_a_queue_can_close_itself_to_the_llms_word_and_the_flag_is_checked():
 def test_the_demo_routing_keeps_the_llm_out_of_fraud_and_security():
     demo = load_rules(ROOT / "data" / "routing" / "banking77.yaml")
     assert [name for name, rule in demo.queues.items() if not rule.llm_may_route] == ["fraud_security"]
+
+
+def test_a_confident_ticket_unlike_every_training_ticket_waits_for_review_with_the_reason():
+    from dataclasses import replace
+
+    near = replace(prediction("card_arrival", 0.99), scope_distance=0.20, scope_limit=0.29)
+    far = replace(near, scope_distance=0.41)
+    assert RULES.route(near, text="where is my card")[0] == DecisionStatus.AUTO_ROUTED
+    status, route, why = RULES.route(far, text="what is the weather in Lisbon")
+    assert status == DecisionStatus.NEEDS_REVIEW and route.queue == "cards"
+    assert why.startswith("out of scope: distance 0.41") and "0.29" in why
+
+
+def test_a_label_that_never_reaches_the_promise_is_never_auto_routed_even_at_full_confidence():
+    from dataclasses import replace
+
+    never = replace(prediction("card_arrival", 1.0), threshold=1.0)
+    status, _, why = RULES.route(never, text="where is my card")
+    assert status == DecisionStatus.NEEDS_REVIEW and "never reaches the promised precision" in why
+
+
+@pytest.mark.parametrize("target", [0.3, 1.0, "high"])
+def test_a_promise_outside_half_to_one_is_refused(target):
+    with pytest.raises(RoutingError, match="target_precision"):
+        parse_rules({**BASE, "target_precision": target}, source="rules.yaml")
+
+
+def test_the_promise_defaults_to_98_percent_and_can_be_set():
+    assert RULES.target_precision == 0.98
+    assert parse_rules({**BASE, "target_precision": 0.995}).target_precision == 0.995

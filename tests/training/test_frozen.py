@@ -94,3 +94,23 @@ def test_the_head_in_the_graph_gives_the_logistic_regressions_probabilities(froz
     # The embedding output of the served graph is the same sentence embedding the head was fitted on.
     embedded = run_encoder(served.session, served.tokenizer, 0, TEXTS[:3], output="embedding")
     np.testing.assert_allclose(embedded, embedder(TEXTS[:3]), atol=1e-5)
+
+
+def test_the_frozen_model_carries_its_out_of_fold_answers_and_a_scope_that_flags_an_unrelated_ticket(frozen_model):
+    directory, _ = frozen_model
+    served = load_model(directory)
+    assert isinstance(served, OnnxClassifier) and served.scope is not None
+    calibration = served.promised.calibration
+    assert calibration is not None and len(calibration.truth) == served.card.metrics["train_examples"]
+    # Out-of-fold: the answers are those of models that never saw the ticket, so some are wrong.
+    assert 0.5 < (calibration.predicted == calibration.truth).mean() < 1.0
+    assert served.thresholds(0.9, {}) == calibration.thresholds(0.9)
+    strict, loose = served.thresholds(0.999, {}), served.thresholds(0.6, {})
+    assert strict is not None and loose is not None and all(strict[k] >= loose[k] for k in loose)
+    on_topic, off_topic = served.predict(
+        ["I lost my card, somebody may have stolen it", "Which wine goes best with grilled sardines and rice?"]
+    )
+    assert on_topic.scope_distance is not None and off_topic.scope_distance is not None
+    assert on_topic.scope_distance < off_topic.scope_distance
+    assert off_topic.out_of_scope and not on_topic.out_of_scope
+    assert served.card.metrics["test"]["promised_precision"] == 0.98
