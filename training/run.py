@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from integrations.catalog import label_examples
 from service.decide.classify import load_model
-from training.evaluate import evaluate, write_report
+from training.evaluate import evaluate, threshold_summary, write_report
 from training.prepare import RARE_POLICIES, SPLITS, Split, deduplicate, handle_rare, split_rows, text_key, write_csv
 from training.sources import SOURCE_FORMATS, Row, SourceSpec, read_source
 
@@ -232,6 +232,8 @@ def render(summary: dict[str, Any]) -> str:
             f"{family:<10} {m['model']:<48} {m['accuracy']:>8.3f} {m['macro_f1']:>8.3f} {m['ece']:>6.3f} "
             f"{m['accuracy_at_80_coverage']:>8.3f}"
         )
+        if m["auto_routed"]:
+            lines.append(f"{'':<10} {threshold_summary(m['auto_routed'])}")
         lines.append(f"{'':<10} report: {m['report']}")
     lines.append(f"summary: {summary['summary_path']}")
     return "\n".join(lines)

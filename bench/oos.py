@@ -1,0 +1,97 @@
+"""'None of these' on Banking77: hold out a quarter of the intents from training, send the whole test split.
+
+Trains the frozen family (the one with an embedding scope) through its own training path on the other
+intents, then measures how well the out-of-scope distance and the confidence tell held-out-intent tickets
+from in-scope ones (AUROC), and what the service's own thresholds do: the share of held-out-intent tickets
+kept from auto-routing, and the share and precision of in-scope tickets auto-routed. Prints JSON.
+
+    .venv/bin/python bench/oos.py [--held-out 0.25] [--seed 0] [--out bench/results/oos.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from service.decide.classify import load_model  # noqa: E402
+from training.frozen import train  # noqa: E402
+
+BANKING77 = ROOT / "data" / "banking77"
+
+
+def rows(path: Path) -> list[tuple[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [(r["text"], r["category"]) for r in csv.DictReader(fh)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--held-out", type=float, default=0.25, help="share of intents kept out of training")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--targets", nargs="+", type=float, default=[0.98, 0.99])
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    train_rows, test_rows = rows(BANKING77 / "train.csv"), rows(BANKING77 / "test.csv")
+    intents = sorted({label for _, label in train_rows})
+    rng = np.random.default_rng(args.seed)
+    unseen = set(rng.choice(intents, int(round(args.held_out * len(intents))), replace=False).tolist())
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "train.csv"
+        with data.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["text", "category"])
+            writer.writerows(r for r in train_rows if r[1] not in unseen)
+        started = time.perf_counter()
+        model = load_model(train(data=data, out=Path(tmp) / "models", seed=args.seed, progress=False))
+        train_s = time.perf_counter() - started
+        predictions = model.predict([t for t, _ in test_rows])
+    outside = np.array([label in unseen for _, label in test_rows])
+    distance = np.array([p.scope_distance for p in predictions], dtype=float)
+    confidence = np.array([p.confidence for p in predictions])
+    right = np.array([p.label == label for p, (_, label) in zip(predictions, test_rows, strict=True)])
+    flagged = np.array([p.out_of_scope for p in predictions])
+    result: dict[str, object] = {
+        "held_out_intents": len(unseen),
+        "trained_intents": len(intents) - len(unseen),
+        "test_tickets": {"in_scope": int((~outside).sum()), "held_out_intent": int(outside.sum())},
+        "train_seconds": round(train_s, 1),
+        "auroc": {
+            "scope_distance": round(float(roc_auc_score(outside, distance)), 4),
+            "one_minus_confidence": round(float(roc_auc_score(outside, 1 - confidence)), 4),
+        },
+        "scope_limit": predictions[0].scope_limit,
+        "flagged_out_of_scope": {
+            "held_out_intent": round(float(flagged[outside].mean()), 4),
+            "in_scope": round(float(flagged[~outside].mean()), 4),
+        },
+    }
+    for target in args.targets:
+        promised = model.thresholds(target, {}) or {}
+        cut = np.array([promised.get(p.label, 1.0) for p in predictions])
+        routed = (confidence >= cut) & (cut < 1.0) & ~flagged
+        inside = routed & ~outside
+        result[f"target_{target}"] = {
+            "held_out_intent_kept_from_auto_routing": round(float(1 - routed[outside].mean()), 4),
+            "in_scope_auto_routed": round(float(routed[~outside].mean()), 4),
+            "in_scope_auto_routed_precision": round(float(right[inside].mean()), 4) if inside.any() else None,
+            "all_auto_routed_precision": round(float(right[routed].mean()), 4) if routed.any() else None,
+        }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
