@@ -321,7 +321,8 @@ def main(limit: int, host: str, port: int, serve: bool, json_out: Path | None, t
         json_out.write_text(json.dumps(summary.as_dict(), indent=2))
     click.echo(
         f"\nReview page  {server.url}/review  (sign in as {agent!r} with password {password}; it is shown only "
-        "now and kept as a hash)\n             the tickets below the confidence threshold wait there, with drafts."
+        "now and kept as a hash)\n             the tickets below their label's promised threshold wait there; "
+        "accept or correct one and a reply is drafted from the label you settled."
     )
     if not serve:
         server.stop()

@@ -28,13 +28,20 @@ log = logging.getLogger(__name__)
 def draft_reply(runtime: Runtime, session: Session, writeback_id: int) -> DraftRow | None:
     """Draft the reply for the decision behind a write-back (once), so its internal note carries the draft."""
     wb = session.get(WritebackRow, writeback_id)
-    drafter = runtime.drafter() if wb is not None and wb.kind == "decision" else None
+    drafter = runtime.drafter() if wb is not None and wb.kind in ("decision", "review") else None
     if wb is None or drafter is None:
         return None
     decision = wb.decision
     existing = draft_for(session=session, decision_id=decision.id)
     if existing is not None:
         return existing
+    # A guess is not drafted from: the reply is written once an agent settles the label (a review write-back).
+    settled = wb.feedback if wb.kind == "review" else None
+    if settled is None and decision.is_guess:
+        log.info("no draft yet: the label is a guess until an agent settles it", extra={"decision_id": decision.id})
+        return None
+    if wb.kind == "review" and not decision.is_guess:
+        return None  # a decision's own draft was made (or declined) with its first write-back
     ticket = decision.ticket
     started = time.perf_counter()
     result = drafter.draft(
@@ -42,8 +49,8 @@ def draft_reply(runtime: Runtime, session: Session, writeback_id: int) -> DraftR
         requester=ticket.requester,
         subject=ticket.subject,
         body=ticket.body,
-        queue=decision.queue,
-        label=decision.label,
+        queue=settled.to_queue if settled else decision.queue,
+        label=settled.to_label if settled else decision.label,
     )
     took = timed(session, ticket.id, "draft", started)
     draft = propose_draft(session, decision_id=decision.id, text=result.text, source=result.source)

@@ -25,6 +25,8 @@ from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from service.core.domain import DecisionStatus
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -146,6 +148,13 @@ class DecisionRow(Base):
     def label(self) -> str:
         """The label that routed the ticket: the LLM's when it settled an escalation, else the classifier's."""
         return str(self.reason.get("label") or self.prediction.label)
+
+    @property
+    def is_guess(self) -> bool:
+        """Below its threshold or out of scope, and not settled by the LLM: what the model offers, not a decision."""
+        if self.status != DecisionStatus.NEEDS_REVIEW:
+            return False
+        return self.prediction.confidence < self.threshold or bool(self.reason.get("out_of_scope"))
 
 
 # A write-back applies one thing to the helpdesk ticket: the decision itself, an agent's review of it

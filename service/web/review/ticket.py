@@ -16,7 +16,7 @@ from service.runtime import NO_HELPDESK, runtime
 from service.web.errors import MAX_ROW_ID
 from service.web.review import bp, filters
 from service.web.review.sanitize import render_body
-from service.worker.tasks import deliver_writeback, enqueue
+from service.worker.tasks import deliver_writeback, draft_reply, enqueue
 
 
 @bp.get("/tickets/<int:ticket_id>")
@@ -97,7 +97,8 @@ def review(ticket_id: int) -> Response:
     except review_errors.ReviewError as exc:
         flash(str(exc), "error")
         return redirect(_back(ticket_id, ctx), 303)
-    enqueue(deliver_writeback, verdict.writeback_id)
+    # A guess gets its reply draft only now that the agent has settled the label; drafting then delivers.
+    enqueue(draft_reply if rt.templates is not None else deliver_writeback, verdict.writeback_id)
     if verdict.kind == "accepted":
         flash(f"Ticket {ticket_id} accepted; the helpdesk is being updated.", "success")
     else:
