@@ -84,9 +84,9 @@ class OpsGate:
     def __init__(self, app: Flask, inner: WsgiApp, settings: Settings, *, open_without_token: bool) -> None:
         self.app, self.inner = app, inner
         self.tokens = [t.encode() for t in settings.metrics_tokens]
-        # No token configured: served only where the deployment said so (the ops app's own address, or one
-        # embedded process for a single machine); elsewhere a 404 that says how to turn them on.
-        self.open = open_without_token and not self.tokens
+        # Open where the deployment said so (the ops app on its own private address, token or not; one
+        # embedded process with no token); elsewhere a token is asked for, or a 404 says how to set one.
+        self.open = open_without_token
         self.throttle = AddressWindows(settings.ops_rate_limit)
         self.headers = api_headers(settings)
         ttl = settings.metrics_cache_s
@@ -169,7 +169,10 @@ _PHRASES = {
 
 def install(app: Flask, settings: Settings, *, ops_app: bool = False) -> OpsGate:
     """Put the gate in front of the app: open without a token on the ops app, or in one embedded process."""
-    gate = OpsGate(app, app.wsgi_app, settings, open_without_token=ops_app or settings.embedded)
+    # The ops app shares the web app's environment (compose, k8s), token included: it stays open, since its
+    # address is the deployment's access control.
+    open_without_token = ops_app or (settings.embedded and not settings.metrics_tokens)
+    gate = OpsGate(app, app.wsgi_app, settings, open_without_token=open_without_token)
     app.wsgi_app = gate  # type: ignore[method-assign]  # Flask's documented way to add WSGI middleware
     app.extensions[GATE_EXTENSION] = gate  # other middleware may wrap it later; this finds it
     return gate
