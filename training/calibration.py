@@ -56,7 +56,12 @@ def out_of_fold(
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
         parts = list(splitter.split(np.zeros(len(classes_of)), classes_of))
-    answers = Parallel(n_jobs=jobs, prefer="processes")(delayed(fit_predict)(a, b) for a, b in parts)
+    # A fold left with one class cannot be fitted: its tickets get no answer (all zeros), i.e. never trusted.
+    fittable = [len(set(classes_of[a])) > 1 for a, _ in parts]
+    answers = Parallel(n_jobs=jobs, prefer="processes")(
+        delayed(fit_predict)(a, b) for (a, b), ok in zip(parts, fittable, strict=True) if ok
+    )
+    parts = [part for part, ok in zip(parts, fittable, strict=True) if ok]
     out = np.zeros((len(classes_of), len(labels)))
     for (_, held), (classes, proba) in zip(parts, answers, strict=True):
         cols = [column[str(c)] for c in classes]

@@ -85,3 +85,15 @@ def test_out_of_fold_answers_come_from_models_that_never_saw_the_ticket() -> Non
     oof = out_of_fold(fit_predict, ["a", "b"], y, folds=4, jobs=1)
     assert (oof[:, 0] == 0).all()  # never in its own fold's training part
     assert (oof[:, 1] == 30).all()  # every fold trained on the other three quarters
+
+
+def test_a_fold_left_with_one_class_gives_no_answer_instead_of_failing() -> None:
+    y = np.array(["a", "a", "a", "b"])  # three folds: the one holding out "b" trains on "a" alone
+
+    def fit_predict(train: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert len(set(y[train])) == 2, "a one-class part must not be fitted"
+        return np.array(["a", "b"]), np.full((len(held), 2), 0.5)
+
+    oof = out_of_fold(fit_predict, ["a", "b"], y, folds=3, jobs=1)
+    unanswered = oof.sum(1) == 0
+    assert unanswered[3] and not unanswered.all()
