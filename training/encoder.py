@@ -31,6 +31,7 @@ from transformers import AutoModel, AutoTokenizer
 
 from service.core.modelcard import ModelCard, audit, file_sha256, new_version, promote
 from service.decide.normalize import normalize
+from service.decide.scope import SCOPE_FILE, calibrate_scope
 from service.decide.thresholds import CALIBRATION_FILE, DEFAULT_TARGET, Calibration
 from service.retrain.drift import confidence_histogram
 from training.baseline import build_pipeline
@@ -66,6 +67,20 @@ class MeanPoolClassifier(nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
         return self.head(self.dropout(self.embed(input_ids, attention_mask, token_type_ids)))
+
+
+class LogitsAndEmbedding(nn.Module):
+    """What the exported graph computes: the logits, and the sentence embedding that "none of these" measures."""
+
+    def __init__(self, model: MeanPoolClassifier) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.model.embed(input_ids, attention_mask, token_type_ids)
+        return self.model.head(embedding), embedding
 
 
 @dataclass
@@ -287,12 +302,16 @@ class EncoderClassifier:
         sample = self._batch(self._encode(["export sample text", "a second, longer sample text for export"]))
         args = tuple(sample[n] for n in names)
         torch.onnx.export(
-            self.model,
+            LogitsAndEmbedding(self.model),
             args,
             str(path),
             input_names=names,
-            output_names=["logits"],
-            dynamic_axes={**{n: {0: "batch", 1: "sequence"} for n in names}, "logits": {0: "batch"}},
+            output_names=["logits", "embedding"],
+            dynamic_axes={
+                **{n: {0: "batch", 1: "sequence"} for n in names},
+                "logits": {0: "batch"},
+                "embedding": {0: "batch"},
+            },
             opset_version=17,
             dynamo=False,
         )
@@ -309,8 +328,24 @@ def onnx_logits(path: Path, enc: EncoderClassifier, texts: list[str], names: lis
     out = np.zeros((len(texts), len(enc.classes_)), dtype=np.float32)
     for batch_idx in enc._batches(ids, shuffle=False, rng=random.Random(0)):
         batch = enc._batch([ids[i] for i in batch_idx])
-        out[batch_idx] = session.run(None, {n: batch[n].numpy() for n in names})[0]
+        out[batch_idx] = session.run(["logits"], {n: batch[n].numpy() for n in names})[0]
     return out
+
+
+def served_embeddings(work: Path, graph: str, enc: EncoderClassifier, texts: list[str]) -> np.ndarray:
+    """The sentence embeddings of `texts` from the graph that will be served, as the service computes them."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    from service.decide.classify import run_encoder
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = enc.config.threads
+    session = ort.InferenceSession(str(work / graph), options, providers=["CPUExecutionProvider"])
+    tokenizer = Tokenizer.from_file(str(work / "tokenizer.json"))
+    tokenizer.enable_truncation(enc.config.max_length)
+    tokenizer.no_padding()
+    return run_encoder(session, tokenizer, int(enc.tokenizer.pad_token_id or 0), texts, output="embedding")
 
 
 class ParityError(RuntimeError):
@@ -421,6 +456,8 @@ def train(
     calibration = Calibration.from_probabilities(calibrated, valid_y, labels)
     calibration.save(work / CALIBRATION_FILE)
     thresholds = calibration.thresholds(cfg.target_precision)
+    print("embedding the training tickets for the out-of-scope distance ...", file=sys.stderr)
+    calibrate_scope(served_embeddings(work, served_graph, enc, fit_part.texts)).save(work / SCOPE_FILE)
     serving = {
         "tokenizer": "tokenizer.json",
         "max_length": cfg.max_length,
@@ -431,7 +468,7 @@ def train(
         "encoder_weight": round(1.0 - sum(members.values()), 2),
         "members": members,
     }
-    files = {f: file_sha256(work / f) for f in ["tokenizer.json", CALIBRATION_FILE, *members]}
+    files = {f: file_sha256(work / f) for f in ["tokenizer.json", CALIBRATION_FILE, SCOPE_FILE, *members]}
     card = ModelCard(
         name=name,
         version=version,

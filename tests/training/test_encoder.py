@@ -58,6 +58,19 @@ def test_minilm_fine_tune_publishes_a_card_with_parity_calibration_and_held_out_
     assert (minilm_model / "model.onnx").is_file() and "tokenizer.json" in card.files
 
 
+def test_the_fine_tuned_graph_also_gives_the_embedding_that_says_none_of_these(minilm_model):
+    served = load_model(minilm_model)
+    assert isinstance(served, OnnxClassifier) and served.scope is not None
+    assert len(served.scope.embeddings) == served.card.metrics["train_examples"]
+    on_topic, off_topic = served.predict(
+        ["I lost my card, somebody may have stolen it", "Which wine goes best with grilled sardines and rice?"]
+    )
+    assert on_topic.scope_distance is not None and off_topic.scope_distance is not None
+    assert on_topic.scope_distance < off_topic.scope_distance and off_topic.out_of_scope
+    # The logits are the graph's first output, as before: calibration and parity read the same numbers.
+    assert served.logits(["pin blocked"]).shape == (1, len(served.labels))
+
+
 def test_the_served_model_needs_only_onnxruntime_and_tokenizers(minilm_model):
     script = (
         "import sys\n"
