@@ -1,11 +1,12 @@
 """'None of these' on Banking77: hold out a quarter of the intents from training, send the whole test split.
 
-Trains the frozen family (the one with an embedding scope) through its own training path on the other
-intents, then measures how well the out-of-scope distance and the confidence tell held-out-intent tickets
-from in-scope ones (AUROC), and what the service's own thresholds do: the share of held-out-intent tickets
-kept from auto-routing, and the share and precision of in-scope tickets auto-routed. Prints JSON.
+Trains a family with an embedding scope (frozen, or the fine-tuned encoder with --family encoder) through
+its own training path on the other intents, then measures how well the out-of-scope distance and the
+confidence tell held-out-intent tickets from in-scope ones (AUROC), and what the service's own thresholds
+do: the share of held-out-intent tickets kept from auto-routing, and the share and precision of in-scope
+tickets auto-routed. Prints JSON.
 
-    .venv/bin/python bench/oos.py [--held-out 0.25] [--seed 0] [--out bench/results/oos.json]
+    .venv/bin/python bench/oos.py [--family frozen|encoder] [--held-out 0.25] [--seed 0] [--out FILE]
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from service.decide.classify import load_model  # noqa: E402
-from training.frozen import train  # noqa: E402
 
 BANKING77 = ROOT / "data" / "banking77"
 
@@ -35,8 +35,20 @@ def rows(path: Path) -> list[tuple[str, str]]:
         return [(r["text"], r["category"]) for r in csv.DictReader(fh)]
 
 
+def train(family: str, data: Path, out: Path, seed: int) -> Path:
+    if family == "encoder":
+        from training.encoder import EncoderConfig
+        from training.encoder import train as train_encoder
+
+        return train_encoder(data=data, out=out, config=EncoderConfig(seed=seed), progress=False)
+    from training.frozen import train as train_frozen
+
+    return train_frozen(data=data, out=out, seed=seed, progress=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", choices=["frozen", "encoder"], default="frozen")
     parser.add_argument("--held-out", type=float, default=0.25, help="share of intents kept out of training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--targets", nargs="+", type=float, default=[0.98, 0.99])
@@ -53,7 +65,7 @@ def main() -> None:
             writer.writerow(["text", "category"])
             writer.writerows(r for r in train_rows if r[1] not in unseen)
         started = time.perf_counter()
-        model = load_model(train(data=data, out=Path(tmp) / "models", seed=args.seed, progress=False))
+        model = load_model(train(args.family, data, Path(tmp) / "models", args.seed))
         train_s = time.perf_counter() - started
         predictions = model.predict([t for t, _ in test_rows])
     outside = np.array([label in unseen for _, label in test_rows])
@@ -62,6 +74,8 @@ def main() -> None:
     right = np.array([p.label == label for p, (_, label) in zip(predictions, test_rows, strict=True)])
     flagged = np.array([p.out_of_scope for p in predictions])
     result: dict[str, object] = {
+        "family": args.family,
+        "model": f"{model.name}@{model.version}",
         "held_out_intents": len(unseen),
         "trained_intents": len(intents) - len(unseen),
         "test_tickets": {"in_scope": int((~outside).sum()), "held_out_intent": int(outside.sum())},
