@@ -90,14 +90,14 @@ class OnnxClassifier:
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw encoder logits (the graph's first output)."""
-        return self._run(texts)[0]
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return run_encoder(self.session, self.tokenizer, self.pad_id, texts, self.logits_output)
 
     def _run(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """Logits, and each text's distance to the training tickets when the model has a scope."""
-        if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32), None
-        if self.scope is None:
-            return run_encoder(self.session, self.tokenizer, self.pad_id, texts), None
+        if not texts or self.scope is None:
+            return self.logits(texts), None
         logits, embeddings = run_encoder_outputs(
             self.session, self.tokenizer, self.pad_id, texts, [self.logits_output, "embedding"]
         )
