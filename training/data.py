@@ -12,6 +12,7 @@ from sklearn.model_selection import train_test_split
 
 from integrations.catalog import export_formats, read_export
 from service.core.csvcells import uncell
+from service.decide.normalize import with_context
 
 FORMATS = ("csv", *export_formats())
 
@@ -66,11 +67,12 @@ def read_examples(
     labels: list[str] = []
     seen: set[str] = set()
     for row in rows:
-        if row.text in seen:
+        text = with_context(row.text, row.context)  # as the webhook path will show the model
+        if text in seen:
             skipped["duplicate text"] += 1
             continue
-        seen.add(row.text)
-        texts.append(row.text)
+        seen.add(text)
+        texts.append(text)
         labels.append(row.label)
     if not texts:
         raise ValueError(f"{path}: no labelled {fmt} tickets (skipped: {dict(skipped)})")

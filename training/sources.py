@@ -13,6 +13,7 @@ from typing import Any
 
 from integrations.catalog import CATALOG, export_formats, read_export
 from service.core.csvcells import uncell
+from service.decide.normalize import with_context
 
 # Helpdesk exports are read by their integration (integrations/catalog.py); the rest are files of ours.
 HELPDESK_FORMATS = export_formats()
@@ -117,7 +118,10 @@ def read_source(spec: SourceSpec) -> tuple[list[Row], SourceReport]:
 def _helpdesk_rows(spec: SourceSpec, report: SourceReport) -> list[Row]:
     examples, skipped = read_export(spec.format, spec.path, label_field=spec.label or "")
     report.skipped.update(skipped)
-    return [Row(e.text, e.label, f"{spec.name}:{e.source_id}", report.source, _utc(e.created_at)) for e in examples]
+    return [
+        Row(with_context(e.text, e.context), e.label, f"{spec.name}:{e.source_id}", report.source, _utc(e.created_at))
+        for e in examples
+    ]
 
 
 def _csv_records(spec: SourceSpec) -> Iterator[dict[str, Any]]:

@@ -106,9 +106,15 @@ def read_export(path: Path, *, label_field: str, multi: str = "skip") -> tuple[l
             skipped[f"several {label_field} values"] += 1
         else:
             created = (row.get("created") or [""])[0]
+            project = (row.get("project") or [""])[0]
             examples.append(
                 LabelledExample(
-                    text=text.strip(), label=labels[0], source_id=key, created_at=_time(created) if created else None
+                    text=text.strip(),
+                    label=labels[0],
+                    source_id=key,
+                    created_at=_time(created) if created else None,
+                    # The webhook gives the project key as metadata "project": the model reads it in both.
+                    context=(project,) if project and label_field != "project" else (),
                 )
             )
     return examples, skipped

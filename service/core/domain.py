@@ -57,6 +57,8 @@ class LabelledExample:
     label: str
     source_id: str
     created_at: datetime | None = None
+    # Metadata values the model reads beside the text (a Jira project key), as the webhook path gives them.
+    context: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

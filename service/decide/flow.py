@@ -21,7 +21,7 @@ from service.core.domain import (
     WritebackStatus,
 )
 from service.core.ports import IntegrationError
-from service.decide.normalize import ticket_text
+from service.decide.normalize import model_text
 from service.decide.queries import (
     claim_tickets,
     claim_waiting,
@@ -335,7 +335,7 @@ def _shadow_predict(runtime: Runtime, session: Session, tickets: list[Ticket]) -
     if model is None:
         return
     try:
-        predictions = model.predict([ticket_text(t.subject, t.body) for t in tickets], top_k=3)
+        predictions = model.predict([model_text(t.subject, t.body, t.source, t.meta) for t in tickets], top_k=3)
     except Exception:  # a failing candidate must never cost a ticket its decision
         log.exception(
             "shadow model %s@%s failed; tickets decided without shadow predictions",
@@ -382,7 +382,7 @@ def decide_text(runtime: Runtime, *, subject: str, body: str) -> Decision:
 
 def decide_many(runtime: Runtime, tickets: list[Ticket]) -> list[Decision]:
     """Classify tickets in one model call, then route each."""
-    texts = [ticket_text(t.subject, t.body) for t in tickets]
+    texts = [model_text(t.subject, t.body, t.source, t.meta) for t in tickets]
     model = runtime.models.get()
     started = time.perf_counter()
     # As many alternatives as the LLM may be offered (TRIAGE_LLM_TOP_K), and three at least for the explanation.

@@ -5,7 +5,10 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from integrations.catalog import model_fields
 
 # Every pattern here is linear in the text: a tag cannot contain "<" (so "<a<a<a..." fails fast at each "<"), a
 # quoted line is found without \s spanning newlines, and an address's parts are bounded.
@@ -28,6 +31,17 @@ def ticket_text(subject: str, body: str) -> str:
     if subject and body and not body.startswith(subject):
         return f"{subject}. {body}"
     return body or subject
+
+
+def with_context(text: str, context: Sequence[str]) -> str:
+    """The text a model reads: metadata values it was trained with (e.g. a project key) first, then the text."""
+    shown = " ".join(str(c).strip() for c in context if str(c).strip())
+    return f"[{shown}] {text}" if shown else text
+
+
+def model_text(subject: str, body: str, source: str, meta: Mapping[str, Any]) -> str:
+    """A stored ticket as its models read it: the source's model fields from its metadata, then the text."""
+    return with_context(ticket_text(subject, body), [str(meta[f]) for f in model_fields(source) if meta.get(f)])
 
 
 def normalize(text: str) -> str:

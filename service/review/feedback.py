@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from service.core.clock import aware
-from service.decide.normalize import ticket_text
+from service.decide.normalize import model_text, ticket_text
 from service.review.queries import feedback_for_export
 
 log = logging.getLogger(__name__)
@@ -36,13 +36,14 @@ def feedback_examples(session: Session, *, corrections_only: bool = False) -> tu
     examples: dict[tuple[int, str], FeedbackExample] = {}
     stale = 0
     for fb in feedback_for_export(session=session, corrections_only=corrections_only):
-        text = ticket_text(fb.ticket.subject, fb.ticket.body)
-        if hashlib.sha256(text.encode()).hexdigest() != fb.text_sha256:
+        if hashlib.sha256(ticket_text(fb.ticket.subject, fb.ticket.body).encode()).hexdigest() != fb.text_sha256:
             stale += 1  # the agent judged an earlier text, which is no longer stored
             continue
         # Rows come oldest first: a later verdict on the same text replaces an earlier one.
+        ticket = fb.ticket
         examples[(fb.ticket_id, fb.text_sha256)] = FeedbackExample(
-            text=text,
+            # As the models read it, so retraining sees what serving sees (a Jira ticket's project first).
+            text=model_text(ticket.subject, ticket.body, ticket.source, ticket.meta),
             label=fb.to_label,
             kind=fb.kind,
             source_id=f"{fb.ticket.source}:{fb.ticket.external_id}",

@@ -398,3 +398,30 @@ def test_the_apache_jira_export_reads_with_the_chosen_label_field(field, count, 
     examples, why = read_export(APACHE, label_field=field)
     assert len(examples) == count and dict(why) == skipped
     assert all(e.text and e.label for e in examples)
+
+
+def test_a_model_reads_an_issue_the_same_way_from_the_export_and_from_the_webhook(tmp_path):
+    from service.decide.normalize import model_text, with_context
+
+    issue = {
+        "key": "FLINK-1",
+        "fields": {
+            "summary": "Planner fails on nested joins",
+            "description": "The SQL planner throws on a join inside a join.",
+            "components": [{"name": "Table SQL / Planner"}],
+            "project": {"key": "FLINK", "id": "10001"},
+        },
+    }
+    path = tmp_path / "search.json"
+    path.write_text(json.dumps({"issues": [issue]}))
+    [example], _ = read_export(path, label_field="component")
+    assert example.context == ("FLINK",)
+    trained_on = with_context(example.text, example.context)
+    ticket = webhook._ticket(issue)
+    served = model_text(ticket.subject, ticket.body, "jira", ticket.metadata)
+    assert served == trained_on == "[FLINK] Planner fails on nested joins. The SQL planner throws on a join inside a join."
+    # Labelled by project, the project is the answer: it is not given to the model.
+    [by_project], _ = read_export(path, label_field="project")
+    assert by_project.context == ()
+    # Sources whose models read no metadata see the text alone.
+    assert model_text("Card", "lost", "generic", {"project": "X"}) == "Card. lost"
