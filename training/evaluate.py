@@ -221,9 +221,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--name", required=True, help="Model family; its version in service is scored.")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--target-precision", type=float, default=DEFAULT_TARGET, help="the precision the thresholds promise"
+        "--routing-file", type=Path, help="take the promised precision and the queues from this routing file"
+    )
+    parser.add_argument(
+        "--target-precision", type=float, help=f"the promise (default: the routing file's, or {DEFAULT_TARGET})"
     )
     args = parser.parse_args(argv)
+    target, groups = args.target_precision or DEFAULT_TARGET, None
+    if args.routing_file is not None:
+        from service.decide.route import RoutingError, load_rules
+
+        try:
+            rules = load_rules(args.routing_file)
+        except RoutingError as exc:
+            raise SystemExit(f"Error: {exc}") from None
+        target, groups = args.target_precision or rules.target_precision, rules.groups()
     with args.data.open(newline="", encoding="utf-8") as fh:
         rows = [(r[args.text_column], r[args.label_column]) for r in csv.DictReader(fh)]
     try:
@@ -231,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ModelCardError as exc:
         raise SystemExit(f"Error: {exc}") from None
     print(f"evaluating {model.name}@{model.version} on {len(rows)} tickets from {args.data} ...")
-    result = evaluate(model, [t for t, _ in rows], [label for _, label in rows], target=args.target_precision)
+    result = evaluate(model, [t for t, _ in rows], [label for _, label in rows], target=target, groups=groups)
     json_path, html_path = write_report(result, args.out)
     print(f"accuracy {result['accuracy']:.2%}, macro-F1 {result['macro_f1']:.3f}, ECE {result['ece']:.3f}")
     if result["model_thresholds"]:

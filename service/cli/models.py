@@ -397,6 +397,8 @@ def evaluate_command(data: Path, text_column: str, label_column: str, out: Path)
         settings.model_name,
         "--threads",
         str(settings.model_threads),
+        "--routing-file",
+        str(settings.routing_file),
     ]
     # A subprocess keeps the service package free of the report's plotting imports.
     raise SystemExit(subprocess.call(argv))

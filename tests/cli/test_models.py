@@ -42,3 +42,7 @@ def test_eval_writes_json_and_an_html_report_with_plots(tmp_path, models_dir):
     assert report["accuracy_at_coverage"][0]["coverage"] == 1.0
     page = (tmp_path / "report" / "eval.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and "Reliability" in page and "Accuracy vs coverage" in page
+    # The promise is the routing file's (the demo routing's default, 98 %), beside what was achieved here.
+    promise = report["model_thresholds"]
+    assert promise["promised_precision"] == 0.98 and 0 < promise["auto_routed_share"] <= 1
+    assert "(promised 98%)" in result.stdout and "(promised 98%)" in page
