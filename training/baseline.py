@@ -48,6 +48,19 @@ def build_pipeline(*, c: float = 20.0, seed: int = 0) -> Pipeline:
     )
 
 
+def baseline_out_of_fold(
+    data: Examples, labels: list[str], *, c: float = 20.0, seed: int = 0, folds: int = 5, jobs: int = 2
+) -> np.ndarray:
+    """Each example's baseline probabilities (columns in `labels` order) from a fit that never saw it."""
+    texts, y = data.texts, np.asarray(data.labels)
+
+    def fold(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fitted = build_pipeline(c=c, seed=seed).fit([texts[i] for i in a], y[a])
+        return fitted.classes_, fitted.predict_proba([texts[i] for i in b])
+
+    return out_of_fold(fold, labels, data.labels, folds=folds, seed=seed, jobs=jobs)
+
+
 def evaluate(pipeline: Pipeline, data: Examples, thresholds: dict[str, float], target: float) -> dict[str, object]:
     """Accuracy, macro-F1, accuracy on the 80 % most confident, and what the promised thresholds achieve."""
     proba = pipeline.predict_proba(data.texts)
@@ -116,16 +129,10 @@ def train(
     bar.update()
     labels = [str(c_) for c_ in pipeline.classes_]
     bar.set_postfix_str(f"cross-validating ({folds} folds) to choose thresholds")
-    texts, y = fit_part.texts, np.asarray(fit_part.labels)
-
-    def fold(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fitted = build_pipeline(c=c, seed=seed).fit([texts[i] for i in a], y[a])
-        return fitted.classes_, fitted.predict_proba([texts[i] for i in b])
-
     # Thresholds come from answers of models that never saw the ticket they answer, not from the final fit.
     y_idx = np.array([labels.index(label) for label in fit_part.labels])
     calibration = Calibration.from_probabilities(
-        out_of_fold(fold, labels, fit_part.labels, folds=folds, seed=seed, jobs=jobs), y_idx, labels
+        baseline_out_of_fold(fit_part, labels, c=c, seed=seed, folds=folds, jobs=jobs), y_idx, labels
     )
     thresholds = calibration.thresholds(target_precision)
     bar.update()

@@ -29,7 +29,7 @@ from service.decide.classify import load_model, run_encoder
 from service.decide.scope import SCOPE_FILE, calibrate_scope
 from service.decide.thresholds import CALIBRATION_FILE, DEFAULT_TARGET, Calibration
 from service.retrain.drift import confidence_histogram
-from training.baseline import build_pipeline
+from training.baseline import baseline_out_of_fold, build_pipeline
 from training.calibration import choose_weight, fit_temperature, out_of_fold, quality, softmax
 from training.data import FORMATS, Examples, drop_rare, read_examples, split
 from training.onnx_bert import default_base_model, encoder_graph
@@ -106,22 +106,18 @@ def train(
     session, tokenizer = _session(encoder_graph(base), threads), _tokenizer(base)
     x_fit = embed(session, tokenizer, fit_part.texts, desc="embedding training tickets", progress=progress)
     labels = sorted(set(fit_part.labels))
-    texts, y = fit_part.texts, np.asarray(fit_part.labels)
+    y = np.asarray(fit_part.labels)
 
     def head_fold(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         fitted = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(x_fit[a], y[a])
         return fitted.classes_, fitted.predict_proba(x_fit[b])
-
-    def baseline_fold(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        fitted = build_pipeline(seed=seed).fit([texts[i] for i in a], y[a])
-        return fitted.classes_, fitted.predict_proba([texts[i] for i in b])
 
     if progress:
         print(f"cross-validating the head and the TF-IDF member ({folds} folds) ...", file=sys.stderr)
     # Weight, temperature and thresholds come from answers of models that never saw the ticket they answer.
     y_idx = np.array([labels.index(label) for label in fit_part.labels])
     head_oof = out_of_fold(head_fold, labels, fit_part.labels, folds=folds, seed=seed, jobs=threads)
-    base_oof = out_of_fold(baseline_fold, labels, fit_part.labels, folds=folds, seed=seed, jobs=threads)
+    base_oof = baseline_out_of_fold(fit_part, labels, seed=seed, folds=folds, jobs=threads)
     weight, combined = choose_weight(head_oof, base_oof, y_idx)
     temperature = fit_temperature(np.log(np.clip(combined, 1e-12, None)), y_idx)
     calibration = Calibration.from_probabilities(
@@ -139,7 +135,9 @@ def train(
     valid = Examples([valid.texts[i] for i in keep], [valid.labels[i] for i in keep], valid.sha256)
     members: dict[str, float] = {}
     if weight < 1.0:
-        joblib.dump(build_pipeline(seed=seed).fit(texts, fit_part.labels), work / "baseline.joblib", compress=3)
+        joblib.dump(
+            build_pipeline(seed=seed).fit(fit_part.texts, fit_part.labels), work / "baseline.joblib", compress=3
+        )
         members = {"baseline.joblib": round(1.0 - weight, 2)}
 
     onnx.save(encoder_graph(base, head=(head.coef_, head.intercept_), name=name), str(work / "model.onnx"))
