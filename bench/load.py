@@ -269,6 +269,16 @@ def settle(database_url: str, run: str, accepted: int, timeout: float = 900) -> 
         finished = time.perf_counter()
         with engine.connect() as conn:
             stored = conn.execute(text("SELECT count(*) FROM tickets WHERE external_id LIKE :p"), pattern).scalar()
+            waits = [
+                float(ms)
+                for (ms,) in conn.execute(
+                    text(
+                        "SELECT EXTRACT(EPOCH FROM (d.created_at - t.received_at)) * 1000 FROM decisions d "
+                        "JOIN tickets t ON t.id = d.ticket_id WHERE t.external_id LIKE :p"
+                    ),
+                    pattern,
+                )
+            ]
             twice = conn.execute(
                 text(
                     "SELECT count(*) FROM (SELECT d.ticket_id FROM decisions d JOIN tickets t ON t.id = d.ticket_id "
@@ -276,7 +286,13 @@ def settle(database_url: str, run: str, accepted: int, timeout: float = 900) -> 
                 ),
                 pattern,
             ).scalar()
-        return {"stored": stored, "decided": decided, "duplicate_decisions": twice, "finished": finished}
+        return {
+            "stored": stored,
+            "decided": decided,
+            "duplicate_decisions": twice,
+            "finished": finished,
+            "received_to_decided_ms": {"p50": pct(waits, 50), "p95": pct(waits, 95)} if waits else None,
+        }
     finally:
         engine.dispose()
 
@@ -308,6 +324,7 @@ def main() -> int:
     parser.add_argument("--flood-connections", type=int, default=32, help="connections of the /metrics flood")
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"of {', '.join(CONFIGS)}")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/load.json")
+    parser.add_argument("--model", help="model family to serve from var/models (default: the service's default)")
     args = parser.parse_args()
     configs = args.configs.split(",")
 
@@ -324,7 +341,14 @@ def main() -> int:
                 workdir = Path(tmp) / f"{name}-{round_no}"
                 workdir.mkdir()
                 server, nice = CONFIGS[name]
-                stack = Stack("production", models_dir, workdir, server=server, worker_nice=nice)
+                stack = Stack(
+                    "production",
+                    models_dir,
+                    workdir,
+                    server=server,
+                    worker_nice=nice,
+                    env={"TRIAGE_MODEL_NAME": args.model} if args.model else None,
+                )
                 flooder, flood_results = None, multiprocessing.get_context("spawn").Queue()
                 try:
                     run = f"load-{name}-{round_no}-{uuid.uuid4().hex[:6]}"
@@ -362,6 +386,7 @@ def main() -> int:
                             "stored": counts["stored"],
                             "decided": counts["decided"],
                             "lost": accepted - counts["decided"],
+                            "received_to_decided_ms": counts["received_to_decided_ms"],
                             "duplicate_decisions": counts["duplicate_decisions"],
                             "drained_s": round(counts["finished"] - loaded, 1),
                             "web_cpu_ms_per_request": round(web_cpu / max(1, sum(sent["statuses"].values())) * 1000, 2),
