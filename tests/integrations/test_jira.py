@@ -419,7 +419,8 @@ def test_a_model_reads_an_issue_the_same_way_from_the_export_and_from_the_webhoo
     trained_on = with_context(example.text, example.context)
     ticket = webhook._ticket(issue)
     served = model_text(ticket.subject, ticket.body, "jira", ticket.metadata)
-    assert served == trained_on == "[FLINK] Planner fails on nested joins. The SQL planner throws on a join inside a join."
+    expected = "[FLINK] Planner fails on nested joins. The SQL planner throws on a join inside a join."
+    assert served == trained_on == expected
     # Labelled by project, the project is the answer: it is not given to the model.
     [by_project], _ = read_export(path, label_field="project")
     assert by_project.context == ()
