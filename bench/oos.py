@@ -25,6 +25,7 @@ from sklearn.metrics import roc_auc_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import publish  # noqa: E402
 from service.decide.classify import load_model  # noqa: E402
 
 BANKING77 = ROOT / "data" / "banking77"
@@ -101,10 +102,10 @@ def main() -> None:
             "in_scope_auto_routed_precision": round(float(right[inside].mean()), 4) if inside.any() else None,
             "all_auto_routed_precision": round(float(right[routed].mean()), 4) if routed.any() else None,
         }
-    text = json.dumps(result, indent=2)
-    print(text)
     if args.out:
-        args.out.write_text(text + "\n")
+        publish(result, args.out)
+    else:
+        print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

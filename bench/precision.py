@@ -22,6 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import publish  # noqa: E402
 from service.decide.classify import load_model  # noqa: E402
 from service.decide.thresholds import achieved  # noqa: E402
 from training.run import RunConfig, gather, prepare, train_family  # noqa: E402
@@ -93,10 +94,10 @@ def main() -> None:
                 family_result["in_scope_flagged_out_of_scope"] = round(float(np.mean(out_of_scope)), 4)
             result["families"][family] = family_result  # type: ignore[index]
             print(json.dumps({family: family_result}), file=sys.stderr)
-    text = json.dumps(result, indent=2)
-    print(text)
     if args.out:
-        args.out.write_text(text + "\n")
+        publish(result, args.out)
+    else:
+        print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
