@@ -1,5 +1,5 @@
-"""Tables: tickets, webhook events, predictions, decisions, write-backs, and the review page's users,
-feedback and reply drafts."""
+"""Tables: tickets, webhook events, predictions, decisions, write-backs, the review page's users, feedback and
+reply drafts, ticket embeddings, people's corrections and candidate new intents."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -74,6 +75,11 @@ class Ticket(Base):
     claim_token: Mapped[str | None] = mapped_column(String(32))
     # A transient failure (the helpdesk's 429/5xx on fetch) defers the ticket until then; None: due now.
     retry_at: Mapped[datetime | None]
+    # ISO 639-1 code of the ticket's language (None: not detected, e.g. too short).
+    language: Mapped[str | None] = mapped_column(String(16))
+    # What a person set (review page or helpdesk): {"label"|"queue"|"priority": value}; automatic decisions
+    # never overwrite these.
+    held: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     events: Mapped[list[WebhookEvent]] = relationship(back_populates="ticket")
     predictions: Mapped[list[PredictionRow]] = relationship(back_populates="ticket")
@@ -345,3 +351,45 @@ class StageTiming(Base):
     stage: Mapped[str] = mapped_column(String(16))
     duration_ms: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketVector(Base):
+    """A decided ticket's embedding (float32 bytes), for similar and duplicate tickets; the index is rebuilt from
+    these rows."""
+
+    __tablename__ = "ticket_vectors"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Correction(Base):
+    """One change a person made to a ticket's label, queue or priority: on the review page or in the helpdesk."""
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    origin: Mapped[str] = mapped_column(String(16))  # "review" or "helpdesk"
+    actor: Mapped[str] = mapped_column(String(128))  # the agent's user name, or the helpdesk's name
+    field: Mapped[str] = mapped_column(String(16))  # "label", "queue" or "priority"
+    old_value: Mapped[str] = mapped_column(String(128))
+    new_value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IntentCluster(Base):
+    """A group of unsure or out-of-scope tickets found by clustering: a candidate new label for an admin."""
+
+    __tablename__ = "intent_clusters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    found_at: Mapped[datetime] = mapped_column(default=utcnow)
+    size: Mapped[int]
+    terms: Mapped[list[Any]] = mapped_column(default=list)  # key terms, most telling first
+    ticket_ids: Mapped[list[Any]] = mapped_column(default=list)
+    trend: Mapped[dict[str, Any]] = mapped_column(default=dict)  # tickets per day: {"2026-12-01": n}
+    label: Mapped[str | None] = mapped_column(String(128))  # set when an admin turns it into a label
+    labelled_by: Mapped[str | None] = mapped_column(String(64))
