@@ -13,6 +13,7 @@ from flask import current_app
 from service.core.ports import LLM, IntegrationConfigError
 from service.core.settings import ConfigError, Settings
 from service.decide.classify import FollowedModel, ModelCache, shadow_model
+from service.decide.priority import published_dir
 from service.decide.route import RoutingRules, load_rules
 from service.drafts.drafter import ReplyDrafter
 from service.drafts.local_model import GeneratorCache, missing_drafting_model
@@ -94,6 +95,14 @@ class Runtime:
     @cached_property
     def shadow(self) -> FollowedModel:
         return shadow_model(self.settings.models_dir, self.settings.model_name, threads=self.settings.model_threads)
+
+    @cached_property
+    def priority(self) -> FollowedModel:
+        """The priority model in service, followed like the label's; it gets None while none is published."""
+        return FollowedModel(
+            lambda: published_dir(self.settings.models_dir, self.settings.priority_model),
+            threads=self.settings.model_threads,
+        )
 
     @cached_property
     def rules(self) -> RoutingRules:

@@ -127,6 +127,8 @@ def write_report(result: dict[str, Any], out: Path) -> tuple[Path, Path]:
     )
     thresholds = result.get("model_thresholds")
     thresholds_line = f"<p>{html.escape(threshold_summary(thresholds))}</p>" if thresholds else ""
+    # What a report for one kind of model states first (the priority model: its most urgent class).
+    thresholds_line += "".join(f"<p><b>{html.escape(note)}</b></p>" for note in result.get("notes", []))
     images = "".join(
         f"<figure><img alt='{html.escape(t)}' src='data:image/png;base64,{b}'><figcaption>"
         f"{html.escape(t)}</figcaption></figure>"

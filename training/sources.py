@@ -21,6 +21,8 @@ SOURCE_FORMATS = ("csv", "jsonl", *HELPDESK_FORMATS, "feedback")
 # `triage feedback export` writes these columns; the ticket key is already "<webhook source>:<external id>".
 # The columns of `triage feedback export`.
 FEEDBACK_TEXT, FEEDBACK_LABEL, FEEDBACK_ID, FEEDBACK_TIME = ("text",), "category", "source_id", "created_at"
+# The column of the priority an agent settled: the priority model's label when a feedback source asks for it.
+FEEDBACK_PRIORITY = "priority"
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,8 @@ def read_source(spec: SourceSpec) -> tuple[list[Row], SourceReport]:
         rows = _helpdesk_rows(spec, report)
     else:
         if spec.format == "feedback":
-            spec = replace(spec, text=FEEDBACK_TEXT, label=FEEDBACK_LABEL, id=FEEDBACK_ID, time=FEEDBACK_TIME)
+            label = FEEDBACK_PRIORITY if spec.label == FEEDBACK_PRIORITY else FEEDBACK_LABEL
+            spec = replace(spec, text=FEEDBACK_TEXT, label=label, id=FEEDBACK_ID, time=FEEDBACK_TIME)
         records = _jsonl_records(spec.path, report) if spec.format == "jsonl" else _csv_records(spec)
         rows = _table_rows(spec, records, report)
     report.read = len(rows)

@@ -162,6 +162,7 @@ def write_feedback(out: Path, *, corrections_only: bool) -> tuple[int, int]:
             [
                 "text",
                 "category",
+                "priority",
                 "kind",
                 "source_id",
                 "ticket_id",
@@ -178,6 +179,7 @@ def write_feedback(out: Path, *, corrections_only: bool) -> tuple[int, int]:
                     [
                         e.text,
                         e.label,
+                        e.priority,
                         e.kind,
                         e.source_id,
                         e.ticket_id,

@@ -18,7 +18,7 @@ CURRENT_FILE = "CURRENT"
 CARD_FORMAT = "triage-model-card/1"
 # Bump when normalize() changes in a way that makes older artefacts see different text.
 FEATURE_VERSION = "normalize-v1"
-SUPPORTED_KINDS = ("sklearn-tfidf-logreg", "onnx-encoder")
+SUPPORTED_KINDS = ("sklearn-tfidf-logreg", "onnx-encoder", "sklearn-priority")
 # A family or version name: one path segment of letters, digits and . _ -, never starting with a dot, so that
 # a pointer file or an argument cannot name ../elsewhere, an absolute path or a hidden directory.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

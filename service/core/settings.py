@@ -43,6 +43,13 @@ class Settings:
         default="baseline",
         metadata={"doc": "Which model family serves predictions (baseline, or encoder once trained)."},
     )
+    priority_model: str = field(
+        default="priority",
+        metadata={
+            "doc": "Model family that predicts each ticket's priority (trained with `triage train --target "
+            "priority`); rules may only raise its answer. Until one is promoted, or with none, rules alone decide."
+        },
+    )
     model_threads: int = field(default=2, metadata={"doc": "onnxruntime intra-op threads per worker process."})
     batch_size: int = field(
         default=16,

@@ -239,6 +239,10 @@ def load_model(directory: Path, *, threads: int = 2) -> Classifier:
         return SklearnClassifier(directory, card)
     if card.kind == "onnx-encoder":
         return OnnxClassifier(directory, card, threads=threads)
+    if card.kind == "sklearn-priority":
+        from service.decide.priority import PriorityClassifier  # it imports the card helpers this module does
+
+        return PriorityClassifier(directory, card)
     raise ModelCardError(f"{directory}: no loader for kind {card.kind!r}")
 
 

@@ -22,6 +22,7 @@ from service.core.domain import (
 )
 from service.core.ports import IntegrationError
 from service.decide.normalize import model_text
+from service.decide.priority import kept_priority, predict_priorities, with_priority
 from service.decide.queries import (
     claim_tickets,
     claim_waiting,
@@ -81,7 +82,9 @@ def process_tickets(runtime: Runtime, session: Session, ticket_ids: Sequence[int
     try:
         decisions = decide_many(runtime, tickets)
         asked = _escalate_all(runtime, session, tickets, decisions, token)
-        decisions = [decision for decision, _ in asked]
+        # An LLM's re-route builds a new route from the rules: the model's priority is combined into it again.
+        scale = runtime.rules.priorities
+        decisions = [kept_priority(before, after, scale) for before, (after, _) in zip(decisions, asked, strict=True)]
     except Exception as exc:
         session.rollback()
         _give_back(runtime, session, tickets, claims, token, exc)
@@ -393,18 +396,19 @@ def decide_many(runtime: Runtime, tickets: list[Ticket]) -> list[Decision]:
         predictions = [replace(p, threshold=promised.get(p.label, NEVER)) for p in predictions]
     # One model call serves the whole batch: each ticket is charged its share.
     classify_ms = (time.perf_counter() - started) * 1000 / max(len(tickets), 1)
+    answers, priority_ms = predict_priorities(runtime.priority, texts)
     decisions = []
-    for ticket, text, prediction in zip(tickets, texts, predictions, strict=True):
+    for ticket, text, prediction, answer in zip(tickets, texts, predictions, answers, strict=True):
         started = time.perf_counter()
         status, route, why = runtime.rules.route(prediction, text=text, metadata=ticket.meta, tags=ticket.tags)
         route_ms = (time.perf_counter() - started) * 1000
-        decisions.append(
-            Decision(
-                status=status,
-                route=route,
-                prediction=prediction,
-                reason=why,
-                timings_ms={"classify": classify_ms, "route": route_ms},
-            )
+        decision = Decision(
+            status=status,
+            route=route,
+            prediction=prediction,
+            reason=why,
+            timings_ms={"classify": classify_ms, "route": route_ms},
         )
+        # The model's priority first: the rules may raise it, and a priority a person set replaces both.
+        decisions.append(with_priority(decision, answer, runtime.rules.priorities, ms=priority_ms))
     return decisions

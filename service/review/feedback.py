@@ -22,6 +22,7 @@ class FeedbackExample:
 
     text: str
     label: str
+    priority: str  # the priority the agent settled: the priority model's training label
     kind: str
     source_id: str
     ticket_id: int
@@ -45,6 +46,7 @@ def feedback_examples(session: Session, *, corrections_only: bool = False) -> tu
             # As the models read it, so retraining sees what serving sees (a Jira ticket's project first).
             text=model_text(ticket.subject, ticket.body, ticket.source, ticket.meta),
             label=fb.to_label,
+            priority=fb.to_priority,
             kind=fb.kind,
             source_id=f"{fb.ticket.source}:{fb.ticket.external_id}",
             ticket_id=fb.ticket_id,

@@ -140,6 +140,9 @@ def ticket_view(session: Session, ticket_id: int) -> dict[str, Any] | None:
             "top_k": [{"label": lab, "score": score} for lab, score in decision.prediction.top_k],
             "model": {"name": decision.prediction.model_name, "version": decision.prediction.model_version},
             "reason": decision.reason.get("reason"),
+            # The priority model's answer and whether it or the rules set the priority (absent without a model).
+            "priority_model": decision.reason.get("priority_model"),
+            "priority_from": decision.reason.get("priority_from"),
             "llm": decision.reason.get("llm"),
             "decided_at": _iso(decision.created_at),
             "writebacks": [

@@ -1,0 +1,79 @@
+"""Combining the priority model with the rules: the rules may only raise, a person's priority stays."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from service.core.domain import Decision, DecisionStatus, Prediction, Route
+from service.decide.priority import (
+    REASON_KEY,
+    PriorityAnswer,
+    choose,
+    combine,
+    kept_priority,
+    with_priority,
+)
+
+SCALE = ("low", "normal", "high", "urgent")
+
+
+def route(priority):
+    return Route("cards", priority, "label 'card_arrival' -> queue 'cards'", 0.5)
+
+
+def answer(priority, confidence=0.7):
+    return PriorityAnswer(priority, confidence, None, "priority@v1")
+
+
+def decision(priority="normal"):
+    prediction = Prediction("card_arrival", 0.9, (("card_arrival", 0.9),), "baseline", "v1")
+    return Decision(DecisionStatus.AUTO_ROUTED, route(priority), prediction, "confidence 0.90 >= threshold 0.50")
+
+
+@pytest.mark.parametrize(
+    ("rules", "model", "final", "source"),
+    [
+        ("normal", "urgent", "urgent", "model"),  # the model raises the queue's priority
+        ("low", "high", "high", "model"),
+        ("high", "low", "high", "rules"),  # the rules are a floor: never lowered by the model
+        ("urgent", "normal", "urgent", "rules"),
+        ("normal", "normal", "normal", "rules"),
+        ("normal", "blocker", "normal", "rules"),  # a priority the routing file does not know is ignored
+        ("normal", None, "normal", "rules"),  # no model published: the rules alone, as before
+    ],
+)
+def test_the_final_priority_is_the_more_urgent_of_the_rules_and_the_model(rules, model, final, source):
+    combined, came_from = combine(route(rules), answer(model) if model else None, SCALE)
+    assert (combined.priority, came_from) == (final, source)
+    assert ("priority model" in combined.rule) == (source == "model")
+
+
+def test_the_decision_says_what_the_model_answered_and_where_its_priority_came_from():
+    decided = with_priority(decision("normal"), answer("urgent", 0.83), SCALE, ms=0.4)
+    reason = decided.explanation()
+    assert reason["priority"] == "urgent" and reason["priority_from"] == "model"
+    assert reason[REASON_KEY] == {"priority": "urgent", "confidence": 0.83, "cutoff": None, "model": "priority@v1"}
+    assert "priority model -> 'urgent' (0.83)" in reason["rule"] and decided.timings_ms["priority"] == 0.4
+    assert decided.status == DecisionStatus.AUTO_ROUTED  # a priority never changes whether the ticket is routed
+
+
+def test_a_new_route_after_escalation_gets_the_models_priority_again():
+    before = with_priority(decision("normal"), answer("high"), SCALE)
+    rerouted = replace(decision("low"), extra={})  # the LLM's label led to another queue, built from the rules
+    assert kept_priority(before, rerouted, SCALE).route.priority == "high"
+    assert kept_priority(before, before, SCALE) is before
+
+
+@pytest.mark.parametrize(
+    ("row", "chosen"),
+    [
+        ([0.1, 0.5, 0.1, 0.3], "urgent"),  # P(urgent) reaches its cutoff though "normal" is more probable
+        ([0.1, 0.6, 0.1, 0.2], "normal"),  # below the cutoff: the most probable of the rest
+        ([0.1, 0.1, 0.1, 0.7], "urgent"),
+        ([0.2, 0.1, 0.5, 0.2], "high"),
+    ],
+)
+def test_the_urgent_cutoff_is_tried_first_then_the_most_probable_priority(row, chosen):
+    labels = ["low", "normal", "high", "urgent"]
+    assert labels[choose(np.array(row), labels, SCALE, {"urgent": 0.25})] == chosen
