@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,7 @@ import yaml
 from service.core.ports import IntegrationConfigError
 from service.core.secret import secret_list
 
-__all__ = ["IntegrationConfigError", "mapping_file", "missing", "required", "secret", "secret_list"]
+__all__ = ["IntegrationConfigError", "mapping_file", "missing", "ours_shown", "required", "secret", "secret_list"]
 
 
 def secret(environ: Mapping[str, str], name: str, *, required: bool = True) -> str:
@@ -58,3 +58,13 @@ def missing(kind: str, wanted: set[str], mapping: Mapping[str, Any], where: str)
             f"{where}: no {kind} mapping for {', '.join(map(repr, absent))}; add "
             f"them under '{kind}' in the mapping file"
         )
+
+
+def ours_shown(shown: Iterable[Any], mapping: Mapping[str, Any]) -> frozenset[str]:
+    """Our names whose helpdesk value (a number, a name, or an {"id"|"name": ...} reference) is among `shown`."""
+    seen = {str(v) for v in shown if v not in (None, "")}
+    return frozenset(
+        ours
+        for ours, value in mapping.items()
+        if any(str(v) in seen for v in (value.values() if isinstance(value, Mapping) else (value,)))
+    )

@@ -40,10 +40,17 @@ class FakeHelpdesk:
             "status": str(request.status),
             "tags": list(request.tags),
             "internal_note": request.note,
+            # The earlier ticket this one nearly duplicates: a link, where the helpdesk has them.
+            **({"duplicate_of": request.duplicate_of} if request.duplicate_of else {}),
         }
 
     def external_id_problem(self, external_id: str) -> str | None:
         return None
+
+    def routing_shown(self, ticket: InboundTicket) -> Mapping[str, frozenset[str]]:
+        # The fake helpdesk names groups and priorities as we do.
+        shown = {"queue": ticket.metadata.get("group"), "priority": ticket.metadata.get("priority")}
+        return {field: frozenset([str(v)]) for field, v in shown.items() if v not in (None, "")}
 
     def fetch_ticket(self, external_id: str) -> InboundTicket:
         raise IntegrationError("the fake helpdesk sends whole tickets; it has none to fetch", permanent=True)

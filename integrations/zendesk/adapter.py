@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from integrations.settings import ours_shown
 from integrations.zendesk import webhook
 from integrations.zendesk.client import ZendeskClient
 from integrations.zendesk.settings import ZendeskSettings
@@ -33,6 +34,13 @@ class ZendeskHelpdesk:
         if external_id.isascii() and external_id.isdigit() and len(external_id) <= 19:
             return None
         return f"Zendesk ticket ids are numbers; {external_id[:40]!r} cannot be a Zendesk ticket"
+
+    def routing_shown(self, ticket: InboundTicket) -> Mapping[str, frozenset[str]]:
+        shown = {
+            "queue": ours_shown([ticket.metadata.get("group_id")], self.settings.groups),
+            "priority": ours_shown([ticket.metadata.get("zendesk_priority")], self.settings.priorities),
+        }
+        return {field: names for field, names in shown.items() if names}
 
     def fetch_ticket(self, external_id: str) -> InboundTicket:
         if problem := self.external_id_problem(external_id):

@@ -51,6 +51,10 @@ class Helpdesk(Protocol):
     def external_id_problem(self, external_id: str) -> str | None:
         """Why this helpdesk cannot hold a ticket with this id (e.g. not a number), or None when it can."""
 
+    def routing_shown(self, ticket: InboundTicket) -> Mapping[str, frozenset[str]]:
+        """Which of our queues and priorities ("queue", "priority") the ticket's webhook shows it in: the names the
+        helpdesk's value maps to, several when the mapping shares it; a field the webhook does not show is absent."""
+
 
 @runtime_checkable
 class WebhookSource(Protocol):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from service.core.clock import now_utc
 from service.core.modelcard import ModelCardError, card_metrics, current_version_dir
 from service.retrain.drift import DriftReport, drift_report
-from service.retrain.queries import live_predictions
+from service.retrain.queries import bot_labelled_ids, live_predictions
 from service.review.feedback import feedback_examples
 from service.runtime import Runtime
 
@@ -46,7 +46,9 @@ def retrain(runtime: Runtime, session: Session) -> dict[str, object]:
     from service.retrain.schedule import retrain as run
 
     settings = runtime.settings
+    # Feedback is a person's by construction; the labelled file may hold labels our own write-back set.
     examples, _ = feedback_examples(session)
+    bot_only = bot_labelled_ids(session=session)
     session.rollback()  # release the read transaction: training takes minutes
     return run(
         models_dir=settings.models_dir,
@@ -54,4 +56,5 @@ def retrain(runtime: Runtime, session: Session) -> dict[str, object]:
         examples=[(e.text, e.label) for e in examples],
         data=Path(settings.retrain_data) if settings.retrain_data else None,
         holdout=Path(settings.retrain_holdout),
+        exclude=bot_only,
     )

@@ -1,15 +1,21 @@
-"""Retraining's queries: the model in service's live predictions, for the drift alarm."""
+"""Retraining's queries: the model in service's live predictions (drift alarm), and tickets only a bot labelled."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import Session
 
+from service.core.domain import DecisionStatus, WritebackStatus
 from service.infra.models import (
+    Correction,
+    DecisionRow,
+    Feedback,
     PredictionRow,
+    Ticket,
+    WritebackRow,
 )
 
 log = logging.getLogger(__name__)
@@ -42,3 +48,22 @@ def live_predictions(
     for b, n in session.execute(select(bucket, func.count()).where(*where).group_by(bucket)):
         confidences[str(int(b))] = int(n)
     return labels, confidences
+
+
+def bot_labelled_ids(*, session: Session) -> set[str]:
+    """ "source:external_id" of tickets whose helpdesk routing only Triage set: an automatic decision delivered
+    there, and no person's review or correction since (their export labels are our own guesses fed back)."""
+    delivered = exists().where(
+        WritebackRow.decision_id == DecisionRow.id,
+        WritebackRow.kind == "decision",
+        WritebackRow.status == WritebackStatus.DONE,
+    )
+    reviewed = exists().where(Feedback.ticket_id == Ticket.id)
+    corrected = exists().where(Correction.ticket_id == Ticket.id)
+    rows = session.execute(
+        select(Ticket.source, Ticket.external_id)
+        .join(DecisionRow, DecisionRow.ticket_id == Ticket.id)
+        .where(DecisionRow.status == DecisionStatus.AUTO_ROUTED, delivered, ~reviewed, ~corrected)
+        .distinct()
+    )
+    return {f"{source}:{external_id}" for source, external_id in rows}

@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,13 @@ def retrain(
     examples: Iterable[tuple[str, str]],
     data: Path | None,
     holdout: Path,
+    exclude: Collection[str] = (),
     timeout_s: float = 3600,
 ) -> dict[str, Any]:
     """Train a candidate on `data` plus `examples`, gate it against the model in service, promote if it passes.
+
+    Rows of `data` whose source_id is in `exclude` (tickets only our own write-back labelled) are left out, and
+    the result says how many.
 
     A second run while one holds the lock returns at once with outcome "locked" (an flock on the models
     directory: it dies with its process, so a crashed run never leaves a stale lock).
@@ -45,10 +49,10 @@ def retrain(
             return {"outcome": "locked", "reason": "another retraining is running"}
         with tempfile.TemporaryDirectory(prefix="triage-retrain-") as tmp:
             combined = Path(tmp) / "train.csv"
-            n = _combine(combined, examples, data)
+            n, left_out = _combine(combined, examples, data, exclude=set(exclude))
             if n == 0:
                 audit(models_dir, "retrain", name=name, outcome="no-data", reason="no labelled examples")
-                return {"outcome": "no-data", "examples": 0}
+                return {"outcome": "no-data", "examples": 0, "left_out_bot_labels": left_out}
             before = _versions(models_dir / name)
             trained = subprocess.run(
                 [
@@ -71,7 +75,7 @@ def retrain(
             if trained.returncode != 0 or len(new) != 1:
                 tail = (trained.stderr or trained.stdout)[-500:]
                 audit(models_dir, "retrain", name=name, outcome="train-failed", reason=tail)
-                return {"outcome": "train-failed", "examples": n, "error": tail}
+                return {"outcome": "train-failed", "examples": n, "left_out_bot_labels": left_out, "error": tail}
             candidate = models_dir / name / new[0]
             report_path = Path(tmp) / "gate.json"
             gated = subprocess.run(
@@ -104,27 +108,45 @@ def retrain(
                     outcome="gate-failed",
                     reason=gated.stderr[-500:],
                 )
-                return {"outcome": "gate-failed", "examples": n, "version": candidate.name, "error": gated.stderr}
+                return {
+                    "outcome": "gate-failed",
+                    "examples": n,
+                    "left_out_bot_labels": left_out,
+                    "version": candidate.name,
+                    "error": gated.stderr,
+                }
             report = json.loads(report_path.read_text())
             outcome = "promoted" if report["promoted"] else ("passed" if report["decision"] == "pass" else "refused")
-            return {"outcome": outcome, "examples": n, "version": candidate.name, "gate": report}
+            return {
+                "outcome": outcome,
+                "examples": n,
+                "left_out_bot_labels": left_out,
+                "version": candidate.name,
+                "gate": report,
+            }
 
 
-def _combine(out: Path, examples: Iterable[tuple[str, str]], data: Path | None) -> int:
-    """Write the labelled file's (text, category) rows and then the feedback examples into one CSV."""
-    n = 0
+def _combine(
+    out: Path, examples: Iterable[tuple[str, str]], data: Path | None, *, exclude: set[str]
+) -> tuple[int, int]:
+    """Write the labelled file's (text, category) rows and then the feedback examples into one CSV; the number
+    written, and the number of the file's rows left out because their source_id is in `exclude`."""
+    n = left_out = 0
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["text", "category"])
         if data is not None:
             with data.open(newline="", encoding="utf-8") as src:
                 for row in csv.DictReader(src):
+                    if uncell(row.get("source_id") or "") in exclude:
+                        left_out += 1
+                        continue
                     writer.writerow(cells([uncell(row["text"]), uncell(row["category"])]))
                     n += 1
         for text, label in examples:
             writer.writerow(cells([text, label]))
             n += 1
-    return n
+    return n, left_out
 
 
 def _versions(family: Path) -> set[str]:

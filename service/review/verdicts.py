@@ -18,10 +18,13 @@ from service.infra.models import (
     Feedback,
     PredictionRow,
     Ticket,
+    User,
     WritebackRow,
 )
 from service.infra.queries import distinct_values, get_ticket
+from service.review.corrections import REVIEW, hold
 from service.review.errors import ReviewError
+from service.review.intents import named_labels
 from service.review.queries import latest_feedback
 from service.runtime import Runtime
 
@@ -60,6 +63,8 @@ class Choices:
 def review_choices(runtime: Runtime, session: Session) -> Choices:
     rules = runtime.rules
     labels = dict.fromkeys(distinct_values(session=session, column=PredictionRow.label), rules.default.name)
+    # Labels admins made from clusters of tickets no label fitted: the default queue until the rules name one.
+    labels.update(dict.fromkeys(named_labels(session), rules.default.name))
     labels.update(rules.label_queue)
     return Choices(
         labels=dict(sorted(labels.items(), key=lambda kv: kv[0].lower())),
@@ -130,6 +135,21 @@ def review_ticket(
         created_at=now,
     )
     session.add(feedback)
+    user = session.get(User, user_id)
+    # Accepting confirms the label and queue as much as correcting sets them: no later automatic decision may
+    # change them. Priority is held only where the agent changed it, so a later "urgent" rule can still raise it.
+    held = {"label": after.label, "queue": after.queue}
+    if after.priority != before.priority:
+        held["priority"] = after.priority
+    hold(
+        session,
+        ticket,
+        held,
+        origin=REVIEW,
+        actor=user.username if user is not None else f"user {user_id}",
+        before={"label": before.label, "queue": before.queue, "priority": before.priority},
+        at=now,
+    )
     session.flush()
     writeback = WritebackRow(
         decision_id=decision.id,

@@ -16,6 +16,7 @@ from service.intake import flow as intake_flow
 from service.runtime import Runtime, runtime
 from service.web.errors import ApiError
 from service.web.intake import parse_ticket, read_json
+from service.writeback import seen
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -64,6 +65,9 @@ def store(rt: Runtime, event: InboundEvent, body: bytes, *, signed_sha256: str |
     assert event.ticket is not None
     digest = intake_flow.body_digest(body)
     with rt.db.session() as session:
+        if event.is_update:
+            # Before the update is taken in: a re-decision it triggers must already keep a person's re-routing.
+            seen.note_helpdesk_changes(rt, session, event.ticket)
         result = intake_flow.receive_ticket(
             session,
             event.ticket,

@@ -12,6 +12,7 @@ from service.core.domain import (
     WritebackStatus,
 )
 from service.infra.models import (
+    DecisionRow,
     WritebackRow,
 )
 
@@ -68,5 +69,17 @@ def failed_writeback_ids(*, session: Session) -> list[int]:
     return list(
         session.scalars(
             select(WritebackRow.id).where(WritebackRow.status == WritebackStatus.FAILED).order_by(WritebackRow.id)
+        )
+    )
+
+
+def ticket_writebacks(*, session: Session, ticket_id: int) -> list[WritebackRow]:
+    """Every write-back of a ticket's decisions, oldest first."""
+    return list(
+        session.scalars(
+            select(WritebackRow)
+            .join(DecisionRow, DecisionRow.id == WritebackRow.decision_id)
+            .where(DecisionRow.ticket_id == ticket_id)
+            .order_by(WritebackRow.id)
         )
     )

@@ -64,7 +64,7 @@ def test_only_one_run_at_a_time(tmp_path, holdout):
 
 def test_no_feedback_and_no_data_trains_nothing(tmp_path, holdout):
     result = retrain(models_dir=tmp_path, name="baseline", examples=[], data=None, holdout=holdout)
-    assert result == {"outcome": "no-data", "examples": 0}
+    assert result == {"outcome": "no-data", "examples": 0, "left_out_bot_labels": 0}
     assert audit_log(tmp_path)[-1]["outcome"] == "no-data"
 
 
