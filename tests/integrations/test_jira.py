@@ -426,3 +426,34 @@ def test_a_model_reads_an_issue_the_same_way_from_the_export_and_from_the_webhoo
     assert by_project.context == ()
     # Sources whose models read no metadata see the text alone.
     assert model_text("Card", "lost", "generic", {"project": "X"}) == "Card. lost"
+
+
+def test_the_routing_an_issue_shows_is_read_back_into_our_queue_and_priority(jira_server, tmp_path):
+    jira = adapter(jira_server)
+    # A real issue's components are objects with id and name; the webhook keeps both.
+    issue = {
+        "key": "SUP-12",
+        "fields": {
+            "summary": "Card",
+            "components": [{"id": "10101", "name": "Fraud"}],
+            "priority": {"id": "2", "name": "High"},
+        },
+    }
+    assert jira.routing_shown(webhook.ticket_from_issue(issue)) == {
+        "queue": frozenset({"fraud_security"}),
+        "priority": frozenset({"high"}),
+    }
+    # Several components are someone's own arrangement, not one of our queues; an unmapped one is none of ours.
+    issue["fields"]["components"].append({"id": "10102", "name": "Cards"})
+    issue["fields"]["priority"] = {"id": "99", "name": "Blocker"}
+    assert jira.routing_shown(webhook.ticket_from_issue(issue)) == {}
+    # A mapping that names components is matched by name.
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(
+        (ROOT / "docs" / "examples" / "jira-mapping.yaml")
+        .read_text()
+        .replace('fraud_security: "10101"', "fraud_security: Fraud")
+    )
+    named = adapter(jira_server, TRIAGE_JIRA_MAPPING_FILE=str(mapping))
+    issue["fields"]["components"] = [{"id": "555", "name": "Fraud"}]
+    assert named.routing_shown(webhook.ticket_from_issue(issue)) == {"queue": frozenset({"fraud_security"})}
