@@ -13,6 +13,7 @@ from flask import current_app
 from service.core.ports import LLM, IntegrationConfigError
 from service.core.settings import ConfigError, Settings
 from service.decide.classify import FollowedModel, ModelCache, shadow_model
+from service.decide.language import Detector, LanguageError, detector, parse_languages
 from service.decide.priority import published_dir
 from service.decide.route import RoutingRules, load_rules
 from service.drafts.drafter import ReplyDrafter
@@ -75,6 +76,7 @@ class Runtime:
                 "(TRIAGE_ALLOW_FAKE_HELPDESK=true); name your helpdesk integration, or leave "
                 "TRIAGE_HELPDESK unset to decide generic and API tickets without writing them back"
             )
+        _ = self.languages
         try:
             self.integrations.start()
             if self.environ.get("TRIAGE_LLM_BASE_URL"):
@@ -103,6 +105,19 @@ class Runtime:
             lambda: published_dir(self.settings.models_dir, self.settings.priority_model),
             threads=self.settings.model_threads,
         )
+
+    @cached_property
+    def languages(self) -> tuple[str, ...]:
+        """The languages short tickets are told among (TRIAGE_LANGUAGES); empty when detection is off."""
+        try:
+            return parse_languages(self.settings.languages)
+        except LanguageError as exc:
+            raise ConfigError(str(exc)) from None
+
+    @property
+    def language(self) -> Detector | None:
+        """The language detector; its models load on first use (the worker loads them before it forks)."""
+        return detector(self.languages) if self.languages else None
 
     @cached_property
     def rules(self) -> RoutingRules:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from integrations.catalog import label_examples
 from service.core.modelcard import ModelCard, audit, current_version_dir, file_sha256, new_version, promote
+from service.decide.language import training_languages
 from service.decide.normalize import normalize_batch
 from service.decide.thresholds import CALIBRATION_FILE, DEFAULT_TARGET, Calibration, achieved
 from service.retrain.drift import confidence_histogram
@@ -171,6 +172,7 @@ def train(
         serving={"thresholds": thresholds},
         data_sha256=examples.sha256,
         created_at=created.isoformat(),
+        languages=training_languages(fit_part.texts),
         metrics=metrics,
         params={
             "recipe": "TF-IDF word and character n-grams + logistic regression",

@@ -21,6 +21,7 @@ import joblib
 import numpy as np
 
 from service.core.modelcard import ModelCard, audit, file_sha256, new_version, promote
+from service.decide.language import training_languages
 from service.decide.scope import SCOPE_FILE, calibrate_scope
 from service.decide.thresholds import CALIBRATION_FILE, DEFAULT_TARGET, Calibration
 from service.retrain.drift import confidence_histogram
@@ -192,6 +193,7 @@ def train(
         artefact_sha256=file_sha256(work / served_graph),
         data_sha256=examples.sha256,
         created_at=created.isoformat(),
+        languages=training_languages(fit_part.texts),
         files=files,
         serving=serving,
         metrics={

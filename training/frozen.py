@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from service.core.modelcard import ModelCard, audit, file_sha256, new_version, promote
 from service.decide.classify import load_model, run_encoder
+from service.decide.language import training_languages
 from service.decide.scope import SCOPE_FILE, calibrate_scope
 from service.decide.thresholds import CALIBRATION_FILE, DEFAULT_TARGET, Calibration
 from service.retrain.drift import confidence_histogram
@@ -160,6 +161,7 @@ def train(
         artefact_sha256=file_sha256(work / "model.onnx"),
         data_sha256=examples.sha256,
         created_at=created.isoformat(),
+        languages=training_languages(fit_part.texts),
         files={f: file_sha256(work / f) for f in ["tokenizer.json", CALIBRATION_FILE, SCOPE_FILE, *members]},
         serving=serving,
         metrics={

@@ -48,6 +48,9 @@ class ModelCard:
     format: str = CARD_FORMAT
     # Who trained it: TRIAGE_TRAINED_BY, else user@host of the training process (filled in by write()).
     trained_by: str = ""
+    # ISO 639-1 codes of the languages of its training texts (each above a small share); a ticket in another
+    # language is never auto-routed. None on cards written before the field: no language is held back.
+    languages: list[str] | None = None
 
     def write(self, directory: Path) -> None:
         card = asdict(self)
@@ -86,6 +89,10 @@ class ModelCard:
                 raise ModelCardError(f"{path}: {name} is missing")
             if file_sha256(file) != digest:
                 raise ModelCardError(f"{file}: SHA-256 does not match the card; the file was altered")
+        if card.languages is not None and (
+            not isinstance(card.languages, list) or not all(isinstance(c, str) for c in card.languages)
+        ):
+            raise ModelCardError(f"{path}: languages must be a list of ISO 639-1 codes")
         thresholds = card.serving.get("thresholds", {})
         if set(thresholds) - set(card.labels):
             raise ModelCardError(f"{path}: thresholds name labels the model does not have")

@@ -59,6 +59,14 @@ class Settings:
         default=Path("data/routing/banking77.yaml"),
         metadata={"doc": "Routing rules (YAML): label to queue and priority, overrides, thresholds."},
     )
+    languages: str = field(
+        default="en,de,fr,es,it,pt,nl,pl,ru,tr,ja,zh,ko,ar",
+        metadata={
+            "doc": "Languages told apart in short tickets (ISO 639-1, comma-separated; longer ones are told among "
+            "all 75 lingua knows); `none` turns detection off. Each Latin-script language adds ~25 MB to a "
+            "worker; a ticket in a language its model was not trained on is never auto-routed."
+        },
+    )
     webhook_secret: Secret = field(
         default=Secret(""),
         metadata={

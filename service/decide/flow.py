@@ -21,7 +21,8 @@ from service.core.domain import (
     WritebackStatus,
 )
 from service.core.ports import IntegrationError
-from service.decide.normalize import model_text
+from service.decide.language import detect_all, explained, model_languages
+from service.decide.normalize import model_text, ticket_text
 from service.decide.priority import kept_priority, predict_priorities, with_priority
 from service.decide.queries import (
     claim_tickets,
@@ -33,6 +34,7 @@ from service.decide.queries import (
     settle_claims,
     stalled_ticket_ids,
 )
+from service.decide.shadow import shadow_predict
 from service.decide.thresholds import NEVER
 from service.escalate.flow import escalate
 from service.infra.models import (
@@ -156,7 +158,7 @@ def _record_settled(
         rows = _record_many(
             runtime, session, [tickets[i] for i in kept], [decisions[i] for i in kept], [calls[i] for i in kept]
         )
-        _shadow_predict(runtime, session, [tickets[i] for i in kept])
+        shadow_predict(runtime, session, [tickets[i] for i in kept])
         session.commit()
         for i in kept:
             _log_decided(tickets[i], decisions[i])
@@ -310,6 +312,7 @@ def _record_many(
     session.flush()
     writebacks = []
     for ticket, d, row, call in zip(tickets, decisions, rows, calls, strict=True):
+        ticket.language = d.extra.get("language")
         if call is not None:
             call.decision_id = row.id
             session.add(call)
@@ -326,40 +329,6 @@ def _record_many(
         )
     session.add_all(writebacks)
     return writebacks
-
-
-def _shadow_predict(runtime: Runtime, session: Session, tickets: list[Ticket]) -> None:
-    """Record the shadow model's predictions (role "shadow"): no decision, so never routed or written back."""
-    try:
-        model = runtime.shadow.get()
-    except Exception as exc:  # a candidate that cannot load must never cost a ticket its decision
-        log.warning("shadow model cannot be loaded (%s); tickets decided without shadow predictions", exc)
-        return
-    if model is None:
-        return
-    try:
-        predictions = model.predict([model_text(t.subject, t.body, t.source, t.meta) for t in tickets], top_k=3)
-    except Exception:  # a failing candidate must never cost a ticket its decision
-        log.exception(
-            "shadow model %s@%s failed; tickets decided without shadow predictions",
-            model.name,
-            model.version,
-            extra={"ticket_ids": [t.id for t in tickets], "stage": "shadow"},
-        )
-        return
-    for ticket, p in zip(tickets, predictions, strict=True):
-        session.add(
-            PredictionRow(
-                ticket_id=ticket.id,
-                model_name=p.model_name,
-                model_version=p.model_version,
-                label=p.label,
-                confidence=p.confidence,
-                latency_ms=p.latency_ms,
-                top_k=[[lab, score] for lab, score in p.top_k],
-                role="shadow",
-            )
-        )
 
 
 def _hydrate(runtime: Runtime, ticket: Ticket) -> None:
@@ -397,17 +366,23 @@ def decide_many(runtime: Runtime, tickets: list[Ticket]) -> list[Decision]:
     # One model call serves the whole batch: each ticket is charged its share.
     classify_ms = (time.perf_counter() - started) * 1000 / max(len(tickets), 1)
     answers, priority_ms = predict_priorities(runtime.priority, texts)
+    # The ticket's own words, without the metadata the model reads beside them (a project key is no language).
+    languages, language_ms = detect_all(runtime.language, [ticket_text(t.subject, t.body) for t in tickets])
+    trained = model_languages(model)
     decisions = []
-    for ticket, text, prediction, answer in zip(tickets, texts, predictions, answers, strict=True):
+    for ticket, text, prediction, answer, language in zip(tickets, texts, predictions, answers, languages, strict=True):
         started = time.perf_counter()
-        status, route, why = runtime.rules.route(prediction, text=text, metadata=ticket.meta, tags=ticket.tags)
+        status, route, why = runtime.rules.route(
+            prediction, text=text, metadata=ticket.meta, tags=ticket.tags, language=language, trained_languages=trained
+        )
         route_ms = (time.perf_counter() - started) * 1000
         decision = Decision(
             status=status,
             route=route,
             prediction=prediction,
             reason=why,
-            timings_ms={"classify": classify_ms, "route": route_ms},
+            extra=explained(language, trained),
+            timings_ms={"classify": classify_ms, **language_ms, "route": route_ms},
         )
         # The model's priority first: the rules may raise it, and a priority a person set replaces both.
         decisions.append(with_priority(decision, answer, runtime.rules.priorities, ms=priority_ms))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from service.core.domain import DecisionStatus, Prediction, Route
+from service.decide.language import untrained_language
 from service.decide.normalize import MAX_INPUT_CHARS
 from service.decide.thresholds import DEFAULT_TARGET
 
@@ -30,10 +31,14 @@ class Override:
     keywords: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    # ISO 639-1 codes of the ticket's detected language (service/decide/language.py); an unknown one never matches.
+    languages: tuple[str, ...] = ()
     priority: str | None = None
     queue: str | None = None
 
-    def matches(self, text: str, metadata: Mapping[str, Any], tags: Sequence[str]) -> bool:
+    def matches(self, text: str, metadata: Mapping[str, Any], tags: Sequence[str], language: str | None = None) -> bool:
+        if self.languages and language not in self.languages:
+            return False
         if self.keywords and not any(_has_word(text, k) for k in self.keywords):
             return False
         if any(str(metadata.get(k)) != str(v) for k, v in self.metadata.items()):
@@ -73,9 +78,19 @@ class RoutingRules:
         return [label for label in labels if label not in self.label_queue]
 
     def route(
-        self, prediction: Prediction, *, text: str, metadata: Mapping[str, Any] | None = None, tags: Sequence[str] = ()
+        self,
+        prediction: Prediction,
+        *,
+        text: str,
+        metadata: Mapping[str, Any] | None = None,
+        tags: Sequence[str] = (),
+        language: str | None = None,
+        trained_languages: Collection[str] | None = None,
     ) -> tuple[DecisionStatus, Route, str]:
-        """Choose queue, priority and status for one prediction, and say why."""
+        """Choose queue, priority and status for one prediction, and say why.
+
+        `language` is the ticket's detected language (None: unknown), `trained_languages` those of the model's
+        training texts (None: the model's card predates them, and no language is held back)."""
         metadata = metadata or {}
         # Lowered once and cut: keywords are looked for in what the model reads, not in a 256 KiB body each time.
         text = text[:MAX_ROUTE_CHARS].lower()
@@ -89,7 +104,7 @@ class RoutingRules:
         ]
         evidence: str | None = None
         for override in self.overrides:
-            if not override.matches(text, metadata, tags):
+            if not override.matches(text, metadata, tags, language):
                 continue
             if override.queue and override.queue != queue:
                 queue = override.queue
@@ -106,6 +121,14 @@ class RoutingRules:
                 DecisionStatus.NEEDS_REVIEW,
                 Route(queue, priority, "; ".join(fired), threshold, evidence_priority=evidence),
                 f"queue {queue!r} is never auto-routed",
+            )
+        untrained = untrained_language(language, trained_languages)
+        if untrained is not None:
+            # The model's confidence means nothing in a language it never read: its label is a guess.
+            return (
+                DecisionStatus.NEEDS_REVIEW,
+                Route(queue, priority, "; ".join(fired), threshold, evidence_priority=evidence),
+                untrained,
             )
         if prediction.threshold is not None and prediction.threshold > threshold:
             # The model's per-class threshold (chosen for a target precision) is stricter than the queue's.
@@ -206,9 +229,17 @@ def parse_rules(raw: Any, *, source: str = "<rules>") -> RoutingRules:
         if not isinstance(o, dict) or "name" not in o:
             raise fail(f"{where}: expected a mapping with a name")
         when, then = o.get("when") or {}, o.get("set") or {}
-        unknown = set(when) - {"any_keywords", "metadata", "tags"}
+        unknown = set(when) - {"any_keywords", "metadata", "tags", "language"}
         if unknown or not when:
-            raise fail(f"{where} ({o['name']}): 'when' needs any_keywords, metadata or tags; got {sorted(when)}")
+            raise fail(
+                f"{where} ({o['name']}): 'when' needs any_keywords, metadata, tags or language; got {sorted(when)}"
+            )
+        languages = when.get("language", [])
+        languages = [languages] if isinstance(languages, str) else languages
+        if not isinstance(languages, list) or not all(
+            isinstance(c, str) and re.fullmatch(r"[a-z]{2}", c) for c in languages
+        ):
+            raise fail(f"{where} ({o['name']}): language takes ISO 639-1 codes such as de or [de, fr]")
         if not then or set(then) - {"priority", "queue"}:
             raise fail(f"{where} ({o['name']}): 'set' takes priority and/or queue")
         if "queue" in then and then["queue"] not in queues:
@@ -219,6 +250,7 @@ def parse_rules(raw: Any, *, source: str = "<rules>") -> RoutingRules:
                 keywords=tuple(str(k) for k in when.get("any_keywords", [])),
                 metadata=dict(when.get("metadata", {})),
                 tags=tuple(str(t) for t in when.get("tags", [])),
+                languages=tuple(languages),
                 priority=priority(then["priority"], where) if "priority" in then else None,
                 queue=then.get("queue"),
             )

@@ -6,8 +6,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from service.decide.language import detect_language
+from service.drafts.common_words import COMMON_PROPER
 from service.drafts.context import bounded
-from service.drafts.language import COMMON_PROPER, detect_language
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ def escalate(runtime: Runtime, session: Session, ticket: Ticket, decision: Decis
         prediction=decision.prediction,
         reason=f"escalated: {outcome.why}",
         llm_label=outcome.label,
+        extra=decision.extra,  # what earlier steps explained (similar tickets) stays
         timings_ms=decision.timings_ms,
     )
     return _why(settled, settled.reason, llm=call), call

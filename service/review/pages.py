@@ -126,6 +126,7 @@ def ticket_view(session: Session, ticket_id: int) -> dict[str, Any] | None:
         "received_at": _iso(ticket.received_at),
         "processed_at": _iso(ticket.processed_at),
         "last_error": ticket.last_error,
+        "language": ticket.language,
         "decision": None
         if decision is None
         else {
@@ -140,6 +141,8 @@ def ticket_view(session: Session, ticket_id: int) -> dict[str, Any] | None:
             "top_k": [{"label": lab, "score": score} for lab, score in decision.prediction.top_k],
             "model": {"name": decision.prediction.model_name, "version": decision.prediction.model_version},
             "reason": decision.reason.get("reason"),
+            # Why the ticket's language kept it from being auto-routed (absent when it did not).
+            "language_gate": decision.reason.get("language_gate"),
             # The priority model's answer and whether it or the rules set the priority (absent without a model).
             "priority_model": decision.reason.get("priority_model"),
             "priority_from": decision.reason.get("priority_from"),

@@ -305,6 +305,7 @@ _DECISION = {
         },
         "model": {"type": "object", "required": ["name", "version"], "properties": {"name": _TEXT, "version": _TEXT}},
         "reason": _NULLABLE_TEXT,
+        "language_gate": _NULLABLE_TEXT,
         "llm": {"type": ["object", "null"]},
         "decided_at": _NULLABLE_TEXT,
         "writebacks": {
@@ -346,6 +347,10 @@ _TICKET_VIEW = {
         "received_at": _NULLABLE_TEXT,
         "processed_at": _NULLABLE_TEXT,
         "last_error": _NULLABLE_TEXT,
+        "language": {
+            "type": ["string", "null"],
+            "description": "ISO 639-1 code of the ticket's detected language; null: not detected (too short to tell)",
+        },
         "decision": {"oneOf": [{"type": "null"}, _DECISION]},
     },
 }

@@ -198,6 +198,9 @@ def writeback_request(session: Session, wb: WritebackRow, *, review_queue: str |
     if latest is None and decision.is_guess:
         queue, priority, label = review_queue, decision.reason.get("evidence_priority"), None
     tags = (tag,) if queue is None else (f"triage_{queue}", tag)
+    language = decision.reason.get("language") if wb.kind == "decision" else None
+    if isinstance(language, str) and language.isalpha():
+        tags += (f"triage_lang_{language}",)  # the helpdesk's own views and triggers can then sort by language
     return WritebackRequest(
         writeback_id=wb.id,
         ticket_external_id=decision.ticket.external_id,

@@ -2,8 +2,8 @@
 
 import pytest
 
+from service.decide.language import detect_language
 from service.drafts.guards import GUARDS, check
-from service.drafts.language import detect_language
 
 TICKET = "Hi, I topped up with my card yesterday but the money still isn't in my account. What's going on?"
 TEMPLATE = (
@@ -161,7 +161,7 @@ def test_the_first_guard_in_order_is_the_one_reported():
         ("PIN 1234", None),
     ],
 )
-def test_language_is_detected_from_stop_words(text, language):
+def test_the_language_of_tickets_and_replies_is_detected(text, language):
     assert detect_language(text) == language
 
 
