@@ -72,6 +72,8 @@ def test_training_on_a_few_tickets_publishes_a_model_with_its_card_cutoff_and_re
     html = (tmp_path / "runs" / summary["run"] / "priority" / "eval.html").read_text()
     assert "Most urgent priority &#x27;urgent&#x27;: recall" in html and "data:image/png;base64," in html
     assert set(summary["baselines"]) == {"majority", "tfidf_unweighted"}
+    # The card's held-out figures are the served model's on the same tickets as the report's.
+    assert card.metrics["test"] == summary["holdout"]
 
 
 def test_the_gate_compares_a_priority_candidate_with_the_priority_model_in_service(tmp_path):
