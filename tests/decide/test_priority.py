@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from service.core.domain import Decision, DecisionStatus, Prediction, Route
+from service.decide.held import Held, keep_held
 from service.decide.priority import (
     REASON_KEY,
     PriorityAnswer,
@@ -63,6 +64,12 @@ def test_a_new_route_after_escalation_gets_the_models_priority_again():
     rerouted = replace(decision("low"), extra={})  # the LLM's label led to another queue, built from the rules
     assert kept_priority(before, rerouted, SCALE).route.priority == "high"
     assert kept_priority(before, before, SCALE) is before
+
+
+def test_a_priority_a_person_set_outlasts_the_model():
+    decided = keep_held(with_priority(decision("normal"), answer("urgent"), SCALE), Held(priority="low", by="ann"))
+    assert decided.route.priority == "low"
+    assert kept_priority(decided, replace(decision("normal"), extra={}), SCALE).route.priority == "normal"
 
 
 @pytest.mark.parametrize(
