@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from service import create_app
-from service.cli import models, operations, serving, setup
+from service.cli import intents, models, operations, serving, setup
 from service.cli.common import INTERACTIVE_LOG, CountingFileHandler, settings_from_env
 from service.core.settings import ConfigError, Settings
 from service.infra import logs
@@ -71,6 +71,7 @@ for _command in (
     operations.writebacks,
     operations.users,
     operations.feedback,
+    intents.intents,
     serving.demo,
 ):
     main.add_command(_command)

@@ -286,6 +286,22 @@ class Settings:
             "gate; required when TRIAGE_RETRAIN_INTERVAL_S is set."
         },
     )
+    intents_interval_s: int = field(
+        default=0,
+        metadata={
+            "doc": "New intents: cluster recent unsure and out-of-scope tickets with celery beat every this many "
+            "seconds (86400 = daily); 0 = off (`triage intents find` runs it by hand)."
+        },
+    )
+    intents_window_days: int = field(
+        default=14, metadata={"doc": "New intents: days of unreviewed guesses clustered (and of the trend shown)."}
+    )
+    intents_min_cluster_size: int = field(
+        default=10, metadata={"doc": "New intents: fewest tickets that make a cluster (HDBSCAN min_cluster_size)."}
+    )
+    intents_max_tickets: int = field(
+        default=20000, metadata={"doc": "New intents: most tickets clustered in one run (the newest are kept)."}
+    )
     log_level: str = field(default="INFO", metadata={"doc": "Python log level."})
     log_format: str = field(
         default="auto",
@@ -314,6 +330,8 @@ class Settings:
             "drift_window_days",
             "drift_min_predictions",
             "drift_psi_threshold",
+            "intents_window_days",
+            "intents_max_tickets",
             "llm_top_k",
             "llm_max_chars",
         ):
@@ -321,6 +339,12 @@ class Settings:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(self, name)}")
         if self.metrics_cache_s < 0:
             raise ConfigError(f"{PREFIX}METRICS_CACHE_S must be 0 (no cache) or positive, got {self.metrics_cache_s}")
+        if self.intents_interval_s < 0:
+            raise ConfigError(f"{PREFIX}INTENTS_INTERVAL_S must be 0 (off) or positive, got {self.intents_interval_s}")
+        if self.intents_min_cluster_size < 2:
+            raise ConfigError(
+                f"{PREFIX}INTENTS_MIN_CLUSTER_SIZE must be 2 or more, got {self.intents_min_cluster_size}"
+            )
         if self.retrain_interval_s < 0:
             raise ConfigError(f"{PREFIX}RETRAIN_INTERVAL_S must be 0 (off) or positive, got {self.retrain_interval_s}")
         if self.log_format not in LOG_FORMATS:

@@ -39,6 +39,11 @@ def make_celery(app: Flask, settings: Settings) -> Celery:
                 if settings.retrain_interval_s > 0
                 else {}
             ),
+            **(
+                {"find-intents": {"task": "triage.find_intents", "schedule": float(settings.intents_interval_s)}}
+                if settings.intents_interval_s > 0
+                else {}
+            ),
         },
         worker_hijack_root_logger=False,
     )

@@ -11,6 +11,7 @@ from service.drafts.queries import draft_for
 from service.infra.models import DecisionRow, DraftRow, Feedback, PredictionRow, Ticket, User, WritebackRow
 from service.infra.queries import distinct_values, get_ticket
 from service.review.filters import ReviewFilter
+from service.review.intents import Suggestion, suggestion_for
 from service.review.queries import (
     latest_feedback,
     list_users,
@@ -71,6 +72,8 @@ class TicketPage:
     writebacks: list[WritebackRow]
     prev_id: int | None
     next_id: int | None
+    # The new label an admin made of a cluster holding this ticket, for the agent to confirm.
+    suggestion: Suggestion | None = None
 
     @property
     def reviewable(self) -> bool:
@@ -104,6 +107,7 @@ def ticket_page(
         writebacks=sorted(decision.writebacks, key=lambda w: w.id) if decision is not None else [],
         prev_id=prev_id,
         next_id=next_id,
+        suggestion=suggestion_for(session, ticket_id),
     )
 
 

@@ -10,6 +10,7 @@ from service.core.ports import IntegrationError
 from service.decide import flow as decide_flow
 from service.drafts import flow as drafts_flow
 from service.retrain import flow as retrain_flow
+from service.review import intents as review_intents
 from service.runtime import Runtime, runtime
 from service.worker import sweep as worker_sweep
 from service.writeback import flow as writeback_flow
@@ -100,6 +101,14 @@ def retrain() -> None:
     log.info(
         "scheduled retraining: %s", {k: v for k, v in result.items() if k != "gate"}, extra={"task": "triage.retrain"}
     )
+
+
+@shared_task(name="triage.find_intents", acks_late=False)
+def find_intents() -> None:
+    """Celery beat's scheduled clustering of unsure tickets into candidate new intents."""
+    rt = runtime()
+    with rt.db.session() as session:
+        review_intents.find_intents(rt, session)  # it logs what it found
 
 
 def enqueue(task: Task, item: int | list[int], *, countdown: float | None = None) -> bool:

@@ -41,7 +41,7 @@ class CookieSessions(SecureCookieSessionInterface):
 def register(app: Flask, settings: Settings, *, token_authenticated: Iterable[Blueprint]) -> None:
     """Sessions, CSRF, sign-in and the review blueprints; `token_authenticated` blueprints skip CSRF."""
     from service.web import auth
-    from service.web.review import admin, dashboard, queue, ticket  # noqa: F401  (they add routes to bp)
+    from service.web.review import admin, dashboard, intents, queue, ticket  # noqa: F401  (they add routes to bp)
 
     key = settings.secret_key.reveal()
     if not key:

@@ -93,6 +93,20 @@ def stacked_bars(
     return Markup("".join(parts))  # every interpolated text is escaped above
 
 
+def sparkline(values: Sequence[int], *, title: str) -> Markup:
+    """A small bar per value (e.g. tickets per day), scaled to the largest; the title is its accessible name."""
+    width, height, top = 4 * max(len(values), 1), 24, max(max(values, default=0), 1)
+    bars = "".join(
+        f'<rect x="{4 * i}" y="{height - height * v / top:.1f}" width="3" height="{height * v / top:.1f}"/>'
+        for i, v in enumerate(values)
+        if v
+    )
+    return Markup(
+        f'<svg class="sparkline" viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img">'
+        f"<title>{escape(title)}</title>{bars}</svg>"
+    )  # the only text, the title, is escaped
+
+
 def swatch(colour: str) -> Markup:
     """A small colour square for a legend (an SVG, since the page allows no inline styles)."""
     return Markup(

@@ -6,12 +6,13 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 from flask import render_template, request
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from service.review import dashboard as review_dashboard
+from service.review import intents as review_intents
 from service.runtime import runtime
 from service.web.review import bp
-from service.web.review.charts import Series, colours, stacked_bars, swatch
+from service.web.review.charts import Series, colours, sparkline, stacked_bars, swatch
 
 WINDOWS = (7, 30, 90)
 BINS = 10
@@ -26,6 +27,7 @@ def dashboard() -> str:
     rt = runtime()
     with rt.db.session() as session:
         stats = review_dashboard.dashboard(rt, session, days=days)
+        clusters = review_intents.intent_clusters(session)
     today = date.today()
     day_names = [(today - timedelta(days=days - 1 - i)).isoformat() for i in range(days)]
     per_queue: dict[str, dict[str, int]] = defaultdict(dict)
@@ -67,5 +69,12 @@ def dashboard() -> str:
         queue_names=queue_names,
         bins=bins,
         drift_days=rt.settings.drift_window_days,
+        clusters=clusters,
+        sparklines={
+            c.id: sparkline([n for _, n in c.per_day], title=f"Tickets per day over the last {len(c.per_day)} days")
+            for c in clusters
+        },
+        is_admin=current_user.role == "admin",
+        intents_interval_s=rt.settings.intents_interval_s,
         problems=problems,
     )

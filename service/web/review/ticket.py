@@ -52,6 +52,7 @@ def ticket(ticket_id: int) -> str:
             subject_html=subject_html,
             reviewable=page.reviewable,
             drafting_problem=rt.drafting_problem,
+            suggestion=page.suggestion,
         )
 
 
