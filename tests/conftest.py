@@ -34,6 +34,17 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base
 
 
+@pytest.fixture(scope="session")
+def frozen_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory holding one promoted tiny frozen-embedding model (it computes embeddings; ~20 s)."""
+    from training.frozen import train
+
+    base = tmp_path_factory.mktemp("frozen-models")
+    data = write_subset(base / "train.csv", BANKING77 / "train.csv", TINY_LABELS, 16)
+    train(data=data, out=base, name="frozen", progress=False)
+    return base
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'triage.db'}"

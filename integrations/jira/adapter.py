@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
@@ -13,6 +14,7 @@ from integrations.jira.settings import JiraSettings
 from service.core.domain import InboundEvent, InboundTicket, RateLimit, WritebackRequest
 from service.core.ports import IntegrationError, PayloadError
 
+log = logging.getLogger(__name__)
 # Reference: https://support.atlassian.com/jira-software-cloud/docs/what-is-an-issue/ (project key + number)
 _ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]{0,254}-[0-9]{1,18}")
 
@@ -61,6 +63,17 @@ class JiraHelpdesk:
         self.client.edit_issue(request.ticket_external_id, {"fields": fields, "update": {"labels": labels}})
         # Editing is idempotent, so a retry after a failed comment repeats the edit harmlessly.
         self.client.add_internal_comment(request.ticket_external_id, request.note)
+        if request.duplicate_of and request.duplicate_of != request.ticket_external_id:
+            # Last: a failed link retries the edit and the comment with it. Jira keeps one link per pair and type.
+            try:
+                self.client.link_duplicate(request.ticket_external_id, request.duplicate_of)
+            except IntegrationError as exc:
+                if not exc.permanent:
+                    raise
+                # No Duplicate link type, or the earlier issue is gone: the note names it; the routing stands.
+                log.warning(
+                    "duplicate link %s -> %s refused: %s", request.ticket_external_id, request.duplicate_of, exc
+                )
 
     def post_reply(self, request: WritebackRequest) -> None:
         """The routing edit, then the approved reply as a comment the customer sees."""

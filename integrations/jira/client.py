@@ -47,6 +47,19 @@ class JiraClient:
             params={"notifyUsers": "false"},
         )
 
+    def link_duplicate(self, key: str, earlier: str) -> None:
+        """Link issue `key` to the `earlier` issue it duplicates, with Jira's built-in Duplicate link type."""
+        # Reference: https://developer.atlassian.com/cloud/jira/platform/rest/v2/api-group-issue-links/#api-rest-api-2-issuelink-post
+        # The outward issue is the one the link starts from: `key` "duplicates" `earlier`, which "is duplicated by" it.
+        body = {"type": {"name": "Duplicate"}, "outwardIssue": {"key": key}, "inwardIssue": {"key": earlier}}
+        call(
+            self.http,
+            "POST",
+            f"{self.settings.base_url}/rest/api/2/issueLink",
+            timeout=self.settings.timeout_s,
+            json=body,
+        )
+
     def add_public_comment(self, key: str, text: str) -> None:
         """A comment the requester sees: a public request comment (Service Management) or an unrestricted one."""
         self._comment(key, text, public=True)

@@ -9,7 +9,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from service import create_app
-from service.cli import intents, models, operations, serving, setup
+from service.cli import intents, models, operations, serving, setup, similar
 from service.cli.common import INTERACTIVE_LOG, CountingFileHandler, settings_from_env
 from service.core.settings import ConfigError, Settings
 from service.infra import logs
@@ -72,6 +72,7 @@ for _command in (
     operations.users,
     operations.feedback,
     intents.intents,
+    similar.similar,
     serving.demo,
 ):
     main.add_command(_command)

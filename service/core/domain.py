@@ -114,6 +114,11 @@ class Prediction:
     # and the distance beyond which the model calls it "none of these"; None where the model cannot tell.
     scope_distance: float | None = None
     scope_limit: float | None = None
+    # The ticket's unit-length sentence embedding (float32 bytes) and the space it lives in (a model's own
+    # name@version, or the base encoder's name): vectors of different spaces are never compared. None where the
+    # model computes no embedding.
+    embedding: bytes | None = field(default=None, compare=False, repr=False)
+    embedding_space: str | None = None
 
     @property
     def out_of_scope(self) -> bool:
@@ -198,3 +203,6 @@ class WritebackRequest:
     tags: tuple[str, ...] = ()
     # An approved reply: sent to the requester as a public comment (Helpdesk.post_reply), never as a note.
     public_reply: str | None = None
+    # The helpdesk id of an earlier ticket this one nearly duplicates (same requester, or still open): linked
+    # where the helpdesk has links, tagged and noted where it has not.
+    duplicate_of: str | None = None

@@ -219,6 +219,20 @@ class Settings:
     )
     drafting_concurrency: int = field(default=1, metadata={"doc": "Drafts generated at once per worker process."})
     cache_dir: Path = field(default=Path("var/cache"), metadata={"doc": "Where the joined Qwen model file is cached."})
+    similar_tickets: bool = field(
+        default=True,
+        metadata={"doc": "Keep decided tickets' embeddings (frozen, encoder), show similar ones, flag duplicates."},
+    )
+    similar_dir: Path = field(default=Path("var/similar"), metadata={"doc": "Where the similar-ticket index lives."})
+    similar_index_interval_s: int = field(
+        default=300, metadata={"doc": "How often celery beat adds newly decided tickets to the similar-ticket index."}
+    )
+    duplicate_threshold: float = field(
+        default=0.9, metadata={"doc": "Cosine similarity from which a similar earlier ticket may be a duplicate."}
+    )
+    duplicate_open_days: float = field(
+        default=7.0, metadata={"doc": "Days after its last update that an earlier ticket counts as still open."}
+    )
     auto_send_queues: str = field(
         default="",
         metadata={"doc": "Comma-separated queues whose drafts are sent without an agent's approval (off by default)."},

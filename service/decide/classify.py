@@ -21,6 +21,7 @@ from service.decide.scope import SCOPE_FILE, Scope
 from service.decide.thresholds import CALIBRATION_FILE, Calibration
 
 BATCH_SIZE = 32
+BASE_SPACE = "all-MiniLM-L6-v2"  # the untrained sentence encoder's embeddings (frozen family, base encoder)
 log = logging.getLogger(__name__)
 
 
@@ -86,6 +87,8 @@ class OnnxClassifier:
         outputs = {o.name for o in self.session.get_outputs()}
         # "None of these" needs the graph's embedding output and the training tickets' embeddings.
         self.scope = Scope.load(directory / SCOPE_FILE) if SCOPE_FILE in card.files and "embedding" in outputs else None
+        # Similar tickets are found by the same embedding: fetching it with the logits costs no extra compute.
+        self.embedding_space = embedding_space(card) if "embedding" in outputs else None
         self.promised = PromisedThresholds(directory, card)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
@@ -95,13 +98,13 @@ class OnnxClassifier:
         return run_encoder(self.session, self.tokenizer, self.pad_id, texts, self.logits_output)
 
     def _run(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Logits, and each text's distance to the training tickets when the model has a scope."""
-        if not texts or self.scope is None:
+        """Logits, and each text's embedding when the graph outputs one."""
+        if not texts or self.embedding_space is None:
             return self.logits(texts), None
         logits, embeddings = run_encoder_outputs(
             self.session, self.tokenizer, self.pad_id, texts, [self.logits_output, "embedding"]
         )
-        return logits, self.scope.distance(embeddings)
+        return logits, embeddings
 
     def _proba(self, texts: Sequence[str], logits: np.ndarray) -> np.ndarray:
         probs = self.encoder_weight * _softmax(logits)
@@ -114,12 +117,20 @@ class OnnxClassifier:
 
     def predict(self, texts: Sequence[str], *, top_k: int = 3) -> list[Prediction]:
         started = time.perf_counter()
-        logits, distances = self._run(texts)
+        logits, embeddings = self._run(texts)
+        distances = self.scope.distance(embeddings) if self.scope is not None and embeddings is not None else None
         proba = self._proba(texts, logits)
         per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
         predictions = _predictions(
             proba, self.labels, self.name, self.version, per_item_ms, top_k, self.card_thresholds
         )
+        if embeddings is None:
+            return predictions
+        vectors = np.ascontiguousarray(embeddings, dtype=np.float32)
+        predictions = [
+            replace(p, embedding=v.tobytes(), embedding_space=self.embedding_space)
+            for p, v in zip(predictions, vectors, strict=True)
+        ]
         if distances is None or self.scope is None:
             return predictions
         limit = self.scope.limit
@@ -151,6 +162,18 @@ class PromisedThresholds:
             if key not in self._memo:
                 self._memo[key] = self.calibration.thresholds(target, groups)
             return self._memo[key]
+
+
+def embedding_space(card: ModelCard) -> str:
+    """Where a model's embeddings live: the base encoder's own space when training left it frozen (so every
+    version's vectors compare), else the model's name@version (fine-tuning moves every vector)."""
+    declared = card.serving.get("embedding_space")
+    if isinstance(declared, str) and declared:
+        return declared
+    recipe = str(card.params.get("recipe", ""))
+    if recipe.startswith("frozen ") and "all-MiniLM-L6-v2" in recipe:
+        return BASE_SPACE
+    return f"{card.name}@{card.version}"[:64]
 
 
 def run_encoder(

@@ -35,6 +35,7 @@ from service.decide.queries import (
     stalled_ticket_ids,
 )
 from service.decide.shadow import shadow_predict
+from service.decide.similar import store_vectors, with_similar
 from service.decide.thresholds import NEVER
 from service.escalate.flow import escalate
 from service.infra.models import (
@@ -87,6 +88,9 @@ def process_tickets(runtime: Runtime, session: Session, ticket_ids: Sequence[int
         # An LLM's re-route builds a new route from the rules: the model's priority is combined into it again.
         scale = runtime.rules.priorities
         decisions = [kept_priority(before, after, scale) for before, (after, _) in zip(decisions, asked, strict=True)]
+        # Needs the database (earlier tickets), so it sits beside decide_many rather than in it; last, so the
+        # near-duplicate note joins the final reason.
+        decisions = with_similar(runtime, session, tickets, decisions)
     except Exception as exc:
         session.rollback()
         _give_back(runtime, session, tickets, claims, token, exc)
@@ -293,6 +297,7 @@ def _record_many(
         for ticket, d in zip(tickets, decisions, strict=True)
     ]
     session.add_all(predictions)
+    store_vectors(session, tickets, decisions, on=runtime.settings.similar_tickets)
     session.flush()
     rows = [
         DecisionRow(

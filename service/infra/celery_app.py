@@ -40,6 +40,11 @@ def make_celery(app: Flask, settings: Settings) -> Celery:
                 else {}
             ),
             **(
+                {"similar": {"task": "triage.similar_index", "schedule": float(settings.similar_index_interval_s)}}
+                if settings.similar_tickets and settings.similar_index_interval_s > 0
+                else {}
+            ),
+            **(
                 {"find-intents": {"task": "triage.find_intents", "schedule": float(settings.intents_interval_s)}}
                 if settings.intents_interval_s > 0
                 else {}

@@ -8,6 +8,7 @@ from celery import Task, shared_task
 
 from service.core.ports import IntegrationError
 from service.decide import flow as decide_flow
+from service.decide import similar as decide_similar
 from service.drafts import flow as drafts_flow
 from service.retrain import flow as retrain_flow
 from service.review import intents as review_intents
@@ -109,6 +110,15 @@ def find_intents() -> None:
     rt = runtime()
     with rt.db.session() as session:
         review_intents.find_intents(rt, session)  # it logs what it found
+
+
+@shared_task(name="triage.similar_index", acks_late=False)
+def similar_index() -> None:
+    """Celery beat's top-up of the similar-ticket index with the tickets decided since the last one."""
+    rt = runtime()
+    with rt.db.session() as session:
+        report = decide_similar.refresh_index(rt, session)
+    log.info("similar-ticket index: %s", report, extra={"task": "triage.similar_index"})
 
 
 def enqueue(task: Task, item: int | list[int], *, countdown: float | None = None) -> bool:

@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -197,7 +198,10 @@ def writeback_request(session: Session, wb: WritebackRow, *, review_queue: str |
             note += f"\n\nDraft reply (not sent; an agent approves it in Triage):\n{draft.text}"
     if latest is None and decision.is_guess:
         queue, priority, label = review_queue, decision.reason.get("evidence_priority"), None
-    tags = (tag,) if queue is None else (f"triage_{queue}", tag)
+    tags: tuple[str, ...] = (tag,) if queue is None else (f"triage_{queue}", tag)
+    duplicate_of = _duplicate_of(decision.reason, decision.ticket.source) if wb.kind == "decision" else None
+    if duplicate_of is not None:
+        tags += ("triage_duplicate",)
     language = decision.reason.get("language") if wb.kind == "decision" else None
     if isinstance(language, str) and language.isalpha():
         tags += (f"triage_lang_{language}",)  # the helpdesk's own views and triggers can then sort by language
@@ -211,7 +215,17 @@ def writeback_request(session: Session, wb: WritebackRow, *, review_queue: str |
         note=note,
         tags=tags,
         public_reply=reply,
+        duplicate_of=duplicate_of,
     )
+
+
+def _duplicate_of(reason: dict[str, Any], source: str) -> str | None:
+    """The helpdesk id of the earlier ticket the decision flagged as a near-duplicate, when in the same helpdesk."""
+    duplicate = reason.get("duplicate_of")
+    if not isinstance(duplicate, dict) or duplicate.get("source") != source:
+        return None
+    external = duplicate.get("external_id")
+    return str(external) if external else None
 
 
 def retry_failed_writebacks(session: Session) -> list[int]:

@@ -21,7 +21,17 @@ def render_note(reason: dict[str, Any]) -> str:
         f"(priority {reason.get('priority')}).\n"
         f"Label: {reason.get('label')} ({reason.get('confidence', 0):.0%}); top: {top}.\n"
         f"Why: {reason.get('reason')}; rule: {reason.get('rule')}.\n"
-        f"Model: {reason.get('model')}."
+        f"Model: {reason.get('model')}." + _duplicate_line(reason)
+    )
+
+
+def _duplicate_line(reason: dict[str, Any]) -> str:
+    duplicate = reason.get("duplicate_of")
+    if not isinstance(duplicate, dict):
+        return ""
+    return (
+        f"\nPossible duplicate of {duplicate.get('external_id')} (Triage #{duplicate.get('ticket_id')}): "
+        f"{duplicate.get('why')}, similarity {float(duplicate.get('similarity', 0)):.0%}."
     )
 
 
