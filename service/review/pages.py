@@ -20,6 +20,7 @@ from service.review.queries import (
     review_tab_counts,
     ticket_feedback,
 )
+from service.review.similar import Duplicate, SimilarTicket, duplicate_of, similar_tickets
 from service.review.verdicts import Choices, Routing, current_routing, review_choices
 from service.runtime import Runtime
 
@@ -74,6 +75,10 @@ class TicketPage:
     next_id: int | None
     # The new label an admin made of a cluster holding this ticket, for the agent to confirm.
     suggestion: Suggestion | None = None
+    # The earlier tickets most like this one when it was decided (None: the decision looked for none), and the one
+    # it nearly duplicates.
+    similar: list[SimilarTicket] | None = None
+    duplicate: Duplicate | None = None
 
     @property
     def reviewable(self) -> bool:
@@ -108,6 +113,8 @@ def ticket_page(
         prev_id=prev_id,
         next_id=next_id,
         suggestion=suggestion_for(session, ticket_id),
+        similar=similar_tickets(session, decision.reason) if decision is not None else None,
+        duplicate=duplicate_of(decision.reason) if decision is not None else None,
     )
 
 
@@ -151,6 +158,9 @@ def ticket_view(session: Session, ticket_id: int) -> dict[str, Any] | None:
             "priority_model": decision.reason.get("priority_model"),
             "priority_from": decision.reason.get("priority_from"),
             "llm": decision.reason.get("llm"),
+            # The most similar earlier tickets when it was decided, and the one it nearly duplicates (if any).
+            "similar": decision.reason.get("similar"),
+            "duplicate_of": decision.reason.get("duplicate_of"),
             "decided_at": _iso(decision.created_at),
             "writebacks": [
                 {

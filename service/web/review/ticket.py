@@ -53,6 +53,8 @@ def ticket(ticket_id: int) -> str:
             reviewable=page.reviewable,
             drafting_problem=rt.drafting_problem,
             suggestion=page.suggestion,
+            similar=page.similar,
+            duplicate=page.duplicate,
         )
 
 
