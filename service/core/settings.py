@@ -63,7 +63,7 @@ class Settings:
         default="en,de,fr,es,it,pt,nl,pl,ru,tr,ja,zh,ko,ar",
         metadata={
             "doc": "Languages told apart in short tickets (ISO 639-1, comma-separated; longer ones are told among "
-            "all 75 lingua knows); `none` turns detection off. Each Latin-script language adds ~25 MB to a "
+            "all 75 lingua knows); `none` turns detection off. Each Latin-script language adds ~20 MB to a "
             "worker; a ticket in a language its model was not trained on is never auto-routed."
         },
     )

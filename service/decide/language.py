@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterable, Sequence
 from functools import cache
 from typing import Any
 
-# Common helpdesk languages. Each Latin-script language costs ~25 MB of n-gram models in a worker; languages with
+# Common helpdesk languages. Each Latin-script language costs ~20 MB of n-gram models in a worker; languages with
 # a script of their own (ja, zh, ko, ar) are told apart by their letters and cost little (bench/language.py).
 DEFAULT_LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl", "pl", "ru", "tr", "ja", "zh", "ko", "ar")
 # lingua's own cut: below it, its high-accuracy mode reads 1- to 5-grams; from it on, trigrams only, which is all
@@ -32,8 +32,9 @@ MIN_LETTERS = 4
 TRAINING_FLOOR = 0.02
 OFF = ("", "none", "off")
 
-# Not language: links, addresses, and tokens with digits (ids, amounts, versions) read as noise to n-grams.
-_NOISE = re.compile(r"https?://\S+|www\.\S+|\S+@\S+|\S*\d\S*")
+# Not language: words with digits (ids, amounts, versions), addresses and links read as noise to n-grams. Tested
+# word by word after a split, so no pattern ever scans a long run of text more than once.
+_NOISE = re.compile(r"\d|@|^(?:https?:|www\.)")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
@@ -69,7 +70,9 @@ class Detector:
 
         self.languages = tuple(languages)
         isos = [getattr(IsoCode639_1, c.upper()) for c in self.languages]
-        # Models load lazily, per language and n-gram size, the first time a text needs them (warm() loads them).
+        # Models load lazily, per language and n-gram size, the first time a text needs them (warm() loads those of
+        # common tickets). Never with lingua's preloading: it loads on a thread pool, and a forked pool process
+        # that builds a preloading detector waits forever for threads it does not have (measured).
         self._sharp = (
             LanguageDetectorBuilder.from_iso_codes_639_1(*isos).with_minimum_relative_distance(MIN_DISTANCE).build()
             if len(isos) > 1
@@ -84,7 +87,7 @@ class Detector:
 
     def detect(self, text: str) -> str | None:
         """The ISO 639-1 code of the text's language, or None when it is too short or too mixed to tell."""
-        cleaned = " ".join(_NOISE.sub(" ", text[: 4 * MAX_CHARS]).split())[:MAX_CHARS]
+        cleaned = " ".join(w for w in text[: 4 * MAX_CHARS].split() if not _NOISE.search(w))[:MAX_CHARS]
         if len(_LETTER.findall(cleaned)) < MIN_LETTERS:
             return None
         found = self._wide.detect_language_of(cleaned)

@@ -1,6 +1,8 @@
 """The language detector on a corpus written for it: configured languages named, the rest named or unknown."""
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -105,3 +107,23 @@ def test_only_a_known_language_the_model_was_not_trained_on_is_held_back(languag
     if held_back:
         assert why == "language 'de' is not one the model was trained on (en): needs review"
         assert explained(language, trained)["language_gate"] == why
+
+
+def test_a_process_forked_after_the_models_loaded_detects_and_loads_more_without_hanging():
+    # The worker loads the models before its pool forks; lingua's preloading would load on a thread pool that a
+    # forked process lacks, and a new detector built there would wait for it forever.
+    found = detector()
+    found.warm()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        code = 1
+        try:
+            signal.alarm(30)
+            other = detector(("en", "sv", "da"))
+            ok = found.detect("Ich habe meine Karte verloren und brauche bitte eine neue.") == "de"
+            code = 0 if ok and other.detect("Varför avvisades min överföring?") == "sv" else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+

@@ -50,12 +50,12 @@ def catalogue(size: int = SIZE) -> dict[str, str]:
 def text_functions() -> dict[str, Callable[[str], object]]:
     """Every function of the service that reads ticket or generated text, bound to realistic other arguments."""
     from service.core.domain import Prediction
+    from service.decide.language import detect_language
     from service.decide.normalize import normalize, ticket_text
     from service.decide.route import load_rules
     from service.drafts import guards
     from service.drafts.context import context_for
     from service.drafts.drafter import clean
-    from service.drafts.language import detect_language
     from service.escalate.redact import redact
     from service.web.review.sanitize import render_body
 
