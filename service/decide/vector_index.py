@@ -26,11 +26,13 @@ from typing import Any
 import numpy as np
 
 POINTER = "{slug}.json"
-# HNSW parameters: 16 links per node and a search beam of 64 keep recall@5 above 0.95 at 1M vectors (bench/similar.py).
+# HNSW parameters (bench/similar.py): 16 links per node and a search beam of 64 for recall@5 near 1 on clustered
+# vectors; a build beam of 64 rather than 128 builds 1.7x faster here for the same recall at 50,000.
 CONNECTIVITY = 16
-EXPANSION_ADD = 128
+EXPANSION_ADD = 64
 EXPANSION_SEARCH = 64
-# Half precision halves the memory (1M x 384 dims: 0.8 GB instead of 1.5 GB) for a loss of recall below 0.1 point.
+# Half precision halves the memory (1M x 384 dims: 0.8 GB instead of 1.5 GB) and kept recall@5 at 0.998 on 50,000
+# clustered vectors; int8 was faster still but fell to 0.94.
 DTYPE = "f16"
 KEEP_GENERATIONS = 2  # an old generation stays a while for readers that still have it mapped
 

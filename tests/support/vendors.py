@@ -109,8 +109,12 @@ class JiraServer(RecordingServer):
                 ("GET", r"/rest/api/2/issue/(?P<key>[A-Z][A-Z0-9]*-\d+)", self._get),
                 ("POST", r"/rest/servicedeskapi/request/(?P<key>[A-Z][A-Z0-9]*-\d+)/comment", self._comment),
                 ("POST", r"/rest/api/2/issue/(?P<key>[A-Z][A-Z0-9]*-\d+)/comment", self._comment),
+                ("POST", r"/rest/api/2/issueLink", self._link),
             ]
         )
+        # Jira's built-in link types; (type, outward issue, inward issue) of each link, one per pair and type.
+        self.link_types = {"Duplicate", "Relates", "Blocks", "Cloners"}
+        self.links: list[tuple[str, str, str]] = []
 
     def add_issue(self, key: str, summary: str, description: str = "") -> None:
         self.issues[key] = {
@@ -159,6 +163,19 @@ class JiraServer(RecordingServer):
             if "add" in op and op["add"] not in issue["labels"]:
                 issue["labels"].append(op["add"])
         return 204, None, {}
+
+    def _link(self, m: Any, request: Recorded) -> tuple[int, Any, dict[str, str]]:
+        body = request.body or {}
+        outward, inward = (str((body.get(side) or {}).get("key")) for side in ("outwardIssue", "inwardIssue"))
+        for key in (outward, inward):
+            if missing := self._missing(key, request):
+                return missing
+        kind = (body.get("type") or {}).get("name")
+        if kind not in self.link_types:
+            return 404, {"errorMessages": [f"No issue link type with name '{kind}' found."], "errors": {}}, {}
+        if (kind, outward, inward) not in self.links:
+            self.links.append((kind, outward, inward))
+        return 201, None, {}
 
     def _comment(self, m: Any, request: Recorded) -> tuple[int, Any, dict[str, str]]:
         if missing := self._missing(m["key"], request):
