@@ -106,3 +106,17 @@ def test_an_altered_artefact_is_refused_before_it_is_unpickled(models):
         fh.write(b"tampered")
     with pytest.raises(ModelCardError, match="SHA-256 does not match"):
         ModelCard.read(root / "baseline" / version)
+
+
+def test_a_card_older_than_its_languages_reads_as_holding_none_back_and_a_bad_list_is_refused(models):
+    root, version = models
+    directory = root / "baseline" / version
+    raw = json.loads((directory / CARD_FILE).read_text())
+    assert raw["languages"] == ["en"]
+    del raw["languages"]
+    (directory / CARD_FILE).write_text(json.dumps(raw))
+    assert ModelCard.read(directory).languages is None
+    raw["languages"] = "en"
+    (directory / CARD_FILE).write_text(json.dumps(raw))
+    with pytest.raises(ModelCardError, match="languages must be a list"):
+        ModelCard.read(directory)

@@ -49,6 +49,7 @@ def test_minilm_fine_tune_publishes_a_card_with_parity_calibration_and_held_out_
     card = ModelCard.read(minilm_model)
     assert card.kind == "onnx-encoder" and card.artefact == "model.int8.onnx"
     assert sorted(card.labels) == sorted(TINY_LABELS)
+    assert card.languages == ["en"]  # Banking77 is English: a ticket in another language is never auto-routed
     parity = card.metrics["parity"]
     assert parity["fp32_vs_torch_max_abs_logit_diff"] < 1e-3 and parity["int8_vs_fp32_argmax_agreement"] >= TINY_GATE
     assert card.serving["input_names"] == ["input_ids", "attention_mask", "token_type_ids"]

@@ -76,6 +76,7 @@ def test_the_frozen_model_is_published_and_served_by_the_encoder_classifier(froz
     assert current_version_dir(base / "models", "frozen") == directory
     assert card.kind == "onnx-encoder" and sorted(card.labels) == sorted(TINY_LABELS)
     assert "logistic regression" in card.params["recipe"]
+    assert card.languages == ["en"]  # Banking77 is English: a ticket in another language is never auto-routed
     served = load_model(directory)
     assert isinstance(served, OnnxClassifier)
     [prediction] = served.predict(["I lost my card, somebody may have stolen it"])
