@@ -80,6 +80,7 @@ def test_a_german_zendesk_ticket_is_held_back_tagged_and_shown_and_an_english_ji
     put = zendesk_server.requests[-1].body["ticket"]
     assert {"triage_lang_de", "triage_needs_review"} <= set(put["additional_tags"])
     assert "group_id" not in put  # held back: a guess never moves the ticket
+    assert "Held back: language 'de' is not one the model was trained on (en)" in put["comment"]["body"]
 
     payload = fresh_jira(json.loads((FIXTURES / "webhooks" / "jira" / JIRA_CREATED).read_text()))
     payload["issue"]["key"] = "SUP-88"

@@ -21,8 +21,14 @@ def render_note(reason: dict[str, Any]) -> str:
         f"(priority {reason.get('priority')}).\n"
         f"Label: {reason.get('label')} ({reason.get('confidence', 0):.0%}); top: {top}.\n"
         f"Why: {reason.get('reason')}; rule: {reason.get('rule')}.\n"
-        f"Model: {reason.get('model')}." + _duplicate_line(reason)
+        f"Model: {reason.get('model')}." + _language_line(reason) + _duplicate_line(reason)
     )
+
+
+def _language_line(reason: dict[str, Any]) -> str:
+    # The gate's reason is kept apart from "Why", which the LLM step may have replaced since.
+    gate = reason.get("language_gate")
+    return f"\nHeld back: {gate}." if isinstance(gate, str) else ""
 
 
 def _duplicate_line(reason: dict[str, Any]) -> str:

@@ -100,6 +100,7 @@ def test_corpus_tickets_in_untrained_languages_go_to_review_with_the_reason_and_
         assert status == "needs_review", row["text"]
         gate = f"language '{row['language']}' is not one the model was trained on (en): needs review"
         assert reason["language_gate"] == gate
+        assert f"Held back: {gate}." in fake_helpdesk.requests[-1].body["internal_note"]  # the agent reads why
         assert reason["reason"] == "no LLM configured: a person decides"
         without_gate, _, _ = runtime.rules.route(prediction, text=row["text"])
         held_back_confident += without_gate == "auto_routed"
