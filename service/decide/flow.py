@@ -386,7 +386,7 @@ def decide_many(runtime: Runtime, tickets: list[Ticket]) -> list[Decision]:
             route=route,
             prediction=prediction,
             reason=why,
-            extra=explained(language, trained),
+            extra=explained(language, trained) if runtime.language is not None else {},  # off: nothing to say
             timings_ms={"classify": classify_ms, **language_ms, "route": route_ms},
         )
         # The model's priority first: the rules may raise it, and a priority a person set replaces both.
