@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--text-column", action="append", help="csv/jsonl text column(s), joined in order")
     t.add_argument("--id-column")
     t.add_argument("--time-column")
-    t.add_argument("--priority-map", help="VALUE=PRIORITY,... for values that are not Jira's or Zendesk's names")
+    t.add_argument("--priority-map", help="VALUE=PRIORITY,... for values that are not known priority names")
     t.add_argument("--split", choices=("auto", "time", "ticket"), default="ticket")
     t.add_argument("--holdout", type=float, default=0.2)
     t.add_argument("--min-count", type=int, default=5)

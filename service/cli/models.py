@@ -14,25 +14,15 @@ from flask.cli import ScriptInfo, with_appcontext
 from integrations.catalog import export_formats, label_examples
 from service.cli.common import settings_from_env
 from service.cli.operations import write_feedback
+from service.cli.priority import eval_priority, priority_map_option, target_option, train_priority
 from service.runtime import runtime
 
 log = logging.getLogger(__name__)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--target",
-    type=click.Choice(["label", "priority"]),
-    default="label",
-    show_default=True,
-    help="What to learn: the label (model families), or the priority (the family TRIAGE_PRIORITY_MODEL, read "
-    "from each source's priority field, or --label-field).",
-)
-@click.option(
-    "--priority-map",
-    help="With --target priority: VALUE=PRIORITY,... for a source's values that are not Jira's or Zendesk's "
-    "names, e.g. 0=urgent,1=high,2=normal,3=low.",
-)
+@target_option
+@priority_map_option
 @click.option(
     "--config",
     "config_file",
@@ -172,25 +162,10 @@ def train(
             if n:
                 specs.append(f"feedback:{feedback_csv}")
         if target == "priority":
-            argv = _priority_argv(
-                settings.models_dir,
-                settings.priority_model,
-                specs,
-                report_dir,
-                label_field=label_field or label_column,
-                text_columns=text_columns,
-                options={
-                    "--priority-map": priority_map,
-                    "--id-column": id_column,
-                    "--time-column": time_column,
-                    "--split": split,
-                    "--holdout": holdout,
-                    "--min-count": min_count,
-                    "--seed": seed,
-                },
-                promote=promote,
-            )
-            raise SystemExit(subprocess.call(argv))
+            opts = {"--priority-map": priority_map, "--id-column": id_column, "--time-column": time_column}
+            opts |= {"--split": split, "--holdout": holdout, "--min-count": min_count, "--seed": seed}
+            field = label_field or label_column
+            raise SystemExit(train_priority(settings, specs, report_dir, field, text_columns, opts, promote))
         argv = [
             sys.executable,
             "-m",
@@ -229,30 +204,6 @@ def train(
             argv.append("--promote" if promote else "--no-promote")
         # A subprocess keeps the service package free of training imports (the model directory is the contract).
         raise SystemExit(subprocess.call(argv))
-
-
-def _priority_argv(
-    models_dir: Path,
-    name: str,
-    specs: list[str],
-    report_dir: Path,
-    *,
-    label_field: str | None,
-    text_columns: tuple[str, ...],
-    options: dict[str, object],
-    promote: bool | None,
-) -> list[str]:
-    """The training.priority command line for `triage train --target priority`."""
-    if name == "none":
-        raise click.UsageError("TRIAGE_PRIORITY_MODEL=none: name the family to train (default: priority)")
-    argv = [sys.executable, "-m", "training.priority", "train", "--out", str(models_dir), "--name", name]
-    argv += ["--report-dir", str(report_dir), "--label-field", label_field or "priority"]
-    argv += [a for s in specs for a in ("--source", s)]
-    argv += [a for c in text_columns for a in ("--text-column", c)]
-    argv += [a for flag, value in options.items() if value is not None for a in (flag, str(value))]
-    if promote is not None:
-        argv.append("--promote" if promote else "--no-promote")
-    return argv
 
 
 @click.command()
@@ -435,22 +386,12 @@ def models_gate(
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default="category", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("var/reports"), show_default=True)
-@click.option(
-    "--target",
-    type=click.Choice(["label", "priority"]),
-    default="label",
-    show_default=True,
-    help="priority: the priority model in service, on a CSV whose --label-column holds priorities "
-    "(a training run's holdout.csv).",
-)
+@target_option
 def evaluate_command(data: Path, text_column: str, label_column: str, out: Path, target: str) -> None:
     """Evaluate the model in service; write eval.json and eval.html (with plots)."""
     settings = settings_from_env()
     if target == "priority":
-        argv = [sys.executable, "-m", "training.priority", "eval", "--data", str(data), "--out", str(out / "priority")]
-        argv += ["--text-column", text_column, "--label-column", label_column]
-        argv += ["--models-dir", str(settings.models_dir), "--name", settings.priority_model]
-        raise SystemExit(subprocess.call(argv))
+        raise SystemExit(eval_priority(settings, data, text_column, label_column, out))
     argv = [
         sys.executable,
         "-m",
