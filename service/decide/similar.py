@@ -24,6 +24,9 @@ from sqlalchemy.orm import Session
 
 from service.core.clock import aware, now_utc
 from service.core.domain import Decision
+from service.decide.base_encoder import base_encoder
+from service.decide.classify import BASE_SPACE
+from service.decide.normalize import model_text
 from service.decide.similar_queries import (
     newer_vectors,
     newest_vector_time,
@@ -62,6 +65,7 @@ def with_similar(
         return decisions
     started = time.perf_counter()
     try:
+        decisions = _embed_missing(runtime, tickets, decisions)
         found = _nearest(runtime, session, tickets, decisions)
         candidates = tickets_by_id(session=session, ticket_ids=sorted({i for hits in found for i, _ in hits}))
     except Exception:
@@ -88,6 +92,21 @@ def with_similar(
         out.append(
             replace(decision, extra=extra, reason=reason, timings_ms={**decision.timings_ms, "similar": per_ticket_ms})
         )
+    return out
+
+
+def _embed_missing(runtime: Runtime, tickets: Sequence[Ticket], decisions: list[Decision]) -> list[Decision]:
+    """Embed, with the base encoder if one is installed, the tickets whose model computed no embedding."""
+    missing = [i for i, d in enumerate(decisions) if d.prediction.embedding is None]
+    encoder = base_encoder(runtime.settings.similar_dir, threads=runtime.settings.model_threads) if missing else None
+    if encoder is None:
+        return decisions
+    texts = [model_text(tickets[i].subject, tickets[i].body, tickets[i].source, tickets[i].meta) for i in missing]
+    vectors = np.ascontiguousarray(encoder.embed(texts), dtype=np.float32)
+    out = list(decisions)
+    for i, vector in zip(missing, vectors, strict=True):
+        prediction = replace(out[i].prediction, embedding=vector.tobytes(), embedding_space=BASE_SPACE)
+        out[i] = replace(out[i], prediction=prediction)
     return out
 
 
