@@ -173,6 +173,8 @@ class Runtime:
             generator,
             timeout_s=self.settings.drafting_timeout_s,
             slots=cache.slots if cache is not None else None,
+            # The worker's own detector: another would load its models again in each pool process.
+            language_of=self.language.detect if self.language is not None else None,
         )
 
     @cached_property

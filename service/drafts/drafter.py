@@ -7,6 +7,7 @@ import re
 import threading
 from dataclasses import dataclass
 
+from service.decide.language import detect_language
 from service.decide.normalize import ticket_text
 from service.drafts import guards
 from service.drafts.context import context_for
@@ -45,12 +46,14 @@ class ReplyDrafter:
         timeout_s: float = 20.0,
         slots: threading.BoundedSemaphore | None = None,
         wait_s: float = 5.0,
+        language_of: guards.LanguageOf | None = detect_language,
     ) -> None:
         self.templates = templates
         self.generator = generator
         self.timeout_s = timeout_s
         self.slots = slots
         self.wait_s = wait_s
+        self.language_of = language_of
 
     def prompt(self, text: str, *, queue: str, label: str) -> tuple[str, str]:
         ctx = context_for(ticket_id="", requester="", subject="", body=text, queue=queue, label=label)
@@ -93,7 +96,7 @@ class ReplyDrafter:
         if out.stopped_by_time:
             check = guards.GuardResult(ok=False, guard="timeout", detail=f"no answer within {self.timeout_s:.0f} s")
         else:
-            check = guards.check(generated, ticket_text=text, template_text=template_text)
+            check = guards.check(generated, ticket_text=text, template_text=template_text, language_of=self.language_of)
         acknowledgement = generated if check.ok else None
         draft = self.templates.render(ctx, acknowledgement=acknowledgement)
         return DraftResult(

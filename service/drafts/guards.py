@@ -20,12 +20,17 @@ class GuardResult:
     detail: str
 
 
+# The language of a text (None: unknown); the worker passes its own detector, which knows TRIAGE_LANGUAGES.
+LanguageOf = Callable[[str], str | None]
+
+
 @dataclass(frozen=True)
 class _Texts:
     generated: str
     ticket: str
     template: str
     max_chars: int
+    language_of: LanguageOf | None = None
 
     @property
     def allowed(self) -> str:
@@ -195,7 +200,9 @@ def _refusal(t: _Texts) -> str | None:
 
 
 def _language(t: _Texts) -> str | None:
-    ticket, generated = detect_language(t.ticket), detect_language(t.generated)
+    if t.language_of is None:  # detection is off (TRIAGE_LANGUAGES=none)
+        return None
+    ticket, generated = t.language_of(t.ticket), t.language_of(t.generated)
     if ticket and generated and ticket != generated:
         return f"generated text reads as {generated!r}, the ticket as {ticket!r}"
     return None
@@ -342,7 +349,14 @@ GUARDS: tuple[tuple[str, Callable[[_Texts], str | None]], ...] = (
 )
 
 
-def check(generated: str, *, ticket_text: str, template_text: str, max_chars: int = 300) -> GuardResult:
+def check(
+    generated: str,
+    *,
+    ticket_text: str,
+    template_text: str,
+    max_chars: int = 300,
+    language_of: LanguageOf | None = detect_language,
+) -> GuardResult:
     """Run every guard in order on a generated part and report the first that fires."""
     texts = _Texts(
         # Longer than the length guard allows is refused by it; the rest is never read.
@@ -351,6 +365,7 @@ def check(generated: str, *, ticket_text: str, template_text: str, max_chars: in
         ticket=_normalise(bounded(ticket_text)),
         template=_normalise(template_text),
         max_chars=max_chars,
+        language_of=language_of,
     )
     for name, guard in GUARDS:
         detail = guard(texts)

@@ -15,6 +15,7 @@ from service import create_app
 from service.core.domain import Prediction
 from service.core.settings import Secret
 from service.decide.language import DEFAULT_LANGUAGES
+from service.infra.migrate import upgrade
 from service.infra.models import Ticket
 from service.review import users as review_users
 from tests.support.chat import ChatServer
@@ -172,3 +173,15 @@ def test_the_review_page_shows_the_language_in_the_list_and_on_the_ticket_with_t
     assert "not one the model was trained on" not in page
     view = client.get(f"/api/v1/tickets/{german}", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()
     assert view["language"] == "de" and "'de'" in view["decision"]["language_gate"]
+
+
+def test_drafts_check_the_reply_language_with_the_workers_detector_and_not_at_all_when_it_is_off(
+    runtime, models_dir, tmp_path, fake_helpdesk
+):
+    drafter = runtime.drafter()
+    assert drafter is not None and drafter.language_of == runtime.language.detect
+    other = f"sqlite:///{tmp_path / 'off.db'}"
+    upgrade(other)
+    app = make_app(other, models_dir, tmp_path, fake_helpdesk, languages="none")
+    assert app.extensions["triage"].drafter().language_of is None
+    app.extensions["triage"].db.dispose()

@@ -223,3 +223,9 @@ def test_sorry_for_the_confusion_is_fine_when_the_customer_was_confused():
         template_text="Fees are listed in the app.",
     )
     assert result.ok, result
+
+
+def test_with_detection_off_the_language_guard_lets_any_language_through():
+    german = "Wir verstehen, dass Ihre Aufladung noch nicht auf Ihrem Konto ist."
+    assert check(german, ticket_text=TICKET, template_text="").guard == "language"
+    assert check(german, ticket_text=TICKET, template_text="", language_of=None).guard != "language"
