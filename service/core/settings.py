@@ -231,7 +231,7 @@ class Settings:
         default=0.9, metadata={"doc": "Cosine similarity from which a similar earlier ticket may be a duplicate."}
     )
     duplicate_open_days: float = field(
-        default=7.0, metadata={"doc": "Days after its last update that an earlier ticket counts as still open."}
+        default=7.0, metadata={"doc": "Days after Triage received it that an earlier ticket counts as still open."}
     )
     auto_send_queues: str = field(
         default="",

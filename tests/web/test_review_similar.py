@@ -115,6 +115,14 @@ def test_the_ticket_page_lists_similar_earlier_tickets_with_their_routing_and_co
         assert "near-duplicate" in page.locator(".facts").first.inner_text()
         (ROOT / "test-artifacts").mkdir(exist_ok=True)
         page.locator("#similar").screenshot(path=str(ROOT / "test-artifacts" / "similar.png"))
+        # On a phone the list stays inside the screen.
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert (
+            page.evaluate("""() => [...document.querySelectorAll('#similar *')]
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).length""")
+            == 0
+        )
+        page.set_viewport_size({"width": 1280, "height": 900})
         # A link to the earlier ticket opens it.
         first.get_by_role("link").click()
         page.wait_for_url(f"**/review/tickets/{ids['ZD-1']}")
