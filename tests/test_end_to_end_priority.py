@@ -3,16 +3,18 @@
 import shutil
 
 import pytest
+from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
 from integrations.fake.webhook import signed_delivery
 from service.core.settings import Secret
 from service.infra.models import Ticket, WritebackRow
 from service.review import users as review_users
+from service.web.openapi import document
 from tests.support.priority import train_priority, write_priority_csv
 from tests.support.processes import app_with_worker, service_env, wait_until
 from tests.support.review import PASSWORD, SECRET_KEY, sign_in
-from tests.support.settings import SECRET, make_settings
+from tests.support.settings import SECRET, TOKEN, make_settings
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
@@ -75,6 +77,11 @@ def test_the_workers_priority_model_raises_the_rules_priority_and_it_is_written_
             assert sent[external_id].get("priority") == expected, (decision.status, sent[external_id])
         statuses = {session.get(Ticket, i).decision.status for i in ids.values()}
     assert "auto_routed" in statuses  # else the write-back of a model's priority was never exercised
+
+    view = client.get(f"/api/v1/tickets/{ids['P-1']}", headers={"Authorization": f"Bearer {TOKEN}"}).get_json()
+    assert view["decision"]["priority_model"]["priority"] == "high" and view["decision"]["priority_from"] == "model"
+    errors = Draft202012Validator(document()["components"]["schemas"]["TicketView"]).iter_errors(view)
+    assert not [error.message for error in errors]
 
     with rt.db.session() as session:
         review_users.create_user(session, username="ann", password=PASSWORD, role="agent")

@@ -306,6 +306,17 @@ _DECISION = {
         "model": {"type": "object", "required": ["name", "version"], "properties": {"name": _TEXT, "version": _TEXT}},
         "reason": _NULLABLE_TEXT,
         "language_gate": _NULLABLE_TEXT,
+        # The priority model's answer (null without one) and whether it or the rules set the priority.
+        "priority_model": {
+            "type": ["object", "null"],
+            "properties": {
+                "priority": _TEXT,
+                "confidence": _NUMBER,
+                "cutoff": {"type": ["number", "null"]},
+                "model": _TEXT,
+            },
+        },
+        "priority_from": {"type": ["string", "null"], "enum": ["model", "rules", None]},
         "llm": {"type": ["object", "null"]},
         "decided_at": _NULLABLE_TEXT,
         "writebacks": {
