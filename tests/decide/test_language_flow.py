@@ -13,7 +13,7 @@ import yaml
 
 from service import create_app
 from service.core.domain import Prediction
-from service.core.settings import Secret
+from service.core.settings import ConfigError, Secret
 from service.decide.language import DEFAULT_LANGUAGES
 from service.infra.migrate import upgrade
 from service.infra.models import Ticket
@@ -185,3 +185,8 @@ def test_drafts_check_the_reply_language_with_the_workers_detector_and_not_at_al
     app = make_app(other, models_dir, tmp_path, fake_helpdesk, languages="none")
     assert app.extensions["triage"].drafter().language_of is None
     app.extensions["triage"].db.dispose()
+
+
+def test_an_unknown_language_code_stops_the_start_with_its_name(sqlite_url, models_dir, tmp_path, fake_helpdesk):
+    with pytest.raises(ConfigError, match="TRIAGE_LANGUAGES: xx"):
+        make_app(sqlite_url, models_dir, tmp_path, fake_helpdesk, languages="en,xx")
