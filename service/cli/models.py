@@ -162,7 +162,8 @@ def train(
             if n:
                 specs.append(f"feedback:{feedback_csv}")
         if target == "priority":
-            opts = {"--priority-map": priority_map, "--id-column": id_column, "--time-column": time_column}
+            opts: dict[str, object] = {"--priority-map": priority_map, "--id-column": id_column}
+            opts |= {"--time-column": time_column}
             opts |= {"--split": split, "--holdout": holdout, "--min-count": min_count, "--seed": seed}
             field = label_field or label_column
             raise SystemExit(train_priority(settings, specs, report_dir, field, text_columns, opts, promote))
