@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from celery import Celery
 
 from service.infra.celery_app import QUEUE
 
 log = logging.getLogger(__name__)
+
+# Beat entries cheap and local enough to run in the embedded worker: the similar-ticket index's top-up.
+EMBEDDED_BEAT = ("similar",)
 
 
 class EmbeddedWorker:
@@ -47,12 +51,27 @@ class EmbeddedWorker:
 
     def _sweep_loop(self) -> None:
         # The first sweep runs at once: it recovers what a previous run acknowledged but did not finish.
+        last_run: dict[str, float] = {}
         while not self._stop.is_set():
             try:
                 self.celery.tasks["triage.sweep"].apply_async()
             except Exception:
                 log.exception("sweep failed")
+            self._beat(last_run)
             self._stop.wait(self.sweep_interval_s)
+
+    def _beat(self, last_run: dict[str, float]) -> None:
+        """Run the beat entries that embedded mode runs itself when they are due (there is no celery beat)."""
+        for name in EMBEDDED_BEAT:
+            entry = self.celery.conf.beat_schedule.get(name)
+            now = time.monotonic()
+            if entry is None or now - last_run.get(name, -1e18) < float(entry["schedule"]):
+                continue
+            last_run[name] = now
+            try:
+                self.celery.tasks[entry["task"]].apply_async()
+            except Exception:
+                log.exception("%s failed", entry["task"])
 
     def stop(self) -> None:
         self._stop.set()

@@ -182,3 +182,24 @@ def test_the_baseline_computes_no_embedding_so_its_tickets_have_no_similar_list(
     assert reason["model"].startswith("baseline@")
     assert "similar" not in reason and vectors(runtime) == {}
     runtime.db.dispose()
+
+
+def test_the_embedded_worker_tops_the_index_up_itself(tmp_path, sqlite_url, frozen_models_dir):
+    from service.worker.embedded import EmbeddedWorker
+    from tests.support.processes import wait_until
+
+    settings = make_settings(
+        sqlite_url, frozen_models_dir, model_name="frozen", similar_dir=tmp_path / "idx", similar_index_interval_s=1
+    )
+    application = create_app(settings, environ={})
+    decide(application, application.test_client(), "T-1", CARD_LATE)
+    store = IndexStore(tmp_path / "idx")
+    assert store.published(BASE_SPACE) is None
+    worker = EmbeddedWorker(application.extensions["celery"], concurrency=1, sweep_interval_s=0.2)
+    worker.start()
+    try:
+        published = wait_until(lambda: store.published(BASE_SPACE), timeout=30, message="the index published")
+        assert published.count == 1
+    finally:
+        worker.stop()
+        application.extensions["triage"].db.dispose()
