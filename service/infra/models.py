@@ -390,6 +390,7 @@ class IntentCluster(Base):
     size: Mapped[int]
     terms: Mapped[list[Any]] = mapped_column(default=list)  # key terms, most telling first
     ticket_ids: Mapped[list[Any]] = mapped_column(default=list)
-    trend: Mapped[dict[str, Any]] = mapped_column(default=dict)  # tickets per day: {"2026-12-01": n}
+    # {"per_day": {"2026-12-01": n}, "representation": "tfidf" or "embedding:<space>", "window_days": 14}
+    trend: Mapped[dict[str, Any]] = mapped_column(default=dict)
     label: Mapped[str | None] = mapped_column(String(128))  # set when an admin turns it into a label
     labelled_by: Mapped[str | None] = mapped_column(String(64))

@@ -17,8 +17,9 @@ from service.infra.celery_app import QUEUE
 
 log = logging.getLogger(__name__)
 
-# Beat entries cheap and local enough to run in the embedded worker: the similar-ticket index's top-up.
-EMBEDDED_BEAT = ("similar",)
+# Beat entries cheap and local enough to run in the embedded worker: the similar-ticket index's top-up and the
+# clustering of new intents.
+EMBEDDED_BEAT = ("similar", "find-intents")
 
 
 class EmbeddedWorker:

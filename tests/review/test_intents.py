@@ -200,3 +200,39 @@ def test_stored_embeddings_are_used_where_tickets_have_them(rt):
     assert {r.trend["representation"] for r in rows} == {"embedding:space-x"}
     for name in PLANTED:
         assert any([ids[int(i)] for i in r.ticket_ids] == [name] * 10 for r in rows), name
+
+
+def test_the_embedded_worker_runs_the_schedule_itself(sqlite_url, models_dir):
+    from service.worker.embedded import EmbeddedWorker
+    from tests.support.processes import wait_until
+
+    app = create_app(
+        make_settings(sqlite_url, models_dir, intents_min_cluster_size=5, intents_interval_s=1), environ={}
+    )
+    rt = app.extensions["triage"]
+    texts, _ = planted(per_group=10, n_noise=10)
+    for text in texts:
+        decided_ticket(rt, confidence=0.3, subject="", body=text)
+    worker = EmbeddedWorker(app.extensions["celery"], concurrency=1, sweep_interval_s=0.2)
+    worker.start()
+    try:
+
+        def clustered() -> list[IntentCluster]:
+            with rt.db.session() as session:
+                return list(session.scalars(select(IntentCluster)))
+
+        found = wait_until(clustered, timeout=60, message="clusters from the embedded worker")
+        assert sum(c.size for c in found) <= len(texts) and any("mortgage" in c.terms for c in found)
+    finally:
+        worker.stop()
+        rt.db.dispose()
+
+
+def test_no_schedule_is_set_up_while_it_is_off(sqlite_url, models_dir):
+    off = create_app(make_settings(sqlite_url, models_dir), environ={})
+    on = create_app(make_settings(sqlite_url, models_dir, intents_interval_s=3600), environ={})
+    assert "find-intents" not in off.extensions["celery"].conf.beat_schedule
+    entry = on.extensions["celery"].conf.beat_schedule["find-intents"]
+    assert entry == {"task": "triage.find_intents", "schedule": 3600.0}
+    for app in (off, on):
+        app.extensions["triage"].db.dispose()
