@@ -187,4 +187,7 @@ def kept_priority(before: Decision, after: Decision, scale: Sequence[str]) -> De
     person set (held) stays as they set it."""
     if after is before or (before.extra.get("held") or {}).get("priority"):
         return after
+    if after.route == before.route:  # not re-routed (no LLM, or it agreed): the combined priority stands as it was
+        kept = {k: before.extra[k] for k in (REASON_KEY, "priority_from") if k in before.extra}
+        return replace(after, extra={**after.extra, **kept})
     return with_priority(after, PriorityAnswer.from_reason(before.extra), scale)

@@ -64,6 +64,9 @@ def test_a_new_route_after_escalation_gets_the_models_priority_again():
     rerouted = replace(decision("low"), extra={})  # the LLM's label led to another queue, built from the rules
     assert kept_priority(before, rerouted, SCALE).route.priority == "high"
     assert kept_priority(before, before, SCALE) is before
+    # Sent to the LLM but not re-routed: the priority and where it came from stand as they were.
+    unchanged = kept_priority(before, replace(before, reason="no LLM configured: a person decides", extra={}), SCALE)
+    assert unchanged.route == before.route and unchanged.extra["priority_from"] == "model"
 
 
 def test_a_priority_a_person_set_outlasts_the_model():
@@ -84,3 +87,44 @@ def test_a_priority_a_person_set_outlasts_the_model():
 def test_the_urgent_cutoff_is_tried_first_then_the_most_probable_priority(row, chosen):
     labels = ["low", "normal", "high", "urgent"]
     assert labels[choose(np.array(row), labels, SCALE, {"urgent": 0.25})] == chosen
+
+
+@pytest.fixture
+def priority_models(models_dir, tmp_path_factory):
+    """The shared tiny label model and a priority model beside it, in a copy (other tests see none)."""
+    import shutil
+
+    from tests.support.priority import train_priority, write_priority_csv
+
+    base = tmp_path_factory.mktemp("priority-models")
+    shutil.copytree(models_dir, base / "models")
+    train_priority(base / "models", write_priority_csv(base / "priority.csv", per_label=40))
+    return base / "models"
+
+
+@pytest.mark.parametrize(("strict", "written"), [(False, "high"), (True, None)])
+def test_a_decided_ticket_writes_the_models_priority_back_and_a_guess_does_not(
+    strict, written, sqlite_url, priority_models, fake_helpdesk, tmp_path
+):
+    from service import create_app
+    from service.infra.models import Ticket
+    from tests.support.flows import deliver, process, receive, strict_rules
+    from tests.support.settings import make_settings
+
+    routing = {"routing_file": strict_rules(tmp_path)} if strict else {}
+    app = create_app(
+        make_settings(sqlite_url, priority_models, **routing), environ={"TRIAGE_FAKE_HELPDESK_URL": fake_helpdesk.url}
+    )
+    rt = app.extensions["triage"]
+    try:
+        ticket_id = receive(app.test_client(), body="What exchange rate will I get for dollars?")
+        assert deliver(rt, process(rt, ticket_id)).outcome == "done"
+        with rt.db.session() as session:
+            decision = session.get(Ticket, ticket_id).decision
+            assert (decision.queue, decision.priority, decision.reason["priority_from"]) == ("fx_fees", "high", "model")
+            assert decision.status == ("needs_review" if strict else "auto_routed")
+        [request] = fake_helpdesk.successful()
+        # A guess moves nothing: the model's priority waits for an agent like the label does.
+        assert request.body.get("priority") == written
+    finally:
+        rt.db.dispose()
