@@ -236,3 +236,46 @@ def test_no_schedule_is_set_up_while_it_is_off(sqlite_url, models_dir):
     assert entry == {"task": "triage.find_intents", "schedule": 3600.0}
     for app in (off, on):
         app.extensions["triage"].db.dispose()
+
+
+def test_tickets_decided_by_an_embedding_model_are_clustered_by_the_vectors_the_decision_stored(
+    tmp_path, sqlite_url, frozen_models_dir
+):
+    from service.decide import flow as decide_flow
+    from tests.support.flows import receive, strict_rules
+
+    settings = make_settings(
+        sqlite_url,
+        frozen_models_dir,
+        model_name="frozen",
+        routing_file=strict_rules(tmp_path),
+        similar_dir=tmp_path / "similar",
+        intents_min_cluster_size=5,
+    )
+    app = create_app(settings, environ={})
+    rt = app.extensions["triage"]
+    client = app.test_client()
+    texts, truth = planted(per_group=10, n_noise=20)
+    ids = {
+        receive(client, f"V-{i}", body=text): group for i, (text, group) in enumerate(zip(texts, truth, strict=True))
+    }
+    try:
+        with rt.db.session() as session:
+            decide_flow.process_tickets(rt, session, list(ids), batch_size=16)
+            stored = session.scalars(select(TicketVector.model)).all()
+            run = find_intents(rt, session)
+            rows = session.scalars(select(IntentCluster)).all()
+        assert len(stored) == len(ids) and len(set(stored)) == 1
+        # Nearly all are guesses (a noise question the tiny model knows well may clear even this threshold).
+        assert run.tickets >= len(ids) - 3 and run.representations == {f"embedding:{stored[0]}": run.tickets}
+        assert {r.trend["representation"] for r in rows} == {f"embedding:{stored[0]}"}
+        for name in PLANTED:
+            best = max(rows, key=lambda r: sum(ids[int(i)] == name for i in r.ticket_ids))
+            members = [ids[int(i)] for i in best.ticket_ids]
+            # In the base encoder's space the crypto questions (buy, sell, wallet address) lie wider apart than
+            # the others among 50 tickets: it must lead a cluster; the tight groups must come back whole and pure.
+            least = 4 if name == "crypto" else 8
+            assert members.count(name) >= least and members.count(name) / len(members) >= 0.65, (name, members)
+            assert name == "crypto" or members.count(name) / len(members) >= 0.8, (name, members)
+    finally:
+        rt.db.dispose()
