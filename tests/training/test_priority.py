@@ -103,3 +103,41 @@ def test_agents_priorities_in_a_feedback_export_are_read_as_the_priority_label(t
     [label_row], _ = read_source(SourceSpec("feedback", path))
     [priority_row], _ = read_source(SourceSpec("feedback", path, label="priority"))
     assert (label_row.label, priority_row.label) == ("lost_or_stolen_card", "urgent")
+
+
+def test_zendesk_and_jira_exports_are_read_by_their_priority_field_and_mapped(tmp_path):
+    zendesk, jira = tmp_path / "zendesk.json", tmp_path / "jira.json"
+    zendesk.write_text(
+        json.dumps(
+            {
+                "tickets": [
+                    {"id": 1, "subject": "Site down", "description": "Nothing loads", "priority": "urgent"},
+                    {"id": 2, "subject": "Typo on page", "description": "", "priority": "low"},
+                    {"id": 3, "subject": "No priority set", "description": "", "priority": None},
+                ]
+            }
+        )
+    )
+    jira.write_text(
+        json.dumps(
+            {
+                "issues": [
+                    {"key": "OPS-1", "fields": {"summary": "Cluster down", "priority": {"name": "Blocker"}}},
+                    {"key": "OPS-2", "fields": {"summary": "Rename a label", "priority": {"name": "Trivial"}}},
+                    {"key": "OPS-3", "fields": {"summary": "Odd scheme", "priority": {"name": "P0"}}},
+                ]
+            }
+        )
+    )
+    cfg = training_priority.PriorityConfig(
+        sources=[SourceSpec("zendesk", zendesk, label="priority"), SourceSpec("jira", jira, label="priority")]
+    )
+    rows, reports, unmapped = training_priority.read_rows(cfg)
+    assert sorted((r.key, r.label) for r in rows) == [
+        ("jira:OPS-1", "urgent"),
+        ("jira:OPS-2", "low"),
+        ("zendesk:1", "urgent"),
+        ("zendesk:2", "low"),
+    ]
+    assert [r["skipped"] for r in reports] == [{"no priority": 1}, {}]
+    assert dict(unmapped) == {"priority 'P0' not on the scale (add it to --priority-map)": 1}
