@@ -7,7 +7,7 @@ its queue's most common priority in the training part (the queue is the set's ro
 ticket itself: a best case for the rule, since the queue is never wrong); "model + rules" is what serving does,
 the more urgent of the two. Prints JSON and writes bench/results/priority.json.
 
-    .venv/bin/python bench/priority.py                       # both sets, seeds 0 1 2 (~10 min on 2 cores)
+    .venv/bin/python bench/priority.py                       # both sets, seeds 0 1 2 (~15 min on 2 shared cores)
     .venv/bin/python bench/priority.py --sets apache --seeds 0
 """
 
