@@ -25,7 +25,6 @@ from service.infra.queries import distinct_values, get_ticket
 from service.review.corrections import REVIEW, hold
 from service.review.errors import ReviewError
 from service.review.intents import named_labels
-from service.review.intents import named_labels
 from service.review.queries import latest_feedback
 from service.runtime import Runtime
 
@@ -64,8 +63,6 @@ class Choices:
 def review_choices(runtime: Runtime, session: Session) -> Choices:
     rules = runtime.rules
     labels = dict.fromkeys(distinct_values(session=session, column=PredictionRow.label), rules.default.name)
-    # Labels admins made from clusters of tickets no label fitted: the default queue until the rules name one.
-    labels.update(dict.fromkeys(named_labels(session), rules.default.name))
     # Labels admins made from clusters of tickets no label fitted: the default queue until the rules name one.
     labels.update(dict.fromkeys(named_labels(session), rules.default.name))
     labels.update(rules.label_queue)
