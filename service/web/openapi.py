@@ -318,6 +318,26 @@ _DECISION = {
         },
         "priority_from": {"type": ["string", "null"], "enum": ["model", "rules", None]},
         "llm": {"type": ["object", "null"]},
+        # The most similar earlier tickets when it was decided (null: it looked for none) and the near-duplicate.
+        "similar": {
+            "type": ["array", "null"],
+            "items": {
+                "type": "object",
+                "required": ["ticket_id", "similarity"],
+                "properties": {"ticket_id": _COUNT, "similarity": _NUMBER},
+            },
+        },
+        "duplicate_of": {
+            "type": ["object", "null"],
+            "properties": {
+                "ticket_id": _COUNT,
+                "source": _TEXT,
+                "external_id": _TEXT,
+                "subject": _TEXT,
+                "similarity": _NUMBER,
+                "why": {"type": "string", "enum": ["same requester", "still open"]},
+            },
+        },
         "decided_at": _NULLABLE_TEXT,
         "writebacks": {
             "type": "array",

@@ -203,3 +203,20 @@ def test_the_embedded_worker_tops_the_index_up_itself(tmp_path, sqlite_url, froz
     finally:
         worker.stop()
         application.extensions["triage"].db.dispose()
+
+
+def test_the_ticket_api_returns_the_similar_tickets_and_the_duplicate_as_its_schema_says(app, client):
+    import jsonschema
+
+    from service.web.openapi import document
+    from tests.support.settings import TOKEN
+
+    first, _, _ = decide(app, client, "T-1", CARD_LATE, requester="ann@example.com")
+    second, _, _ = decide(app, client, "T-2", CARD_LATE_AGAIN, requester="ann@example.com")
+    response = client.get(f"/api/v1/tickets/{second}", headers={"Authorization": f"Bearer {TOKEN}"})
+    decision = response.get_json()["decision"]
+    assert decision["similar"][0]["ticket_id"] == first and decision["duplicate_of"]["ticket_id"] == first
+    spec = document()
+    jsonschema.validate(
+        response.get_json(), {**spec["components"]["schemas"]["TicketView"], "components": spec["components"]}
+    )
