@@ -228,7 +228,7 @@ class Settings:
         default=300, metadata={"doc": "How often celery beat adds newly decided tickets to the similar-ticket index."}
     )
     duplicate_threshold: float = field(
-        default=0.9, metadata={"doc": "Cosine similarity from which a similar earlier ticket may be a duplicate."}
+        default=0.8, metadata={"doc": "Cosine similarity from which a similar earlier ticket may be a duplicate."}
     )
     duplicate_open_days: float = field(
         default=7.0, metadata={"doc": "Days after Triage received it that an earlier ticket counts as still open."}
