@@ -15,6 +15,7 @@ The embedding's cosine decides; the threshold is the lowest that keeps --precisi
 split, reported on pairs from the test split. Embeddings are the base MiniLM's, as the frozen family serves them.
 
     .venv/bin/python bench/similar.py [--n 1000000] [--queries 2000] [--pairs 2000] [--out FILE]
+    .venv/bin/python bench/similar.py --encoder-cost --out bench/results/similar-encoder.json
 """
 
 from __future__ import annotations
@@ -279,6 +280,45 @@ def duplicates(n_pairs: int, target: float, seed: int) -> dict[str, Any]:
     return result
 
 
+def encoder_cost(similar_dir: Path, n: int = 300) -> dict[str, Any]:
+    """What the base encoder adds per baseline ticket: one ticket at a time (a quiet worker) and 16 at a time (a
+    busy one's batch), on Banking77 test questions, through the service's own BaseEncoder."""
+    from service.decide.base_encoder import ENCODER_DIR, base_encoder
+    from training.base_encoder import build
+
+    started = time.perf_counter()
+    build(similar_dir / ENCODER_DIR)
+    build_s = time.perf_counter() - started
+    started = time.perf_counter()
+    encoder = base_encoder(similar_dir)
+    assert encoder is not None
+    load_s = time.perf_counter() - started
+    texts = banking77("test")[0][:n]
+    encoder.embed(texts[:20])  # warm-up
+    single = []
+    for text in texts:
+        t = time.perf_counter()
+        encoder.embed([text])
+        single.append((time.perf_counter() - t) * 1000)
+    started = time.perf_counter()
+    for i in range(0, len(texts), 16):
+        encoder.embed(texts[i : i + 16])
+    batched_ms = (time.perf_counter() - started) * 1000 / len(texts)
+    lat = np.array(single)
+    return {
+        "texts": len(texts),
+        "build_s": round(build_s, 1),
+        "load_s": round(load_s, 2),
+        "graph_mb": round((similar_dir / ENCODER_DIR / "model.onnx").stat().st_size / 2**20),
+        "one_at_a_time_ms": {
+            "p50": round(float(np.percentile(lat, 50)), 2),
+            "p95": round(float(np.percentile(lat, 95)), 2),
+        },
+        "batches_of_16_ms_per_ticket": round(batched_ms, 2),
+        "rss_mb_after": round(rss_mb()),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1_000_000, help="synthetic vectors in the index")
@@ -289,10 +329,16 @@ def main() -> None:
     parser.add_argument("--beams", type=int, nargs="+", default=[64, 128, 256], help="search beams (ef) measured")
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--skip-duplicates", action="store_true")
+    parser.add_argument("--encoder-cost", action="store_true", help="only what the baseline's base encoder costs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "similar.json")
     args = parser.parse_args()
     result: dict[str, Any] = {"machine": machine(), "load_average": os.getloadavg()}
+    if args.encoder_cost:
+        with tempfile.TemporaryDirectory() as tmp:
+            result["base_encoder"] = encoder_cost(Path(tmp))
+        publish(result, args.out)
+        return
     if not args.skip_duplicates:
         result["duplicates"] = duplicates(args.pairs, args.precision, args.seed)
     if not args.skip_scale:

@@ -57,7 +57,7 @@ def similar_update() -> None:
 def similar_encoder() -> None:
     """Install the base sentence encoder, so models without an embedding (the baseline) get similar tickets too.
 
-    Built from the installed all-MiniLM-L6-v2 wheel (no network); costs ~14 ms a ticket and ~90 MB per worker."""
+    Built from the installed all-MiniLM-L6-v2 wheel (no network); costs 2-14 ms a ticket and ~90 MB per worker."""
     out = runtime().settings.similar_dir / ENCODER_DIR
     # A subprocess keeps the service package free of training imports (the directory is the contract).
     code = subprocess.call([sys.executable, "-m", "training.base_encoder", "--out", str(out)])

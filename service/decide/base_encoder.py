@@ -2,7 +2,7 @@
 
 `triage similar encoder` writes its graph under TRIAGE_SIMILAR_DIR/base-encoder; while it is there, the workers
 embed the tickets of such models (the TF-IDF baseline) with it, in the frozen family's space. It costs what the
-frozen model's encoder costs: about 14 ms a ticket of 64 tokens on 2 threads, and ~90 MB of memory per worker.
+frozen model's encoder costs: 2 ms for a short question, about 14 ms at 64 tokens on 2 threads, and ~90 MB per worker.
 """
 
 from __future__ import annotations
