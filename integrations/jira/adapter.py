@@ -11,6 +11,7 @@ from typing import Any
 from integrations.jira import webhook
 from integrations.jira.client import JiraClient
 from integrations.jira.settings import JiraSettings
+from integrations.settings import ours_shown
 from service.core.domain import InboundEvent, InboundTicket, RateLimit, WritebackRequest
 from service.core.ports import IntegrationError, PayloadError
 
@@ -39,6 +40,17 @@ class JiraHelpdesk:
         if _ISSUE_KEY.fullmatch(external_id) or (external_id.isascii() and external_id.isdigit()):
             return None
         return f"Jira issues are keys like SUP-12 or numeric ids; {external_id[:40]!r} cannot be a Jira issue"
+
+    def routing_shown(self, ticket: InboundTicket) -> Mapping[str, frozenset[str]]:
+        meta = ticket.metadata
+        ids, names = str(meta.get("components", "")), str(meta.get("component_names", ""))
+        shown = {
+            "priority": ours_shown([meta.get("jira_priority_id"), meta.get("jira_priority")], self.settings.priorities)
+        }
+        # We write one component; several on the issue is someone's own arrangement, no queue of ours.
+        if ids and "," not in ids:
+            shown["queue"] = ours_shown([ids, names], self.settings.components)
+        return {field: names for field, names in shown.items() if names}
 
     def fetch_ticket(self, external_id: str) -> InboundTicket:
         if problem := self.external_id_problem(external_id):

@@ -118,6 +118,11 @@ def _ticket(issue: dict[str, Any]) -> InboundTicket:
         "status_id": _get(fields, "status", "id"),
         "jira_priority_id": _get(fields, "priority", "id"),
         "components": ",".join(str(c.get("id")) for c in _list(fields.get("components")) if isinstance(c, dict)),
+        # Names too, for mappings that name components and priorities rather than give their ids.
+        "component_names": "\n".join(
+            str(c.get("name")) for c in _list(fields.get("components")) if isinstance(c, dict)
+        ),
+        "jira_priority": _get(fields, "priority", "name"),
     }
     return InboundTicket(
         source=SOURCE,

@@ -150,6 +150,8 @@ class Decision:
     reason: str
     # Set when the LLM's label, not the classifier's, routed the ticket.
     llm_label: str | None = None
+    # Set when a person settled the label earlier (review page): later decisions keep it.
+    held_label: str | None = None
     # More explanation to store and show, e.g. the LLM's answer and the redacted text it saw.
     extra: dict[str, Any] = field(default_factory=dict)
     # Milliseconds each pipeline stage took for this ticket (classify, route, escalate); not part of the reason.
@@ -157,7 +159,7 @@ class Decision:
 
     @property
     def label(self) -> str:
-        return self.llm_label or self.prediction.label
+        return self.held_label or self.llm_label or self.prediction.label
 
     def explanation(self) -> dict[str, Any]:
         return {

@@ -21,6 +21,7 @@ from service.core.domain import (
     WritebackStatus,
 )
 from service.core.ports import IntegrationError
+from service.decide.held import Held, keep_held
 from service.decide.language import detect_all, explained, model_languages
 from service.decide.normalize import model_text, ticket_text
 from service.decide.priority import kept_priority, predict_priorities, with_priority
@@ -389,6 +390,8 @@ def decide_many(runtime: Runtime, tickets: list[Ticket]) -> list[Decision]:
             extra=explained(language, trained) if runtime.language is not None else {},  # off: nothing to say
             timings_ms={"classify": classify_ms, **language_ms, "route": route_ms},
         )
+        # What a person set (review page, helpdesk) outlasts any later automatic decision.
         # The model's priority first: the rules may raise it, and a priority a person set replaces both.
-        decisions.append(with_priority(decision, answer, runtime.rules.priorities, ms=priority_ms))
+        decision = with_priority(decision, answer, runtime.rules.priorities, ms=priority_ms)
+        decisions.append(keep_held(decision, Held.of(ticket.held)))
     return decisions

@@ -7,9 +7,20 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from service.decide.held import Held
 from service.drafts.queries import draft_for
-from service.infra.models import DecisionRow, DraftRow, Feedback, PredictionRow, Ticket, User, WritebackRow
+from service.infra.models import (
+    Correction,
+    DecisionRow,
+    DraftRow,
+    Feedback,
+    PredictionRow,
+    Ticket,
+    User,
+    WritebackRow,
+)
 from service.infra.queries import distinct_values, get_ticket
+from service.review.corrections import correction_history
 from service.review.filters import ReviewFilter
 from service.review.intents import Suggestion, suggestion_for
 from service.review.queries import (
@@ -68,6 +79,8 @@ class TicketPage:
     routing: Routing | None
     latest: Feedback | None
     history: list[Feedback]
+    corrections: list[Correction]
+    held: Held
     draft: DraftRow | None
     choices: Choices
     writebacks: list[WritebackRow]
@@ -107,6 +120,8 @@ def ticket_page(
         routing=current_routing(decision, latest) if decision is not None else None,
         latest=latest,
         history=history,
+        corrections=correction_history(session, ticket_id),
+        held=Held.of(row.held),
         draft=draft_for(session=session, decision_id=decision.id) if decision is not None else None,
         choices=review_choices(runtime, session),
         writebacks=sorted(decision.writebacks, key=lambda w: w.id) if decision is not None else [],
@@ -138,6 +153,19 @@ def ticket_view(session: Session, ticket_id: int) -> dict[str, Any] | None:
         "processed_at": _iso(ticket.processed_at),
         "last_error": ticket.last_error,
         "language": ticket.language,
+        # What people set, which later automatic decisions keep, and each change they made.
+        "held": {k: v for k, v in (ticket.held or {}).items() if k != "by"},
+        "corrections": [
+            {
+                "origin": c.origin,
+                "actor": c.actor,
+                "field": c.field,
+                "from": c.old_value,
+                "to": c.new_value,
+                "at": _iso(c.created_at),
+            }
+            for c in correction_history(session, ticket.id)
+        ],
         "decision": None
         if decision is None
         else {

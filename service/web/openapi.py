@@ -367,6 +367,8 @@ _TICKET_VIEW = {
         "received_at",
         "processed_at",
         "last_error",
+        "held",
+        "corrections",
         "decision",
     ],
     "properties": {
@@ -381,6 +383,22 @@ _TICKET_VIEW = {
         "language": {
             "type": ["string", "null"],
             "description": "ISO 639-1 code of the ticket's detected language; null: not detected (too short to tell)",
+        },
+        "held": {"type": "object", "description": "label, queue or priority a person set; later decisions keep them"},
+        "corrections": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["origin", "actor", "field", "from", "to", "at"],
+                "properties": {
+                    "origin": {"type": "string", "enum": ["review", "helpdesk"]},
+                    "actor": _TEXT,
+                    "field": _TEXT,
+                    "from": _TEXT,
+                    "to": _TEXT,
+                    "at": _NULLABLE_TEXT,
+                },
+            },
         },
         "decision": {"oneOf": [{"type": "null"}, _DECISION]},
     },

@@ -40,6 +40,8 @@ def ticket(ticket_id: int) -> str:
             routing=page.routing,
             latest=page.latest,
             history=page.history,
+            corrections=page.corrections,
+            held=page.held,
             draft=page.draft,
             choices=page.choices,
             writebacks=page.writebacks,
