@@ -6,6 +6,7 @@ write-backs go to the fake helpdesk's HTTP server, so the tests see what the hel
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import numpy as np
@@ -220,3 +221,17 @@ def test_the_ticket_api_returns_the_similar_tickets_and_the_duplicate_as_its_sch
     jsonschema.validate(
         response.get_json(), {**spec["components"]["schemas"]["TicketView"], "components": spec["components"]}
     )
+
+
+def test_an_unreadable_index_costs_the_explanation_its_similar_tickets_never_the_decision(app, client, caplog):
+    runtime = app.extensions["triage"]
+    decide(app, client, "T-1", CARD_LATE)
+    directory = runtime.settings.similar_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "all-MiniLM-L6-v2.1.usearch").write_bytes(b"not an index")
+    pointer = {"space": BASE_SPACE, "file": "all-MiniLM-L6-v2.1.usearch", "ndim": 384, "count": 1, "watermark": None}
+    (directory / "all-MiniLM-L6-v2.json").write_text(json.dumps(pointer))
+    second, writeback_id, reason = decide(app, client, "T-2", CARD_LATE_AGAIN)
+    assert writeback_id is not None and reason["status"] and "similar" not in reason
+    assert "similar tickets could not be searched" in caplog.text
+    assert set(vectors(runtime)) == {1, second}  # its embedding is still kept for later tickets
