@@ -41,7 +41,7 @@ def test_bad_values_are_refused_with_the_variable_named(key, value, words):
 
 
 def test_booleans_accept_only_true_or_false():
-    from service.core.settings import _parse
+    from service.core.settings_read import _parse
 
     assert _parse("TRIAGE_X", "true", "bool") is True
     assert _parse("TRIAGE_X", "false", "bool") is False
