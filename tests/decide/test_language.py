@@ -126,4 +126,3 @@ def test_a_process_forked_after_the_models_loaded_detects_and_loads_more_without
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
-
