@@ -390,8 +390,8 @@ def decide_many(runtime: Runtime, tickets: list[Ticket]) -> list[Decision]:
             extra=explained(language, trained) if runtime.language is not None else {},  # off: nothing to say
             timings_ms={"classify": classify_ms, **language_ms, "route": route_ms},
         )
-        # What a person set (review page, helpdesk) outlasts any later automatic decision.
-        # The model's priority first: the rules may raise it, and a priority a person set replaces both.
+        # The model's priority first, which the rules may raise; then what a person set (review page, helpdesk),
+        # which outlasts any automatic decision.
         decision = with_priority(decision, answer, runtime.rules.priorities, ms=priority_ms)
         decisions.append(keep_held(decision, Held.of(ticket.held)))
     return decisions
