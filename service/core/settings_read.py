@@ -74,6 +74,8 @@ def check(settings: Settings) -> None:
     ):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{PREFIX}{name.upper()} must be positive, got {getattr(settings, name)}")
+    if settings.intake_linger_ms < 0:
+        raise ConfigError(f"{PREFIX}INTAKE_LINGER_MS must be 0 (no wait) or positive, got {settings.intake_linger_ms}")
     if settings.metrics_cache_s < 0:
         raise ConfigError(f"{PREFIX}METRICS_CACHE_S must be 0 (no cache) or positive, got {settings.metrics_cache_s}")
     if settings.intents_interval_s < 0:
