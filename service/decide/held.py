@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from service.core.domain import Decision, DecisionStatus
@@ -18,25 +18,29 @@ class Held:
     label: str | None = None
     queue: str | None = None
     priority: str | None = None
-    by: str = ""
+    by: dict[str, str] = field(default_factory=dict)  # who set each field: "ann (review page)"
 
     @classmethod
     def of(cls, held: dict[str, Any] | None) -> Held:
         held = held or {}
         return cls(
-            label=held.get("label"), queue=held.get("queue"), priority=held.get("priority"), by=held.get("by", "")
+            label=held.get("label"), queue=held.get("queue"), priority=held.get("priority"), by=held.get("by") or {}
         )
 
     def __bool__(self) -> bool:
         return any(getattr(self, f) is not None for f in HELD_FIELDS)
 
     def kept(self) -> str:
-        """The held values in words: "label x, queue y"."""
-        return ", ".join(f"{f} {getattr(self, f)}" for f in HELD_FIELDS if getattr(self, f) is not None)
+        """The held values and who set each, in words: "label x (ann, review page), queue y (zendesk, helpdesk)"."""
+        return ", ".join(
+            f"{f} {getattr(self, f)}" + (f" ({self.by[f]})" if f in self.by else "")
+            for f in HELD_FIELDS
+            if getattr(self, f) is not None
+        )
 
     def describe(self) -> str:
-        """One line for a decision's reason: which values are kept and who set them."""
-        return f"kept as a person set it ({self.by}): {self.kept()}"
+        """One line for a decision's reason."""
+        return f"kept as people set it: {self.kept()}"
 
 
 def keep_held(decision: Decision, held: Held) -> Decision:

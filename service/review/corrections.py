@@ -31,12 +31,14 @@ def hold(
     """Hold `values` on the ticket and record a correction for each one that differs from `before`."""
     when = at or now_utc()
     held = dict(ticket.held or {})
+    by = dict(held.get("by") or {})
+    who = f"{actor}, {'review page' if origin == REVIEW else origin}"
     changes = []
     for field in HELD_FIELDS:
         value = values.get(field)
         if value is None:
             continue
-        held[field] = value
+        held[field], by[field] = value, who
         old = before.get(field, "")
         if value != old:
             changes.append(
@@ -50,7 +52,7 @@ def hold(
                     created_at=when,
                 )
             )
-    held["by"] = f"{actor} ({'review page' if origin == REVIEW else origin})"
+    held["by"] = by
     ticket.held = held  # a new dict: SQLAlchemy sees a JSON column change only on assignment
     session.add_all(changes)
     return changes

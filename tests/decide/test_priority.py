@@ -70,7 +70,10 @@ def test_a_new_route_after_escalation_gets_the_models_priority_again():
 
 
 def test_a_priority_a_person_set_outlasts_the_model():
-    decided = keep_held(with_priority(decision("normal"), answer("urgent"), SCALE), Held(priority="low", by="ann"))
+    decided = keep_held(
+        with_priority(decision("normal"), answer("urgent"), SCALE),
+        Held(priority="low", by={"priority": "ann, review page"}),
+    )
     assert decided.route.priority == "low"
     assert kept_priority(decided, replace(decision("normal"), extra={}), SCALE).route.priority == "normal"
 

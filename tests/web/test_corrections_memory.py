@@ -82,13 +82,15 @@ def test_an_agents_correction_is_kept_by_the_next_automatic_decision_and_shown(a
     update_text(rt, ticket_id, "Where do I find the exchange rate for euros in the app?")
     status, label, queue, priority, reason = redecide(rt, ticket_id)
     assert (status, label, queue, priority) == ("auto_routed", "lost_or_stolen_card", "fraud_security", "urgent")
-    assert reason.startswith("kept as a person set it (ann (review page))")
+    assert reason.startswith(
+        "kept as people set it: label lost_or_stolen_card (ann, review page), queue fraud_security (ann, review page)"
+    )
     deliver_all(rt)
     last = fake_helpdesk.requests[-1].body
     assert (last["group"], last["label"], last["priority"]) == ("fraud_security", "lost_or_stolen_card", "urgent")
     page = agent.get(f"/review/tickets/{ticket_id}").get_data(as_text=True)
     assert 'id="corrections"' in page and "queue cards → <strong>fraud_security</strong>" in page
-    assert 'id="held"' in page and "label lost_or_stolen_card, queue fraud_security, priority urgent" in page
+    assert 'id="held"' in page and "priority urgent (ann, review page)" in page
 
 
 def test_accepting_holds_label_and_queue_but_leaves_priority_to_the_rules(agent, rt):
@@ -105,7 +107,7 @@ def test_accepting_holds_label_and_queue_but_leaves_priority_to_the_rules(agent,
         assert session.get(Ticket, ticket_id).held == {
             "label": "card_arrival",
             "queue": "cards",
-            "by": "ann (review page)",
+            "by": {"label": "ann, review page", "queue": "ann, review page"},
         }
     assert corrections(rt, ticket_id) == []  # a confirmation changes nothing, so it is no correction
 
