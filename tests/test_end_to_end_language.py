@@ -71,7 +71,12 @@ def test_a_german_zendesk_ticket_is_held_back_tagged_and_shown_and_an_english_ji
 
     zendesk_server.add_ticket(7001, *GERMAN)
     body = b'{"event": "ticket.created", "ticket": {"id": "7001", "updated_at": "2026-11-30T10:00:00Z"}}'
-    assert app.test_client().post("/webhooks/zendesk", data=body, headers=zendesk_headers(body)).status_code == 202
+    assert (
+        app.test_client()
+        .post("/webhooks/zendesk", data=body, headers=zendesk_headers(body, invocation="language-7001"))
+        .status_code
+        == 202
+    )
     ticket_id, language, status, reason = wait_until(
         delivered(app, "zendesk", "7001"), timeout=90, message=f"zendesk write-back\n{worker.log()[-3000:]}"
     )

@@ -1,4 +1,4 @@
-"""tickets' language, decided tickets' embeddings, the corrections people made, and clusters of tickets that fit no label
+"""tickets' language and held values, ticket embeddings, people's corrections, candidate new intents
 
 Revision ID: 0009
 Revises: 0008
@@ -17,9 +17,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tickets") as batch:
-        batch.add_column(sa.Column("language", sa.String(length=16), nullable=True))
-        batch.add_column(sa.Column("held", sa.JSON(), nullable=True))
+    op.add_column("tickets", sa.Column("language", sa.String(length=16), nullable=True))
+    op.add_column("tickets", sa.Column("held", sa.JSON(), nullable=True))
     op.create_table(
         "ticket_vectors",
         sa.Column("ticket_id", sa.Integer(), nullable=False),
@@ -66,6 +65,7 @@ def downgrade() -> None:
     op.drop_index("ix_corrections_ticket_id", table_name="corrections")
     op.drop_table("corrections")
     op.drop_table("ticket_vectors")
-    with op.batch_alter_table("tickets") as batch:
-        batch.drop_column("held")
-        batch.drop_column("language")
+    # Plain ALTER TABLE, never batch mode: on SQLite a batch copies and drops tickets, and the drop cascades to
+    # every decision and write-back.
+    op.drop_column("tickets", "held")
+    op.drop_column("tickets", "language")
