@@ -25,9 +25,9 @@ GROUPS = {"fraud_security": 360000000002, "cards": 360000000003}  # docs/example
 
 
 @pytest.fixture
-def stack(postgres_url, redis_url, models_dir, zendesk_server, tmp_path):
+def stack(own_postgres_url, redis_url, models_dir, zendesk_server, tmp_path):
     settings = make_settings(
-        postgres_url,
+        own_postgres_url,
         models_dir,
         broker_url=redis_url,
         integrations="zendesk",
