@@ -283,6 +283,15 @@ class Feedback(Base):
     decision: Mapped[DecisionRow] = relationship()
     user: Mapped[User] = relationship()
 
+    def changes(self) -> list[tuple[str, str, str]]:
+        """(field, from, to) of each of label, queue and priority the verdict changed."""
+        pairs = (
+            ("label", self.from_label, self.to_label),
+            ("queue", self.from_queue, self.to_queue),
+            ("priority", self.from_priority, self.to_priority),
+        )
+        return [(name, old, new) for name, old, new in pairs if old != new]
+
 
 class DraftRow(Base):
     """The reply proposed for a decision, as the drafter wrote it and as the agent edited it."""

@@ -102,13 +102,5 @@ def _corrected(changes: list[Correction], latest: Any) -> str | None:
         return "; ".join(f"{c.field} {c.old_value} → {c.new_value} by {c.actor}" for c in changes[-3:])
     if latest is None or latest.kind == "accepted":
         return None
-    parts = [
-        f"{name} {old} → {new}"
-        for name, old, new in (
-            ("label", latest.from_label, latest.to_label),
-            ("queue", latest.from_queue, latest.to_queue),
-            ("priority", latest.from_priority, latest.to_priority),
-        )
-        if old != new
-    ]
+    parts = [f"{name} {old} → {new}" for name, old, new in latest.changes()]
     return f"{'; '.join(parts) or 'reviewed'} by {latest.user.username}"

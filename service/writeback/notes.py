@@ -46,15 +46,7 @@ def render_review_note(feedback: Feedback) -> str:
     if feedback.kind == "accepted":
         change = f"accepted label {feedback.to_label}, queue {feedback.to_queue}, priority {feedback.to_priority}"
     else:
-        parts = [
-            f"{name} {old} -> {new}"
-            for name, old, new in (
-                ("label", feedback.from_label, feedback.to_label),
-                ("queue", feedback.from_queue, feedback.to_queue),
-                ("priority", feedback.from_priority, feedback.to_priority),
-            )
-            if old != new
-        ]
+        parts = [f"{name} {old} -> {new}" for name, old, new in feedback.changes()]
         change = "corrected " + "; ".join(parts)
     return f"Triage review by {feedback.user.username}: {change}."
 
