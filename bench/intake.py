@@ -145,6 +145,7 @@ class Stack:
         beat: bool = False,
         server: list[str] | None = None,
         worker_nice: int = 0,
+        ops_app: bool = False,
     ) -> None:
         self.name = name
         self.workdir = workdir
@@ -152,6 +153,8 @@ class Stack:
         self.worker_nice = worker_nice  # CPU priority of the workers below the web server's (os.nice increment)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # The ops app (service.wsgi_ops) on a port of its own, as compose's `ops` service runs it; None without.
+        self.ops_port: int | None = free_port() if ops_app else None
         self.procs: list[subprocess.Popen] = []
         self.logs: list = []
         self.db_name: str | None = None
@@ -224,13 +227,58 @@ class Stack:
                 "service.wsgi:app",
             ]
             self.start([sys.executable, "-m", *(arg.format(port=self.port) for arg in server)])
-        wait_ready(self.url, self.procs[-1])
+        self.web = self.procs[-1]
+        wait_ready(self.url, self.web)
+        self.ops = self.start_ops_app() if self.ops_port is not None else None
+
+    def start_ops_app(self) -> subprocess.Popen:
+        """compose's `ops` service: granian with one process, at the CPU weight compose gives it (cpu_shares 64,
+        a sixteenth of web's), which on these shared cores means the idle scheduling class, like the worker."""
+        ops = self.lowered(
+            self.start(
+                [
+                    *self.IDLE,
+                    sys.executable,
+                    "-m",
+                    "granian",
+                    "--interface",
+                    "wsgi",
+                    "--workers",
+                    "1",
+                    "--blocking-threads",
+                    "2",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.ops_port),
+                    "--log-level",
+                    "warning",
+                    "--no-ws",
+                    "service.wsgi_ops:app",
+                ]
+            ),
+            19,
+        )
+        wait_ready(f"http://127.0.0.1:{self.ops_port}", ops)
+        return ops
+
+    # SCHED_IDLE: a waking web thread preempts the process at once rather than after its slice.
+    IDLE = ["chrt", "--idle", "0"]
+
+    @staticmethod
+    def lowered(proc: subprocess.Popen, nice: int) -> subprocess.Popen:
+        """The process's session group ranked `nice` below the web server's."""
+        autogroup = Path(f"/proc/{proc.pid}/autogroup")
+        if nice and autogroup.exists():
+            # Linux schedules each session as one group, so a niced process in a session of its own gets an
+            # equal share anyway; the group's own nice value is what ranks it below the web server.
+            autogroup.write_text(str(nice))
+        return proc
 
     def start_worker(self) -> subprocess.Popen:
         """A `celery worker -c 2` (prefork), as the README runs it; another call adds another worker."""
         self.worker_name = f"bench-{len(self.procs)}@{socket.gethostname()}"
-        # SCHED_IDLE as well: a waking web thread then preempts a worker at once rather than after its slice.
-        nice = ["chrt", "--idle", "0", "nice", "-n", str(self.worker_nice)] if self.worker_nice else []
+        nice = [*self.IDLE, "nice", "-n", str(self.worker_nice)] if self.worker_nice else []
         self.worker = self.start(
             [
                 *nice,
@@ -252,12 +300,7 @@ class Stack:
                 self.worker_name,
             ]
         )
-        autogroup = Path(f"/proc/{self.worker.pid}/autogroup")
-        if self.worker_nice and autogroup.exists():
-            # Linux schedules each session as one group, so a niced process in a session of its own gets an
-            # equal share anyway; the group's own nice value is what ranks it below the web server.
-            autogroup.write_text(str(self.worker_nice))
-        return self.worker
+        return self.lowered(self.worker, self.worker_nice)
 
     def wait_worker(self, timeout: float = 60) -> None:
         """Block until the newest worker answers a ping over the broker, i.e. it consumes tasks."""

@@ -8,7 +8,10 @@ alternate round by round so drift on a noisy machine hits each the same.
 `granian-flood` is `granian` with a second client, in a process of its own, sending GET /metrics and GET /readyz
 over --flood-connections keep-alive connections as fast as the answers come back, for as long as the intake runs:
 what a scraper gone wild or an attacker on the public port does. `granian-flood-1k` and `-5k` pace the same flood
-at 1,000 and 5,000 requests a second. Compare their p95 with `granian`'s.
+at 1,000 and 5,000 requests a second. `granian-ops-flood` floods the ops app instead, on the port of its own
+where compose serves /metrics and /readyz, at compose's CPU weight for it; `granian-ops-flood-remote` runs that
+flood's client at idle priority, as if it ran on another machine (what is left is what answering costs us).
+Compare their p95 with `granian`'s.
 
     .venv/bin/python bench/load.py [--rate 500] [--seconds 20] [--rounds 3] [--configs granian,gthread]
     .venv/bin/python bench/load.py --configs granian,granian-flood --rounds 4 --out bench/results/load-flood.json
@@ -85,9 +88,19 @@ CONFIGS: dict[str, tuple[list[str], int]] = {
     "granian-flood": (GRANIAN, 19),
     "granian-flood-1k": (GRANIAN, 19),
     "granian-flood-5k": (GRANIAN, 19),
+    # The flood on the ops app's own port, where compose serves /metrics and /readyz (cpu_shares 64); `-remote`
+    # runs the flood client itself at idle priority, a stand-in for a client on another machine.
+    "granian-ops-flood": (GRANIAN, 19),
+    "granian-ops-flood-remote": (GRANIAN, 19),
 }
 # Flood rate per configuration: 0 = as many as the answers allow (closed loop on every connection).
-FLOODED = {"granian-flood": 0, "granian-flood-1k": 1000, "granian-flood-5k": 5000}
+FLOODED = {
+    "granian-flood": 0,
+    "granian-flood-1k": 1000,
+    "granian-flood-5k": 5000,
+    "granian-ops-flood": 0,
+    "granian-ops-flood-remote": 0,
+}
 # Every configuration runs with a metrics token (bench/intake.py's Stack sets it), as docker-compose does; the flood
 # sends it, the worst case: answered from the cache up to the throttle, refused past it (without it every request
 # would be refused at once).
@@ -244,8 +257,15 @@ async def flood_loop(port: int, connections: int, seconds: float, token: str, ra
     return {"seconds": time.perf_counter() - started, "statuses": statuses, "errors": errors}
 
 
-def flood_process(port: int, connections: int, seconds: float, rate: float, results: multiprocessing.Queue) -> None:
-    """The flood client in a process of its own, so it never delays the intake client's sends."""
+def flood_process(
+    port: int, connections: int, seconds: float, rate: float, results: multiprocessing.Queue, remote: bool
+) -> None:
+    """The flood client in a process of its own, so it never delays the intake client's sends; `remote`: at idle
+    priority in a session of its own, so it spends only CPU that nothing of ours wants, as if it ran elsewhere."""
+    if remote:
+        os.setsid()
+        Path("/proc/self/autogroup").write_text("19")
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     before = cpu_seconds()
     outcome = uvloop.run(flood_loop(port, connections, seconds, METRICS_TOKEN, rate))
     outcome["cpu_s"] = round(cpu_seconds() - before, 1)
@@ -350,6 +370,7 @@ def main() -> int:
                     workdir,
                     server=server,
                     worker_nice=nice,
+                    ops_app="ops-flood" in name,
                     env={
                         **({"TRIAGE_MODEL_NAME": args.model} if args.model else {}),
                         **({"TRIAGE_INTAKE_LINGER_MS": name.rsplit("linger", 1)[1]} if "linger" in name else {}),
@@ -360,21 +381,31 @@ def main() -> int:
                 try:
                     run = f"load-{name}-{round_no}-{uuid.uuid4().hex[:6]}"
                     requests = requests_for(run, texts, stack.port)
-                    web, worker = stack.procs[-1].pid, stack.worker.pid
+                    web, worker = stack.web.pid, stack.worker.pid
+                    ops = stack.ops.pid if stack.ops else None
                     if name in FLOODED:
                         flooder = multiprocessing.get_context("spawn").Process(
                             target=flood_process,
-                            args=(stack.port, args.flood_connections, args.seconds + 0.2, FLOODED[name], flood_results),
+                            args=(
+                                stack.ops_port or stack.port,
+                                args.flood_connections,
+                                args.seconds + 0.2,
+                                FLOODED[name],
+                                flood_results,
+                                name.endswith("-remote"),
+                            ),
                         )
                         flooder.start()
-                    cpu_before = cpu_seconds(), session_cpu(web), session_cpu(worker)
+                    cpu_before = cpu_seconds(), session_cpu(web), session_cpu(worker), ops and session_cpu(ops)
                     sent = uvloop.run(open_loop(stack.port, requests, args.rate, args.connections))
                     loaded = time.perf_counter()
                     flood = flood_results.get(timeout=60) if flooder is not None else None
-                    client_cpu, web_cpu, worker_cpu = (
-                        after - before
+                    client_cpu, web_cpu, worker_cpu, ops_cpu = (
+                        after - before if before is not None else None
                         for after, before in zip(
-                            (cpu_seconds(), session_cpu(web), session_cpu(worker)), cpu_before, strict=True
+                            (cpu_seconds(), session_cpu(web), session_cpu(worker), ops and session_cpu(ops)),
+                            cpu_before,
+                            strict=True,
                         )
                     )
                     accepted = sent["statuses"].get(202, 0)
@@ -402,6 +433,7 @@ def main() -> int:
                                 "worker": round(worker_cpu, 1),
                                 "client": round(client_cpu, 1),
                                 **({"flood_client": flood["cpu_s"]} if flood else {}),
+                                **({"ops_app": round(ops_cpu, 1)} if ops_cpu is not None else {}),
                             },
                             **(
                                 {

@@ -67,7 +67,7 @@ def main() -> int:
         stack = Stack("production", models_dir, Path(tmp), server=GRANIAN)
         try:
             web = subprocess.run(
-                ["pgrep", "-P", str(stack.procs[-1].pid)], capture_output=True, text=True, check=True
+                ["pgrep", "-P", str(stack.web.pid)], capture_output=True, text=True, check=True
             ).stdout.split()
             requests = requests_for(f"profile-{uuid.uuid4().hex[:6]}", texts, stack.port)
             os.killpg(stack.worker.pid, signal.SIGSTOP)  # intake alone: the backlog waits

@@ -25,6 +25,12 @@ def test_only_the_web_app_is_published_and_its_ops_endpoints_need_the_token():
     assert "/readyz" in probe and "Authorization" in probe and "/run/secrets/metrics_token" in probe
 
 
+def test_the_ops_app_weighs_least_on_shared_cores_so_a_flood_of_it_cannot_starve_intake():
+    services = COMPOSE["services"]
+    web = services["web"].get("cpu_shares", 1024)  # Docker's default weight
+    assert services["ops"]["cpu_shares"] < services["worker"]["cpu_shares"] < web
+
+
 def test_the_models_volume_is_read_only_everywhere_but_the_training_job():
     mounts = {
         name: [v for v in service.get("volumes", []) if v.split(":")[0] == "models"]
