@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from integrations.catalog import model_fields
 from integrations.exports import items
-from integrations.jira.webhook import _time, adf_text
+from integrations.jira.webhook import SOURCE, _time, adf_text
 from service.core.domain import LabelledExample
 
 LABEL_FIELDS = ("component", "priority", "issuetype", "project", "status", "label")
@@ -106,15 +107,15 @@ def read_export(path: Path, *, label_field: str, multi: str = "skip") -> tuple[l
             skipped[f"several {label_field} values"] += 1
         else:
             created = (row.get("created") or [""])[0]
-            project = (row.get("project") or [""])[0]
+            # The fields the webhook gives its models as metadata (catalog.model_fields), but never the label.
+            context = tuple((row.get(name) or [""])[0] for name in model_fields(SOURCE) if name != label_field)
             examples.append(
                 LabelledExample(
                     text=text.strip(),
                     label=labels[0],
                     source_id=key,
                     created_at=_time(created) if created else None,
-                    # The webhook gives the project key as metadata "project": the model reads it in both.
-                    context=(project,) if project and label_field != "project" else (),
+                    context=tuple(value for value in context if value),
                 )
             )
     return examples, skipped

@@ -115,6 +115,8 @@ def _ticket(issue: dict[str, Any]) -> InboundTicket:
         "project": _get(fields, "project", "key"),
         "project_id": _get(fields, "project", "id"),
         "issuetype_id": _get(fields, "issuetype", "id"),
+        # The name as well, which the models read (integrations/catalog.py); exports give names, not ids.
+        "issuetype": _get(fields, "issuetype", "name"),
         "status_id": _get(fields, "status", "id"),
         "jira_priority_id": _get(fields, "priority", "id"),
         "components": ",".join(str(c.get("id")) for c in _list(fields.get("components")) if isinstance(c, dict)),

@@ -410,20 +410,24 @@ def test_a_model_reads_an_issue_the_same_way_from_the_export_and_from_the_webhoo
             "description": "The SQL planner throws on a join inside a join.",
             "components": [{"name": "Table SQL / Planner"}],
             "project": {"key": "FLINK", "id": "10001"},
+            "issuetype": {"id": "1", "name": "Bug"},
+            "priority": {"id": "1", "name": "Blocker"},
         },
     }
     path = tmp_path / "search.json"
     path.write_text(json.dumps({"issues": [issue]}))
-    [example], _ = read_export(path, label_field="component")
-    assert example.context == ("FLINK",)
-    trained_on = with_context(example.text, example.context)
     ticket = webhook._ticket(issue)
     served = model_text(ticket.subject, ticket.body, "jira", ticket.metadata)
-    expected = "[FLINK] Planner fails on nested joins. The SQL planner throws on a join inside a join."
-    assert served == trained_on == expected
-    # Labelled by project, the project is the answer: it is not given to the model.
+    expected = "[FLINK Bug] Planner fails on nested joins. The SQL planner throws on a join inside a join."
+    for label_field in ("component", "priority"):
+        [example], _ = read_export(path, label_field=label_field)
+        assert example.context == ("FLINK", "Bug")
+        assert with_context(example.text, example.context) == served == expected
+    # Labelled by project or issue type, that field is the answer: it is not given to the model.
     [by_project], _ = read_export(path, label_field="project")
-    assert by_project.context == ()
+    assert by_project.context == ("Bug",)
+    [by_type], _ = read_export(path, label_field="issuetype")
+    assert by_type.context == ("FLINK",)
     # Sources whose models read no metadata see the text alone.
     assert model_text("Card", "lost", "generic", {"project": "X"}) == "Card. lost"
 
