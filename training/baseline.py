@@ -20,7 +20,7 @@ from sklearn.preprocessing import FunctionTransformer
 from tqdm import tqdm
 
 from integrations.catalog import label_examples
-from service.core.modelcard import ModelCard, audit, current_version_dir, file_sha256, new_version, promote
+from service.core.modelcard import ModelCard, audit, file_sha256, new_version, promote_trained
 from service.decide.language import training_languages
 from service.decide.normalize import normalize_batch
 from service.decide.thresholds import CALIBRATION_FILE, DEFAULT_TARGET, Calibration, achieved
@@ -199,15 +199,7 @@ def train(
         examples=len(examples.texts),
         validation_accuracy=validation["accuracy"],
     )
-    reason = "trained with --promote"
-    if make_current is None:
-        try:
-            current_version_dir(out, name)
-            make_current = False
-        except ValueError:
-            make_current, reason = True, "trained; no version was in service"
-    if make_current:
-        promote(out, name, version, reason=reason)
+    promote_trained(out, name, version, make_current)
     bar.update()
     bar.set_postfix_str(f"done: {version}")
     bar.close()

@@ -24,7 +24,7 @@ import onnx
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from service.core.modelcard import ModelCard, audit, file_sha256, new_version, promote
+from service.core.modelcard import ModelCard, audit, file_sha256, new_version, promote_trained
 from service.decide.classify import load_model, run_encoder
 from service.decide.language import training_languages
 from service.decide.scope import SCOPE_FILE, calibrate_scope
@@ -199,12 +199,7 @@ def train(
     target = out / name / version
     work.rename(target)
     audit(out, "train", name=name, version=version, kind=KIND, data=str(data), examples=len(examples.texts))
-    reason = "trained with --promote"
-    if make_current is None:
-        make_current = not (out / name / "CURRENT").is_file()
-        reason = "trained; no version was in service"
-    if make_current:
-        promote(out, name, version, reason=reason)
+    promote_trained(out, name, version, make_current)
     return target
 
 

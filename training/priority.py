@@ -28,7 +28,7 @@ import joblib
 import numpy as np
 from sklearn.metrics import f1_score
 
-from service.core.modelcard import ModelCard, audit, current_version_dir, file_sha256, new_version, promote
+from service.core.modelcard import ModelCard, audit, current_version_dir, file_sha256, new_version, promote_trained
 from service.decide.classify import load_model
 from service.decide.priority import DEFAULT_SCALE, KIND, choose_all
 from training.baseline import build_pipeline
@@ -288,15 +288,7 @@ def _publish(
     ).write(tmp)
     tmp.rename(target)
     audit(models_dir, "train", name=name, version=version, kind=KIND, examples=prepared["examples"])
-    make_current, reason = cfg.promote, "trained with --promote"
-    if make_current is None:
-        try:
-            current_version_dir(models_dir, name)
-            make_current = False
-        except ValueError:
-            make_current, reason = True, "trained; no priority model was in service"
-    if make_current:
-        promote(models_dir, name, version, reason=reason)
+    promote_trained(models_dir, name, version, cfg.promote)
     return target
 
 

@@ -231,6 +231,19 @@ def promote(models_dir: Path, name: str, version: str, *, reason: str | None = N
     audit(models_dir, "promote", name=name, version=version, previous=previous, reason=reason)
 
 
+def promote_trained(models_dir: Path, name: str, version: str, make_current: bool | None) -> None:
+    """After training: promote when asked (True), never (False), or when no version is in service (None)."""
+    reason = "trained with --promote"
+    if make_current is None:
+        try:
+            current_version_dir(models_dir, name)
+            make_current = False
+        except ValueError:
+            make_current, reason = True, "trained; no version was in service"
+    if make_current:
+        promote(models_dir, name, version, reason=reason)
+
+
 SHADOW_FILE = "SHADOW"
 
 
