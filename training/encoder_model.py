@@ -283,18 +283,26 @@ class EncoderClassifier:
         names = ["input_ids", "attention_mask"] + (["token_type_ids"] if self.uses_token_types else [])
         sample = self._batch(self._encode(["export sample text", "a second, longer sample text for export"]))
         args = tuple(sample[n] for n in names)
-        torch.onnx.export(
-            LogitsAndEmbedding(self.model),
-            args,
-            str(path),
-            input_names=names,
-            output_names=["logits", "embedding"],
-            dynamic_axes={
-                **{n: {0: "batch", 1: "sequence"} for n in names},
-                "logits": {0: "batch"},
-                "embedding": {0: "batch"},
-            },
-            opset_version=17,
-            dynamo=False,
-        )
+        encoder: Any = self.model.encoder
+        trained_with = encoder.config._attn_implementation
+        # Eager attention exports as MatMul, Softmax, MatMul: the pattern onnxruntime's transformer optimizer
+        # fuses into one Attention op (the sdpa export's masking is not fused). Same weights, same numbers.
+        encoder.set_attn_implementation("eager")
+        try:
+            torch.onnx.export(
+                LogitsAndEmbedding(self.model),
+                args,
+                str(path),
+                input_names=names,
+                output_names=["logits", "embedding"],
+                dynamic_axes={
+                    **{n: {0: "batch", 1: "sequence"} for n in names},
+                    "logits": {0: "batch"},
+                    "embedding": {0: "batch"},
+                },
+                opset_version=17,
+                dynamo=False,
+            )
+        finally:
+            encoder.set_attn_implementation(trained_with)
         return names
