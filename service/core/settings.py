@@ -303,6 +303,14 @@ class Settings:
             "gate; required when TRIAGE_RETRAIN_INTERVAL_S is set."
         },
     )
+    retrain_priority_holdout: str = field(
+        default="",
+        metadata={
+            "doc": "Scheduled retraining of the priority model in service (TRIAGE_PRIORITY_MODEL) on the agents' "
+            "priorities plus TRIAGE_RETRAIN_DATA's priority column: its gate's held-out CSV (text, category = a "
+            "priority); empty = the priority model is retrained by hand only."
+        },
+    )
     intents_interval_s: int = field(
         default=0,
         metadata={

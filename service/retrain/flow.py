@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from service.core.clock import now_utc
 from service.core.modelcard import ModelCardError, card_metrics, current_version_dir
+from service.decide.priority import published_dir
 from service.retrain.drift import DriftReport, drift_report
 from service.retrain.queries import bot_labelled_ids, live_predictions
 from service.review.feedback import feedback_examples
@@ -42,7 +43,8 @@ def drift(runtime: Runtime, session: Session, *, now: datetime | None = None) ->
 
 
 def retrain(runtime: Runtime, session: Session) -> dict[str, object]:
-    """Scheduled retraining: review feedback (+ TRIAGE_RETRAIN_DATA) -> candidate -> gate -> promote if it passes."""
+    """Scheduled retraining: review feedback (+ TRIAGE_RETRAIN_DATA) -> candidate -> gate -> promote if it passes;
+    then the same for the priority model in service, when TRIAGE_RETRAIN_PRIORITY_HOLDOUT names its gate's set."""
     from service.retrain.schedule import retrain as run
 
     settings = runtime.settings
@@ -50,11 +52,24 @@ def retrain(runtime: Runtime, session: Session) -> dict[str, object]:
     examples, _ = feedback_examples(session)
     bot_only = bot_labelled_ids(session=session)
     session.rollback()  # release the read transaction: training takes minutes
-    return run(
+    data = Path(settings.retrain_data) if settings.retrain_data else None
+    result: dict[str, object] = run(
         models_dir=settings.models_dir,
         name=settings.model_name,
         examples=[(e.text, e.label) for e in examples],
-        data=Path(settings.retrain_data) if settings.retrain_data else None,
+        data=data,
         holdout=Path(settings.retrain_holdout),
         exclude=bot_only,
     )
+    if settings.retrain_priority_holdout and published_dir(settings.models_dir, settings.priority_model):
+        result["priority"] = run(
+            models_dir=settings.models_dir,
+            name=settings.priority_model,
+            # Only verdicts that settled a priority teach it; the rest said nothing about urgency.
+            examples=[(e.text, e.priority) for e in examples if e.priority],
+            data=data,
+            holdout=Path(settings.retrain_priority_holdout),
+            exclude=bot_only,
+            target="priority",
+        )
+    return result

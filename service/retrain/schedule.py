@@ -1,7 +1,8 @@
 """Scheduled retraining: feedback (+ a labelled file) -> train a candidate -> gate -> promote, one run at a time.
 
-Training runs as subprocesses (`python -m training.baseline`, `python -m training.gate`) so the service never
-imports training/; the model directory, its card and the gate's exit code are the contract.
+Training runs as subprocesses (`python -m training.baseline` for the label, `python -m training.priority train`
+for the priority model, `python -m training.gate`) so the service never imports training/; the model directory,
+its card and the gate's exit code are the contract.
 """
 
 from __future__ import annotations
@@ -21,6 +22,18 @@ from service.core.modelcard import audit
 
 LOCK_FILE = "RETRAIN.lock"
 GATE_PASSED, GATE_REFUSED = 0, 1
+# What each target learns: the labelled file's column, and the trainer's command line for the combined CSV.
+COLUMNS = {"label": "category", "priority": "priority"}
+
+
+def _trainer(target: str, combined: Path, models_dir: Path, name: str) -> list[str]:
+    """The command that trains an unpromoted candidate of `name` on the combined CSV."""
+    common = ["--out", str(models_dir), "--name", name, "--no-promote"]
+    if target == "priority":
+        # The run's own held-out split and report go to the temporary directory, with the combined CSV.
+        source = ["--source", f"csv:{combined}", "--label-field", "category", "--report-dir", str(combined.parent)]
+        return [sys.executable, "-m", "training.priority", "train", *source, *common]
+    return [sys.executable, "-m", "training.baseline", "--data", str(combined), *common]
 
 
 def retrain(
@@ -32,11 +45,13 @@ def retrain(
     holdout: Path,
     exclude: Collection[str] = (),
     timeout_s: float = 3600,
+    target: str = "label",
 ) -> dict[str, Any]:
     """Train a candidate on `data` plus `examples`, gate it against the model in service, promote if it passes.
 
-    Rows of `data` whose source_id is in `exclude` (tickets only our own write-back labelled) are left out, and
-    the result says how many.
+    `target` is "label" (examples and `data`'s category) or "priority" (examples and `data`'s priority column;
+    rows without one are skipped). Rows of `data` whose source_id is in `exclude` (tickets only our own
+    write-back labelled) are left out, and the result says how many.
 
     A second run while one holds the lock returns at once with outcome "locked" (an flock on the models
     directory: it dies with its process, so a crashed run never leaves a stale lock).
@@ -49,24 +64,13 @@ def retrain(
             return {"outcome": "locked", "reason": "another retraining is running"}
         with tempfile.TemporaryDirectory(prefix="triage-retrain-") as tmp:
             combined = Path(tmp) / "train.csv"
-            n, left_out = _combine(combined, examples, data, exclude=set(exclude))
+            n, left_out = _combine(combined, examples, data, exclude=set(exclude), column=COLUMNS[target])
             if n == 0:
                 audit(models_dir, "retrain", name=name, outcome="no-data", reason="no labelled examples")
                 return {"outcome": "no-data", "examples": 0, "left_out_bot_labels": left_out}
             before = _versions(models_dir / name)
             trained = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "training.baseline",
-                    "--data",
-                    str(combined),
-                    "--out",
-                    str(models_dir),
-                    "--name",
-                    name,
-                    "--no-promote",
-                ],
+                _trainer(target, combined, models_dir, name),
                 capture_output=True,
                 text=True,
                 timeout=timeout_s,
@@ -127,10 +131,11 @@ def retrain(
 
 
 def _combine(
-    out: Path, examples: Iterable[tuple[str, str]], data: Path | None, *, exclude: set[str]
+    out: Path, examples: Iterable[tuple[str, str]], data: Path | None, *, exclude: set[str], column: str = "category"
 ) -> tuple[int, int]:
-    """Write the labelled file's (text, category) rows and then the feedback examples into one CSV; the number
-    written, and the number of the file's rows left out because their source_id is in `exclude`."""
+    """Write the labelled file's (text, `column`) rows and then the feedback examples into one (text, category)
+    CSV; the number written, and the number of the file's rows left out because their source_id is in
+    `exclude`. A row with an empty `column` is no example."""
     n = left_out = 0
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -138,10 +143,13 @@ def _combine(
         if data is not None:
             with data.open(newline="", encoding="utf-8") as src:
                 for row in csv.DictReader(src):
+                    label = uncell(row.get(column) or "")
+                    if not label:
+                        continue
                     if uncell(row.get("source_id") or "") in exclude:
                         left_out += 1
                         continue
-                    writer.writerow(cells([uncell(row["text"]), uncell(row["category"])]))
+                    writer.writerow(cells([uncell(row["text"]), label]))
                     n += 1
         for text, label in examples:
             writer.writerow(cells([text, label]))

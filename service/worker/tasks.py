@@ -99,9 +99,13 @@ def retrain() -> None:
     rt = runtime()
     with rt.db.session() as session:
         result = retrain_flow.retrain(rt, session)
+    priority = result.pop("priority", None)
     log.info(
         "scheduled retraining: %s", {k: v for k, v in result.items() if k != "gate"}, extra={"task": "triage.retrain"}
     )
+    if isinstance(priority, dict):
+        shown = {k: v for k, v in priority.items() if k != "gate"}
+        log.info("scheduled retraining of the priority model: %s", shown, extra={"task": "triage.retrain"})
 
 
 @shared_task(name="triage.find_intents", acks_late=False)

@@ -1,5 +1,6 @@
 """Scheduled retraining: one run at a time, a gated candidate, an audit trail; off unless configured."""
 
+import csv
 import fcntl
 import shutil
 
@@ -11,6 +12,7 @@ from service.core.settings import ConfigError, Settings
 from service.retrain import flow as retrain_flow
 from service.retrain.schedule import LOCK_FILE, retrain
 from tests.support.flows import shuffled
+from tests.support.priority import PRIORITY_OF, train_priority, write_priority_csv
 from tests.support.settings import BANKING77, TINY_LABELS, make_settings, write_subset
 from training.baseline import train
 
@@ -80,6 +82,51 @@ def test_the_flow_uses_the_configured_data_and_holdout(sqlite_url, models_dir, t
         result = retrain_flow.retrain(rt, session)
     rt.db.dispose()
     assert result["examples"] == 3 * len(TINY_LABELS) and result["outcome"] == "refused"
+    assert "priority" not in result  # no priority model in service, no priority gate configured
+
+
+def priority_holdout(path, per_label=10):
+    """Banking77 test tickets of the priority tests' intents as (text, category = their priority)."""
+    counts = dict.fromkeys(PRIORITY_OF, 0)
+    with (BANKING77 / "test.csv").open(newline="") as fh, path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["text", "category"])
+        for row in csv.DictReader(fh):
+            if counts.get(row["category"], per_label) < per_label:
+                counts[row["category"]] += 1
+                writer.writerow([row["text"], PRIORITY_OF[row["category"]]])
+    return path
+
+
+def test_the_priority_model_in_service_is_retrained_on_the_priority_column_and_gated(sqlite_url, models_dir, tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(models_dir, models)
+    # A champion that saw 6 tickets an intent; the labelled file has 30 and a row whose priority nobody set.
+    champion = train_priority(models, write_priority_csv(tmp_path / "few.csv", per_label=6))
+    data = tmp_path / "data.csv"
+    with write_priority_csv(tmp_path / "many.csv", per_label=30).open(newline="") as src, data.open("w") as out:
+        rows = [{"text": r["text"], "category": "card_arrival", "priority": r["priority"]} for r in csv.DictReader(src)]
+        writer = csv.DictWriter(out, fieldnames=["text", "category", "priority"])
+        writer.writeheader()
+        writer.writerows([*rows, {"text": "where is my card", "category": "card_arrival", "priority": ""}])
+    settings = make_settings(
+        sqlite_url,
+        models,
+        retrain_data=str(data),
+        retrain_holdout=str(write_subset(tmp_path / "holdout.csv", BANKING77 / "test.csv", TINY_LABELS, 5)),
+        retrain_priority_holdout=str(priority_holdout(tmp_path / "priority-holdout.csv")),
+    )
+    app = create_app(settings, environ={})
+    rt = app.extensions["triage"]
+    with rt.db.session() as session:
+        result = retrain_flow.retrain(rt, session)
+    rt.db.dispose()
+
+    priority = result["priority"]
+    assert priority["examples"] == len(rows)  # the row without a priority taught nothing
+    assert priority["outcome"] == "promoted", priority.get("gate", {}).get("reasons")
+    assert current_version_dir(models, "priority").name == priority["version"] != champion.name
+    assert [e["name"] for e in audit_log(models) if e["action"] == "gate"][-1] == "priority"
 
 
 def test_retraining_is_scheduled_only_when_configured(sqlite_url, models_dir, tmp_path):
