@@ -153,7 +153,7 @@ class Stack:
         self.worker_nice = worker_nice  # CPU priority of the workers below the web server's (os.nice increment)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        # The ops app (service.wsgi_ops) on a port of its own, as compose's `ops` service runs it; None without.
+        # The ops app (service.asgi_ops) on a port of its own, as compose's `ops` service runs it; None without.
         self.ops_port: int | None = free_port() if ops_app else None
         self.procs: list[subprocess.Popen] = []
         self.logs: list = []
@@ -242,11 +242,9 @@ class Stack:
                     "-m",
                     "granian",
                     "--interface",
-                    "wsgi",
+                    "asgi",
                     "--workers",
                     "1",
-                    "--blocking-threads",
-                    "2",
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -254,7 +252,7 @@ class Stack:
                     "--log-level",
                     "warning",
                     "--no-ws",
-                    "service.wsgi_ops:app",
+                    "service.asgi_ops:app",
                 ]
             ),
             19,

@@ -3,7 +3,8 @@
     granian --interface wsgi --host 10.0.0.5 --port 9100 service.wsgi_ops:app
 
 Bind it where only the scraper and the probes reach it (a private network, a sidecar port that is not published);
-the public web app (service.wsgi) answers /readyz and /metrics only to a TRIAGE_METRICS_TOKEN bearer.
+the public web app (service.wsgi) answers /readyz and /metrics only to a TRIAGE_METRICS_TOKEN bearer. Compose and
+the Kubernetes manifests serve it over ASGI (service.asgi_ops), which holds throttled refusals back.
 """
 
 import logging

@@ -19,7 +19,7 @@ def test_only_the_web_app_is_published_and_its_ops_endpoints_need_the_token():
     services = COMPOSE["services"]
     published = {name for name, service in services.items() if service.get("ports") and not service.get("profiles")}
     assert published == {"web"}
-    assert services["ops"]["command"][-1] == "service.wsgi_ops:app" and "ports" not in services["ops"]
+    assert services["ops"]["command"][-1] == "service.asgi_ops:app" and "ports" not in services["ops"]
     assert services["web"]["environment"]["TRIAGE_METRICS_TOKEN_FILE"] == "/run/secrets/metrics_token"
     probe = " ".join(services["web"]["healthcheck"]["test"])
     assert "/readyz" in probe and "Authorization" in probe and "/run/secrets/metrics_token" in probe

@@ -338,6 +338,8 @@ def test_beat_runs_exactly_once(docs):
 
 # What each WSGI entry point a container serves builds (service/wsgi.py, service/wsgi_ops.py).
 ENTRY_POINTS = {"service.wsgi:app": {}, "service.wsgi_ops:app": {"ops_only": True}}
+# ASGI entry points that serve a WSGI one (service/asgi_ops.py: the ops app behind its tarpit).
+WRAPPERS = {"service.asgi_ops:app": "service.wsgi_ops:app"}
 # Not Celery's in-memory broker, so the apps are not embedded and gate their ops endpoints as in the cluster;
 # kombu's filesystem transport answers at once, without a server.
 SERVERLESS_BROKER = "filesystem://"
@@ -363,13 +365,21 @@ def served_by(spec: dict, port: str | int) -> str:
     """The WSGI entry point of the container in the pod that listens on `port` (a name or a number)."""
     (container,) = [c for c in spec["containers"] if port in {p[k] for p in c.get("ports", []) for k in p}]
     command = container["command"]
-    assert command[0] == "granian" and command[-1] in ENTRY_POINTS, command
-    found = importlib.util.find_spec(command[-1].split(":")[0])
-    assert found is not None and found.origin, command[-1]
+    assert command[0] == "granian" and command[-1] in (*ENTRY_POINTS, *WRAPPERS), command
+    entry = command[-1]
+    if entry in WRAPPERS:
+        assert f"from {WRAPPERS[entry].split(':')[0]} import app" in source_of(entry), entry
+        assert command[command.index("--interface") + 1] == "asgi", command
+        entry = WRAPPERS[entry]
     # ...and that module builds its app the way the `apps` fixture does.
-    source = Path(found.origin).read_text()
-    assert all(f"{k}={v!r}" in source for k, v in ENTRY_POINTS[command[-1]].items()), command[-1]
-    return command[-1]
+    assert all(f"{k}={v!r}" in source_of(entry) for k, v in ENTRY_POINTS[entry].items()), entry
+    return entry
+
+
+def source_of(entry: str) -> str:
+    found = importlib.util.find_spec(entry.split(":")[0])
+    assert found is not None and found.origin, entry
+    return Path(found.origin).read_text()
 
 
 def test_every_probe_gets_an_answer_from_the_app_behind_its_port_without_credentials(docs, apps):
