@@ -165,10 +165,11 @@ def train(
     int8_logits = onnx_logits(work / "model.int8.onnx", enc, valid.texts, names)
     limits = (
         f"(limits: logit diff <= {max_logit_diff}, int8 accuracy within {max_int8_accuracy_gap:.1%} of fp32's, "
-        f"routing status agreement >= {min_int8_routing_agreement:.1%}); kept in {work}"
+        f"routing status agreement >= {min_int8_routing_agreement:.1%})"
     )
     if max_diff > max_logit_diff:
-        raise ParityError(f"parity check failed, model not published: max |logit diff| {max_diff:.2e} {limits}")
+        diff = f"max |logit diff| {max_diff:.2e} > {max_logit_diff}"
+        raise ParityError(f"parity check failed, model not published: {diff}; kept in {work}")
 
     enc.tokenizer.backend_tokenizer.save(str(work / "tokenizer.json"))
     enc.save_torch(work / "torch")
@@ -200,7 +201,7 @@ def train(
     print(f"parity: {parity}", file=sys.stderr)
     if not gate["int8_published"]:
         if require_int8:
-            raise ParityError(f"int8 parity check failed, model not published: {parity} {limits}")
+            raise ParityError(f"int8 parity check failed, model not published: {parity} {limits}; kept in {work}")
         # The int8 graph is not published; the fp32 graph, which passed its own check, is served instead.
         print(f"int8 fails the gate {limits}: serving fp32", file=sys.stderr)
         (work / "model.int8.onnx").unlink()
