@@ -27,7 +27,7 @@ from bench.encoder import tickets  # noqa: E402
 from bench.report import machine, publish  # noqa: E402
 from service.core.modelcard import ModelCard, current_version_dir  # noqa: E402
 from training.data import drop_rare, read_examples, split  # noqa: E402
-from training.encoder import EncoderClassifier, EncoderConfig, member_probs, onnx_logits  # noqa: E402
+from training.encoder import EncoderClassifier, EncoderConfig, known, member_probs, onnx_logits  # noqa: E402
 from training.quantize import Served, int8_gate, optimize_graph, quantize_graph, serve  # noqa: E402
 
 # Nodes the transformer optimizer leaves quantizable (the head is a Gemm and stays fp32 everywhere).
@@ -111,8 +111,8 @@ def main() -> int:
     examples, _ = drop_rare(read_examples(ROOT / str(card.params["data"]))[0], 2)
     fit, valid = split(examples, holdout=0.1, seed=int(card.params["seed"]))
     labels = enc.classes_
-    keep = [i for i, label in enumerate(valid.labels) if label in set(labels)]
-    texts, y = [valid.texts[i] for i in keep], np.array([labels.index(valid.labels[i]) for i in keep])
+    kept, y = known(valid, labels)
+    texts = kept.texts
     members = card.serving.get("members", {})
     base = member_probs(joblib.load(model_dir / next(iter(members))), texts, labels) if members else None
 

@@ -74,18 +74,24 @@ def member_probs(baseline: Any, texts: list[str], labels: list[str]) -> np.ndarr
     return np.asarray(baseline.predict_proba(texts))[:, [list(baseline.classes_).index(c) for c in labels]]
 
 
+def known(examples: Examples, labels: list[str]) -> tuple[Examples, np.ndarray]:
+    """The examples whose label the model knows, and those labels as indices into `labels`."""
+    index = {label: i for i, label in enumerate(labels)}
+    keep = [i for i, label in enumerate(examples.labels) if label in index]
+    kept = Examples([examples.texts[i] for i in keep], [examples.labels[i] for i in keep], examples.sha256)
+    return kept, np.array([index[label] for label in kept.labels], dtype=int)
+
+
 def held_out_accuracies(
     work: Path, enc: EncoderClassifier, names: list[str], graphs: tuple[Served, ...], test: Examples, baseline: Any
 ) -> dict[str, float]:
     """Each candidate graph's accuracy on the held-out test tickets, served as the gate calibrated it."""
     labels = enc.classes_
-    keep = [i for i, label in enumerate(test.labels) if label in set(labels)]
-    texts = [test.texts[i] for i in keep]
-    y = np.array([labels.index(test.labels[i]) for i in keep])
-    base = member_probs(baseline, texts, labels) if baseline is not None else None
+    kept, y = known(test, labels)
+    base = member_probs(baseline, kept.texts, labels) if baseline is not None else None
     out = {}
     for graph in graphs:
-        probs = graph.mix(onnx_logits(work / graph.graph, enc, texts, names), base)
+        probs = graph.mix(onnx_logits(work / graph.graph, enc, kept.texts, names), base)
         kind = "int8" if "int8" in graph.graph else "fp32"
         # Over all test tickets (an unseen label counts as wrong), as quality() reports the served model.
         out[f"{kind}_test_accuracy"] = float((probs.argmax(1) == y).sum() / max(1, len(test.labels)))
@@ -145,9 +151,7 @@ def train(
         fit_part.texts, fit_part.labels, valid=valid_part, checkpoint=checkpoint, progress=progress
     )
     labels = enc.classes_
-    keep = [i for i, label in enumerate(valid_part.labels) if label in set(labels)]
-    valid = Examples([valid_part.texts[i] for i in keep], [valid_part.labels[i] for i in keep], valid_part.sha256)
-    valid_y = np.array([labels.index(label) for label in valid.labels])
+    valid, valid_y = known(valid_part, labels)
 
     print("exporting to ONNX and quantizing ...", file=sys.stderr)
     names = enc.export_onnx(work / "model.onnx")
