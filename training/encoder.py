@@ -1,8 +1,9 @@
 """Fine-tune a BERT/DistilBERT-style encoder, export it to ONNX, quantize, calibrate, and publish a model dir.
 
-The exported graph is fused (attention, GELU, LayerNorm) and quantized to int8; int8 is served when its
-validation accuracy is within 0.3 points of fp32's and the routing status of >= 99.5 % of validation tickets
-is the same under both graphs (training/quantize.py), else fp32 is served (or nothing, with --require-int8).
+The exported graph is fused (attention, GELU, LayerNorm) and quantized to int8. int8 is served with fp32 beside
+it for the tickets near a border when, on validation tickets, that pair's accuracy is within 0.3 points of
+fp32's and the routing status of >= 99.5 % of tickets is the same as fp32's (training/quantize.py); else fp32 is
+served alone (or nothing, with --require-int8).
 
 The encoder is used with mean pooling and a linear head initialised from a logistic regression on its frozen
 embeddings: all-MiniLM-L6-v2 was trained for mean pooling, and its CLS/pooler path fine-tunes worse
@@ -18,6 +19,7 @@ import shutil
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,15 +28,26 @@ import joblib
 import numpy as np
 
 from service.core.modelcard import ModelCard, audit, file_sha256, new_version, promote_trained
+from service.decide.cascade import Margins
 from service.decide.language import training_languages
-from service.decide.scope import SCOPE_FILE, calibrate_scope
+from service.decide.scope import SCOPE_FILE, Scope, calibrate_scope
 from service.decide.thresholds import CALIBRATION_FILE, DEFAULT_TARGET
 from service.retrain.drift import confidence_histogram
 from training.baseline import build_pipeline
 from training.calibration import quality
 from training.data import FORMATS, Examples, drop_rare, read_examples, split
 from training.encoder_model import EncoderClassifier, EncoderConfig
-from training.quantize import QUANTIZATION, Served, int8_gate, optimize_graph, quantize_graph, serve
+from training.quantize import (
+    QUANTIZATION,
+    Served,
+    cascade,
+    int8_gate,
+    measure_margins,
+    optimize_graph,
+    quantize_graph,
+    routed,
+    serve,
+)
 
 KIND = "onnx-encoder"
 
@@ -53,12 +66,12 @@ def onnx_logits(path: Path, enc: EncoderClassifier, texts: list[str], names: lis
     return out
 
 
-def served_embeddings(work: Path, graph: str, enc: EncoderClassifier, texts: list[str]) -> np.ndarray:
-    """The sentence embeddings of `texts` from the graph that will be served, as the service computes them."""
+def graph_outputs(work: Path, graph: str, enc: EncoderClassifier, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The logits and sentence embeddings of `texts` from one published graph, as the service computes them."""
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
-    from service.decide.classify import run_encoder
+    from service.decide.classify import run_encoder_outputs
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = enc.config.threads
@@ -66,7 +79,22 @@ def served_embeddings(work: Path, graph: str, enc: EncoderClassifier, texts: lis
     tokenizer = Tokenizer.from_file(str(work / "tokenizer.json"))
     tokenizer.enable_truncation(enc.config.max_length)
     tokenizer.no_padding()
-    return run_encoder(session, tokenizer, int(enc.tokenizer.pad_token_id or 0), texts, output="embedding")
+    pad_id = int(enc.tokenizer.pad_token_id or 0)
+    logits, embeddings = run_encoder_outputs(session, tokenizer, pad_id, texts, ["logits", "embedding"])
+    return logits, embeddings
+
+
+@dataclass(frozen=True)
+class Answers:
+    """One graph's answers to some tickets: logits and scope distances."""
+
+    logits: np.ndarray
+    distances: np.ndarray
+
+
+def answers(work: Path, graph: str, enc: EncoderClassifier, texts: list[str], scope: Scope) -> Answers:
+    logits, embeddings = graph_outputs(work, graph, enc, texts)
+    return Answers(logits, scope.distance(embeddings))
 
 
 def member_probs(baseline: Any, texts: list[str], labels: list[str]) -> np.ndarray:
@@ -82,20 +110,50 @@ def known(examples: Examples, labels: list[str]) -> tuple[Examples, np.ndarray]:
     return kept, np.array([index[label] for label in kept.labels], dtype=int)
 
 
-def held_out_accuracies(
-    work: Path, enc: EncoderClassifier, names: list[str], graphs: tuple[Served, ...], test: Examples, baseline: Any
+def held_out_parity(
+    work: Path, enc: EncoderClassifier, fp32: Served, margins: Margins, scope: Scope, test: Examples, baseline: Any
 ) -> dict[str, float]:
-    """Each candidate graph's accuracy on the held-out test tickets, served as the gate calibrated it."""
+    """fp32's and the int8 cascade's accuracy on the held-out test tickets, and how the cascade routes them."""
     labels = enc.classes_
     kept, y = known(test, labels)
     base = member_probs(baseline, kept.texts, labels) if baseline is not None else None
-    out = {}
-    for graph in graphs:
-        probs = graph.mix(onnx_logits(work / graph.graph, enc, kept.texts, names), base)
-        kind = "int8" if "int8" in graph.graph else "fp32"
-        # Over all test tickets (an unseen label counts as wrong), as quality() reports the served model.
-        out[f"{kind}_test_accuracy"] = float((probs.argmax(1) == y).sum() / max(1, len(test.labels)))
-    return out
+    exact, approx = (answers(work, g, enc, kept.texts, scope) for g in ("model.onnx", "model.int8.onnx"))
+    fp32_probs, cuts = fp32.mix(exact.logits, base), fp32.cuts()
+    probs, distances, redone = cascade(
+        fp32_probs, fp32.mix(approx.logits, base), cuts, margins, exact.distances, approx.distances, scope.limit
+    )
+    agreement = routed(probs, cuts, distances, scope.limit) == routed(fp32_probs, cuts, exact.distances, scope.limit)
+    # Over all test tickets (an unseen label counts as wrong), as quality() reports the served model.
+    return {
+        "fp32_test_accuracy": float((fp32_probs.argmax(1) == y).sum() / max(1, len(test.labels))),
+        "int8_test_accuracy": float((probs.argmax(1) == y).sum() / max(1, len(test.labels))),
+        "int8_test_routing_agreement": float(agreement.mean()),
+        "int8_test_answered_in_fp32_share": float(redone.mean()),
+    }
+
+
+def int8_margins(
+    work: Path,
+    enc: EncoderClassifier,
+    fp32: Served,
+    fit_texts: list[str],
+    fit_logits: np.ndarray,
+    scope: Scope,
+    *,
+    sample: int = 2000,
+    seed: int = 0,
+) -> Margins:
+    """How far int8 moves probabilities and scope distances, measured on training tickets (never validation,
+    where the gate then checks what the margins give). A sampled ticket's distance is measured to the other
+    training tickets, as a new ticket's would be, not to itself."""
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(len(fit_texts), min(sample, len(fit_texts) // 2), replace=False))
+    rest = np.delete(scope.embeddings, pick, axis=0)
+    others = Scope(embeddings=rest, k=max(1, min(scope.k, len(rest))), limit=scope.limit, quantile=scope.quantile)
+    texts = [fit_texts[i] for i in pick]
+    approx = answers(work, "model.int8.onnx", enc, texts, others)
+    exact_distances = others.distance(scope.embeddings[pick])
+    return measure_margins(fit_logits[pick], approx.logits, exact_distances, approx.distances, fp32.temperature)
 
 
 class ParityError(RuntimeError):
@@ -166,7 +224,6 @@ def train(
     fp32_logits = onnx_logits(work / "model.onnx", enc, valid.texts, names)
     max_diff = float(np.abs(torch_logits - fp32_logits).max())
     quantize_graph(work / "model.onnx", work / "model.int8.onnx")
-    int8_logits = onnx_logits(work / "model.int8.onnx", enc, valid.texts, names)
     limits = (
         f"(limits: logit diff <= {max_logit_diff}, int8 accuracy within {max_int8_accuracy_gap:.1%} of fp32's, "
         f"routing status agreement >= {min_int8_routing_agreement:.1%})"
@@ -181,15 +238,22 @@ def train(
     if cfg.ensemble:
         baseline = build_pipeline(seed=cfg.seed).fit(fit_part.texts, fit_part.labels)
         base_probs = member_probs(baseline, valid.texts, labels)
-    # Both graphs calibrated as they would be served: the gate compares what the service would do with each.
+    # Weight, temperature and thresholds are fp32's; int8 only decides which tickets fp32 need not see.
     fp32 = serve("model.onnx", fp32_logits, valid_y, labels, cfg.target_precision, base_probs)
-    int8 = serve("model.int8.onnx", int8_logits, valid_y, labels, cfg.target_precision, base_probs)
+    print("embedding the training tickets for the out-of-scope distance ...", file=sys.stderr)
+    fit_logits, fit_embeddings = graph_outputs(work, "model.onnx", enc, fit_part.texts)
+    scope = calibrate_scope(fit_embeddings)
+    print("measuring int8 against fp32 ...", file=sys.stderr)
+    margins = int8_margins(work, enc, fp32, fit_part.texts, fit_logits, scope, seed=cfg.seed)
+    v32, v8 = (answers(work, g, enc, valid.texts, scope) for g in ("model.onnx", "model.int8.onnx"))
     gate = int8_gate(
         fp32,
-        int8,
-        fp32_logits,
-        int8_logits,
+        fp32.mix(v8.logits, base_probs),
+        margins,
         valid_y,
+        fp32_distances=v32.distances,
+        int8_distances=v8.distances,
+        limit=scope.limit,
         max_accuracy_gap=max_int8_accuracy_gap,
         min_routing_agreement=min_int8_routing_agreement,
     )
@@ -201,26 +265,30 @@ def train(
         "n": len(valid.texts),
     }
     if test_examples is not None:
-        parity.update(held_out_accuracies(work, enc, names, (fp32, int8), test_examples, baseline))
+        parity.update(held_out_parity(work, enc, fp32, margins, scope, test_examples, baseline))
     print(f"parity: {parity}", file=sys.stderr)
     if not gate["int8_published"]:
         if require_int8:
             raise ParityError(f"int8 parity check failed, model not published: {parity} {limits}; kept in {work}")
-        # The int8 graph is not published; the fp32 graph, which passed its own check, is served instead.
+        # The int8 graph is not published; the fp32 graph, which passed its own check, is served alone.
         print(f"int8 fails the gate {limits}: serving fp32", file=sys.stderr)
         (work / "model.int8.onnx").unlink()
-    chosen = int8 if gate["int8_published"] else fp32
-    served_graph = chosen.graph
+    served_graph = "model.int8.onnx" if gate["int8_published"] else "model.onnx"
     members: dict[str, float] = {}
-    if baseline is not None and chosen.encoder_weight < 1.0:
+    if baseline is not None and fp32.encoder_weight < 1.0:
         joblib.dump(baseline, work / "baseline.joblib", compress=3)
-        members = {"baseline.joblib": round(1.0 - chosen.encoder_weight, 2)}
-        print(f"ensemble: encoder weight {chosen.encoder_weight:.2f} on validation", file=sys.stderr)
-    temperature = chosen.temperature
-    chosen.calibration.save(work / CALIBRATION_FILE)
-    thresholds = chosen.thresholds
-    print("embedding the training tickets for the out-of-scope distance ...", file=sys.stderr)
-    calibrate_scope(served_embeddings(work, served_graph, enc, fit_part.texts)).save(work / SCOPE_FILE)
+        members = {"baseline.joblib": round(1.0 - fp32.encoder_weight, 2)}
+        print(f"ensemble: encoder weight {fp32.encoder_weight:.2f} on validation", file=sys.stderr)
+    temperature = fp32.temperature
+    fp32.calibration.save(work / CALIBRATION_FILE)
+    thresholds = fp32.thresholds
+    scope.save(work / SCOPE_FILE)
+    # int8 answers every ticket; fp32 those whose int8 answer lies within the margins of a border.
+    exact = (
+        {"graph": "model.onnx", "confidence_margin": margins.confidence, "scope_margin": margins.scope}
+        if gate["int8_published"]
+        else None
+    )
     serving = {
         "tokenizer": "tokenizer.json",
         "max_length": cfg.max_length,
@@ -230,8 +298,10 @@ def train(
         "thresholds": thresholds,
         "encoder_weight": round(1.0 - sum(members.values()), 2),
         "members": members,
+        **({"exact": exact} if exact else {}),
     }
-    files = {f: file_sha256(work / f) for f in ["tokenizer.json", CALIBRATION_FILE, SCOPE_FILE, *members]}
+    beside = ["model.onnx"] if exact else []
+    files = {f: file_sha256(work / f) for f in ["tokenizer.json", CALIBRATION_FILE, SCOPE_FILE, *members, *beside]}
     card = ModelCard(
         name=name,
         version=version,

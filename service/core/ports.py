@@ -85,8 +85,11 @@ class Classifier(Protocol):
     @property
     def labels(self) -> Sequence[str]: ...
 
-    def predict(self, texts: Sequence[str], *, top_k: int = 3) -> list[Prediction]:
-        """Return one prediction per text, in order."""
+    def predict(
+        self, texts: Sequence[str], *, top_k: int = 3, thresholds: Mapping[str, float] | None = None
+    ) -> list[Prediction]:
+        """Return one prediction per text, in order, each with its label's threshold (from `thresholds`, else
+        the model's own); a model that answers approximately answers exactly where a ticket is near one."""
 
     def thresholds(self, target: float, groups: Mapping[str, str]) -> Mapping[str, float] | None:
         """Per-label thresholds that keep `target` precision on new tickets (labels grouped by queue), or None

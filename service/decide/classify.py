@@ -16,9 +16,11 @@ import numpy as np
 from service.core.domain import Prediction
 from service.core.modelcard import ModelCard, ModelCardError, current_version_dir, shadow_version_dir
 from service.core.ports import Classifier
+from service.decide.cascade import Margins, needs_exact
 from service.decide.normalize import normalize
 from service.decide.scope import SCOPE_FILE, Scope
-from service.decide.thresholds import CALIBRATION_FILE, Calibration
+from service.decide.sparse_tfidf import fast
+from service.decide.thresholds import CALIBRATION_FILE, NEVER, Calibration
 
 BATCH_SIZE = 32
 BASE_SPACE = "all-MiniLM-L6-v2"  # the untrained sentence encoder's embeddings (frozen family, base encoder)
@@ -35,17 +37,19 @@ class SklearnClassifier:
         self.version = card.version
         self.labels = list(card.labels)
         # The card's artefact hash was checked before this load, so unpickling is of our own file.
-        self._pipeline = joblib.load(directory / card.artefact)
+        self._pipeline = fast(joblib.load(directory / card.artefact))
         classes = [str(c) for c in self._pipeline.classes_]
         if classes != self.labels:
             raise ModelCardError(f"{directory}: artefact classes differ from the card's labels")
         self.promised = PromisedThresholds(directory, card)
 
-    def predict(self, texts: Sequence[str], *, top_k: int = 3) -> list[Prediction]:
+    def predict(
+        self, texts: Sequence[str], *, top_k: int = 3, thresholds: Mapping[str, float] | None = None
+    ) -> list[Prediction]:
         started = time.perf_counter()
         proba = np.asarray(self._pipeline.predict_proba(list(texts)))
         per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
-        return _predictions(proba, self.labels, self.name, self.version, per_item_ms, top_k)
+        return _predictions(proba, self.labels, self.name, self.version, per_item_ms, top_k, thresholds)
 
     def thresholds(self, target: float, groups: Mapping[str, str]) -> Mapping[str, float] | None:
         return self.promised.get(target, groups)
@@ -55,7 +59,8 @@ class OnnxClassifier:
     """A fine-tuned encoder exported to ONNX, served with onnxruntime and tokenizers (never torch).
 
     Optional ensemble members (e.g. the TF-IDF baseline) are mixed in probability space, then the mixture
-    is calibrated with the card's temperature; per-class thresholds come with each prediction.
+    is calibrated with the card's temperature; per-class thresholds come with each prediction. Where the card
+    serves an int8 graph, the fp32 graph answers the tickets int8 could route otherwise (service/decide/cascade.py).
     """
 
     def __init__(self, directory: Path, card: ModelCard, *, threads: int = 2) -> None:
@@ -80,7 +85,7 @@ class OnnxClassifier:
         self.encoder_weight = float(serving.get("encoder_weight", 1.0))
         self.members = []
         for member, weight in serving.get("members", {}).items():
-            pipeline = joblib.load(directory / member)  # hash checked with the card's files
+            pipeline = fast(joblib.load(directory / member))  # hash checked with the card's files
             order = [list(map(str, pipeline.classes_)).index(label) for label in self.labels]
             self.members.append((pipeline, float(weight), order))
         self.logits_output = self.session.get_outputs()[0].name
@@ -90,40 +95,74 @@ class OnnxClassifier:
         # Similar tickets are found by the same embedding: fetching it with the logits costs no extra compute.
         self.embedding_space = embedding_space(card) if "embedding" in outputs else None
         self.promised = PromisedThresholds(directory, card)
+        # An int8 graph is served with the fp32 one beside it, for the answers int8 could route otherwise.
+        exact = serving.get("exact")
+        self.exact: tuple[Any, Margins] | None = None
+        if exact:
+            fp32 = ort.InferenceSession(str(directory / exact["graph"]), options, providers=["CPUExecutionProvider"])
+            self.exact = (fp32, Margins(float(exact["confidence_margin"]), float(exact["scope_margin"])))
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw encoder logits (the graph's first output)."""
+        """Raw logits of the served graph (its first output)."""
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         return run_encoder(self.session, self.tokenizer, self.pad_id, texts, self.logits_output)
 
-    def _run(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Logits, and each text's embedding when the graph outputs one."""
-        if not texts or self.embedding_space is None:
-            return self.logits(texts), None
+    def _answer(
+        self, session: Any, texts: Sequence[str], member: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """One graph's served probabilities, and each text's embedding and scope distance when it has them."""
+        if self.embedding_space is None:
+            logits = run_encoder(session, self.tokenizer, self.pad_id, texts, self.logits_output)
+            return self._mix(logits, member), None, None
         logits, embeddings = run_encoder_outputs(
-            self.session, self.tokenizer, self.pad_id, texts, [self.logits_output, "embedding"]
+            session, self.tokenizer, self.pad_id, texts, [self.logits_output, "embedding"]
         )
-        return logits, embeddings
+        distances = self.scope.distance(embeddings) if self.scope is not None else None
+        return self._mix(logits, member), embeddings, distances
 
-    def _proba(self, texts: Sequence[str], logits: np.ndarray) -> np.ndarray:
-        probs = self.encoder_weight * _softmax(logits)
+    def _members(self, texts: Sequence[str]) -> np.ndarray:
+        """The ensemble members' weighted share of each text's probabilities (zeros without members)."""
+        share = np.zeros((len(texts), len(self.labels)))
         for pipeline, weight, order in self.members:
-            probs += weight * np.asarray(pipeline.predict_proba(list(texts)))[:, order]
+            share += weight * np.asarray(pipeline.predict_proba(list(texts)))[:, order]
+        return share
+
+    def _mix(self, logits: np.ndarray, member: np.ndarray) -> np.ndarray:
+        probs = self.encoder_weight * _softmax(logits) + member
         return _softmax(np.log(np.clip(probs, 1e-12, None)) / self.temperature)
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self._proba(texts, self.logits(texts))
+    def _answers(
+        self, texts: Sequence[str], cuts: Mapping[str, float]
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Served probabilities, embeddings and scope distances; near a border (`cuts`), the fp32 graph's."""
+        member = self._members(texts)
+        proba, embeddings, distances = self._answer(self.session, texts, member)
+        if self.exact is None or not len(texts):
+            return proba, embeddings, distances
+        session, margins = self.exact
+        limit = self.scope.limit if self.scope is not None else None
+        cut = np.array([cuts.get(label, NEVER) for label in self.labels])
+        redo = np.flatnonzero(needs_exact(proba, cut, margins, distances, limit))
+        if len(redo):
+            exact = self._answer(session, [texts[int(i)] for i in redo], member[redo])
+            for whole, part in zip((proba, embeddings, distances), exact, strict=True):
+                if whole is not None and part is not None:
+                    whole[redo] = part
+        return proba, embeddings, distances
 
-    def predict(self, texts: Sequence[str], *, top_k: int = 3) -> list[Prediction]:
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Served probabilities, held to the card's own thresholds."""
+        return self._answers(texts, self.card_thresholds)[0]
+
+    def predict(
+        self, texts: Sequence[str], *, top_k: int = 3, thresholds: Mapping[str, float] | None = None
+    ) -> list[Prediction]:
         started = time.perf_counter()
-        logits, embeddings = self._run(texts)
-        distances = self.scope.distance(embeddings) if self.scope is not None and embeddings is not None else None
-        proba = self._proba(texts, logits)
+        cuts = self.card_thresholds if thresholds is None else thresholds
+        proba, embeddings, distances = self._answers(texts, cuts)
         per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
-        predictions = _predictions(
-            proba, self.labels, self.name, self.version, per_item_ms, top_k, self.card_thresholds
-        )
+        predictions = _predictions(proba, self.labels, self.name, self.version, per_item_ms, top_k, cuts)
         if embeddings is None:
             return predictions
         vectors = np.ascontiguousarray(embeddings, dtype=np.float32)

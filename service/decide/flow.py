@@ -6,7 +6,6 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -37,7 +36,6 @@ from service.decide.queries import (
 )
 from service.decide.shadow import shadow_predict
 from service.decide.similar import store_vectors, with_similar
-from service.decide.thresholds import NEVER
 from service.escalate.flow import escalate
 from service.infra.models import (
     DecisionRow,
@@ -363,12 +361,12 @@ def decide_many(runtime: Runtime, tickets: list[Ticket]) -> list[Decision]:
     texts = [model_text(t.subject, t.body, t.source, t.meta) for t in tickets]
     model = runtime.models.get()
     started = time.perf_counter()
-    # As many alternatives as the LLM may be offered (TRIAGE_LLM_TOP_K), and three at least for the explanation.
-    predictions = model.predict(texts, top_k=max(3, runtime.settings.llm_top_k))
+    # The routing file's promise, not the one the model was trained with, sets each label's threshold; a model
+    # that answers approximately (int8) answers exactly the tickets near one.
     promised = model.thresholds(runtime.rules.target_precision, runtime.rules.groups())
-    if promised is not None:
-        # The routing file's promise, not the one the model was trained with, sets each label's threshold.
-        predictions = [replace(p, threshold=promised.get(p.label, NEVER)) for p in predictions]
+    held_to = None if promised is None else runtime.rules.thresholds(model.labels, promised)
+    # As many alternatives as the LLM may be offered (TRIAGE_LLM_TOP_K), and three at least for the explanation.
+    predictions = model.predict(texts, top_k=max(3, runtime.settings.llm_top_k), thresholds=held_to)
     # One model call serves the whole batch: each ticket is charged its share.
     classify_ms = (time.perf_counter() - started) * 1000 / max(len(tickets), 1)
     answers, priority_ms = predict_priorities(runtime.priority, texts)

@@ -15,6 +15,7 @@ import numpy as np
 from service.core.domain import Decision, Prediction, Route
 from service.core.modelcard import CURRENT_FILE, ModelCard, ModelCardError, current_version_dir
 from service.decide.classify import FollowedModel
+from service.decide.sparse_tfidf import fast
 
 KIND = "sklearn-priority"
 # The service's own scale when a routing file names none (service/decide/route.py), least urgent first.
@@ -59,7 +60,7 @@ class PriorityClassifier:
         self.directory, self.card = directory, card
         self.name, self.version, self.labels = card.name, card.version, list(card.labels)
         # The card's artefact hash was checked before this load, so unpickling is of our own file.
-        self._pipeline = joblib.load(directory / card.artefact)
+        self._pipeline = fast(joblib.load(directory / card.artefact))
         if [str(c) for c in self._pipeline.classes_] != self.labels:
             raise ModelCardError(f"{directory}: artefact classes differ from the card's labels")
         self.scale = tuple(card.serving.get("scale") or DEFAULT_SCALE)
@@ -71,7 +72,10 @@ class PriorityClassifier:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self._pipeline.predict_proba(list(texts)))
 
-    def predict(self, texts: Sequence[str], *, top_k: int = 3) -> list[Prediction]:
+    def predict(
+        self, texts: Sequence[str], *, top_k: int = 3, thresholds: Mapping[str, float] | None = None
+    ) -> list[Prediction]:
+        """The priority each text is given (cutoffs first, then the most probable); `thresholds` route nothing here."""
         started = time.perf_counter()
         proba = self.predict_proba(texts)
         per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)

@@ -14,7 +14,7 @@ import yaml
 from service.core.domain import DecisionStatus, Prediction, Route
 from service.decide.language import untrained_language
 from service.decide.normalize import MAX_INPUT_CHARS
-from service.decide.thresholds import DEFAULT_TARGET
+from service.decide.thresholds import DEFAULT_TARGET, NEVER
 
 
 class RoutingError(ValueError):
@@ -73,6 +73,14 @@ class RoutingRules:
         """Each routed label's queue: rare labels' thresholds are shrunk toward their queue's."""
         return dict(self.label_queue)
 
+    def thresholds(self, labels: Sequence[str], promised: Mapping[str, float]) -> dict[str, float]:
+        """The confidence each label's tickets must reach: its promised threshold or its queue's, the stricter."""
+        return {label: max(self._rule(label).threshold, promised.get(label, NEVER)) for label in labels}
+
+    def _rule(self, label: str) -> QueueRule:
+        queue_name = self.label_queue.get(label)
+        return self.queues[queue_name] if queue_name else self.default
+
     def unmapped(self, labels: Sequence[str]) -> list[str]:
         """Labels a model can produce that no queue claims (they go to the default queue)."""
         return [label for label in labels if label not in self.label_queue]
@@ -95,7 +103,7 @@ class RoutingRules:
         # Lowered once and cut: keywords are looked for in what the model reads, not in a 256 KiB body each time.
         text = text[:MAX_ROUTE_CHARS].lower()
         queue_name = self.label_queue.get(prediction.label)
-        rule = self.queues[queue_name] if queue_name else self.default
+        rule = self._rule(prediction.label)
         queue, priority = rule.name, rule.priority
         fired = [
             f"label {prediction.label!r} -> queue {queue!r}"

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,22 @@ def test_a_promise_outside_half_to_one_is_refused(target):
 def test_the_promise_defaults_to_98_percent_and_can_be_set():
     assert RULES.target_precision == 0.98
     assert parse_rules({**BASE, "target_precision": 0.995}).target_precision == 0.995
+
+
+def test_each_label_is_held_to_its_promised_threshold_or_its_queues_whichever_is_stricter():
+    fraud = RULES.label_queue["compromised_card"]
+    queue_threshold = RULES.queues[fraud].threshold
+    held = RULES.thresholds(
+        ["compromised_card", "card_arrival", "a_label_nobody_routes", "exchange_rate"],
+        {"compromised_card": queue_threshold - 0.1, "card_arrival": 0.97, "a_label_nobody_routes": 0.2},
+    )
+    assert held["compromised_card"] == queue_threshold  # the queue asks more than the promise
+    assert held["card_arrival"] == 0.97  # the promise asks more than the queue
+    assert held["a_label_nobody_routes"] == max(0.2, RULES.default.threshold)  # the default queue's
+    assert held["exchange_rate"] == 1.0  # no promised threshold: never auto-routed
+    # Routing a prediction held to these thresholds decides as the route's own comparison does.
+    status, route, _ = RULES.route(
+        replace(prediction("compromised_card", queue_threshold - 0.05), threshold=held["compromised_card"]),
+        text="someone used my card",
+    )
+    assert status is DecisionStatus.NEEDS_REVIEW and route.threshold == queue_threshold

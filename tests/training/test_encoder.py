@@ -3,12 +3,14 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from service.core.modelcard import ModelCard, current_version_dir
 from service.decide.classify import OnnxClassifier, load_model
+from service.decide.thresholds import NEVER
 from tests.support.settings import BANKING77, ROOT, TINY_LABELS, write_subset
 from training.calibration import fit_temperature, softmax
 
@@ -63,6 +65,45 @@ def test_minilm_fine_tune_publishes_a_card_with_parity_calibration_and_held_out_
     assert len(card.metrics["history"]) == 2 and card.metrics["test"]["n"] == 8 * len(TINY_LABELS)
     assert card.metrics["test"]["accuracy"] > 0.7  # 30 examples a label, 2 epochs, held-out test rows
     assert (minilm_model / "model.onnx").is_file() and "tokenizer.json" in card.files
+    # int8 is served with fp32 beside it, for the tickets near a border, and the card says how near.
+    exact = card.serving["exact"]
+    assert exact["graph"] == "model.onnx" and "model.onnx" in card.files
+    assert exact["confidence_margin"] > 0 and exact["scope_margin"] >= 0
+    assert 0 <= parity["int8_answered_in_fp32_share"] <= 1 and 0 <= parity["int8_test_routing_agreement"] <= 1
+
+
+def test_int8_answers_alone_only_far_from_every_border(minilm_model):
+    card = ModelCard.read(minilm_model)
+    model = load_model(minilm_model)
+    assert isinstance(model, OnnxClassifier) and model.exact is not None and model.scope is not None
+    alone = {k: v for k, v in card.serving.items() if k != "exact"}
+    int8 = OnnxClassifier(minilm_model, replace(card, serving=alone))
+    fp32 = OnnxClassifier(minilm_model, replace(card, artefact="model.onnx", serving=alone))
+    texts = [
+        "I lost my card, somebody may have stolen it",
+        "what exchange rate do you use?",
+        "my card payment was declined",
+        "pin blocked",
+        "Which wine goes best with grilled sardines and rice?",
+        "card arrived broken, can I get a new one",
+    ]
+    margin = model.exact[1]
+    never = dict.fromkeys(card.labels, NEVER)
+    quick = int8.predict(texts, thresholds=never)
+    # No label is ever routed: only a ticket near the scope limit could be decided otherwise in fp32.
+    for got, own in zip(model.predict(texts, thresholds=never), quick, strict=True):
+        assert own.scope_distance is not None
+        if abs(own.scope_distance - model.scope.limit) > margin.scope:
+            assert got.confidence == own.confidence and got.scope_distance == own.scope_distance
+    # A threshold right at the first ticket's int8 confidence: that ticket is answered by fp32.
+    cuts = {**never, quick[0].label: quick[0].confidence}
+    got, exact = model.predict(texts, thresholds=cuts), fp32.predict(texts, thresholds=cuts)
+    assert got[0].confidence == pytest.approx(exact[0].confidence, abs=1e-5)
+
+    def status(p):
+        return p.confidence >= cuts[p.label] and cuts[p.label] < NEVER and not p.out_of_scope
+
+    assert [status(p) for p in got] == [status(p) for p in exact]
 
 
 def test_the_fine_tuned_graph_also_gives_the_embedding_that_says_none_of_these(minilm_model):
