@@ -2,7 +2,7 @@
 
 int8 is served with the fp32 graph beside it (service/decide/cascade.py): the service answers every ticket in
 int8 and computes again in fp32 those whose int8 answer lies within the margins of a threshold or of the
-scope limit, the margins being the largest moves int8 made on training tickets. The gate then checks, on
+scope limit, the margins being what int8 moved 99 % of training tickets by, at most. The gate then checks, on
 validation tickets the margins were not measured on, that (a) this cascade's accuracy is within
 `max_accuracy_gap` of fp32's and (b) a ticket's routing status (auto-routed or not) is the same as under fp32
 alone on at least `min_routing_agreement` of them. Both graphs are mixed, tempered and thresholded with
@@ -24,6 +24,10 @@ from service.decide.cascade import Margins, needs_exact
 from service.decide.thresholds import NEVER, Calibration
 from training.calibration import choose_weight, fit_temperature, softmax
 
+# The 99th percentile of int8's moves on training tickets, not the largest: on Banking77 the largest (0.099 of
+# probability) sent 59 % of test tickets back to fp32, the 99th percentile (0.036) 23 %, and the routing status
+# still agreed with fp32's on 99.8 % of validation and 100 % of test tickets (the gate checks it every time).
+MARGIN_QUANTILE = 0.99
 # A gap of exactly 0.3 points (3 tickets in 1,000) must pass: 0.929 - 0.926 is 0.0030000000000000027.
 _EPS = 1e-9
 
@@ -97,13 +101,18 @@ def measure_margins(
     fp32_distances: np.ndarray,
     int8_distances: np.ndarray,
     temperature: float,
+    quantile: float = MARGIN_QUANTILE,
 ) -> Margins:
-    """The largest moves int8 makes on these (training) tickets, rounded up: of any probability of the encoder
-    alone at the served temperature (mixed with TF-IDF, probabilities move about the encoder's weight times as
-    much), and of the scope distance."""
-    moved = np.abs(softmax(int8_logits / temperature) - softmax(fp32_logits / temperature)).max(initial=0.0)
-    shifted = np.abs(int8_distances - fp32_distances).max(initial=0.0)
-    return Margins(confidence=math.ceil(moved * 1e4) / 1e4, scope=math.ceil(shifted * 1e4) / 1e4)
+    """How far int8 moves these (training) tickets, rounded up: a quantile over tickets of the largest move of
+    any probability of the encoder alone at the served temperature (mixed with TF-IDF, probabilities move about
+    the encoder's weight times as much), and of the scope distance."""
+    moved = np.abs(softmax(int8_logits / temperature) - softmax(fp32_logits / temperature)).max(axis=1)
+    shifted = np.abs(int8_distances - fp32_distances)
+
+    def bound(values: np.ndarray) -> float:
+        return math.ceil(float(np.quantile(values, quantile)) * 1e4) / 1e4 if len(values) else 0.0
+
+    return Margins(confidence=bound(moved), scope=bound(shifted))
 
 
 def cascade(
