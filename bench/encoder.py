@@ -28,7 +28,7 @@ from transformers import pipeline  # noqa: E402
 
 from bench.report import publish  # noqa: E402
 from service.core.modelcard import ModelCard, current_version_dir  # noqa: E402
-from service.decide.classify import OnnxClassifier, load_model  # noqa: E402
+from service.decide.classify import OnnxClassifier, load_model, session_options  # noqa: E402
 from service.decide.normalize import normalize  # noqa: E402
 from service.decide.sparse_tfidf import fast  # noqa: E402
 from training.encoder import EncoderClassifier, EncoderConfig  # noqa: E402
@@ -117,11 +117,8 @@ def encoder_alone(model_dir: Path, card: ModelCard, graph: str, threads: int) ->
     import onnxruntime as ort
 
     clf = OnnxClassifier(model_dir, card, threads=threads)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
     clf.session = ort.InferenceSession(
-        str(model_dir / graph), options, providers=["CPUExecutionProvider"]
+        str(model_dir / graph), session_options(threads), providers=["CPUExecutionProvider"]
     )  # graph may be absolute
     clf.members, clf.encoder_weight, clf.temperature, clf.exact = [], 1.0, 1.0, None
     return clf

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from service.decide.classify import run_encoder
+from service.decide.classify import run_encoder, session_options
 
 ENCODER_DIR = "base-encoder"
 ENCODER_FILE = "model.onnx"
@@ -32,11 +32,8 @@ class BaseEncoder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
         self.session: Any = ort.InferenceSession(
-            str(directory / ENCODER_FILE), options, providers=["CPUExecutionProvider"]
+            str(directory / ENCODER_FILE), session_options(threads), providers=["CPUExecutionProvider"]
         )
         self.tokenizer: Any = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
         self.tokenizer.enable_truncation(MAX_LENGTH)
