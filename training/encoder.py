@@ -135,7 +135,7 @@ def held_out_parity(
 def int8_margins(
     work: Path,
     enc: EncoderClassifier,
-    fp32: Served,
+    temperature: float,
     fit_texts: list[str],
     fit_logits: np.ndarray,
     scope: Scope,
@@ -153,7 +153,7 @@ def int8_margins(
     texts = [fit_texts[i] for i in pick]
     approx = answers(work, "model.int8.onnx", enc, texts, others)
     exact_distances = others.distance(scope.embeddings[pick])
-    return measure_margins(fit_logits[pick], approx.logits, exact_distances, approx.distances, fp32.temperature)
+    return measure_margins(fit_logits[pick], approx.logits, exact_distances, approx.distances, temperature)
 
 
 class ParityError(RuntimeError):
@@ -244,7 +244,7 @@ def train(
     fit_logits, fit_embeddings = graph_outputs(work, "model.onnx", enc, fit_part.texts)
     scope = calibrate_scope(fit_embeddings)
     print("measuring int8 against fp32 ...", file=sys.stderr)
-    margins = int8_margins(work, enc, fp32, fit_part.texts, fit_logits, scope, seed=cfg.seed)
+    margins = int8_margins(work, enc, fp32.temperature, fit_part.texts, fit_logits, scope, seed=cfg.seed)
     v32, v8 = (answers(work, g, enc, valid.texts, scope) for g in ("model.onnx", "model.int8.onnx"))
     gate = int8_gate(
         fp32,

@@ -134,9 +134,11 @@ class OnnxClassifier:
         self, texts: Sequence[str], cuts: Mapping[str, float]
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Served probabilities, embeddings and scope distances; near a border (`cuts`), the fp32 graph's."""
+        if not texts:
+            return np.zeros((0, len(self.labels))), None, None
         member = self._members(texts)
         proba, embeddings, distances = self._answer(self.session, texts, member)
-        if self.exact is None or not len(texts):
+        if self.exact is None:
             return proba, embeddings, distances
         session, margins = self.exact
         limit = self.scope.limit if self.scope is not None else None

@@ -104,6 +104,7 @@ def test_int8_answers_alone_only_far_from_every_border(minilm_model):
         return p.confidence >= cuts[p.label] and cuts[p.label] < NEVER and not p.out_of_scope
 
     assert [status(p) for p in got] == [status(p) for p in exact]
+    assert model.predict([]) == [] and model.predict_proba([]).shape == (0, len(card.labels))
 
 
 def test_the_fine_tuned_graph_also_gives_the_embedding_that_says_none_of_these(minilm_model):
