@@ -348,7 +348,17 @@ def main() -> int:
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"of {', '.join(CONFIGS)}")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/results/load.json")
     parser.add_argument("--model", help="model family to serve from var/models (default: the service's default)")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="TRIAGE_NAME=VALUE",
+        help="a setting for every process of the stack (repeatable), e.g. TRIAGE_SIMILAR_TICKETS=false",
+    )
     args = parser.parse_args()
+    if any("=" not in s or not s.startswith("TRIAGE_") for s in args.setting):
+        parser.error("--setting takes TRIAGE_NAME=VALUE")
+    settings = dict(s.split("=", 1) for s in args.setting)
     configs = args.configs.split(",")
 
     with (ROOT / "data/banking77/test.csv").open(newline="") as fh:
@@ -374,6 +384,7 @@ def main() -> int:
                     env={
                         **({"TRIAGE_MODEL_NAME": args.model} if args.model else {}),
                         **({"TRIAGE_INTAKE_LINGER_MS": name.rsplit("linger", 1)[1]} if "linger" in name else {}),
+                        **settings,
                     }
                     or None,
                 )
