@@ -66,7 +66,7 @@ def main() -> int:
         m = measure_margins(
             fit32["logits"], fit8["logits"], fit32["distances"], fit8["distances"], clf.temperature, quantile=q
         )
-        row: dict[str, Any] = {"confidence_margin": m.confidence, "scope_margin": m.scope}
+        row: dict[str, Any] = {"log_odds_margin": m.log_odds, "scope_margin": m.scope}
         for name, (a32, a8) in splits.items():
             probs, distances, exact = cascade(
                 a32["probs"], a8["probs"], cuts, m, a32["distances"], a8["distances"], scope.limit

@@ -285,7 +285,7 @@ def train(
     scope.save(work / SCOPE_FILE)
     # int8 answers every ticket; fp32 those whose int8 answer lies within the margins of a border.
     exact = (
-        {"graph": "model.onnx", "confidence_margin": margins.confidence, "scope_margin": margins.scope}
+        {"graph": "model.onnx", "log_odds_margin": margins.log_odds, "scope_margin": margins.scope}
         if gate["int8_published"]
         else None
     )

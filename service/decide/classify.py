@@ -98,7 +98,7 @@ class OnnxClassifier:
         self.exact: tuple[Any, Margins] | None = None
         if exact:
             fp32 = ort.InferenceSession(str(directory / exact["graph"]), options, providers=["CPUExecutionProvider"])
-            self.exact = (fp32, Margins(float(exact["confidence_margin"]), float(exact["scope_margin"])))
+            self.exact = (fp32, Margins(float(exact["log_odds_margin"]), float(exact["scope_margin"])))
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw logits of the served graph (its first output)."""

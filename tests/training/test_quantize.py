@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from service.decide.cascade import Margins
+from service.decide.cascade import FLOOR, Margins, log_odds
 from service.decide.thresholds import NEVER, Calibration
 from training.calibration import softmax
 from training.quantize import Served, cascade, int8_gate, measure_margins, routed, serve
@@ -47,7 +47,7 @@ def test_int8_moving_confident_answers_across_a_threshold_is_served_when_the_mar
     fp32, y = answers()
     fp32[:20] = np.where(fp32[:20] > 0.5, 0.91, 0.03)  # 20 tickets just over their 0.9 threshold
     int8 = nudged(fp32, slice(0, 20), -0.02)  # int8 puts them just under: alone, it routes them otherwise
-    parity = gate(fp32, int8, y, margin=0.03)
+    parity = gate(fp32, int8, y, margin=0.3)  # log-odds: 0.89 is 0.11 under 0.9's, 0.97 is 1.28 over
     assert parity["int8_alone_vs_fp32_routing_agreement"] == pytest.approx(0.98)
     assert parity["int8_vs_fp32_routing_agreement"] == 1.0
     # The 20 tickets near the border are answered by fp32; every other by int8.
@@ -58,7 +58,7 @@ def test_int8_moving_confident_answers_across_a_threshold_is_served_when_the_mar
 def test_a_margin_smaller_than_int8s_move_is_refused():
     fp32, y = answers()
     fp32[:10] = np.where(fp32[:10] > 0.5, 0.93, 0.0233)
-    int8 = nudged(fp32, slice(0, 10), -0.05)  # int8 moves them 0.05 below, but the margin says 0.01
+    int8 = nudged(fp32, slice(0, 10), -0.05)  # 0.88: 0.2 of log-odds under 0.9's, but the margin says 0.01
     parity = gate(fp32, int8, y, margin=0.01)
     assert parity["int8_vs_fp32_routing_agreement"] == pytest.approx(0.99)
     assert parity["int8_auto_routed_share"] == pytest.approx(parity["fp32_auto_routed_share"] - 0.01)
@@ -73,7 +73,7 @@ def test_the_cascade_accuracy_may_move_by_at_most_three_tenths_of_a_point(broken
     for i in [i for i in range(N - UNSURE, N) if i % 2 == 0][:broken]:
         top, second = np.argsort(int8[i])[::-1][:2]
         int8[i, top], int8[i, second] = int8[i, second], int8[i, top]
-    parity = gate(fp32, int8, y, margin=0.03)
+    parity = gate(fp32, int8, y, margin=0.3)
     assert parity["fp32_validation_accuracy"] - parity["int8_validation_accuracy"] == pytest.approx(broken / N)
     assert parity["int8_vs_fp32_routing_agreement"] == 1.0
     assert parity["int8_published"] is published
@@ -97,7 +97,7 @@ def test_the_cascade_takes_fp32s_answer_and_distance_where_it_looked_again():
     fp32[:5] = np.where(fp32[:5] > 0.5, 0.91, 0.03)
     int8 = nudged(fp32, slice(None), -0.02)
     d32, d8 = np.full(N, 0.1), np.full(N, 0.12)
-    probs, distances, exact = cascade(fp32, int8, served(fp32, y).cuts(), Margins(0.03, 0.03), d32, d8, 0.4)
+    probs, distances, exact = cascade(fp32, int8, served(fp32, y).cuts(), Margins(0.3, 0.03), d32, d8, 0.4)
     assert exact.tolist() == [True] * 5 + [False] * (N - 5)
     np.testing.assert_array_equal(probs[:5], fp32[:5])
     np.testing.assert_array_equal(probs[5:], int8[5:])
@@ -118,22 +118,25 @@ def test_out_of_scope_is_never_routed():
     assert status[:450].all() and not status[450:].any()
 
 
-def test_margins_are_a_quantile_of_the_moves_rounded_up():
+def test_margins_are_a_quantile_of_the_log_odds_moves_rounded_up():
     rng = np.random.default_rng(0)
     z32 = rng.normal(0, 2, (200, len(LABELS)))
     z8 = z32 + rng.normal(0, 0.1, z32.shape)
     d32 = rng.uniform(0.1, 0.5, 200)
     d8 = d32 + rng.normal(0, 0.004, 200)
-    moved = np.abs(softmax(z8) - softmax(z32)).max(axis=1)
+    p32, p8 = softmax(z32), softmax(z8)
+    # Labels under the floor in both graphs are left out: their log-odds move most and matter least.
+    relevant = np.maximum(p32, p8) >= FLOOR
+    moved = np.where(relevant, np.abs(log_odds(p8) - log_odds(p32)), 0).max(axis=1)
     shifted = np.abs(d8 - d32)
     largest = measure_margins(z32, z8, d32, d8, temperature=1.0, quantile=1.0)
-    assert moved.max() <= largest.confidence <= moved.max() + 1e-4
+    assert moved.max() <= largest.log_odds <= moved.max() + 1e-4
     assert shifted.max() <= largest.scope <= shifted.max() + 1e-4
     # The default leaves out the rarest moves: 1 ticket in 100 moves further than the margin.
     typical = measure_margins(z32, z8, d32, d8, temperature=1.0)
-    assert (moved > typical.confidence).sum() <= 2 and typical.confidence < largest.confidence
-    # A hotter temperature flattens probabilities, so they move less.
-    assert measure_margins(z32, z8, d32, d8, temperature=3.0).confidence < typical.confidence
+    assert (moved > typical.log_odds).sum() <= 2 and typical.log_odds < largest.log_odds
+    # A hotter temperature divides every logit move, so log-odds move less.
+    assert measure_margins(z32, z8, d32, d8, temperature=3.0).log_odds < typical.log_odds
 
 
 def test_serve_calibrates_each_graph_as_the_service_mixes_it():
