@@ -29,7 +29,8 @@ from bench.encoder import tickets  # noqa: E402
 from bench.report import machine, publish  # noqa: E402
 from service.core.modelcard import ModelCard, current_version_dir  # noqa: E402
 from training.data import drop_rare, read_examples, split  # noqa: E402
-from training.encoder import EncoderClassifier, EncoderConfig, known, member_probs, onnx_logits  # noqa: E402
+from training.encoder_model import EncoderClassifier, EncoderConfig  # noqa: E402
+from training.encoder_parity import known, member_probs, onnx_logits  # noqa: E402
 from training.quantize import int8_gate, measure_margins, optimize_graph, quantize_graph, serve  # noqa: E402
 
 # Nodes the transformer optimizer leaves quantizable (the head is a Gemm and stays fp32 everywhere).
