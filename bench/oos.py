@@ -36,12 +36,13 @@ def rows(path: Path) -> list[tuple[str, str]]:
         return [(r["text"], r["category"]) for r in csv.DictReader(fh)]
 
 
-def train(family: str, data: Path, out: Path, seed: int) -> Path:
+def train(family: str, data: Path, out: Path, seed: int, contrastive: float) -> Path:
     if family == "encoder":
         from training.encoder import EncoderConfig
         from training.encoder import train as train_encoder
 
-        return train_encoder(data=data, out=out, config=EncoderConfig(seed=seed), progress=False)
+        config = EncoderConfig(seed=seed, contrastive=contrastive)
+        return train_encoder(data=data, out=out, config=config, progress=False)
     from training.frozen import train as train_frozen
 
     return train_frozen(data=data, out=out, seed=seed, progress=False)
@@ -52,6 +53,7 @@ def main() -> None:
     parser.add_argument("--family", choices=["frozen", "encoder"], default="frozen")
     parser.add_argument("--held-out", type=float, default=0.25, help="share of intents kept out of training")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--contrastive", type=float, default=0.0, help="encoder: weight of the contrastive loss")
     parser.add_argument("--targets", nargs="+", type=float, default=[0.98, 0.99])
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -66,7 +68,7 @@ def main() -> None:
             writer.writerow(["text", "category"])
             writer.writerows(r for r in train_rows if r[1] not in unseen)
         started = time.perf_counter()
-        model = load_model(train(args.family, data, Path(tmp) / "models", args.seed))
+        model = load_model(train(args.family, data, Path(tmp) / "models", args.seed, args.contrastive))
         train_s = time.perf_counter() - started
         predictions = model.predict([t for t, _ in test_rows])
     outside = np.array([label in unseen for _, label in test_rows])
@@ -76,6 +78,7 @@ def main() -> None:
     flagged = np.array([p.out_of_scope for p in predictions])
     result: dict[str, object] = {
         "family": args.family,
+        "contrastive": args.contrastive,
         "model": f"{model.name}@{model.version}",
         "held_out_intents": len(unseen),
         "trained_intents": len(intents) - len(unseen),

@@ -223,6 +223,7 @@ def train(
             "lr": cfg.lr,
             "head_lr": cfg.head_lr,
             "batch_size": cfg.batch_size,
+            "contrastive": cfg.contrastive,
             "seed": cfg.seed,
             "shots": shots,
             "data": str(data),
@@ -290,6 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--shots", type=int, help="few-shot mode: this many training examples per label")
+    parser.add_argument(
+        "--contrastive",
+        type=float,
+        default=0.0,
+        help="weight of a supervised contrastive loss on the embeddings, beside cross-entropy (default 0: off)",
+    )
     parser.add_argument("--no-ensemble", action="store_true", help="serve the encoder alone")
     parser.add_argument("--target-precision", type=float, default=DEFAULT_TARGET)
     parser.add_argument("--seed", type=int, default=0)
@@ -324,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         ensemble=not args.no_ensemble,
         target_precision=args.target_precision,
         threads=args.threads,
+        contrastive=args.contrastive,
     )
     if args.base_model:
         cfg.base_model = args.base_model

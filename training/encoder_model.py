@@ -51,6 +51,21 @@ class MeanPoolClassifier(nn.Module):
         return self.head(self.dropout(self.embed(input_ids, attention_mask, token_type_ids)))
 
 
+def supervised_contrastive(embedding: torch.Tensor, y: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Khosla et al.'s SupCon loss on unit vectors: pull each ticket toward its label's others in the batch."""
+    similarity = embedding @ embedding.T / temperature
+    self_mask = torch.eye(len(y), dtype=torch.bool, device=embedding.device)
+    similarity = similarity.masked_fill(self_mask, float("-inf"))
+    log_prob = similarity - torch.logsumexp(similarity, dim=1, keepdim=True)
+    positives = (y.unsqueeze(0) == y.unsqueeze(1)) & ~self_mask
+    count = positives.sum(1)
+    has = count > 0
+    if not bool(has.any()):
+        return embedding.new_zeros(())
+    mean_log_prob = log_prob.masked_fill(~positives, 0.0).sum(1)[has] / count[has]
+    return -mean_log_prob.mean()
+
+
 class LogitsAndEmbedding(nn.Module):
     """What the exported graph computes: the logits, and the sentence embedding that "none of these" measures."""
 
@@ -81,6 +96,10 @@ class EncoderConfig:
     ensemble: bool = True
     target_precision: float = DEFAULT_TARGET
     threads: int = 2
+    # Supervised contrastive loss on the pooled embeddings, added to cross-entropy with this weight (0: off).
+    # Batches are then built from same-label pairs, so every ticket has a positive to be pulled toward.
+    contrastive: float = 0.0
+    contrastive_temperature: float = 0.1
 
 
 class EncoderClassifier:
@@ -123,6 +142,27 @@ class EncoderClassifier:
             batches += [part[i : i + size] for i in range(0, len(part), size)]
         if shuffle:
             rng.shuffle(batches)
+        return batches
+
+    def _pair_batches(self, ids: list[list[int]], y: list[int], rng: random.Random) -> list[list[int]]:
+        """Length-bucketed batches of same-label pairs: each ticket once an epoch, each with a positive."""
+        by_label: dict[int, list[int]] = {}
+        for i, label in enumerate(y):
+            by_label.setdefault(label, []).append(i)
+        pairs: list[tuple[int, int]] = []
+        for members in by_label.values():
+            rng.shuffle(members)
+            if len(members) % 2:  # the odd one out pairs with another of its label, seen twice this epoch
+                members = members + [members[0]]
+            pairs += [(members[k], members[k + 1]) for k in range(0, len(members), 2)]
+        rng.shuffle(pairs)
+        size = max(1, self.config.batch_size // 2)
+        chunk = size * 50
+        batches = []
+        for start in range(0, len(pairs), chunk):
+            part = sorted(pairs[start : start + chunk], key=lambda p: max(len(ids[p[0]]), len(ids[p[1]])))
+            batches += [[i for pair in part[k : k + size] for i in pair] for k in range(0, len(part), size)]
+        rng.shuffle(batches)
         return batches
 
     @torch.no_grad()
@@ -191,14 +231,21 @@ class EncoderClassifier:
         rng = random.Random(cfg.seed + state["epoch"])
         for epoch in range(state["epoch"], cfg.epochs):
             self.model.train()
-            batches = self._batches(ids, shuffle=True, rng=rng)
+            if cfg.contrastive > 0:
+                batches = self._pair_batches(ids, y.tolist(), rng)
+            else:
+                batches = self._batches(ids, shuffle=True, rng=rng)
             bar = tqdm(
                 batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not progress, file=sys.stderr
             )
             running = 0.0
             for step, batch_idx in enumerate(bar, start=1):
-                logits = self.model(**self._batch([ids[i] for i in batch_idx]))
-                loss = F.cross_entropy(logits, y[batch_idx])
+                embedding = self.model.embed(**self._batch([ids[i] for i in batch_idx]))
+                loss = F.cross_entropy(self.model.head(self.model.dropout(embedding)), y[batch_idx])
+                if cfg.contrastive > 0:
+                    loss = loss + cfg.contrastive * supervised_contrastive(
+                        embedding, y[batch_idx], cfg.contrastive_temperature
+                    )
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
                 optimizer.step()

@@ -221,3 +221,43 @@ def test_temperature_scaling_recovers_a_known_temperature():
 def test_card_json_round_trips_serving_details(minilm_model):
     raw = json.loads((minilm_model / "model_card.json").read_text())
     assert raw["serving"]["max_length"] == 128 and raw["format"] == "triage-model-card/1"
+
+
+def test_the_contrastive_loss_is_low_for_tight_label_clusters_and_ignores_tickets_without_a_positive():
+    import torch
+
+    from training.encoder_model import supervised_contrastive
+
+    def unit(x):
+        return torch.nn.functional.normalize(x, dim=-1)
+
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 3])  # label 3 has no positive in the batch
+    noise = 0.01 * torch.randn(7, 4, generator=torch.Generator().manual_seed(0))
+    tight = unit(torch.eye(4)[y] + noise)
+    scattered = unit(torch.randn(7, 4, generator=torch.Generator().manual_seed(1)))
+    assert float(supervised_contrastive(tight, y, 0.1)) < 0.01 < float(supervised_contrastive(scattered, y, 0.1))
+    # The lone ticket is a negative for the others but has no term of its own: a batch of it alone costs 0.
+    assert float(supervised_contrastive(tight[6:], y[6:], 0.1)) == 0.0
+
+
+def test_pair_batches_hold_every_ticket_once_each_beside_another_of_its_label(tiny_distilbert):
+    import random
+
+    enc = EncoderClassifier(EncoderConfig(base_model=tiny_distilbert, batch_size=4))
+    y = [0, 0, 0, 1, 1, 2, 2, 2, 2]
+    ids = [[1] * (3 + i) for i in range(len(y))]
+    batches = enc._pair_batches(ids, y, random.Random(0))
+    seen = sorted(i for batch in batches for i in batch)
+    # The odd ticket out of label 0 pairs with one of its own label, who is then seen twice this epoch.
+    assert set(seen) == set(range(len(y))) and len(seen) == len(y) + 1
+    for batch in batches:
+        assert len(batch) <= 4 and len(batch) % 2 == 0
+        assert all(y[batch[k]] == y[batch[k + 1]] for k in range(0, len(batch), 2))
+
+
+def test_contrastive_training_trains_exports_and_serves(data, tiny_distilbert, tmp_path):
+    config = replace(tiny(tiny_distilbert), contrastive=0.5)
+    target = train(data=data[0], out=tmp_path, config=config, progress=False, **TINY_GATE)
+    card = ModelCard.read(target)
+    assert card.params["contrastive"] == 0.5
+    assert load_model(target).predict(["where is my card"])[0].label in TINY_LABELS
