@@ -34,7 +34,7 @@ from service.retrain.drift import confidence_histogram
 from training.baseline import build_pipeline
 from training.calibration import quality
 from training.data import FORMATS, Examples, drop_rare, read_examples, split
-from training.encoder_model import EncoderClassifier, EncoderConfig
+from training.encoder_model import FEW_SHOT_CONTRASTIVE, EncoderClassifier, EncoderConfig
 from training.encoder_parity import (
     answers,
     graph_outputs,
@@ -294,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--contrastive",
         type=float,
-        default=0.0,
-        help="weight of a supervised contrastive loss on the embeddings, beside cross-entropy (default 0: off)",
+        help="weight of a supervised contrastive loss on the embeddings, beside cross-entropy "
+        f"(default: {FEW_SHOT_CONTRASTIVE} with --shots, else 0: off)",
     )
     parser.add_argument("--no-ensemble", action="store_true", help="serve the encoder alone")
     parser.add_argument("--target-precision", type=float, default=DEFAULT_TARGET)
@@ -320,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         help="refuse to publish at all when int8 fails its gate (default: serve the fp32 graph)",
     )
     args = parser.parse_args(argv)
+    contrastive = args.contrastive
+    if contrastive is None:
+        contrastive = FEW_SHOT_CONTRASTIVE if args.shots else 0.0
     cfg = EncoderConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -331,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         ensemble=not args.no_ensemble,
         target_precision=args.target_precision,
         threads=args.threads,
-        contrastive=args.contrastive,
+        contrastive=contrastive,
     )
     if args.base_model:
         cfg.base_model = args.base_model

@@ -4,9 +4,11 @@ import csv
 import json
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from service.core.modelcard import ModelCard
 from tests.support.cli import triage
 from tests.support.settings import APACHE, BANKING77, ENDAVA, ROOT, TINY_LABELS
 from training.prepare import deduplicate, handle_rare, split_rows
@@ -223,6 +225,8 @@ def test_one_run_trains_and_evaluates_both_families_on_the_same_split(three_sour
 
     baseline, encoder = summary["families"]["baseline"], summary["families"]["encoder"]
     assert encoder["mode"] == "few-shot (19)" and baseline["mode"] == "full"
+    # Few-shot training adds the contrastive loss; the card says with which weight.
+    assert ModelCard.read(Path(encoder["directory"])).params["contrastive"] == 0.5
     for family in ("baseline", "encoder"):
         result = json.loads((run_dir / family / "eval.json").read_text())
         assert result["n"] == 18 and (run_dir / family / "eval.html").stat().st_size > 10_000
