@@ -53,7 +53,7 @@ def main() -> int:
     test, _ = read_examples(args.test)
     # Training tickets, each measured against the others, as training/encoder.py measures them.
     pick = np.sort(np.random.default_rng(int(card.params["seed"])).choice(len(fit.texts), 2000, replace=False))
-    others = Scope(np.delete(scope.embeddings, pick, axis=0), scope.k, scope.limit, scope.quantile)
+    others = scope.without(pick)
     sample = [fit.texts[int(i)] for i in pick]
     fit32, fit8 = (graph_answers(clf, s, sample, others) for s in (fp32_session, int8_session))
     cuts = np.array([clf.card_thresholds.get(label, NEVER) for label in clf.labels])

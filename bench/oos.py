@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--contrastive", type=float, default=0.0, help="encoder: weight of the contrastive loss")
     parser.add_argument("--targets", nargs="+", type=float, default=[0.98, 0.99])
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--keep", type=Path, help="keep the trained model under this directory, for other scores")
     args = parser.parse_args()
     train_rows, test_rows = rows(BANKING77 / "train.csv"), rows(BANKING77 / "test.csv")
     intents = sorted({label for _, label in train_rows})
@@ -68,7 +69,8 @@ def main() -> None:
             writer.writerow(["text", "category"])
             writer.writerows(r for r in train_rows if r[1] not in unseen)
         started = time.perf_counter()
-        model = load_model(train(args.family, data, Path(tmp) / "models", args.seed, args.contrastive))
+        models = args.keep or Path(tmp) / "models"
+        model = load_model(train(args.family, data, models, args.seed, args.contrastive))
         train_s = time.perf_counter() - started
         predictions = model.predict([t for t, _ in test_rows])
     outside = np.array([label in unseen for _, label in test_rows])

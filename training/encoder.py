@@ -135,7 +135,7 @@ def train(
     fp32 = serve("model.onnx", fp32_logits, valid_y, labels, cfg.target_precision, base_probs)
     print("embedding the training tickets for the out-of-scope distance ...", file=sys.stderr)
     fit_logits, fit_embeddings = graph_outputs(work, "model.onnx", enc, fit_part.texts)
-    scope = calibrate_scope(fit_embeddings)
+    scope = calibrate_scope(fit_embeddings, fit_part.labels)
     print("measuring int8 against fp32 ...", file=sys.stderr)
     margins = int8_margins(work, enc, fp32.temperature, fit_part.texts, fit_logits, scope, seed=cfg.seed)
     v32, v8 = (answers(work, g, enc, valid.texts, scope) for g in ("model.onnx", "model.int8.onnx"))

@@ -112,8 +112,7 @@ def int8_margins(
     training tickets, as a new ticket's would be, not to itself."""
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(fit_texts), min(sample, len(fit_texts) // 2), replace=False))
-    rest = np.delete(scope.embeddings, pick, axis=0)
-    others = Scope(embeddings=rest, k=max(1, min(scope.k, len(rest))), limit=scope.limit, quantile=scope.quantile)
+    others = scope.without(pick)
     texts = [fit_texts[i] for i in pick]
     approx = answers(work, "model.int8.onnx", enc, texts, others)
     exact_distances = others.distance(scope.embeddings[pick])

@@ -126,7 +126,7 @@ def train(
     )
     thresholds = calibration.thresholds(target_precision)
     calibration.save(work / CALIBRATION_FILE)
-    calibrate_scope(x_fit).save(work / SCOPE_FILE)
+    calibrate_scope(x_fit, fit_part.labels).save(work / SCOPE_FILE)
 
     if progress:
         print("fitting the head and the TF-IDF member on every training ticket ...", file=sys.stderr)

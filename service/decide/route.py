@@ -145,7 +145,7 @@ class RoutingRules:
         if prediction.out_of_scope:
             status = DecisionStatus.NEEDS_REVIEW
             why = (
-                f"out of scope: distance {prediction.scope_distance:.2f} to the nearest training tickets > "
+                f"out of scope: distance {prediction.scope_distance:.2f} from the nearest training tickets > limit "
                 f"{prediction.scope_limit:.2f}; none of the labels may fit, needs review"
             )
         elif prediction.confidence >= threshold and threshold < 1.0:

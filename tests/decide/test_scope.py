@@ -1,19 +1,20 @@
-"""The out-of-scope limit is calibrated on training tickets alone, and a ticket unlike all of them exceeds it."""
+"""The out-of-scope limit is calibrated on training tickets alone, and a ticket unlike all of them exceeds it;
+distances are measured against how far apart the neighbours' own labels usually lie."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from service.decide.scope import Scope, calibrate_scope
+from service.decide.scope import PRIOR_TICKETS, Scope, calibrate_scope, label_offsets
 
 
 def unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def clusters(rng: np.random.Generator, centres: np.ndarray, n: int) -> np.ndarray:
+def clusters(rng: np.random.Generator, centres: np.ndarray, n: int, spread: float = 0.15) -> np.ndarray:
     picks = rng.integers(0, len(centres), n)
-    return unit(centres[picks] + rng.normal(0, 0.15, (n, centres.shape[1])))
+    return unit(centres[picks] + rng.normal(0, spread, (n, centres.shape[1])))
 
 
 def test_the_limit_flags_the_chosen_share_of_new_in_scope_tickets_and_every_unrelated_one():
@@ -40,5 +41,57 @@ def test_the_scope_round_trips_through_its_file(tmp_path):
     scope.save(tmp_path / "scope.npz")
     loaded = Scope.load(tmp_path / "scope.npz")
     assert (loaded.k, loaded.limit, loaded.quantile) == (3, scope.limit, 0.9)
+    assert loaded.offsets is None  # calibrated without labels: the plain distance, as models trained before offsets
     probe = unit(rng.normal(size=(5, 8)))
     np.testing.assert_allclose(loaded.distance(probe), scope.distance(probe), atol=2e-3)  # stored as float16
+    labelled = calibrate_scope(unit(rng.normal(size=(40, 8))), ["a"] * 20 + ["b"] * 20, k=3)
+    labelled.save(tmp_path / "labelled.npz")
+    again = Scope.load(tmp_path / "labelled.npz")
+    assert again.offsets is not None and labelled.offsets is not None
+    np.testing.assert_allclose(again.offsets, labelled.offsets)
+    np.testing.assert_allclose(again.distance(probe), labelled.distance(probe), atol=2e-3)
+
+
+def tight_and_loose(rng: np.random.Generator, centres: np.ndarray, n_tight: int, n_loose: int):
+    """Tickets of two labels far apart: "tight" ones lie close together, "loose" ones spread wide."""
+    tight, loose = clusters(rng, centres[:1], n_tight, 0.05), clusters(rng, centres[1:], n_loose, 0.15)
+    return np.vstack([tight, loose]), ["tight"] * n_tight + ["loose"] * n_loose
+
+
+def test_a_ticket_is_measured_against_its_neighbours_own_spread():
+    rng = np.random.default_rng(3)
+    centres = unit(rng.normal(size=(2, 32)))
+    train, labels = tight_and_loose(rng, centres, 500, 100)
+    relative = calibrate_scope(train, labels, k=5, quantile=0.95)
+    plain = calibrate_scope(train, k=5, quantile=0.95)
+    new_tight = clusters(rng, centres[:1], 300, 0.05)
+    new_loose = clusters(rng, centres[1:], 300, 0.15)
+    off_tight = clusters(rng, centres[:1], 300, 0.1)  # off the tight label, but no farther than loose tickets lie
+
+    def flagged(scope: Scope, tickets: np.ndarray) -> float:
+        return float((scope.distance(tickets) > scope.limit).mean())
+
+    # Plain distance lets tickets off the tight label pass: the loose label's tickets lie as far apart.
+    # Measured against their neighbours' own label, they stand out; the labels' own tickets fare as before.
+    assert flagged(plain, off_tight) < 0.05 and flagged(relative, off_tight) > 0.8
+    assert flagged(relative, new_tight) < 0.05
+    assert flagged(relative, new_loose) <= flagged(plain, new_loose) + 0.02
+
+
+def test_a_small_labels_yardstick_leans_on_every_labels():
+    own = np.array([0.1] * 90 + [0.5] * 2, dtype=np.float64)
+    offsets = label_offsets(own, ["big"] * 90 + ["small"] * 2)
+    overall = float(np.median(own))
+    assert offsets[0] == np.float32((90 * 0.1 + PRIOR_TICKETS * overall) / (90 + PRIOR_TICKETS))
+    # Two tickets of their own move the small label's yardstick only a sixth of the way from all labels' (0.1).
+    assert PRIOR_TICKETS == 10 and abs(float(offsets[-1]) - (0.1 + (0.5 - 0.1) / 6)) < 1e-6
+
+
+def test_a_scope_without_some_tickets_measures_them_as_new():
+    rng = np.random.default_rng(4)
+    train, labels = tight_and_loose(rng, unit(rng.normal(size=(2, 32))), 50, 50)
+    scope = calibrate_scope(train, labels, k=3)
+    rest = scope.without(np.array([0, 60]))
+    assert len(rest.embeddings) == len(rest.offsets) == 98 and rest.limit == scope.limit
+    # Without itself, a training ticket is as far as its nearest others: more than 0 from them.
+    assert (rest.distance(train[[0, 60]]) > scope.distance(train[[0, 60]])).all()
