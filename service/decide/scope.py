@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,15 +41,15 @@ class Scope:
         return _knn_distance(embeddings.astype(np.float32), self.embeddings, self.k, self.offsets, leave_one_out=False)
 
     def save(self, path: Path) -> None:
-        extra = {} if self.offsets is None else {"offsets": self.offsets.astype(np.float32)}
-        np.savez_compressed(
-            path,
-            embeddings=self.embeddings.astype(np.float16),
-            k=np.array(self.k),
-            limit=np.array(self.limit),
-            quantile=np.array(self.quantile),
-            **extra,
-        )
+        arrays: dict[str, Any] = {
+            "embeddings": self.embeddings.astype(np.float16),
+            "k": np.array(self.k),
+            "limit": np.array(self.limit),
+            "quantile": np.array(self.quantile),
+        }
+        if self.offsets is not None:
+            arrays["offsets"] = self.offsets.astype(np.float32)
+        np.savez_compressed(path, **arrays)
 
     @classmethod
     def load(cls, path: Path) -> Scope:
