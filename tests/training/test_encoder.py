@@ -240,7 +240,7 @@ def test_the_contrastive_loss_is_low_for_tight_label_clusters_and_ignores_ticket
     assert float(supervised_contrastive(tight[6:], y[6:], 0.1)) == 0.0
 
 
-def test_pair_batches_hold_every_ticket_once_each_beside_another_of_its_label(tiny_distilbert):
+def test_pair_batches_hold_every_ticket_each_beside_another_of_its_label(tiny_distilbert):
     import random
 
     enc = EncoderClassifier(EncoderConfig(base_model=tiny_distilbert, batch_size=4))
