@@ -20,15 +20,16 @@ PRIOR_TICKETS = 10
 class Scope:
     """The training tickets' unit-length embeddings, and the distance beyond which a ticket fits none of them.
 
-    A ticket's distance is 1 minus its mean cosine similarity to its k nearest training tickets, less how far
-    apart those tickets' own labels usually lie (`offsets`, one per training ticket: the median leave-one-out
-    distance of its label's tickets). Some intents are tight and some loose: measured against what its
-    neighbours' label usually shows, a ticket off a tight label stands out even where a loose label's own
-    tickets lie as far apart (Banking77 with a quarter of its intents held out: AUROC 0.927 -> 0.946 for the
-    fine-tuned encoder, 0.924 -> 0.934 for the frozen family; BENCHMARKS.md). The limit is a quantile of the
+    A ticket's raw distance is 1 minus its mean cosine similarity to its k nearest training tickets. It is
+    measured against what those tickets' own labels usually show: less their labels' median leave-one-out
+    distance (`offsets`), over their labels' spread of it (`scales`, 90th less 10th percentile), one of each
+    per training ticket. Some intents are tight and some loose: a ticket off a tight label stands out even
+    where a loose label's own tickets lie as far apart, and a loose label's tickets do not fill the tail the
+    limit is read from (Banking77 with a quarter of its intents held out: AUROC 0.927 -> 0.954 for the
+    fine-tuned encoder, 0.924 -> 0.935 for the frozen family; BENCHMARKS.md). The limit is a quantile of the
     same distance measured on the training tickets themselves, each without itself (leave-one-out), so it is
     calibrated on training data only: about (1 - quantile) of in-scope tickets are flagged, and every ticket
-    unlike all of them. A scope saved without offsets (models trained before them) measures the plain distance.
+    unlike all of them. A scope saved without offsets (models trained before them) measures the raw distance.
     """
 
     embeddings: np.ndarray
@@ -36,9 +37,15 @@ class Scope:
     limit: float
     quantile: float
     offsets: np.ndarray | None = None
+    scales: np.ndarray | None = None
 
     def distance(self, embeddings: np.ndarray) -> np.ndarray:
-        return _knn_distance(embeddings.astype(np.float32), self.embeddings, self.k, self.offsets, leave_one_out=False)
+        queries = embeddings.astype(np.float32)
+        return _knn_distance(queries, self.embeddings, self.k, self.yardsticks, leave_one_out=False)
+
+    @property
+    def yardsticks(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return None if self.offsets is None or self.scales is None else (self.offsets, self.scales)
 
     def save(self, path: Path) -> None:
         arrays: dict[str, Any] = {
@@ -47,8 +54,8 @@ class Scope:
             "limit": np.array(self.limit),
             "quantile": np.array(self.quantile),
         }
-        if self.offsets is not None:
-            arrays["offsets"] = self.offsets.astype(np.float32)
+        if self.yardsticks is not None:
+            arrays["offsets"], arrays["scales"] = (a.astype(np.float32) for a in self.yardsticks)
         np.savez_compressed(path, **arrays)
 
     @classmethod
@@ -60,13 +67,14 @@ class Scope:
                 limit=float(data["limit"]),
                 quantile=float(data["quantile"]),
                 offsets=data["offsets"].astype(np.float32) if "offsets" in data.files else None,
+                scales=data["scales"].astype(np.float32) if "scales" in data.files else None,
             )
 
     def without(self, rows: np.ndarray) -> Scope:
         """The same scope without some training tickets (to measure those tickets as if they were new)."""
         rest = np.delete(self.embeddings, rows, axis=0)
-        offsets = None if self.offsets is None else np.delete(self.offsets, rows)
-        return Scope(rest, max(1, min(self.k, len(rest))), self.limit, self.quantile, offsets)
+        offsets, scales = (None if a is None else np.delete(a, rows) for a in (self.offsets, self.scales))
+        return Scope(rest, max(1, min(self.k, len(rest))), self.limit, self.quantile, offsets, scales)
 
 
 def calibrate_scope(
@@ -76,29 +84,44 @@ def calibrate_scope(
     leave-one-out distances. Without labels, every label is taken to spread alike (the plain distance)."""
     train = np.ascontiguousarray(embeddings, dtype=np.float32)
     k = max(1, min(k, len(train) - 1))
-    offsets = None
+    yardsticks = None
     if labels is not None:
-        offsets = label_offsets(_knn_distance(train, train, k, None, leave_one_out=True), labels)
-    own = _knn_distance(train, train, k, offsets, leave_one_out=True)
-    return Scope(
-        embeddings=train, k=k, limit=round(float(np.quantile(own, quantile)), 4), quantile=quantile, offsets=offsets
-    )
+        yardsticks = label_yardsticks(_knn_distance(train, train, k, None, leave_one_out=True), labels)
+    own = _knn_distance(train, train, k, yardsticks, leave_one_out=True)
+    offsets, scales = yardsticks or (None, None)
+    limit = round(float(np.quantile(own, quantile)), 4)
+    return Scope(train, k, limit, quantile, offsets, scales)
 
 
-def label_offsets(own: np.ndarray, labels: Sequence[str]) -> np.ndarray:
-    """Each training ticket's label's median leave-one-out distance, shrunk toward all tickets' median."""
+def label_yardsticks(own: np.ndarray, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """For each training ticket, its label's median leave-one-out distance and the spread of those distances
+    (90th less 10th percentile), each shrunk toward all tickets' own."""
     y = np.asarray(labels)
-    overall = float(np.median(own))
-    offsets = np.empty(len(own), dtype=np.float32)
+    overall_median, overall_spread = float(np.median(own)), _spread(own)
+    offsets, scales = np.empty(len(own), dtype=np.float32), np.empty(len(own), dtype=np.float32)
     for label in np.unique(y):
         rows = y == label
         n = int(rows.sum())
-        offsets[rows] = (n * float(np.median(own[rows])) + PRIOR_TICKETS * overall) / (n + PRIOR_TICKETS)
-    return offsets
+        offsets[rows] = _shrunk(float(np.median(own[rows])), overall_median, n)
+        scales[rows] = _shrunk(_spread(own[rows]), overall_spread, n)
+    return offsets, np.maximum(scales, 1e-6)  # identical tickets have no spread: never divide by 0
+
+
+def _shrunk(own: float, overall: float, n: int) -> float:
+    return (n * own + PRIOR_TICKETS * overall) / (n + PRIOR_TICKETS)
+
+
+def _spread(distances: np.ndarray) -> float:
+    return float(np.quantile(distances, 0.9) - np.quantile(distances, 0.1))
 
 
 def _knn_distance(
-    queries: np.ndarray, train: np.ndarray, k: int, offsets: np.ndarray | None, *, leave_one_out: bool
+    queries: np.ndarray,
+    train: np.ndarray,
+    k: int,
+    yardsticks: tuple[np.ndarray, np.ndarray] | None,
+    *,
+    leave_one_out: bool,
 ) -> np.ndarray:
     out = np.empty(len(queries), dtype=np.float64)
     for start in range(0, len(queries), ROWS):
@@ -107,8 +130,9 @@ def _knn_distance(
             rows = np.arange(sims.shape[0])
             sims[rows, rows + start] = -np.inf
         nearest = np.argpartition(sims, -k, axis=1)[:, -k:]
-        distance = 1.0 - np.take_along_axis(sims, nearest, axis=1)
-        if offsets is not None:
-            distance = distance - offsets[nearest]
-        out[start : start + ROWS] = distance.mean(axis=1)
+        distance = (1.0 - np.take_along_axis(sims, nearest, axis=1)).mean(axis=1)
+        if yardsticks is not None:
+            offsets, scales = yardsticks
+            distance = (distance - offsets[nearest].mean(axis=1)) / scales[nearest].mean(axis=1)
+        out[start : start + ROWS] = distance
     return out
