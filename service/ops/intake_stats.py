@@ -21,6 +21,7 @@ from service.infra.batching import Batcher
 
 log = logging.getLogger(__name__)
 
+LINGER_S = 0.5  # how long a process may hold its counts before adding them to Redis
 BUCKETS_S = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 REDIS_KEY = "triage:metrics:intake"
 
@@ -63,7 +64,7 @@ class RedisIntakeStats:
     def __init__(self, url: str) -> None:
         # Short timeouts: a Redis outage may cost counts, never an intake request's time.
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self._batcher: Batcher[dict[str, float]] = Batcher(self._add, max_batch=100_000, linger_s=0.5)
+        self._batcher: Batcher[dict[str, float]] = Batcher(self._add, max_batch=100_000, linger_s=LINGER_S)
 
     def record(self, *, source: str, status: int, outcome: str, seconds: float | None) -> None:
         self._batcher.submit(_fields(source, status, outcome, seconds))

@@ -8,6 +8,7 @@ import pytest
 from integrations.fake.webhook import signed_delivery
 from service import create_app
 from service.core.settings import ConfigError, Secret, Settings
+from service.ops.intake_stats import LINGER_S
 from service.web.throttle import INTAKE_SHARE_S
 from tests.support.settings import METRICS_TOKEN, OPS_AUTH, SECRET, TOKEN, make_settings
 
@@ -91,7 +92,15 @@ def test_refusals_are_counted_in_metrics_shared_by_every_web_process(limited_app
         line = 'triage_intake_total{outcome="rate_limited",source="generic",status="429"} '
         return next((float(x.split()[-1]) for x in text.splitlines() if x.startswith(line)), 0.0)
 
-    before = refused()
+    # Earlier tests' web processes share this count, and each may still hold half a second of refusals it has
+    # not sent: wait until the shared count stands still, so that only this test's refusals move it.
+    before, deadline = refused(), time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(LINGER_S + 0.1)
+        now = refused()
+        if now == before:
+            break
+        before = now
     address = f"10.4.{uuid.uuid4().int % 250}.1"
     statuses = [post_generic(second, address).status_code for _ in range(5)]
     assert statuses.count(429) == 2
