@@ -19,6 +19,7 @@ import shutil
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,8 @@ def train(
 ) -> Path:
     """Fine-tune, export, quantize, check parity, calibrate, evaluate on held-out data, and publish."""
     cfg = config or EncoderConfig()
+    if cfg.contrastive is None:
+        cfg = replace(cfg, contrastive=FEW_SHOT_CONTRASTIVE if shots else 0.0)
     started = time.perf_counter()
     examples, skipped = read_examples(
         data, fmt=fmt, text_column=text_column, label_column=label_column, label_field=label_field
@@ -320,9 +323,6 @@ def main(argv: list[str] | None = None) -> int:
         help="refuse to publish at all when int8 fails its gate (default: serve the fp32 graph)",
     )
     args = parser.parse_args(argv)
-    contrastive = args.contrastive
-    if contrastive is None:
-        contrastive = FEW_SHOT_CONTRASTIVE if args.shots else 0.0
     cfg = EncoderConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         ensemble=not args.no_ensemble,
         target_precision=args.target_precision,
         threads=args.threads,
-        contrastive=contrastive,
+        contrastive=args.contrastive,
     )
     if args.base_model:
         cfg.base_model = args.base_model

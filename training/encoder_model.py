@@ -100,9 +100,10 @@ class EncoderConfig:
     ensemble: bool = True
     target_precision: float = DEFAULT_TARGET
     threads: int = 2
-    # Supervised contrastive loss on the pooled embeddings, added to cross-entropy with this weight (0: off).
-    # Batches are then built from same-label pairs, so every ticket has a positive to be pulled toward.
-    contrastive: float = 0.0
+    # Supervised contrastive loss on the pooled embeddings, added to cross-entropy with this weight (0: off;
+    # None: FEW_SHOT_CONTRASTIVE when training few-shot, else off). Batches are then built from same-label
+    # pairs, so every ticket has a positive to be pulled toward.
+    contrastive: float | None = None
     contrastive_temperature: float = 0.1
 
 
@@ -233,9 +234,10 @@ class EncoderClassifier:
                 state = saved["state"]
                 print(f"resuming from {checkpoint} after epoch {state['epoch']}", file=sys.stderr)
         rng = random.Random(cfg.seed + state["epoch"])
+        contrastive = cfg.contrastive or 0.0
         for epoch in range(state["epoch"], cfg.epochs):
             self.model.train()
-            if cfg.contrastive > 0:
+            if contrastive > 0:
                 batches = self._pair_batches(ids, y.tolist(), rng)
             else:
                 batches = self._batches(ids, shuffle=True, rng=rng)
@@ -246,8 +248,8 @@ class EncoderClassifier:
             for step, batch_idx in enumerate(bar, start=1):
                 embedding = self.model.embed(**self._batch([ids[i] for i in batch_idx]))
                 loss = F.cross_entropy(self.model.head(self.model.dropout(embedding)), y[batch_idx])
-                if cfg.contrastive > 0:
-                    loss = loss + cfg.contrastive * supervised_contrastive(
+                if contrastive > 0:
+                    loss = loss + contrastive * supervised_contrastive(
                         embedding, y[batch_idx], cfg.contrastive_temperature
                     )
                 loss.backward()

@@ -143,11 +143,8 @@ def train_family(
         )
     from training.encoder import EncoderConfig
     from training.encoder import train as train_encoder
-    from training.encoder_model import FEW_SHOT_CONTRASTIVE
 
     overrides = dict(cfg.encoder)
-    if shots:
-        overrides.setdefault("contrastive", FEW_SHOT_CONTRASTIVE)
     if "base_model" in overrides:
         overrides["base_model"] = Path(overrides["base_model"])
     return train_encoder(

@@ -41,7 +41,7 @@ class Scope:
 
     def distance(self, embeddings: np.ndarray) -> np.ndarray:
         queries = embeddings.astype(np.float32)
-        return _knn_distance(queries, self.embeddings, self.k, self.yardsticks, leave_one_out=False)
+        return _measured(*_neighbours(queries, self.embeddings, self.k, leave_one_out=False), self.yardsticks)
 
     @property
     def yardsticks(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -84,10 +84,9 @@ def calibrate_scope(
     leave-one-out distances. Without labels, every label is taken to spread alike (the plain distance)."""
     train = np.ascontiguousarray(embeddings, dtype=np.float32)
     k = max(1, min(k, len(train) - 1))
-    yardsticks = None
-    if labels is not None:
-        yardsticks = label_yardsticks(_knn_distance(train, train, k, None, leave_one_out=True), labels)
-    own = _knn_distance(train, train, k, yardsticks, leave_one_out=True)
+    nearest, distances = _neighbours(train, train, k, leave_one_out=True)  # once: both passes share them
+    yardsticks = None if labels is None else label_yardsticks(distances.mean(axis=1), labels)
+    own = _measured(nearest, distances, yardsticks)
     offsets, scales = yardsticks or (None, None)
     limit = round(float(np.quantile(own, quantile)), 4)
     return Scope(train, k, limit, quantile, offsets, scales)
@@ -115,24 +114,30 @@ def _spread(distances: np.ndarray) -> float:
     return float(np.quantile(distances, 0.9) - np.quantile(distances, 0.1))
 
 
-def _knn_distance(
-    queries: np.ndarray,
-    train: np.ndarray,
-    k: int,
-    yardsticks: tuple[np.ndarray, np.ndarray] | None,
-    *,
-    leave_one_out: bool,
-) -> np.ndarray:
-    out = np.empty(len(queries), dtype=np.float64)
+def _neighbours(
+    queries: np.ndarray, train: np.ndarray, k: int, *, leave_one_out: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's k nearest training tickets, and 1 - cosine similarity to each."""
+    nearest = np.empty((len(queries), k), dtype=np.int64)
+    distances = np.empty((len(queries), k), dtype=np.float64)
     for start in range(0, len(queries), ROWS):
         sims = queries[start : start + ROWS] @ train.T
         if leave_one_out:
             rows = np.arange(sims.shape[0])
             sims[rows, rows + start] = -np.inf
-        nearest = np.argpartition(sims, -k, axis=1)[:, -k:]
-        distance = (1.0 - np.take_along_axis(sims, nearest, axis=1)).mean(axis=1)
-        if yardsticks is not None:
-            offsets, scales = yardsticks
-            distance = (distance - offsets[nearest].mean(axis=1)) / scales[nearest].mean(axis=1)
-        out[start : start + ROWS] = distance
-    return out
+        part = np.argpartition(sims, -k, axis=1)[:, -k:]
+        nearest[start : start + ROWS] = part
+        distances[start : start + ROWS] = 1.0 - np.take_along_axis(sims, part, axis=1)
+    return nearest, distances
+
+
+def _measured(
+    nearest: np.ndarray, distances: np.ndarray, yardsticks: tuple[np.ndarray, np.ndarray] | None
+) -> np.ndarray:
+    """Mean distance to the nearest tickets, against their labels' median and spread when the scope has them."""
+    distance: np.ndarray = distances.mean(axis=1)
+    if yardsticks is None:
+        return distance
+    offsets, scales = yardsticks
+    relative: np.ndarray = (distance - offsets[nearest].mean(axis=1)) / scales[nearest].mean(axis=1)
+    return relative
