@@ -6,6 +6,7 @@ For each model family the served model's thresholds are chosen for several targe
     .venv/bin/python bench/precision.py --data data/banking77/train.csv --test data/banking77/test.csv
     .venv/bin/python bench/precision.py --source jira:../shared/datasets/apache_jira_changelog/\
 apache_jira_issues_sample10k.csv --label-field component --min-count 40 --split ticket
+    .venv/bin/python bench/precision.py --model var/models/encoder/<version> --test data/banking77/test.csv
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.report import publish  # noqa: E402
+from service.core.ports import Classifier  # noqa: E402
 from service.decide.classify import load_model  # noqa: E402
 from service.decide.thresholds import achieved  # noqa: E402
+from training.data import read_examples  # noqa: E402
 from training.run import RunConfig, gather, prepare, train_family  # noqa: E402
 from training.sources import SourceSpec  # noqa: E402
 
@@ -42,7 +45,19 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=["baseline", "frozen"])
     parser.add_argument("--targets", nargs="+", type=float, default=list(TARGETS))
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--model", type=Path, help="score this trained model directory on --test (no training)")
     args = parser.parse_args()
+    if args.model:
+        if not args.test:
+            parser.error("--model needs --test: the held-out tickets to score it on")
+        held_out = read_examples(args.test)[0]
+        scored = {"test": str(args.test), "held_out": len(held_out.texts)}
+        scored.update(score(load_model(args.model), held_out.texts, held_out.labels, args.targets))
+        if args.out:
+            publish(scored, args.out)
+        else:
+            print(json.dumps(scored, indent=2))
+        return
     sources = [SourceSpec.parse(s, label=args.label_field) for s in args.source]
     if args.data:
         sources.append(SourceSpec("csv", args.data, label="category", name=args.data.name))
@@ -56,6 +71,7 @@ def main() -> None:
         "labels": len(prepared["labels"]),
         "families": {},
     }
+    texts, labels_of = [r.text for r in split.holdout], [r.label for r in split.holdout]
     with tempfile.TemporaryDirectory() as tmp:
         train_csv = Path(tmp) / "train.csv"
         from training.prepare import write_csv
@@ -67,37 +83,42 @@ def main() -> None:
                 family, cfg, train_csv, models_dir=Path(tmp) / "models", name=family, shots=None, progress=False
             )
             train_s = time.perf_counter() - started
-            model = load_model(directory)
-            labels = list(model.labels)
-            index = {label: i for i, label in enumerate(labels)}
-            predictions = model.predict([r.text for r in split.holdout])
-            confidence = np.array([p.confidence for p in predictions])
-            predicted = np.array([index[p.label] for p in predictions])
-            truth = np.array([index.get(r.label, -1) for r in split.holdout])
-            family_result: dict[str, object] = {
-                "model": f"{model.name}@{model.version}",
-                "train_seconds": round(train_s, 1),
-                "accuracy": round(float((predicted == truth).mean()), 4),
-            }
-            for target in args.targets:
-                promised = model.thresholds(target, {})
-                assert promised is not None, f"{family} carries no calibration"
-                got = achieved(confidence, predicted, truth, labels, promised)
-                family_result[f"target_{target}"] = {
-                    "auto_routed_share": round(float(got["auto_routed_share"] or 0.0), 4),
-                    "auto_routed_precision": None
-                    if got["auto_routed_precision"] is None
-                    else round(float(got["auto_routed_precision"]), 4),
-                }
-            out_of_scope = [p.out_of_scope for p in predictions if p.scope_distance is not None]
-            if out_of_scope:
-                family_result["in_scope_flagged_out_of_scope"] = round(float(np.mean(out_of_scope)), 4)
+            family_result: dict[str, object] = {"train_seconds": round(train_s, 1)}
+            family_result.update(score(load_model(directory), texts, labels_of, args.targets))
             result["families"][family] = family_result  # type: ignore[index]
             print(json.dumps({family: family_result}), file=sys.stderr)
     if args.out:
         publish(result, args.out)
     else:
         print(json.dumps(result, indent=2))
+
+
+def score(model: Classifier, texts: list[str], truth_labels: list[str], targets: list[float]) -> dict[str, object]:
+    """Accuracy, and the share and precision of held-out tickets auto-routed at each promised target."""
+    labels = list(model.labels)
+    index = {label: i for i, label in enumerate(labels)}
+    predictions = model.predict(texts)
+    confidence = np.array([p.confidence for p in predictions])
+    predicted = np.array([index[p.label] for p in predictions])
+    truth = np.array([index.get(label, -1) for label in truth_labels])
+    result: dict[str, object] = {
+        "model": f"{model.name}@{model.version}",
+        "accuracy": round(float((predicted == truth).mean()), 4),
+    }
+    for target in targets:
+        promised = model.thresholds(target, {})
+        assert promised is not None, f"{model.name} carries no calibration"
+        got = achieved(confidence, predicted, truth, labels, promised)
+        result[f"target_{target}"] = {
+            "auto_routed_share": round(float(got["auto_routed_share"] or 0.0), 4),
+            "auto_routed_precision": None
+            if got["auto_routed_precision"] is None
+            else round(float(got["auto_routed_precision"]), 4),
+        }
+    out_of_scope = [p.out_of_scope for p in predictions if p.scope_distance is not None]
+    if out_of_scope:
+        result["in_scope_flagged_out_of_scope"] = round(float(np.mean(out_of_scope)), 4)
+    return result
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from service.retrain.drift import confidence_histogram
 from training.baseline import build_pipeline
 from training.calibration import quality
 from training.data import FORMATS, Examples, drop_rare, read_examples, split
+from training.encoder_crossfit import cross_fitted, with_out_of_fold
 from training.encoder_model import FEW_SHOT_CONTRASTIVE, EncoderClassifier, EncoderConfig
 from training.encoder_parity import (
     answers,
@@ -136,6 +137,10 @@ def train(
         base_probs = member_probs(baseline, valid.texts, labels)
     # Weight, temperature and thresholds are fp32's; int8 only decides which tickets fp32 need not see.
     fp32 = serve("model.onnx", fp32_logits, valid_y, labels, cfg.target_precision, base_probs)
+    if cfg.cross_fit > 1 and not shots:
+        # About 13 validation tickets a label cannot show a promise for most labels; the folds' answers can.
+        calibration = with_out_of_fold(fp32.calibration, *cross_fitted(cfg, fit_part, labels, fp32.encoder_weight))
+        fp32 = replace(fp32, calibration=calibration, thresholds=calibration.thresholds(cfg.target_precision))
     print("embedding the training tickets for the out-of-scope distance ...", file=sys.stderr)
     fit_logits, fit_embeddings = graph_outputs(work, "model.onnx", enc, fit_part.texts)
     scope = calibrate_scope(fit_embeddings, fit_part.labels)
@@ -227,6 +232,8 @@ def train(
             "head_lr": cfg.head_lr,
             "batch_size": cfg.batch_size,
             "contrastive": cfg.contrastive,
+            "cross_fit": 0 if shots else cfg.cross_fit,
+            "calibration_answers": len(fp32.calibration.truth),
             "seed": cfg.seed,
             "shots": shots,
             "data": str(data),
@@ -301,6 +308,13 @@ def main(argv: list[str] | None = None) -> int:
         f"(default: {FEW_SHOT_CONTRASTIVE} with --shots, else 0: off)",
     )
     parser.add_argument("--no-ensemble", action="store_true", help="serve the encoder alone")
+    parser.add_argument(
+        "--cross-fit",
+        type=int,
+        default=2,
+        help="folds of shorter fine-tunings whose answers join validation's for the thresholds (0: off; "
+        "never in few-shot mode)",
+    )
     parser.add_argument("--target-precision", type=float, default=DEFAULT_TARGET)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -335,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         target_precision=args.target_precision,
         threads=args.threads,
         contrastive=args.contrastive,
+        cross_fit=args.cross_fit,
     )
     if args.base_model:
         cfg.base_model = args.base_model

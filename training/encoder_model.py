@@ -105,6 +105,9 @@ class EncoderConfig:
     # pairs, so every ticket has a positive to be pulled toward.
     contrastive: float | None = None
     contrastive_temperature: float = 0.1
+    # Folds of shorter fine-tunings whose out-of-fold answers join the validation answers that thresholds are
+    # chosen from (training/encoder_crossfit.py); 0: the validation answers alone.
+    cross_fit: int = 2
 
 
 class EncoderClassifier:

@@ -81,7 +81,7 @@ def serve(
     log = np.log(np.clip(combined, 1e-12, None))
     temperature = fit_temperature(log, y)
     probs = softmax(log / temperature)
-    # Fine-tuning once per fold would cost hours: the encoder's thresholds come from its validation split.
+    # The validation answers; training/encoder_crossfit.py adds shorter fine-tunings' out-of-fold answers.
     calibration = Calibration.from_probabilities(probs, y, labels)
     return Served(graph, weight, temperature, probs, calibration, calibration.thresholds(target))
 

@@ -10,7 +10,7 @@ import pytest
 
 from service.core.modelcard import ModelCard, current_version_dir
 from service.decide.classify import OnnxClassifier, load_model
-from service.decide.thresholds import NEVER
+from service.decide.thresholds import CALIBRATION_FILE, NEVER, Calibration
 from tests.support.settings import BANKING77, ROOT, TINY_LABELS, write_subset
 from training.calibration import fit_temperature, softmax
 
@@ -71,6 +71,13 @@ def test_minilm_fine_tune_publishes_a_card_with_parity_calibration_and_held_out_
     # >= 0: this tiny model is tempered to near certainty, where int8 may move no log-odds a float64 can show.
     assert exact["log_odds_margin"] >= 0 and exact["scope_margin"] >= 0
     assert 0 <= parity["int8_answered_in_fp32_share"] <= 1 and 0 <= parity["int8_test_routing_agreement"] <= 1
+
+
+def test_thresholds_are_chosen_from_every_training_ticket_answered_out_of_fold_beside_validation(minilm_model):
+    card = ModelCard.read(minilm_model)
+    calibration = Calibration.load(minilm_model / CALIBRATION_FILE)
+    answers = card.metrics["train_examples"] + card.metrics["validation"]["n"]
+    assert card.params["cross_fit"] == 2 and len(calibration.truth) == card.params["calibration_answers"] == answers
 
 
 def test_int8_answers_alone_only_far_from_every_border(minilm_model):
