@@ -269,10 +269,8 @@ class EncoderClassifier:
             state["history"].append(
                 {"epoch": epoch + 1, "train_loss": running / max(1, len(batches)), "valid_accuracy": score}
             )
-            print(
-                f"epoch {epoch + 1}: train loss {running / max(1, len(batches)):.4f}, validation accuracy {score:.4f}",
-                file=sys.stderr,
-            )
+            scored = "" if math.isnan(score) else f", validation accuracy {score:.4f}"
+            print(f"epoch {epoch + 1}: train loss {running / max(1, len(batches)):.4f}{scored}", file=sys.stderr)
             # Ties go to the later epoch: same accuracy, larger margins, which also quantize more safely.
             if math.isnan(score) or score >= state["best"]:
                 state["best"], state["bad_epochs"] = score, 0
