@@ -7,6 +7,7 @@ do: the share of held-out-intent tickets kept from auto-routing, and the share a
 tickets auto-routed. Prints JSON.
 
     .venv/bin/python bench/oos.py [--family frozen|encoder] [--held-out 0.25] [--seed 0] [--out FILE]
+    .venv/bin/python bench/oos.py --family encoder --model var/oos-encoder/encoder/<version>   # a kept model
 """
 
 from __future__ import annotations
@@ -55,22 +56,30 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--contrastive", type=float, default=0.0, help="encoder: weight of the contrastive loss")
     parser.add_argument("--targets", nargs="+", type=float, default=[0.98, 0.99])
+    parser.add_argument(
+        "--scope-quantiles",
+        nargs="+",
+        type=float,
+        default=[0.9, 0.925, 0.95, 0.975],
+        help="also report what the scope limit at these quantiles of the training tickets' own distances would do",
+    )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--keep", type=Path, help="keep the trained model under this directory, for other scores")
+    parser.add_argument("--model", type=Path, help="score this model (kept by --keep, same seed) without training")
     args = parser.parse_args()
     train_rows, test_rows = rows(BANKING77 / "train.csv"), rows(BANKING77 / "test.csv")
     intents = sorted({label for _, label in train_rows})
     rng = np.random.default_rng(args.seed)
     unseen = set(rng.choice(intents, int(round(args.held_out * len(intents))), replace=False).tolist())
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "train.csv"
         with data.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(["text", "category"])
             writer.writerows(r for r in train_rows if r[1] not in unseen)
-        started = time.perf_counter()
         models = args.keep or Path(tmp) / "models"
-        model = load_model(train(args.family, data, models, args.seed, args.contrastive))
+        model = load_model(args.model or train(args.family, data, models, args.seed, args.contrastive))
         train_s = time.perf_counter() - started
         predictions = model.predict([t for t, _ in test_rows])
     outside = np.array([label in unseen for _, label in test_rows])
@@ -96,16 +105,33 @@ def main() -> None:
             "in_scope": round(float(flagged[~outside].mean()), 4),
         },
     }
-    for target in args.targets:
-        promised = model.thresholds(target, {}) or {}
-        cut = np.array([promised.get(p.label, 1.0) for p in predictions])
+
+    def shares(cut: np.ndarray, flagged: np.ndarray) -> dict[str, float | None]:
         routed = (confidence >= cut) & (cut < 1.0) & ~flagged
         inside = routed & ~outside
-        result[f"target_{target}"] = {
+        return {
             "held_out_intent_kept_from_auto_routing": round(float(1 - routed[outside].mean()), 4),
             "in_scope_auto_routed": round(float(routed[~outside].mean()), 4),
             "in_scope_auto_routed_precision": round(float(right[inside].mean()), 4) if inside.any() else None,
             "all_auto_routed_precision": round(float(right[routed].mean()), 4) if routed.any() else None,
+        }
+
+    cuts = {}
+    for target in args.targets:
+        promised = model.thresholds(target, {}) or {}
+        cuts[target] = np.array([promised.get(p.label, 1.0) for p in predictions])
+        result[f"target_{target}"] = shares(cuts[target], flagged)
+    scope = getattr(model, "scope", None)
+    if scope is not None:
+        # The same answers under other limits: a what-if for the quantile the scope is calibrated at.
+        own = scope.own_distances()
+        result["scope_quantiles"] = {
+            str(q): {
+                "limit": round(float(np.quantile(own, q)), 4),
+                "flagged_in_scope": round(float((distance > np.quantile(own, q))[~outside].mean()), 4),
+                **{f"target_{t}": shares(cuts[t], distance > np.quantile(own, q)) for t in args.targets},
+            }
+            for q in args.scope_quantiles
         }
     if args.out:
         publish(result, args.out)

@@ -33,7 +33,7 @@ def cross_fitted(
     """Every training ticket's calibrated probabilities (columns in `labels` order) from a model fitted without
     it, and its label as an index; tickets no fold could answer are left out."""
     folds = cfg.cross_fit
-    fold_cfg = replace(cfg, epochs=min(cfg.epochs, FOLD_EPOCHS), patience=cfg.epochs)
+    fold_cfg = replace(cfg, epochs=min(cfg.epochs, FOLD_EPOCHS))  # no validation: the last epoch is kept
 
     def fit_predict(train: np.ndarray, held: np.ndarray) -> tuple[list[str], np.ndarray]:
         texts = [fit.texts[i] for i in train]

@@ -43,6 +43,10 @@ class Scope:
         queries = embeddings.astype(np.float32)
         return _measured(*_neighbours(queries, self.embeddings, self.k, leave_one_out=False), self.yardsticks)
 
+    def own_distances(self) -> np.ndarray:
+        """Each training ticket's distance to the others (leave-one-out): what the limit is a quantile of."""
+        return _measured(*_neighbours(self.embeddings, self.embeddings, self.k, leave_one_out=True), self.yardsticks)
+
     @property
     def yardsticks(self) -> tuple[np.ndarray, np.ndarray] | None:
         return None if self.offsets is None or self.scales is None else (self.offsets, self.scales)

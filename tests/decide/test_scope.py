@@ -103,3 +103,15 @@ def test_a_scope_without_some_tickets_measures_them_as_new():
     assert len(rest.embeddings) == len(rest.offsets) == len(rest.scales) == 98 and rest.limit == scope.limit
     # Without itself, a training ticket is as far as its nearest others: more than 0 from them.
     assert (rest.distance(train[[0, 60]]) > scope.distance(train[[0, 60]])).all()
+
+
+def test_the_limit_is_the_chosen_quantile_of_the_training_tickets_own_distances():
+    rng = np.random.default_rng(3)
+    centres = unit(rng.normal(size=(6, 16)))
+    labels = [str(i % 6) for i in range(600)]
+    embeddings = unit(centres[np.arange(600) % 6] + rng.normal(0, 0.2, (600, 16)))
+    scope = calibrate_scope(embeddings, labels, k=5, quantile=0.9)
+    own = scope.own_distances()
+    assert own.shape == (600,) and scope.limit == round(float(np.quantile(own, 0.9)), 4)
+    # Leave-one-out: the same tickets sent as new ones lie at distance 0 from themselves, so closer.
+    assert np.median(scope.distance(embeddings)) < np.median(own)
