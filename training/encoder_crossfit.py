@@ -35,7 +35,7 @@ def cross_fitted(
     folds = cfg.cross_fit
     fold_cfg = replace(cfg, epochs=min(cfg.epochs, FOLD_EPOCHS))  # no validation: the last epoch is kept
 
-    def fit_predict(train: np.ndarray, held: np.ndarray) -> tuple[list[str], np.ndarray]:
+    def fit_predict(train: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         texts = [fit.texts[i] for i in train]
         y = [fit.labels[i] for i in train]
         enc = EncoderClassifier(fold_cfg).fit(texts, y, progress=False)
@@ -44,7 +44,7 @@ def cross_fitted(
         if encoder_weight < 1.0:
             baseline = build_pipeline(seed=cfg.seed).fit(texts, y)
             probs = encoder_weight * probs + (1.0 - encoder_weight) * member_probs(baseline, answered, enc.classes_)
-        return enc.classes_, probs
+        return np.array(enc.classes_), probs
 
     # One fold a core when each fine-tuning uses one thread: two folds then take the wall time of one.
     jobs = max(1, min(folds, (os.cpu_count() or 1) // max(1, cfg.threads)))
