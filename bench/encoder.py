@@ -74,7 +74,7 @@ class Backends:
             int8 = Path(tempfile.mkdtemp()) / "model.int8.onnx"
             quantize_graph(model_dir / "model.onnx", int8)
         self.int8_published = card.artefact == "model.int8.onnx"
-        self.int8_alone = encoder_alone(model_dir, card, str(int8), threads)
+        self.int8_alone = encoder_alone(model_dir, card, str(int8.resolve()), threads)  # a relative --model-dir too
         self.baseline = None
         members = card.serving.get("members", {})
         if members:
