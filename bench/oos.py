@@ -125,14 +125,15 @@ def main() -> None:
     if scope is not None:
         # The same answers under other limits: a what-if for the quantile the scope is calibrated at.
         own = scope.own_distances()
-        result["scope_quantiles"] = {
-            str(q): {
-                "limit": round(float(np.quantile(own, q)), 4),
-                "flagged_in_scope": round(float((distance > np.quantile(own, q))[~outside].mean()), 4),
-                **{f"target_{t}": shares(cuts[t], distance > np.quantile(own, q)) for t in args.targets},
+        result["scope_quantiles"] = {}
+        for q in args.scope_quantiles:
+            limit = float(np.quantile(own, q))
+            beyond = distance > limit
+            result["scope_quantiles"][str(q)] = {  # type: ignore[index]
+                "limit": round(limit, 4),
+                "flagged_in_scope": round(float(beyond[~outside].mean()), 4),
+                **{f"target_{t}": shares(cuts[t], beyond) for t in args.targets},
             }
-            for q in args.scope_quantiles
-        }
     if args.out:
         publish(result, args.out)
     else:
