@@ -8,6 +8,12 @@ tickets auto-routed. Prints JSON.
 
     .venv/bin/python bench/oos.py [--family frozen|encoder] [--held-out 0.25] [--seed 0] [--out FILE]
     .venv/bin/python bench/oos.py --family encoder --model var/oos-encoder/encoder/<version>   # a kept model
+    .venv/bin/python bench/oos.py --family encoder --probe   # the same protocol inside the training split
+
+With --probe nothing of the test split or of the held-out intents is used: another quarter of the remaining
+intents is held out of training, and 20 % of the other intents' training tickets are kept aside as in-scope
+tickets. The scope quantile is chosen there: the highest of --scope-quantiles that keeps --keep-share of the
+probe's unseen-intent tickets from auto-routing at the strictest promise of --targets.
 """
 
 from __future__ import annotations
@@ -37,6 +43,22 @@ def rows(path: Path) -> list[tuple[str, str]]:
         return [(r["text"], r["category"]) for r in csv.DictReader(fh)]
 
 
+def probe_split(
+    train_rows: list[tuple[str, str]], unseen: set[str], held_out: float, rng: np.random.Generator
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]], set[str]]:
+    """The protocol again inside the training split: the known intents' tickets, a quarter of those intents
+    held out, 20 % of the others' tickets set aside (per intent) as the in-scope tickets to send."""
+    known = [r for r in train_rows if r[1] not in unseen]
+    intents = sorted({label for _, label in known})
+    probe_unseen = set(rng.choice(intents, int(round(held_out * len(intents))), replace=False).tolist())
+    aside: set[int] = set()
+    for intent in sorted(set(intents) - probe_unseen):
+        rows = [i for i, (_, label) in enumerate(known) if label == intent]
+        aside.update(rng.choice(rows, max(1, round(0.2 * len(rows))), replace=False).tolist())
+    sent = [r for i, r in enumerate(known) if i in aside or r[1] in probe_unseen]
+    return [r for i, r in enumerate(known) if i not in aside], sent, probe_unseen
+
+
 def train(family: str, data: Path, out: Path, seed: int, contrastive: float) -> Path:
     if family == "encoder":
         from training.encoder import EncoderConfig
@@ -60,9 +82,11 @@ def main() -> None:
         "--scope-quantiles",
         nargs="+",
         type=float,
-        default=[0.9, 0.925, 0.95, 0.975],
+        default=[round(q, 4) for q in np.arange(0.85, 0.976, 0.0125)],
         help="also report what the scope limit at these quantiles of the training tickets' own distances would do",
     )
+    parser.add_argument("--probe", action="store_true", help="run inside the training split (see above)")
+    parser.add_argument("--keep-share", type=float, default=0.9, help="--probe: unseen-intent tickets to keep")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--keep", type=Path, help="keep the trained model under this directory, for other scores")
     parser.add_argument("--model", type=Path, help="score this model (kept by --keep, same seed) without training")
@@ -71,6 +95,8 @@ def main() -> None:
     intents = sorted({label for _, label in train_rows})
     rng = np.random.default_rng(args.seed)
     unseen = set(rng.choice(intents, int(round(args.held_out * len(intents))), replace=False).tolist())
+    if args.probe:
+        train_rows, test_rows, unseen = probe_split(train_rows, unseen, args.held_out, rng)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "train.csv"
@@ -89,10 +115,11 @@ def main() -> None:
     flagged = np.array([p.out_of_scope for p in predictions])
     result: dict[str, object] = {
         "family": args.family,
+        "protocol": "probe inside the training split" if args.probe else "test split",
         "contrastive": args.contrastive,
         "model": f"{model.name}@{model.version}",
         "held_out_intents": len(unseen),
-        "trained_intents": len(intents) - len(unseen),
+        "trained_intents": len({label for _, label in train_rows} - unseen),
         "test_tickets": {"in_scope": int((~outside).sum()), "held_out_intent": int(outside.sum())},
         "train_seconds": None if args.model else round(train_s, 1),  # a kept model was trained before
         "auroc": {
@@ -134,6 +161,14 @@ def main() -> None:
                 "flagged_in_scope": round(float(beyond[~outside].mean()), 4),
                 **{f"target_{t}": shares(cuts[t], beyond) for t in args.targets},
             }
+        if args.probe:
+            strictest = f"target_{max(args.targets)}"
+            keeping = [
+                float(q)
+                for q, row in result["scope_quantiles"].items()  # type: ignore[attr-defined]
+                if row[strictest]["held_out_intent_kept_from_auto_routing"] >= args.keep_share
+            ]
+            result["chosen_scope_quantile"] = max(keeping) if keeping else None
     if args.out:
         publish(result, args.out)
     else:

@@ -86,10 +86,17 @@ class Classifier(Protocol):
     def labels(self) -> Sequence[str]: ...
 
     def predict(
-        self, texts: Sequence[str], *, top_k: int = 3, thresholds: Mapping[str, float] | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        top_k: int = 3,
+        thresholds: Mapping[str, float] | None = None,
+        scope_quantile: float | None = None,
     ) -> list[Prediction]:
         """Return one prediction per text, in order, each with its label's threshold (from `thresholds`, else
-        the model's own); a model that answers approximately answers exactly where a ticket is near one."""
+        the model's own) and, where the model has a scope, its distance and limit (read at `scope_quantile` of
+        the training tickets' own distances, else the model's); a model that answers approximately answers
+        exactly where a ticket is near a threshold or the limit."""
 
     def thresholds(self, target: float, groups: Mapping[str, str]) -> Mapping[str, float] | None:
         """Per-label thresholds that keep `target` precision on new tickets (labels grouped by queue), or None

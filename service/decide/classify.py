@@ -44,9 +44,14 @@ class SklearnClassifier:
         self.promised = PromisedThresholds(directory, card)
 
     def predict(
-        self, texts: Sequence[str], *, top_k: int = 3, thresholds: Mapping[str, float] | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        top_k: int = 3,
+        thresholds: Mapping[str, float] | None = None,
+        scope_quantile: float | None = None,
     ) -> list[Prediction]:
-        started = time.perf_counter()
+        started = time.perf_counter()  # no embeddings, so no scope: scope_quantile has nothing to set
         proba = np.asarray(self._pipeline.predict_proba(list(texts)))
         per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
         return _predictions(proba, self.labels, self.name, self.version, per_item_ms, top_k, thresholds)
@@ -131,9 +136,10 @@ class OnnxClassifier:
         return _softmax(np.log(np.clip(probs, 1e-12, None)) / self.temperature)
 
     def _answers(
-        self, texts: Sequence[str], cuts: Mapping[str, float]
+        self, texts: Sequence[str], cuts: Mapping[str, float], limit: float | None
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Served probabilities, embeddings and scope distances; near a border (`cuts`), the fp32 graph's."""
+        """Served probabilities, embeddings and scope distances; near a border (`cuts`, the scope's `limit`), the
+        fp32 graph's."""
         if not texts:
             return np.zeros((0, len(self.labels))), None, None
         member = self._members(texts)
@@ -141,7 +147,6 @@ class OnnxClassifier:
         if self.exact is None:
             return proba, embeddings, distances
         session, margins = self.exact
-        limit = self.scope.limit if self.scope is not None else None
         cut = np.array([cuts.get(label, NEVER) for label in self.labels])
         redo = np.flatnonzero(needs_exact(proba, cut, margins, distances, limit))
         if len(redo):
@@ -153,14 +158,20 @@ class OnnxClassifier:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Served probabilities, held to the card's own thresholds."""
-        return self._answers(texts, self.card_thresholds)[0]
+        return self._answers(texts, self.card_thresholds, self.scope.limit if self.scope is not None else None)[0]
 
     def predict(
-        self, texts: Sequence[str], *, top_k: int = 3, thresholds: Mapping[str, float] | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        top_k: int = 3,
+        thresholds: Mapping[str, float] | None = None,
+        scope_quantile: float | None = None,
     ) -> list[Prediction]:
         started = time.perf_counter()
         cuts = self.card_thresholds if thresholds is None else thresholds
-        proba, embeddings, distances = self._answers(texts, cuts)
+        limit = self.scope.limit_at(scope_quantile) if self.scope is not None else None
+        proba, embeddings, distances = self._answers(texts, cuts, limit)
         per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
         predictions = _predictions(proba, self.labels, self.name, self.version, per_item_ms, top_k, cuts)
         if embeddings is None:
@@ -170,9 +181,8 @@ class OnnxClassifier:
             replace(p, embedding=v.tobytes(), embedding_space=self.embedding_space)
             for p, v in zip(predictions, vectors, strict=True)
         ]
-        if distances is None or self.scope is None:
+        if distances is None or limit is None:
             return predictions
-        limit = self.scope.limit
         return [
             replace(p, scope_distance=float(d), scope_limit=limit) for p, d in zip(predictions, distances, strict=True)
         ]

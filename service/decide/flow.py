@@ -366,7 +366,12 @@ def decide_many(runtime: Runtime, tickets: list[Ticket]) -> list[Decision]:
     promised = model.thresholds(runtime.rules.target_precision, runtime.rules.groups())
     held_to = None if promised is None else runtime.rules.thresholds(model.labels, promised)
     # As many alternatives as the LLM may be offered (TRIAGE_LLM_TOP_K), and three at least for the explanation.
-    predictions = model.predict(texts, top_k=max(3, runtime.settings.llm_top_k), thresholds=held_to)
+    predictions = model.predict(
+        texts,
+        top_k=max(3, runtime.settings.llm_top_k),
+        thresholds=held_to,
+        scope_quantile=runtime.rules.scope_quantile,
+    )
     # One model call serves the whole batch: each ticket is charged its share.
     classify_ms = (time.perf_counter() - started) * 1000 / max(len(tickets), 1)
     answers, priority_ms = predict_priorities(runtime.priority, texts)

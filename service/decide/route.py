@@ -68,6 +68,9 @@ class RoutingRules:
     # The precision promised for auto-routed tickets: each label's threshold is chosen from the model's
     # out-of-fold answers to keep it (service/decide/thresholds.py).
     target_precision: float = DEFAULT_TARGET
+    # How much of the training tickets' own spread counts as in scope (the model's own quantile when None):
+    # lower keeps more unfamiliar tickets from auto-routing and sends more familiar ones to review.
+    scope_quantile: float | None = None
 
     def groups(self) -> dict[str, str]:
         """Each routed label's queue: rare labels' thresholds are shrunk toward their queue's."""
@@ -269,8 +272,12 @@ def parse_rules(raw: Any, *, source: str = "<rules>") -> RoutingRules:
     target = raw.get("target_precision", DEFAULT_TARGET)
     if not isinstance(target, int | float) or not 0.5 <= target < 1.0:
         raise fail(f"target_precision {target!r} must be a number from 0.5 up to (not including) 1")
+    quantile = raw.get("scope_quantile")
+    if quantile is not None and (not isinstance(quantile, int | float) or not 0.5 <= quantile < 1.0):
+        raise fail(f"scope_quantile {quantile!r} must be a number from 0.5 up to (not including) 1")
     return RoutingRules(
         target_precision=float(target),
+        scope_quantile=None if quantile is None else float(quantile),
         priorities=priorities,
         default=default,
         queues=queues,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,8 @@ class Scope:
     fine-tuned encoder, 0.924 -> 0.935 for the frozen family; BENCHMARKS.md). The limit is a quantile of the
     same distance measured on the training tickets themselves, each without itself (leave-one-out), so it is
     calibrated on training data only: about (1 - quantile) of in-scope tickets are flagged, and every ticket
-    unlike all of them. A scope saved without offsets (models trained before them) measures the raw distance.
+    unlike all of them. The routing file may read the limit at another quantile (`limit_at`). A scope saved
+    without offsets (models trained before them) measures the raw distance.
     """
 
     embeddings: np.ndarray
@@ -38,6 +39,7 @@ class Scope:
     quantile: float
     offsets: np.ndarray | None = None
     scales: np.ndarray | None = None
+    _limits: dict[float, float] = field(default_factory=dict, repr=False, compare=False)
 
     def distance(self, embeddings: np.ndarray) -> np.ndarray:
         queries = embeddings.astype(np.float32)
@@ -46,6 +48,14 @@ class Scope:
     def own_distances(self) -> np.ndarray:
         """Each training ticket's distance to the others (leave-one-out): what the limit is a quantile of."""
         return _measured(*_neighbours(self.embeddings, self.embeddings, self.k, leave_one_out=True), self.yardsticks)
+
+    def limit_at(self, quantile: float | None) -> float:
+        """The limit at this quantile of the training tickets' own distances; the trained one for None."""
+        if quantile is None or quantile == self.quantile:
+            return self.limit
+        if quantile not in self._limits:  # computed once: it measures every training ticket against the rest
+            self._limits[quantile] = round(float(np.quantile(self.own_distances(), quantile)), 4)
+        return self._limits[quantile]
 
     @property
     def yardsticks(self) -> tuple[np.ndarray, np.ndarray] | None:

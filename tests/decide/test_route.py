@@ -176,6 +176,17 @@ def test_the_promise_defaults_to_98_percent_and_can_be_set():
     assert parse_rules({**BASE, "target_precision": 0.995}).target_precision == 0.995
 
 
+def test_the_scope_quantile_is_the_models_own_unless_the_routing_file_sets_it():
+    assert RULES.scope_quantile is None
+    assert parse_rules({**BASE, "scope_quantile": 0.9}).scope_quantile == 0.9
+
+
+@pytest.mark.parametrize("quantile", [0.2, 1.0, "strict"])
+def test_a_scope_quantile_outside_half_to_one_is_refused(quantile):
+    with pytest.raises(RoutingError, match=r"rules.yaml.*scope_quantile .* from 0.5 up to"):
+        parse_rules({**BASE, "scope_quantile": quantile}, source="rules.yaml")
+
+
 def test_each_label_is_held_to_its_promised_threshold_or_its_queues_whichever_is_stricter():
     fraud = RULES.label_queue["compromised_card"]
     queue_threshold = RULES.queues[fraud].threshold

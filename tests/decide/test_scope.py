@@ -115,3 +115,16 @@ def test_the_limit_is_the_chosen_quantile_of_the_training_tickets_own_distances(
     assert own.shape == (600,) and scope.limit == round(float(np.quantile(own, 0.9)), 4)
     # Leave-one-out: the same tickets sent as new ones lie at distance 0 from themselves, so closer.
     assert np.median(scope.distance(embeddings)) < np.median(own)
+
+
+def test_the_routing_file_may_read_the_limit_at_another_quantile_of_the_same_distances():
+    rng = np.random.default_rng(4)
+    centres = unit(rng.normal(size=(6, 16)))
+    labels = [str(i % 6) for i in range(300)]
+    scope = calibrate_scope(unit(centres[np.arange(300) % 6] + rng.normal(0, 0.2, (300, 16))), labels, quantile=0.95)
+    own = scope.own_distances()
+    assert scope.limit_at(None) == scope.limit_at(0.95) == scope.limit
+    stricter = scope.limit_at(0.8)
+    assert stricter == round(float(np.quantile(own, 0.8)), 4) < scope.limit
+    assert 0.17 < (own > stricter).mean() < 0.23  # a fifth of the training tickets now lie beyond it
+    assert scope.limit_at(0.8) == stricter and 0.8 in scope._limits  # measured once, then kept

@@ -115,3 +115,7 @@ def test_the_frozen_model_carries_its_out_of_fold_answers_and_a_scope_that_flags
     assert on_topic.scope_distance < off_topic.scope_distance
     assert off_topic.out_of_scope and not on_topic.out_of_scope
     assert served.card.metrics["test"]["promised_precision"] == 0.98
+    # The routing file's scope quantile moves the limit: at the median, half the training tickets lie beyond.
+    wary = served.predict(["I lost my card, somebody may have stolen it"], scope_quantile=0.5)[0]
+    assert wary.scope_limit == served.scope.limit_at(0.5) < on_topic.scope_limit
+    assert wary.scope_distance == pytest.approx(on_topic.scope_distance)
