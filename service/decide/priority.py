@@ -73,9 +73,15 @@ class PriorityClassifier:
         return np.asarray(self._pipeline.predict_proba(list(texts)))
 
     def predict(
-        self, texts: Sequence[str], *, top_k: int = 3, thresholds: Mapping[str, float] | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        top_k: int = 3,
+        thresholds: Mapping[str, float] | None = None,
+        scope_quantile: float | None = None,
     ) -> list[Prediction]:
-        """The priority each text is given (cutoffs first, then the most probable); `thresholds` route nothing here."""
+        """The priority each text is given (cutoffs first, then the most probable); `thresholds` and
+        `scope_quantile` route nothing here."""
         started = time.perf_counter()
         proba = self.predict_proba(texts)
         per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
