@@ -85,6 +85,9 @@ def main() -> None:
         default=[round(q, 4) for q in np.arange(0.85, 0.976, 0.0125)],
         help="also report what the scope limit at these quantiles of the training tickets' own distances would do",
     )
+    parser.add_argument(
+        "--scope-quantile", type=float, help="the routing file's scope_quantile (default: the model's own)"
+    )
     parser.add_argument("--probe", action="store_true", help="run inside the training split (see above)")
     parser.add_argument("--keep-share", type=float, default=0.9, help="--probe: unseen-intent tickets to keep")
     parser.add_argument("--out", type=Path)
@@ -107,7 +110,7 @@ def main() -> None:
         models = args.keep or Path(tmp) / "models"
         model = load_model(args.model or train(args.family, data, models, args.seed, args.contrastive))
         train_s = time.perf_counter() - started
-        predictions = model.predict([t for t, _ in test_rows])
+        predictions = model.predict([t for t, _ in test_rows], scope_quantile=args.scope_quantile)
     outside = np.array([label in unseen for _, label in test_rows])
     distance = np.array([p.scope_distance for p in predictions], dtype=float)
     confidence = np.array([p.confidence for p in predictions])
@@ -126,6 +129,7 @@ def main() -> None:
             "scope_distance": round(float(roc_auc_score(outside, distance)), 4),
             "one_minus_confidence": round(float(roc_auc_score(outside, 1 - confidence)), 4),
         },
+        "scope_quantile": args.scope_quantile or getattr(getattr(model, "scope", None), "quantile", None),
         "scope_limit": predictions[0].scope_limit,
         "flagged_out_of_scope": {
             "held_out_intent": round(float(flagged[outside].mean()), 4),
