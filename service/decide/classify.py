@@ -51,7 +51,8 @@ class SklearnClassifier:
         thresholds: Mapping[str, float] | None = None,
         scope_quantile: float | None = None,
     ) -> list[Prediction]:
-        started = time.perf_counter()  # no embeddings, so no scope: scope_quantile has nothing to set
+        """Predictions held to `thresholds`; with no embeddings there is no scope for `scope_quantile` to set."""
+        started = time.perf_counter()
         proba = np.asarray(self._pipeline.predict_proba(list(texts)))
         per_item_ms = (time.perf_counter() - started) * 1000 / max(len(texts), 1)
         return _predictions(proba, self.labels, self.name, self.version, per_item_ms, top_k, thresholds)
