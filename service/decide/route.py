@@ -269,15 +269,17 @@ def parse_rules(raw: Any, *, source: str = "<rules>") -> RoutingRules:
     review_queue = raw.get("review_queue")
     if review_queue is not None and review_queue not in queues:
         raise fail(f"review_queue {review_queue!r} is not declared under queues")
-    target = raw.get("target_precision", DEFAULT_TARGET)
-    if not isinstance(target, int | float) or not 0.5 <= target < 1.0:
-        raise fail(f"target_precision {target!r} must be a number from 0.5 up to (not including) 1")
-    quantile = raw.get("scope_quantile")
-    if quantile is not None and (not isinstance(quantile, int | float) or not 0.5 <= quantile < 1.0):
-        raise fail(f"scope_quantile {quantile!r} must be a number from 0.5 up to (not including) 1")
+
+    def share(key: str) -> float | None:
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, int | float) or not 0.5 <= value < 1.0):
+            raise fail(f"{key} {value!r} must be a number from 0.5 up to (not including) 1")
+        return None if value is None else float(value)
+
+    target = share("target_precision")
     return RoutingRules(
-        target_precision=float(target),
-        scope_quantile=None if quantile is None else float(quantile),
+        target_precision=DEFAULT_TARGET if target is None else target,
+        scope_quantile=share("scope_quantile"),
         priorities=priorities,
         default=default,
         queues=queues,
