@@ -102,7 +102,8 @@ def test_corpus_tickets_in_untrained_languages_go_to_review_with_the_reason_and_
         gate = f"language '{row['language']}' is not one the model was trained on (en): needs review"
         assert reason["language_gate"] == gate
         assert f"Held back: {gate}." in fake_helpdesk.requests[-1].body["internal_note"]  # the agent reads why
-        assert reason["reason"] == "no LLM configured: a person decides"
+        # Why it was held back comes first, then who decides: the agent's note says both.
+        assert reason["reason"] == f"{gate}; no LLM configured: a person decides"
         without_gate, _, _ = runtime.rules.route(prediction, text=row["text"])
         held_back_confident += without_gate == "auto_routed"
     # The gate decided some of these: without it the English model would have routed them on a nonsense label.
@@ -150,7 +151,8 @@ def test_a_held_back_ticket_goes_to_the_llm_only_where_its_queue_allows_and_keep
         else:
             assert chat.requests == []
             assert status == "needs_review"
-            assert reason["reason"] == "queue 'transfers' is never sent to the LLM: a person decides"
+            gate = reason["language_gate"]
+            assert reason["reason"] == f"{gate}; queue 'transfers' is never sent to the LLM: a person decides"
         app.extensions["triage"].db.dispose()
     finally:
         chat.stop()

@@ -41,3 +41,6 @@ def test_each_decision_is_held_to_the_limit_at_the_routing_files_quantile(app, c
         assert reason["out_of_scope"] == (reason["scope_distance"] > reason["scope_limit"])
     unrelated = reasons[1]  # kept from auto-routing; with no LLM configured, a person decides
     assert unrelated["out_of_scope"] and unrelated["status"] == "needs_review"
+    # The sentence says why, not only who decides: the helpdesk's internal note carries it.
+    assert unrelated["reason"].startswith(f"out of scope: distance {unrelated['scope_distance']:.2f}")
+    assert unrelated["reason"].endswith("; no LLM configured: a person decides")
