@@ -72,8 +72,11 @@ chromium:
 audit: install-test
 	VENV=$(VENV) bash scripts/audit.sh
 
+# One pytest process per core (pytest-xdist), each test file whole on one of them; every process has its own
+# Redis database (tests/support/settings.py), Postgres databases and temporary folders.
+TEST_WORKERS ?= 2
 test: install-test services chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # The quick loop: no services, no real processes, no fuzzing, no encoder training (under 3 minutes on 2 cores).
 test-fast: install-test

@@ -17,7 +17,18 @@ BANKING77 = ROOT / "data" / "banking77"
 PG_ADMIN_URL = os.environ.get("TRIAGE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-REDIS_URL = os.environ.get("TRIAGE_TEST_REDIS", "redis://127.0.0.1:6379/11")
+def _redis_url() -> str:
+    """This test process's Redis database: the next one up for each pytest-xdist worker (gw0 11, gw1 12, ...)."""
+    base = os.environ.get("TRIAGE_TEST_REDIS", "redis://127.0.0.1:6379/11")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return base
+    # Two workers on one database would take each other's Celery tasks and rate-limit counters.
+    root, _, db = base.rpartition("/")
+    return f"{root}/{int(db or 0) + int(worker[2:])}"
+
+
+REDIS_URL = _redis_url()
 
 
 SECRET = "test-webhook-secret"
