@@ -72,8 +72,9 @@ chromium:
 audit: install-test
 	VENV=$(VENV) bash scripts/audit.sh
 
-# One pytest process per core (pytest-xdist), each test file whole on one of them; every process has its own
-# Redis database (tests/support/settings.py), Postgres databases and temporary folders.
+# One pytest process per core (pytest-xdist), each test file whole on one of them (module-scoped fixtures and fuzz
+# tallies stay in one process; xdist 3.8's loadgroup cannot regroup tests under pytest 9.2, whose node ids ignore
+# it). Each process has its own Redis database (tests/support/settings.py), Postgres databases and temp folders.
 TEST_WORKERS ?= 2
 test: install-test services chromium
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile

@@ -18,6 +18,31 @@ from tests.support.settings import BANKING77, PG_ADMIN_URL, REDIS_URL, TINY_LABE
 from tests.support.vendors import ZENDESK_GROUPS
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A pytest-xdist process hands its fuzz tallies to the controller, which prints them."""
+    from tests.support.fuzzing import TALLY
+
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["fuzz_tally"] = dict(TALLY)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    from tests.support.fuzzing import TALLY
+
+    TALLY.update(getattr(node, "workeroutput", {}).get("fuzz_tally", {}))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say how many fuzz cases ran, so the total is visible in every run that includes the fuzz tests."""
+    from tests.support.fuzzing import BUDGET, TALLY
+
+    ran = {name: TALLY[name] for name in BUDGET if TALLY[name]}
+    if ran:
+        parts = ", ".join(f"{name} {count}" for name, count in ran.items())
+        terminalreporter.write_line(f"fuzz cases run: {sum(ran.values())} ({parts})")
+
+
 @pytest.fixture(scope="session")
 def tiny_test_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_subset(tmp_path_factory.mktemp("data") / "test.csv", BANKING77 / "test.csv", TINY_LABELS, 10)

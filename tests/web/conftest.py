@@ -43,13 +43,3 @@ def admin(review_app):
     client = review_app.test_client()
     sign_in(client, "root")
     return client
-
-
-def pytest_terminal_summary(terminalreporter):
-    """Say how many fuzz cases ran, so the total is visible in every run that includes the fuzz tests."""
-    from tests.support.fuzzing import BUDGET, TALLY
-
-    ran = {name: TALLY[name] for name in BUDGET if TALLY[name]}
-    if ran:
-        parts = ", ".join(f"{name} {count}" for name, count in ran.items())
-        terminalreporter.write_line(f"fuzz cases run: {sum(ran.values())} ({parts})")
