@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,26 +19,33 @@ from tests.support.settings import BANKING77, PG_ADMIN_URL, REDIS_URL, TINY_LABE
 from tests.support.vendors import ZENDESK_GROUPS
 
 
+def _fuzzing():
+    """The fuzz helpers if this process ran fuzz tests (importing them costs 1.6 s), else None."""
+    return sys.modules.get("tests.support.fuzzing")
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """A pytest-xdist process hands its fuzz tallies to the controller, which prints them."""
-    from tests.support.fuzzing import TALLY
-
-    if hasattr(session.config, "workeroutput"):
-        session.config.workeroutput["fuzz_tally"] = dict(TALLY)
+    fuzzing = _fuzzing()
+    if fuzzing is not None and hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["fuzz_tally"] = dict(fuzzing.TALLY)
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error) -> None:
-    from tests.support.fuzzing import TALLY
+    tally = getattr(node, "workeroutput", {}).get("fuzz_tally")
+    if tally:
+        from tests.support.fuzzing import TALLY
 
-    TALLY.update(getattr(node, "workeroutput", {}).get("fuzz_tally", {}))
+        TALLY.update(tally)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
     """Say how many fuzz cases ran, so the total is visible in every run that includes the fuzz tests."""
-    from tests.support.fuzzing import BUDGET, TALLY
-
-    ran = {name: TALLY[name] for name in BUDGET if TALLY[name]}
+    fuzzing = _fuzzing()
+    if fuzzing is None:
+        return
+    ran = {name: fuzzing.TALLY[name] for name in fuzzing.BUDGET if fuzzing.TALLY[name]}
     if ran:
         parts = ", ".join(f"{name} {count}" for name, count in ran.items())
         terminalreporter.write_line(f"fuzz cases run: {sum(ran.values())} ({parts})")

@@ -38,12 +38,12 @@ def escalate(runtime: Runtime, session: Session, ticket: Ticket, decision: Decis
     if queue is not None and not queue.auto_route:
         return decision, None
     if runtime.llm is None:
-        return _person_decides(decision, "no LLM configured"), None
+        return _added(decision, "no LLM configured: a person decides"), None
     if queue is not None and not queue.escalate:
-        return _person_decides(decision, f"queue {queue.name!r} is never sent to the LLM"), None
+        return _added(decision, f"queue {queue.name!r} is never sent to the LLM: a person decides"), None
     over = over_budget(runtime, session)
     if over:
-        return _person_decides(decision, f"LLM budget reached ({over})"), None
+        return _added(decision, f"LLM budget reached ({over}): a person decides"), None
     settings = runtime.settings
     started = time.perf_counter()
     redaction = redact(visible(ticket_text(ticket.subject, ticket.body)))
@@ -90,7 +90,7 @@ def escalate(runtime: Runtime, session: Session, ticket: Ticket, decision: Decis
         created_at=now_utc(),
     )
     if outcome.label is None or route is None:
-        return _why(decision, f"{decision.reason}; escalated: {outcome.why}", llm=call), call
+        return _added(decision, f"escalated: {outcome.why}", llm=call), call
     settled = Decision(
         status=DecisionStatus.ESCALATED,
         route=route,
@@ -117,9 +117,9 @@ def _closed_to_llm(runtime: Runtime, label: str, final_queue: str) -> str | None
     return None
 
 
-def _person_decides(decision: Decision, why: str) -> Decision:
-    """Left for a person: the reason keeps why it was not auto-routed (below threshold, out of scope) first."""
-    return _why(decision, f"{decision.reason}; {why}: a person decides")
+def _added(decision: Decision, why: str, llm: LLMCall | None = None) -> Decision:
+    """Left for a person: the reason keeps why it was not auto-routed (below threshold, out of scope) and adds `why`."""
+    return _why(decision, f"{decision.reason}; {why}", llm=llm)
 
 
 def _why(decision: Decision, reason: str, llm: LLMCall | None = None) -> Decision:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from service.core.settings import Secret, Settings
 
@@ -24,8 +25,8 @@ def _redis_url() -> str:
     if not worker.startswith("gw"):
         return base
     # Two workers on one database would take each other's Celery tasks and rate-limit counters.
-    root, _, db = base.rpartition("/")
-    return f"{root}/{int(db or 0) + int(worker[2:])}"
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=f"/{int(parts.path.strip('/') or 0) + int(worker[2:])}"))
 
 
 REDIS_URL = _redis_url()
